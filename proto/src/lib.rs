@@ -1,0 +1,25 @@
+//! Ferry's wire protocol, with no I/O: the hello, frames and their codec,
+//! control messages, typed errors, remote paths and the SCRAM login state
+//! machines. Both `ferryd` and the client speak through this crate only.
+
+pub mod access;
+pub mod error;
+pub mod frame;
+pub mod hello;
+pub mod msg;
+pub mod path;
+pub mod scram;
+pub mod wire;
+
+pub use error::{ErrorKind, RemoteError};
+pub use frame::{Frame, FrameCodec, FrameError};
+pub use hello::{Hello, HelloError, PROTOCOL_VERSION};
+pub use msg::{ClientMsg, Reply, Request, ServerMsg};
+pub use path::RemotePath;
+
+/// Largest data chunk carried in one data frame.
+pub const CHUNK_SIZE: usize = 256 * 1024;
+
+/// Hard maximum for one frame on the wire (header included). A length prefix
+/// above this closes the connection before anything is allocated for it.
+pub const MAX_FRAME: usize = 1024 * 1024 + 64;

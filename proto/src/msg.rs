@@ -1,0 +1,179 @@
+//! Control messages. Every request carries an id that its response echoes,
+//! so a client may pipeline many requests on one connection.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::RemoteError;
+
+/// SASL mechanism name for plain SCRAM.
+pub const SCRAM_SHA_256: &str = "SCRAM-SHA-256";
+/// SASL mechanism name for SCRAM with channel binding.
+pub const SCRAM_SHA_256_PLUS: &str = "SCRAM-SHA-256-PLUS";
+
+/// Messages from client to server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientMsg {
+    /// Answer to the server's access-key challenge.
+    AccessProof {
+        /// HMAC over the server's nonce (see [`crate::access`]).
+        answer: Vec<u8>,
+    },
+    /// First SCRAM message.
+    AuthStart {
+        /// Chosen mechanism, one of those in `Welcome`.
+        mechanism: String,
+        /// SCRAM client-first-message.
+        client_first: String,
+    },
+    /// Final SCRAM message from the client.
+    AuthFinish {
+        /// SCRAM client-final-message.
+        client_final: String,
+    },
+    /// A request, after login.
+    Request {
+        /// Chosen by the client; echoed in every response to it.
+        id: u32,
+        /// What to do.
+        req: Request,
+    },
+}
+
+/// Messages from server to client.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServerMsg {
+    /// Sent right after the hello.
+    Welcome {
+        /// Server software and version, for display.
+        server: String,
+        /// SASL mechanisms offered, best first.
+        mechanisms: Vec<String>,
+        /// Present when the server requires an access key.
+        access_challenge: Option<Vec<u8>>,
+    },
+    /// SCRAM server-first-message.
+    AuthChallenge {
+        /// The message.
+        server_first: String,
+    },
+    /// Login succeeded.
+    AuthOk {
+        /// SCRAM server-final-message: the client must verify it.
+        server_final: String,
+    },
+    /// The connection is refused (login failure, ban, limits); the server closes it next.
+    Refused {
+        /// Why.
+        error: RemoteError,
+    },
+    /// A response to a request. Some requests (listing) get several.
+    Response {
+        /// The request's id.
+        id: u32,
+        /// The outcome.
+        reply: Result<Reply, RemoteError>,
+    },
+}
+
+/// How to remove a path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RemoveMode {
+    /// A file or symlink only.
+    File,
+    /// An empty directory only.
+    EmptyDir,
+    /// Anything, recursively; symlinks are removed, never followed.
+    Recursive,
+}
+
+/// Requests a logged-in client can make. Paths are relative to the home
+/// ("/" is the home) and are validated by the server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// List a directory; answered by one or more `Entries` batches.
+    List {
+        /// Directory to list.
+        path: String,
+    },
+    /// Metadata of one path (symlinks are not followed).
+    Stat {
+        /// The path.
+        path: String,
+    },
+    /// Create a directory.
+    Mkdir {
+        /// The directory.
+        path: String,
+        /// Create missing parents, and succeed if it exists.
+        parents: bool,
+    },
+    /// Remove a path.
+    Remove {
+        /// The path.
+        path: String,
+        /// What kinds of removal are allowed.
+        mode: RemoveMode,
+    },
+    /// Rename or move within the home.
+    Rename {
+        /// Existing path.
+        from: String,
+        /// New path.
+        to: String,
+        /// Replace an existing file at `to`.
+        overwrite: bool,
+    },
+    /// Disk usage and limit.
+    Quota,
+}
+
+/// Kind of a directory entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EntryKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// A symbolic link (never followed by the server).
+    Symlink,
+    /// A fifo, socket or device.
+    Other,
+}
+
+/// One directory entry or stat result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// File name (the last component), UTF-8 (lossy for non-UTF-8 names).
+    pub name: String,
+    /// Kind.
+    pub kind: EntryKind,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, seconds since the Unix epoch.
+    pub mtime: i64,
+    /// Permission bits (e.g. 0o644).
+    pub mode: u32,
+}
+
+/// Successful outcomes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    /// A batch of directory entries; `more` says whether others follow.
+    Entries {
+        /// The batch.
+        entries: Vec<Entry>,
+        /// True when further batches follow for the same request.
+        more: bool,
+    },
+    /// Stat result.
+    Stat(Entry),
+    /// The operation succeeded.
+    Done,
+    /// Quota report.
+    Quota {
+        /// Bytes used, partial files included.
+        used: u64,
+        /// The limit, if any.
+        limit: Option<u64>,
+    },
+}
