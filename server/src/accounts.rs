@@ -1,0 +1,169 @@
+//! Per-user state shared by all of a user's connections: the session count
+//! and the quota ledger. Usage is measured from disk when a user's first
+//! session starts, so it is right after restarts and after changes made
+//! while nobody was logged in; while sessions run, ferryd keeps it current.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use ferry_proto::{ErrorKind, RemoteError};
+
+use crate::jail::Home;
+
+/// One user's live state.
+#[derive(Debug)]
+pub struct Account {
+    /// The user's name.
+    pub name: String,
+    /// The jailed home.
+    pub home: Arc<Home>,
+    ledger: Mutex<Ledger>,
+}
+
+#[derive(Debug)]
+struct Ledger {
+    sessions: usize,
+    used: u64,
+    limit: Option<u64>,
+}
+
+impl Account {
+    /// Bytes used and the limit.
+    pub fn usage(&self) -> (u64, Option<u64>) {
+        let l = lock(&self.ledger);
+        (l.used, l.limit)
+    }
+
+    /// Records bytes freed by a removal.
+    pub fn freed(&self, bytes: u64) {
+        let mut l = lock(&self.ledger);
+        l.used = l.used.saturating_sub(bytes);
+    }
+
+    /// Reserves `bytes` against the quota, or refuses if they do not fit.
+    /// Every writer of a user goes through this one lock, so concurrent
+    /// uploads can never together exceed the limit.
+    pub fn reserve(&self, bytes: u64) -> Result<(), RemoteError> {
+        let mut l = lock(&self.ledger);
+        if let Some(limit) = l.limit {
+            if l.used.saturating_add(bytes) > limit {
+                return Err(RemoteError::new(
+                    ErrorKind::QuotaExceeded,
+                    format!(
+                        "needs {bytes} bytes, {} of {limit} free",
+                        limit.saturating_sub(l.used)
+                    ),
+                ));
+            }
+        }
+        l.used = l.used.saturating_add(bytes);
+        Ok(())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding the lock leaves plain numbers behind: still usable.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// All users with live sessions.
+#[derive(Debug, Default)]
+pub struct Accounts {
+    live: tokio::sync::Mutex<HashMap<String, Arc<Account>>>,
+}
+
+/// Holds one session open; dropping it ends the session.
+#[derive(Debug)]
+pub struct Session {
+    /// The account.
+    pub account: Arc<Account>,
+    accounts: Arc<Accounts>,
+}
+
+impl Accounts {
+    /// Starts a session for `name`, opening the home and measuring usage if
+    /// this is the user's first live session.
+    pub async fn open(
+        self: &Arc<Self>,
+        name: &str,
+        home_path: PathBuf,
+        limit: Option<u64>,
+        max_sessions: usize,
+    ) -> Result<Session, RemoteError> {
+        let mut live = self.live.lock().await;
+        let account = match live.get(name) {
+            Some(a) => a.clone(),
+            None => {
+                let opened = tokio::task::spawn_blocking(move || {
+                    let home = Home::open(&home_path)?;
+                    let used = home.usage()?;
+                    Ok::<_, std::io::Error>((home, used))
+                })
+                .await;
+                let (home, used) = match opened {
+                    Ok(Ok(v)) => v,
+                    Ok(Err(e)) => {
+                        tracing::error!(user = name, error = %e, "cannot open home");
+                        return Err(RemoteError::new(
+                            ErrorKind::Io,
+                            "cannot open your home directory",
+                        ));
+                    }
+                    Err(_) => return Err(RemoteError::bare(ErrorKind::Io)),
+                };
+                let a = Arc::new(Account {
+                    name: name.to_string(),
+                    home: Arc::new(home),
+                    ledger: Mutex::new(Ledger {
+                        sessions: 0,
+                        used,
+                        limit,
+                    }),
+                });
+                live.insert(name.to_string(), a.clone());
+                a
+            }
+        };
+        {
+            let mut l = lock(&account.ledger);
+            if l.sessions >= max_sessions {
+                return Err(RemoteError::new(
+                    ErrorKind::TooBusy,
+                    format!("{name} already has {max_sessions} sessions"),
+                ));
+            }
+            l.sessions += 1;
+            l.limit = limit;
+        }
+        Ok(Session {
+            account,
+            accounts: self.clone(),
+        })
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let last = {
+            let mut l = lock(&self.account.ledger);
+            l.sessions -= 1;
+            l.sessions == 0
+        };
+        if last {
+            let accounts = self.accounts.clone();
+            let name = self.account.name.clone();
+            let forget = async move {
+                let mut live = accounts.live.lock().await;
+                if let Some(a) = live.get(&name) {
+                    if lock(&a.ledger).sessions == 0 {
+                        live.remove(&name);
+                    }
+                }
+            };
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(forget);
+            }
+        }
+    }
+}

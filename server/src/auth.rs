@@ -1,0 +1,193 @@
+//! The login handshake after the hello: optional access-key challenge, then
+//! SCRAM-SHA-256. Unknown users get a mock verifier and fail exactly like a
+//! wrong password; failures cost the source address a growing delay.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use ferry_proto::msg::{SCRAM_SHA_256, SCRAM_SHA_256_PLUS};
+use ferry_proto::scram::{ServerBinding, ServerFirst, Verifier};
+use ferry_proto::{access, ClientMsg, ErrorKind, RemoteError, ServerMsg};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::accounts::Session;
+use crate::link::{recv, send, LinkError, Reader, Writer};
+use crate::server::Shared;
+
+/// How a handshake ended without a session.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthEnd {
+    /// The client was told why and the connection is to be closed.
+    #[error("refused: {0}")]
+    Refused(RemoteError),
+    /// The link failed.
+    #[error(transparent)]
+    Link(#[from] LinkError),
+}
+
+fn random_bytes<const N: usize>() -> Result<[u8; N], AuthEnd> {
+    let mut b = [0u8; N];
+    getrandom::getrandom(&mut b).map_err(|_| AuthEnd::Refused(RemoteError::bare(ErrorKind::Io)))?;
+    Ok(b)
+}
+
+async fn refuse<W: AsyncWrite + Unpin>(w: &mut Writer<W>, error: RemoteError) -> AuthEnd {
+    // Best effort: the peer may already be gone.
+    let _ = send(
+        w,
+        &ServerMsg::Refused {
+            error: error.clone(),
+        },
+    )
+    .await;
+    AuthEnd::Refused(error)
+}
+
+/// Runs the handshake; on success the user has a live session.
+pub async fn login<R, W>(
+    r: &mut Reader<R>,
+    w: &mut Writer<W>,
+    peer: SocketAddr,
+    shared: &Arc<Shared>,
+    binding: ServerBinding,
+) -> Result<Session, AuthEnd>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let ip = peer.ip();
+    if shared.penalties.is_banned(ip) {
+        tracing::warn!(target: "audit", addr = %peer, "connection from banned address refused");
+        return Err(refuse(w, RemoteError::bare(ErrorKind::Banned)).await);
+    }
+    let access_nonce = match shared.config.access_key {
+        Some(_) => Some(random_bytes::<{ access::NONCE_LEN }>()?.to_vec()),
+        None => None,
+    };
+    let mut mechanisms = vec![SCRAM_SHA_256.to_string()];
+    if matches!(binding, ServerBinding::TlsExporter(_)) {
+        mechanisms.insert(0, SCRAM_SHA_256_PLUS.to_string());
+    }
+    send(
+        w,
+        &ServerMsg::Welcome {
+            server: format!("ferryd {}", env!("CARGO_PKG_VERSION")),
+            mechanisms,
+            access_challenge: access_nonce.clone(),
+        },
+    )
+    .await?;
+
+    if let (Some(key), Some(nonce)) = (&shared.config.access_key, &access_nonce) {
+        let ok = match recv(r).await? {
+            ClientMsg::AccessProof { answer } => access::verify(key.as_bytes(), nonce, &answer),
+            _ => false,
+        };
+        if !ok {
+            tracing::warn!(target: "audit", addr = %peer, "access key refused");
+            return Err(refuse(
+                w,
+                RemoteError::new(
+                    ErrorKind::AccessDenied,
+                    "this server needs an access key (--access-key or FERRY_ACCESS_KEY)",
+                ),
+            )
+            .await);
+        }
+    }
+
+    let ClientMsg::AuthStart {
+        mechanism,
+        client_first,
+    } = recv(r).await?
+    else {
+        return Err(refuse(
+            w,
+            RemoteError::new(ErrorKind::Protocol, "expected AuthStart"),
+        )
+        .await);
+    };
+    let parsed = match ServerFirst::parse_client_first(&client_first) {
+        Ok(p) => p,
+        Err(e) => {
+            return Err(refuse(w, RemoteError::new(ErrorKind::Protocol, e.to_string())).await)
+        }
+    };
+    let user = parsed.username().to_string();
+    let plus = mechanism == SCRAM_SHA_256_PLUS;
+    if !plus && mechanism != SCRAM_SHA_256 {
+        return Err(refuse(
+            w,
+            RemoteError::new(
+                ErrorKind::Protocol,
+                format!("unsupported mechanism {mechanism}"),
+            ),
+        )
+        .await);
+    }
+
+    // Real or mock: the same code path either way.
+    let record = shared.users.get(&user).ok().flatten();
+    let verifier = record
+        .as_ref()
+        .and_then(|rec| rec.verifier().ok())
+        .unwrap_or_else(|| Verifier::mock(&shared.secret, &user, shared.config.auth.iterations));
+    let server_nonce = B64.encode(random_bytes::<18>()?);
+    let (state, server_first) = match ServerFirst::new(parsed, verifier, &server_nonce, binding) {
+        Ok(v) => v,
+        Err(e) => return Err(fail(w, peer, shared, &user, &e.to_string()).await),
+    };
+    send(w, &ServerMsg::AuthChallenge { server_first }).await?;
+
+    let ClientMsg::AuthFinish { client_final } = recv(r).await? else {
+        return Err(refuse(
+            w,
+            RemoteError::new(ErrorKind::Protocol, "expected AuthFinish"),
+        )
+        .await);
+    };
+    let server_final = match state.handle_client_final(&client_final) {
+        Ok(v) => v,
+        Err(e) => return Err(fail(w, peer, shared, &user, &e.to_string()).await),
+    };
+    let Some(record) = record else {
+        // Unreachable in practice (a mock verifier's keys are unknowable),
+        // but never let one through.
+        return Err(fail(w, peer, shared, &user, "unknown user").await);
+    };
+    shared.penalties.succeeded(ip);
+    let session = match shared
+        .accounts
+        .open(
+            &user,
+            shared.users.home(&user),
+            record.quota,
+            shared.config.limits.max_sessions_per_user,
+        )
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(target: "audit", user = %user, addr = %peer, error = %e, "login refused");
+            return Err(refuse(w, e).await);
+        }
+    };
+    send(w, &ServerMsg::AuthOk { server_final }).await?;
+    tracing::info!(target: "audit", user = %user, addr = %peer, "login ok");
+    Ok(session)
+}
+
+async fn fail<W: AsyncWrite + Unpin>(
+    w: &mut Writer<W>,
+    peer: SocketAddr,
+    shared: &Arc<Shared>,
+    user: &str,
+    why: &str,
+) -> AuthEnd {
+    let delay = shared.penalties.failed(peer.ip());
+    tracing::warn!(target: "audit", user = %user, addr = %peer, reason = why, "login failed");
+    tokio::time::sleep(delay).await;
+    refuse(w, RemoteError::bare(ErrorKind::AuthFailed)).await
+}

@@ -1,0 +1,144 @@
+//! ferryd: thin binary over the ferry-server library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use ferry_server::size::parse_size;
+use ferry_server::{admin, Config};
+
+#[derive(Parser)]
+#[command(name = "ferryd", version, about = "The Ferry file server")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Args, Clone)]
+struct Where {
+    /// Configuration file (see assets/ferryd.toml).
+    #[arg(long, short = 'c', global = true)]
+    config: Option<PathBuf>,
+    /// Data directory: user store and homes (overrides the config's root).
+    #[arg(long, global = true)]
+    root: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve until SIGINT or SIGTERM.
+    Serve {
+        #[command(flatten)]
+        at: Where,
+        /// Address to listen on, e.g. 0.0.0.0:7272 or 127.0.0.1:0.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Manage users.
+    User {
+        #[command(flatten)]
+        at: Where,
+        #[command(subcommand)]
+        cmd: UserCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Add a user; the password is asked twice (or read from stdin).
+    Add {
+        name: String,
+        /// Disk quota, e.g. 10MiB or 5GB.
+        #[arg(long, value_parser = parse_size)]
+        quota: Option<u64>,
+    },
+    /// Change a user's password.
+    Passwd { name: String },
+    /// Remove a user (the home stays on disk).
+    Del { name: String },
+    /// Set or clear ("none") a user's quota.
+    Quota { name: String, size: String },
+    /// List users with quota and usage.
+    List,
+}
+
+fn load(at: &Where) -> anyhow::Result<Config> {
+    let mut config = match &at.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    if let Some(root) = &at.root {
+        config.root = root.clone();
+    }
+    Ok(config)
+}
+
+fn main() {
+    if let Err(e) = real_main() {
+        eprintln!("ferryd: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Serve { at, listen } => {
+            let mut config = load(&at)?;
+            if let Some(listen) = listen {
+                config.listen = listen;
+            }
+            serve(config)
+        }
+        Cmd::User { at, cmd } => {
+            let config = load(&at)?;
+            match cmd {
+                UserCmd::Add { name, quota } => admin::add(&config, &name, quota),
+                UserCmd::Passwd { name } => admin::passwd(&config, &name),
+                UserCmd::Del { name } => admin::del(&config, &name),
+                UserCmd::Quota { name, size } => {
+                    let q = if size == "none" {
+                        None
+                    } else {
+                        Some(parse_size(&size).map_err(anyhow::Error::msg)?)
+                    };
+                    admin::quota(&config, &name, q)
+                }
+                UserCmd::List => admin::list(&config),
+            }
+        }
+    }
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        // Tests and scripts read the bound address (port 0 picks one).
+        println!("listening on {}", listener.local_addr()?);
+        ferry_server::run(listener, config, shutdown_signal()).await
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("signal received");
+}

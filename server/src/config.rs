@@ -1,0 +1,163 @@
+//! ferryd's configuration: a TOML file (see `assets/ferryd.toml`, which
+//! documents every option), overridden by command-line flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The whole configuration. Every field has a default.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Data directory: user store, server secret, homes under `home/`.
+    pub root: PathBuf,
+    /// Optional access key every client must prove before logging in.
+    pub access_key: Option<String>,
+    /// Connection and session limits.
+    pub limits: Limits,
+    /// Login hardening.
+    pub auth: AuthConfig,
+}
+
+/// Limits on what clients may use.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Connections open at once; more are refused with "server busy".
+    pub max_connections: usize,
+    /// Logged-in sessions per user at once.
+    pub max_sessions_per_user: usize,
+    /// Seconds a connection may take from accept to a completed login.
+    pub handshake_timeout_secs: u64,
+    /// Seconds without any request before a session is closed.
+    pub idle_timeout_secs: u64,
+    /// Directory entries per listing batch.
+    pub max_dir_batch: usize,
+    /// Requests handled at once per connection.
+    pub max_requests_in_flight: usize,
+}
+
+/// Login settings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// PBKDF2 iterations for new passwords (at least 4096).
+    pub iterations: u32,
+    /// Delay after the first failed login from an address, in milliseconds;
+    /// it doubles with each further failure.
+    pub failure_delay_ms: u64,
+    /// Longest delay after a failed login, in milliseconds.
+    pub max_failure_delay_ms: u64,
+    /// Failed logins from one address before it is banned.
+    pub ban_after_failures: u32,
+    /// Length of a ban, in seconds.
+    pub ban_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([0, 0, 0, 0], 7272)),
+            root: PathBuf::from("/var/lib/ferry"),
+            access_key: None,
+            limits: Limits::default(),
+            auth: AuthConfig::default(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 256,
+            max_sessions_per_user: 16,
+            handshake_timeout_secs: 20,
+            idle_timeout_secs: 600,
+            max_dir_batch: 512,
+            max_requests_in_flight: 64,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            iterations: 100_000,
+            failure_delay_ms: 250,
+            max_failure_delay_ms: 8_000,
+            ban_after_failures: 10,
+            ban_secs: 600,
+        }
+    }
+}
+
+impl Limits {
+    /// The handshake timeout as a duration.
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_secs(self.handshake_timeout_secs)
+    }
+
+    /// The idle timeout as a duration.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
+    }
+}
+
+impl Config {
+    /// Reads a config file.
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
+        let config: Config = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("bad config {}: {e}", path.display()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that would make the server misbehave.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.auth.iterations >= ferry_proto::scram::MIN_ITERATIONS,
+            "auth.iterations must be at least {}",
+            ferry_proto::scram::MIN_ITERATIONS
+        );
+        anyhow::ensure!(
+            self.limits.max_connections > 0,
+            "limits.max_connections must be positive"
+        );
+        anyhow::ensure!(
+            self.limits.max_dir_batch > 0,
+            "limits.max_dir_batch must be positive"
+        );
+        anyhow::ensure!(
+            self.limits.max_requests_in_flight > 0,
+            "limits.max_requests_in_flight must be positive"
+        );
+        Ok(())
+    }
+
+    /// Where homes live.
+    pub fn homes(&self) -> PathBuf {
+        self.root.join("home")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_config_parses_and_matches_defaults() {
+        let text = include_str!("../../assets/ferryd.toml");
+        let c: Config = toml::from_str(text).expect("assets/ferryd.toml parses");
+        let d = Config::default();
+        assert_eq!(c.listen, d.listen);
+        assert_eq!(c.limits.max_connections, d.limits.max_connections);
+        assert_eq!(c.auth.iterations, d.auth.iterations);
+        c.validate().expect("valid");
+    }
+}

@@ -1,0 +1,360 @@
+//! A user's home as a directory capability. Every filesystem operation on
+//! behalf of a client goes through [`Home`], which resolves paths beneath
+//! the home only (cap-std: openat2 RESOLVE_BENEATH where available), so
+//! neither `..` nor a symlink can lead out. Symlinks are listed and removed,
+//! never followed by removal.
+
+use cap_std::fs::MetadataExt;
+use std::io;
+use std::path::Path;
+
+use cap_std::ambient_authority;
+use cap_std::fs::{Dir, Metadata};
+use ferry_proto::msg::{Entry, EntryKind, RemoveMode};
+use ferry_proto::{ErrorKind, RemoteError, RemotePath};
+
+/// A jailed home directory.
+#[derive(Debug)]
+pub struct Home {
+    dir: Dir,
+}
+
+/// Maps an I/O error on `path` to the wire error the client sees.
+pub fn io_error(path: &RemotePath, e: io::Error) -> RemoteError {
+    let kind = match e.raw_os_error() {
+        Some(libc::ENOSPC) => ErrorKind::DiskFull,
+        Some(libc::EDQUOT) => ErrorKind::QuotaExceeded,
+        Some(libc::ENOTEMPTY) => ErrorKind::NotEmpty,
+        Some(libc::ENOTDIR) => ErrorKind::NotADirectory,
+        Some(libc::EISDIR) => ErrorKind::IsADirectory,
+        Some(libc::EXDEV) => ErrorKind::OutsideHome,
+        Some(libc::ENAMETOOLONG) => ErrorKind::InvalidPath,
+        Some(libc::ELOOP) => ErrorKind::OutsideHome,
+        _ => match e.kind() {
+            io::ErrorKind::NotFound => ErrorKind::NotFound,
+            io::ErrorKind::AlreadyExists => ErrorKind::AlreadyExists,
+            // cap-std reports escapes as PermissionDenied with this text.
+            io::ErrorKind::PermissionDenied
+                if e.to_string().contains("outside of the filesystem") =>
+            {
+                ErrorKind::OutsideHome
+            }
+            io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+            _ => ErrorKind::Io,
+        },
+    };
+    if kind == ErrorKind::Io {
+        tracing::warn!(path = %path, error = %e, "unexpected I/O error");
+    }
+    RemoteError::new(kind, path.to_string())
+}
+
+/// Converts metadata (not following symlinks) into a wire entry.
+pub fn entry(name: String, md: &Metadata) -> Entry {
+    let ft = md.file_type();
+    let kind = if ft.is_symlink() {
+        EntryKind::Symlink
+    } else if ft.is_dir() {
+        EntryKind::Dir
+    } else if ft.is_file() {
+        EntryKind::File
+    } else {
+        EntryKind::Other
+    };
+    Entry {
+        name,
+        kind,
+        size: md.size(),
+        mtime: md.mtime(),
+        mode: md.mode() & 0o7777,
+    }
+}
+
+impl Home {
+    /// Opens a home directory on disk.
+    pub fn open(path: &Path) -> io::Result<Home> {
+        Ok(Home {
+            dir: Dir::open_ambient_dir(path, ambient_authority())?,
+        })
+    }
+
+    /// The capability, for the transfer code.
+    pub fn dir(&self) -> &Dir {
+        &self.dir
+    }
+
+    /// Metadata without following a final symlink.
+    pub fn stat(&self, path: &RemotePath) -> Result<Entry, RemoteError> {
+        let md = self
+            .dir
+            .symlink_metadata(path.to_relative())
+            .map_err(|e| io_error(path, e))?;
+        Ok(entry(path.file_name().unwrap_or("/").to_string(), &md))
+    }
+
+    /// Lists a directory, calling `batch` with up to `batch_size` entries
+    /// at a time, so a huge directory never becomes one giant message.
+    /// `batch` returns false to stop early (the client went away).
+    pub fn list(
+        &self,
+        path: &RemotePath,
+        batch_size: usize,
+        mut batch: impl FnMut(Vec<Entry>, bool) -> bool,
+    ) -> Result<(), RemoteError> {
+        let rd = self
+            .dir
+            .read_dir(path.to_relative())
+            .map_err(|e| io_error(path, e))?;
+        let mut buf = Vec::with_capacity(batch_size.min(1024));
+        for item in rd {
+            let item = item.map_err(|e| io_error(path, e))?;
+            let name = item.file_name().to_string_lossy().into_owned();
+            let md = match self.dir.symlink_metadata(path.to_relative().join(&name)) {
+                Ok(md) => md,
+                // Raced with a removal: skip it.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_error(path, e)),
+            };
+            buf.push(entry(name, &md));
+            if buf.len() == batch_size && !batch(std::mem::take(&mut buf), true) {
+                return Ok(());
+            }
+        }
+        batch(buf, false);
+        Ok(())
+    }
+
+    /// Creates a directory, optionally with its parents.
+    pub fn mkdir(&self, path: &RemotePath, parents: bool) -> Result<(), RemoteError> {
+        if path.is_root() {
+            return if parents {
+                Ok(())
+            } else {
+                Err(RemoteError::new(ErrorKind::AlreadyExists, "/"))
+            };
+        }
+        let rel = path.to_relative();
+        let r = if parents {
+            self.dir.create_dir_all(&rel)
+        } else {
+            self.dir.create_dir(&rel)
+        };
+        r.map_err(|e| io_error(path, e))
+    }
+
+    /// Removes a path; returns the bytes of regular files freed.
+    pub fn remove(&self, path: &RemotePath, mode: RemoveMode) -> Result<u64, RemoteError> {
+        if path.is_root() {
+            return Err(RemoteError::new(
+                ErrorKind::PermissionDenied,
+                "cannot remove your home directory",
+            ));
+        }
+        let rel = path.to_relative();
+        let md = self
+            .dir
+            .symlink_metadata(&rel)
+            .map_err(|e| io_error(path, e))?;
+        let is_dir = md.file_type().is_dir();
+        match (mode, is_dir) {
+            (RemoveMode::File, true) => {
+                Err(RemoteError::new(ErrorKind::IsADirectory, path.to_string()))
+            }
+            (RemoveMode::EmptyDir, false) => {
+                Err(RemoteError::new(ErrorKind::NotADirectory, path.to_string()))
+            }
+            (RemoveMode::EmptyDir, true) => {
+                self.dir.remove_dir(&rel).map_err(|e| io_error(path, e))?;
+                Ok(0)
+            }
+            (_, false) => {
+                self.dir.remove_file(&rel).map_err(|e| io_error(path, e))?;
+                Ok(if md.file_type().is_file() {
+                    md.size()
+                } else {
+                    0
+                })
+            }
+            (RemoveMode::Recursive, true) => self.remove_tree(path),
+        }
+    }
+
+    /// Depth-first removal that looks at every entry with lstat, so a
+    /// symlink (to a directory or anywhere) is unlinked, never entered.
+    fn remove_tree(&self, path: &RemotePath) -> Result<u64, RemoteError> {
+        let rel = path.to_relative();
+        let mut freed = 0;
+        let rd = self.dir.read_dir(&rel).map_err(|e| io_error(path, e))?;
+        for item in rd {
+            let item = item.map_err(|e| io_error(path, e))?;
+            let name = item.file_name().to_string_lossy().into_owned();
+            let child = path.child(&name).map_err(|e| e.to_remote(&name))?;
+            let md = self
+                .dir
+                .symlink_metadata(child.to_relative())
+                .map_err(|e| io_error(&child, e))?;
+            if md.file_type().is_dir() {
+                freed += self.remove_tree(&child)?;
+            } else {
+                self.dir
+                    .remove_file(child.to_relative())
+                    .map_err(|e| io_error(&child, e))?;
+                if md.file_type().is_file() {
+                    freed += md.size();
+                }
+            }
+        }
+        self.dir.remove_dir(&rel).map_err(|e| io_error(path, e))?;
+        Ok(freed)
+    }
+
+    /// Renames within the home. Without `overwrite`, an existing target is
+    /// an error. Returns the bytes of a regular file that was replaced.
+    pub fn rename(
+        &self,
+        from: &RemotePath,
+        to: &RemotePath,
+        overwrite: bool,
+    ) -> Result<u64, RemoteError> {
+        if from.is_root() || to.is_root() {
+            return Err(RemoteError::new(
+                ErrorKind::PermissionDenied,
+                "cannot rename your home directory",
+            ));
+        }
+        if to.parts().starts_with(from.parts()) && to != from {
+            return Err(RemoteError::new(
+                ErrorKind::BadRequest,
+                format!("cannot move {from} into itself"),
+            ));
+        }
+        self.dir
+            .symlink_metadata(from.to_relative())
+            .map_err(|e| io_error(from, e))?;
+        let replaced = match self.dir.symlink_metadata(to.to_relative()) {
+            Ok(_) if !overwrite => {
+                return Err(RemoteError::new(ErrorKind::AlreadyExists, to.to_string()))
+            }
+            Ok(md) if md.file_type().is_file() => md.size(),
+            Ok(_) => 0,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(io_error(to, e)),
+        };
+        self.dir
+            .rename(from.to_relative(), &self.dir, to.to_relative())
+            .map_err(|e| io_error(from, e))?;
+        Ok(replaced)
+    }
+
+    /// Bytes used by regular files under the home (symlinks not followed).
+    pub fn usage(&self) -> io::Result<u64> {
+        fn walk(dir: &Dir) -> io::Result<u64> {
+            let mut total = 0;
+            for item in dir.entries()? {
+                let item = item?;
+                let ft = item.file_type()?;
+                if ft.is_dir() {
+                    total += walk(&item.open_dir()?)?;
+                } else if ft.is_file() {
+                    total += item.metadata()?.size();
+                }
+            }
+            Ok(total)
+        }
+        walk(&self.dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> RemotePath {
+        RemotePath::parse(s).unwrap()
+    }
+
+    fn setup() -> (tempfile::TempDir, Home) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("home")).unwrap();
+        std::fs::create_dir(dir.path().join("other")).unwrap();
+        std::fs::write(dir.path().join("other/secret"), "top secret").unwrap();
+        let home = Home::open(&dir.path().join("home")).unwrap();
+        (dir, home)
+    }
+
+    #[test]
+    fn symlinks_do_not_lead_out() {
+        let (dir, home) = setup();
+        let h = dir.path().join("home");
+        std::os::unix::fs::symlink("/etc", h.join("etc")).unwrap();
+        std::os::unix::fs::symlink("../other", h.join("other")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("other"), h.join("abs")).unwrap();
+        for link in ["etc", "other", "abs"] {
+            // The link itself is visible...
+            assert_eq!(home.stat(&p(link)).unwrap().kind, EntryKind::Symlink);
+            // ...but nothing behind it.
+            let err = home.list(&p(link), 10, |_, _| true).unwrap_err();
+            assert_eq!(err.kind, ErrorKind::OutsideHome, "{link}: {err}");
+            let sub = p(&format!("{link}/secret"));
+            assert!(home.stat(&sub).is_err());
+            assert!(home.remove(&sub, RemoveMode::File).is_err());
+            assert!(home.rename(&sub, &p("stolen"), false).is_err());
+            assert!(home
+                .rename(&p("x"), &p(&format!("{link}/x")), false)
+                .is_err());
+        }
+        // Recursive removal of a link removes the link, never the target.
+        home.remove(&p("other"), RemoveMode::Recursive).unwrap();
+        std::fs::create_dir(h.join("d")).unwrap();
+        std::os::unix::fs::symlink("../../other", h.join("d/l")).unwrap();
+        home.remove(&p("d"), RemoveMode::Recursive).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("other/secret")).unwrap(),
+            "top secret"
+        );
+    }
+
+    #[test]
+    fn basic_operations() {
+        let (dir, home) = setup();
+        home.mkdir(&p("a/b/c"), true).unwrap();
+        assert_eq!(
+            home.mkdir(&p("a"), false).unwrap_err().kind,
+            ErrorKind::AlreadyExists
+        );
+        std::fs::write(dir.path().join("home/a/b/f"), vec![0u8; 1000]).unwrap();
+        assert_eq!(home.usage().unwrap(), 1000);
+        assert_eq!(
+            home.remove(&p("a"), RemoveMode::EmptyDir).unwrap_err().kind,
+            ErrorKind::NotEmpty
+        );
+        assert_eq!(
+            home.remove(&p("a"), RemoveMode::File).unwrap_err().kind,
+            ErrorKind::IsADirectory
+        );
+        home.rename(&p("a/b/f"), &p("g"), false).unwrap();
+        assert_eq!(home.stat(&p("g")).unwrap().size, 1000);
+        assert_eq!(
+            home.rename(&p("a"), &p("a/b/x"), false).unwrap_err().kind,
+            ErrorKind::BadRequest
+        );
+        let mut seen = Vec::new();
+        home.list(&p("/"), 1, |batch, _| {
+            seen.extend(batch);
+            true
+        })
+        .unwrap();
+        seen.sort_by(|a, b| a.name.cmp(&b.name));
+        let names: Vec<_> = seen.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["a", "g"]);
+        assert_eq!(home.remove(&p("a"), RemoveMode::Recursive).unwrap(), 0);
+        assert_eq!(home.remove(&p("g"), RemoveMode::File).unwrap(), 1000);
+        assert_eq!(home.usage().unwrap(), 0);
+        assert_eq!(
+            home.remove(&p("/"), RemoveMode::Recursive)
+                .unwrap_err()
+                .kind,
+            ErrorKind::PermissionDenied
+        );
+    }
+}

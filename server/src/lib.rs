@@ -1,0 +1,19 @@
+//! ferry-server: the library behind `ferryd`. [`server::run`] serves a
+//! listener until a shutdown future completes; tests and `ferry demo` call
+//! it directly.
+
+pub mod accounts;
+pub mod admin;
+pub mod auth;
+pub mod config;
+pub mod conn;
+pub mod jail;
+pub mod link;
+pub mod ops;
+pub mod penalty;
+pub mod server;
+pub mod size;
+pub mod users;
+
+pub use config::Config;
+pub use server::run;

@@ -1,0 +1,255 @@
+//! The user store: `<root>/users.toml`, holding per user only the SCRAM
+//! verifier (salt, iterations, StoredKey, ServerKey) and the quota. No
+//! password, and nothing from which one could log in, is ever stored.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use ferry_proto::scram::Verifier;
+use serde::{Deserialize, Serialize};
+
+/// One user as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    /// PBKDF2 salt, base64.
+    pub salt: String,
+    /// PBKDF2 iterations.
+    pub iterations: u32,
+    /// SCRAM StoredKey, base64.
+    pub stored_key: String,
+    /// SCRAM ServerKey, base64.
+    pub server_key: String,
+    /// Quota in bytes; none means unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<u64>,
+}
+
+impl UserRecord {
+    /// A record for a new password.
+    pub fn new(password: &str, iterations: u32, quota: Option<u64>) -> anyhow::Result<UserRecord> {
+        let mut salt = [0u8; 16];
+        getrandom::getrandom(&mut salt).context("no system randomness")?;
+        let v = Verifier::derive(password, &salt, iterations);
+        Ok(UserRecord::from_verifier(&v, quota))
+    }
+
+    fn from_verifier(v: &Verifier, quota: Option<u64>) -> UserRecord {
+        UserRecord {
+            salt: B64.encode(&v.salt),
+            iterations: v.iterations,
+            stored_key: B64.encode(v.stored_key),
+            server_key: B64.encode(v.server_key),
+            quota,
+        }
+    }
+
+    /// The SCRAM verifier, if the record is well-formed.
+    pub fn verifier(&self) -> anyhow::Result<Verifier> {
+        let key = |s: &str, what: &str| -> anyhow::Result<[u8; 32]> {
+            let bytes = B64
+                .decode(s)
+                .with_context(|| format!("bad {what} encoding"))?;
+            bytes
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("{what} has the wrong length"))
+        };
+        Ok(Verifier {
+            salt: B64.decode(&self.salt).context("bad salt encoding")?,
+            iterations: self.iterations,
+            stored_key: key(&self.stored_key, "stored_key")?,
+            server_key: key(&self.server_key, "server_key")?,
+        })
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct StoreFile {
+    #[serde(default)]
+    users: BTreeMap<String, UserRecord>,
+}
+
+/// The store on disk. Reads are fresh each time, so `ferryd user ...`
+/// changes take effect on the next login without a restart.
+#[derive(Clone, Debug)]
+pub struct UserStore {
+    root: PathBuf,
+}
+
+/// Checks a user name: 1-32 of `a-z 0-9 _ . -`, not starting with `.` or `-`.
+pub fn validate_name(name: &str) -> anyhow::Result<()> {
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c));
+    if name.is_empty() || name.len() > 32 || !ok_chars || name.starts_with(['.', '-']) {
+        bail!("invalid user name {name:?}: use 1 to 32 of a-z, 0-9, '_', '.', '-', not starting with '.' or '-'");
+    }
+    Ok(())
+}
+
+impl UserStore {
+    /// The store under a server root.
+    pub fn new(root: &Path) -> UserStore {
+        UserStore {
+            root: root.to_path_buf(),
+        }
+    }
+
+    fn file(&self) -> PathBuf {
+        self.root.join("users.toml")
+    }
+
+    /// The home directory of a user.
+    pub fn home(&self, name: &str) -> PathBuf {
+        self.root.join("home").join(name)
+    }
+
+    fn read(&self) -> anyhow::Result<StoreFile> {
+        match std::fs::read_to_string(self.file()) {
+            Ok(text) => toml::from_str(&text)
+                .with_context(|| format!("user store {} is damaged", self.file().display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(StoreFile::default()),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", self.file().display())),
+        }
+    }
+
+    fn write(&self, store: &StoreFile) -> anyhow::Result<()> {
+        std::fs::create_dir_all(&self.root)
+            .with_context(|| format!("cannot create {}", self.root.display()))?;
+        let text = toml::to_string_pretty(store).context("cannot encode user store")?;
+        let tmp = self.root.join(".users.toml.tmp");
+        let mut f = std::fs::File::create(&tmp)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, self.file())
+            .with_context(|| format!("cannot replace {}", self.file().display()))?;
+        Ok(())
+    }
+
+    /// Looks a user up.
+    pub fn get(&self, name: &str) -> anyhow::Result<Option<UserRecord>> {
+        Ok(self.read()?.users.remove(name))
+    }
+
+    /// All users, sorted by name.
+    pub fn list(&self) -> anyhow::Result<Vec<(String, UserRecord)>> {
+        Ok(self.read()?.users.into_iter().collect())
+    }
+
+    /// Adds a user and creates their home (mode 0700).
+    pub fn add(&self, name: &str, record: UserRecord) -> anyhow::Result<()> {
+        validate_name(name)?;
+        let mut store = self.read()?;
+        if store.users.contains_key(name) {
+            bail!("user {name} already exists (use 'ferryd user passwd {name}' to change the password)");
+        }
+        let home = self.home(name);
+        std::fs::create_dir_all(&home)
+            .with_context(|| format!("cannot create home {}", home.display()))?;
+        set_private(&home, 0o700)?;
+        store.users.insert(name.to_string(), record);
+        self.write(&store)
+    }
+
+    /// Replaces a user's password (the quota is kept).
+    pub fn set_password(&self, name: &str, password: &str, iterations: u32) -> anyhow::Result<()> {
+        let mut store = self.read()?;
+        let Some(rec) = store.users.get_mut(name) else {
+            bail!("no user {name}");
+        };
+        *rec = UserRecord::new(password, iterations, rec.quota)?;
+        self.write(&store)
+    }
+
+    /// Changes a user's quota.
+    pub fn set_quota(&self, name: &str, quota: Option<u64>) -> anyhow::Result<()> {
+        let mut store = self.read()?;
+        let Some(rec) = store.users.get_mut(name) else {
+            bail!("no user {name}");
+        };
+        rec.quota = quota;
+        self.write(&store)
+    }
+
+    /// Removes a user from the store. The home is left on disk.
+    pub fn remove(&self, name: &str) -> anyhow::Result<()> {
+        let mut store = self.read()?;
+        if store.users.remove(name).is_none() {
+            bail!("no user {name}");
+        }
+        self.write(&store)
+    }
+
+    /// The server's secret for mock salts, created on first use (mode 0600).
+    pub fn server_secret(&self) -> anyhow::Result<Vec<u8>> {
+        let path = self.root.join("server.secret");
+        match std::fs::read(&path) {
+            Ok(bytes) if bytes.len() >= 32 => return Ok(bytes),
+            Ok(_) => bail!("{} is too short; delete it to regenerate", path.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+        std::fs::create_dir_all(&self.root)?;
+        let mut secret = vec![0u8; 32];
+        getrandom::getrandom(&mut secret).context("no system randomness")?;
+        let tmp = self.root.join(".server.secret.tmp");
+        std::fs::write(&tmp, &secret)?;
+        set_private(&tmp, 0o600)?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(secret)
+    }
+}
+
+fn set_private(path: &Path, mode: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("cannot set permissions on {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_holds_no_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = UserStore::new(dir.path());
+        store
+            .add(
+                "alice",
+                UserRecord::new("correct horse", 4096, Some(1 << 20)).unwrap(),
+            )
+            .unwrap();
+        let text = std::fs::read_to_string(dir.path().join("users.toml")).unwrap();
+        assert!(!text.contains("correct horse"));
+        let rec = store.get("alice").unwrap().unwrap();
+        let v = rec.verifier().unwrap();
+        assert_eq!(v, Verifier::derive("correct horse", &v.salt, 4096));
+        assert!(dir.path().join("home/alice").is_dir());
+        assert!(store.add("alice", rec).is_err());
+        store.remove("alice").unwrap();
+        assert!(store.get("alice").unwrap().is_none());
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert!(validate_name("bob_2").is_ok());
+        for bad in ["", "..", "-x", "a/b", "Alice", &"x".repeat(33)] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn secret_is_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = UserStore::new(dir.path());
+        assert_eq!(
+            store.server_secret().unwrap(),
+            store.server_secret().unwrap()
+        );
+    }
+}
