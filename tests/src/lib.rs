@@ -1,0 +1,312 @@
+//! Test harness: starts the real `ferryd` on 127.0.0.1:0 with a temporary
+//! root, adds users with the real `ferryd user add`, and drives the real
+//! `ferry` binary or the client library against it.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use ferry_tui::client::{connect, Client, ClientError, ConnectOptions};
+
+/// Directory holding the workspace's built binaries.
+pub fn bin_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("FERRY_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
+    // target/debug/deps/<test> -> target/debug
+    let exe = std::env::current_exe().expect("current exe");
+    let mut dir = exe.parent().expect("deps dir").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir
+}
+
+/// Path of a workspace binary, checked to exist.
+pub fn bin(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(
+        p.exists(),
+        "{} not found: run `cargo test --workspace` (or `cargo build --workspace`) so the binaries are built",
+        p.display()
+    );
+    p
+}
+
+/// Config used by tests: fast hashing, quick penalties, short timeouts.
+pub const TEST_CONFIG: &str = r#"
+[limits]
+handshake_timeout_secs = 5
+max_dir_batch = 100
+
+[auth]
+iterations = 4096
+failure_delay_ms = 10
+max_failure_delay_ms = 50
+ban_after_failures = 1000
+ban_secs = 60
+"#;
+
+/// A running ferryd.
+pub struct Server {
+    /// Temporary root (users.toml, homes).
+    pub root: tempfile::TempDir,
+    /// The config file.
+    pub config: PathBuf,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    child: Child,
+}
+
+impl Server {
+    /// Starts ferryd with [`TEST_CONFIG`].
+    pub fn start() -> Server {
+        Server::start_with("")
+    }
+
+    /// Starts ferryd with [`TEST_CONFIG`] plus `extra` TOML at the top level
+    /// (e.g. `access_key = "k"`). `extra` may also replace whole tables.
+    pub fn start_with(extra: &str) -> Server {
+        let root = tempfile::tempdir().expect("tempdir");
+        let config = root.path().join("ferryd.toml");
+        let text = if extra.contains("[limits]") || extra.contains("[auth]") {
+            extra.to_string()
+        } else {
+            format!("{extra}\n{TEST_CONFIG}")
+        };
+        std::fs::write(
+            &config,
+            format!("root = {:?}\n{text}", root.path().join("data")),
+        )
+        .expect("write config");
+        let (child, addr) = spawn(&config);
+        Server {
+            root,
+            config,
+            addr,
+            child,
+        }
+    }
+
+    /// The server root.
+    pub fn data(&self) -> PathBuf {
+        self.root.path().join("data")
+    }
+
+    /// A user's home on disk.
+    pub fn home(&self, user: &str) -> PathBuf {
+        self.data().join("home").join(user)
+    }
+
+    /// Adds a user with `ferryd user add`, password on stdin.
+    pub fn add_user(&self, name: &str, password: &str, quota: Option<&str>) {
+        let mut cmd = Command::new(bin("ferryd"));
+        cmd.args(["user", "add", name, "--config"])
+            .arg(&self.config);
+        if let Some(q) = quota {
+            cmd.args(["--quota", q]);
+        }
+        let out = run_with_stdin(cmd, &format!("{password}\n"));
+        assert!(
+            out.status.success(),
+            "user add failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Runs the real `ferry` binary as `user` with `args`.
+    pub fn ferry(&self, user: &str, password: &str, args: &[&str]) -> Output {
+        let mut cmd = Command::new(bin("ferry"));
+        cmd.args(["-s", &self.addr.to_string(), "-u", user])
+            .args(args)
+            .env("FERRY_PASSWORD", password)
+            .env_remove("FERRY_SERVER")
+            .env_remove("FERRY_ACCESS_KEY")
+            .stdin(Stdio::null());
+        cmd.output().expect("run ferry")
+    }
+
+    /// Connection options for a user.
+    pub fn options(&self, user: &str, password: &str) -> ConnectOptions {
+        ConnectOptions::new(self.addr.to_string(), user, password)
+    }
+
+    /// Logs in with the client library.
+    pub async fn client(&self, user: &str, password: &str) -> Result<Client, ClientError> {
+        connect(&self.options(user, password)).await
+    }
+
+    /// Kills ferryd with SIGKILL and starts it again on a new port.
+    pub fn restart_hard(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (child, addr) = spawn(&self.config);
+        self.child = child;
+        self.addr = addr;
+    }
+
+    /// Sends SIGTERM and waits for a clean exit; returns whether it exited 0.
+    pub fn stop(mut self) -> bool {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        for _ in 0..100 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(config: &Path) -> (Child, SocketAddr) {
+    let mut child = Command::new(bin("ferryd"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn ferryd");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read listen line");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected ferryd output {line:?}"))
+        .parse()
+        .expect("address");
+    (child, addr)
+}
+
+/// Runs a command with `input` on stdin.
+pub fn run_with_stdin(mut cmd: Command, input: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+/// Stdout as a string.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Stderr as a string.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Speaking the protocol by hand, for tests that misbehave on purpose.
+pub mod raw {
+    use super::*;
+    use ferry_proto::{ClientMsg, Frame, FrameCodec, Hello, ServerMsg};
+    use futures::{SinkExt, StreamExt};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+    use tokio::net::TcpStream;
+    use tokio_util::codec::{FramedRead, FramedWrite};
+
+    /// A connection after the hello.
+    pub struct Raw {
+        /// Frames from the server.
+        pub rd: FramedRead<OwnedReadHalf, FrameCodec>,
+        /// Frames to the server.
+        pub wr: FramedWrite<OwnedWriteHalf, FrameCodec>,
+    }
+
+    impl Raw {
+        /// Connects and exchanges hellos.
+        pub async fn connect(addr: SocketAddr) -> Raw {
+            let mut s = TcpStream::connect(addr).await.expect("connect");
+            s.write_all(&Hello::ours().encode()).await.expect("hello");
+            let mut theirs = [0u8; 8];
+            s.read_exact(&mut theirs).await.expect("server hello");
+            Hello::check(&theirs, "server").expect("same version");
+            let (r, w) = s.into_split();
+            Raw {
+                rd: FramedRead::new(r, FrameCodec::new()),
+                wr: FramedWrite::new(w, FrameCodec::new()),
+            }
+        }
+
+        /// Sends a message.
+        pub async fn send(&mut self, msg: &ClientMsg) {
+            self.wr
+                .send(Frame::control(msg).expect("encode"))
+                .await
+                .expect("send");
+        }
+
+        /// Receives a message, or None when the server closed the connection.
+        pub async fn recv(&mut self) -> Option<ServerMsg> {
+            match tokio::time::timeout(Duration::from_secs(10), self.rd.next())
+                .await
+                .expect("server answered in time")
+            {
+                Some(Ok(f)) => Some(f.decode_control().expect("decodable")),
+                _ => None,
+            }
+        }
+
+        /// Runs a full SCRAM login; returns the client-final message sent.
+        pub async fn login(&mut self, user: &str, password: &str) -> Result<String, ServerMsg> {
+            use ferry_proto::scram::{ClientBinding, ClientFirst};
+            let Some(ServerMsg::Welcome { .. }) = self.recv().await else {
+                panic!("no welcome")
+            };
+            let (first, client_first) = ClientFirst::new(
+                user,
+                password,
+                "testnonce0123456789",
+                ClientBinding::Unsupported,
+            );
+            self.send(&ClientMsg::AuthStart {
+                mechanism: "SCRAM-SHA-256".into(),
+                client_first,
+            })
+            .await;
+            let Some(ServerMsg::AuthChallenge { server_first }) = self.recv().await else {
+                panic!("no challenge")
+            };
+            let (_, client_final) = first
+                .handle_server_first(&server_first, 1_000_000)
+                .expect("server first");
+            self.send(&ClientMsg::AuthFinish {
+                client_final: client_final.clone(),
+            })
+            .await;
+            match self.recv().await {
+                Some(ServerMsg::AuthOk { .. }) => Ok(client_final),
+                Some(other) => Err(other),
+                None => panic!("closed"),
+            }
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! Bad input at the protocol level, each while the server keeps serving
+//! others: garbage hellos, wrong versions, oversized and undecodable frames,
+//! replayed logins, silent connections, access keys, bans and limits.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use std::time::{Duration, Instant};
+
+use ferry_e2e::raw::Raw;
+use ferry_e2e::Server;
+use ferry_proto::{ClientMsg, ErrorKind, Hello, Request, ServerMsg};
+use ferry_tui::client::{connect, ClientError};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const PW: &str = "pw-alice";
+
+fn server_with(extra: &str) -> Server {
+    let s = Server::start_with(extra);
+    s.add_user("alice", PW, None);
+    s
+}
+
+/// The server still logs a well-behaved client in and answers it.
+async fn still_serving(s: &Server) {
+    let c = s.client("alice", PW).await.expect("login still works");
+    c.list("/").await.expect("list still works");
+}
+
+async fn read_to_end(stream: &mut TcpStream) -> Vec<u8> {
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut buf))
+        .await
+        .expect("server closed in time")
+        .ok();
+    buf
+}
+
+#[tokio::test]
+async fn random_bytes_instead_of_hello() {
+    let s = server_with("");
+    let mut t = TcpStream::connect(s.addr).await.unwrap();
+    t.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let back = read_to_end(&mut t).await;
+    // The server says what it speaks, then closes.
+    assert_eq!(&back[..8], &Hello::ours().encode());
+    assert_eq!(back.len(), 8);
+    still_serving(&s).await;
+}
+
+#[tokio::test]
+async fn wrong_protocol_version_is_reported_in_words() {
+    let s = server_with("");
+    let mut t = TcpStream::connect(s.addr).await.unwrap();
+    t.write_all(&Hello { version: 99 }.encode()).await.unwrap();
+    let back = read_to_end(&mut t).await;
+    assert_eq!(back.len(), 8, "server closes after its hello");
+    still_serving(&s).await;
+
+    // And a client meeting a newer server says so.
+    let fake = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = fake.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut c, _) = fake.accept().await.unwrap();
+        let mut hello = [0u8; 8];
+        let _ = c.read_exact(&mut hello).await;
+        let _ = c.write_all(&Hello { version: 2 }.encode()).await;
+    });
+    let err = connect(&ferry_tui::client::ConnectOptions::new(
+        addr.to_string(),
+        "a",
+        "b",
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "server speaks Ferry protocol 2, this client speaks 1"
+    );
+}
+
+#[tokio::test]
+async fn four_gib_length_prefix_before_and_after_login() {
+    let s = server_with("");
+    let mut raw = Raw::connect(s.addr).await;
+    raw.wr
+        .get_mut()
+        .write_all(&[0xFF, 0xFF, 0xFF, 0xFF, 0])
+        .await
+        .unwrap();
+    // The server closes (it may or may not get a Refused out first).
+    while raw.recv().await.is_some() {}
+    still_serving(&s).await;
+
+    let mut raw = Raw::connect(s.addr).await;
+    raw.login("alice", PW).await.expect("login");
+    raw.wr
+        .get_mut()
+        .write_all(&[0xFF, 0xFF, 0xFF, 0xFF, 0])
+        .await
+        .unwrap();
+    let mut refused = None;
+    while let Some(msg) = raw.recv().await {
+        if let ServerMsg::Refused { error } = msg {
+            refused = Some(error);
+        }
+    }
+    let error = refused.expect("told why");
+    assert_eq!(error.kind, ErrorKind::Protocol);
+    assert!(error.detail.contains("too large"), "{error}");
+    still_serving(&s).await;
+}
+
+#[tokio::test]
+async fn undecodable_frame_after_login() {
+    let s = server_with("");
+    let mut raw = Raw::connect(s.addr).await;
+    raw.login("alice", PW).await.expect("login");
+    // A well-framed control frame whose body is no valid message.
+    raw.wr
+        .get_mut()
+        .write_all(&[0, 0, 0, 4, 0, 0xEE, 0xEE, 0xEE])
+        .await
+        .unwrap();
+    match raw.recv().await {
+        Some(ServerMsg::Refused { error }) => assert_eq!(error.kind, ErrorKind::Protocol),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(raw.recv().await.is_none(), "then the server closes");
+    still_serving(&s).await;
+}
+
+#[tokio::test]
+async fn server_validates_paths_itself() {
+    let s = server_with("");
+    let mut raw = Raw::connect(s.addr).await;
+    raw.login("alice", PW).await.expect("login");
+    let cases = [
+        ("../etc", ErrorKind::OutsideHome),
+        ("/../../etc/passwd", ErrorKind::OutsideHome),
+        ("a/../../x", ErrorKind::OutsideHome),
+        ("a\0b", ErrorKind::InvalidPath),
+    ];
+    for (i, (path, kind)) in cases.iter().enumerate() {
+        raw.send(&ClientMsg::Request {
+            id: i as u32,
+            req: Request::Stat {
+                path: path.to_string(),
+            },
+        })
+        .await;
+        match raw.recv().await {
+            Some(ServerMsg::Response { id, reply: Err(e) }) => {
+                assert_eq!(id, i as u32);
+                assert_eq!(e.kind, *kind, "{path}");
+            }
+            other => panic!("{path}: {other:?}"),
+        }
+    }
+    let long = "x".repeat(5000);
+    raw.send(&ClientMsg::Request {
+        id: 99,
+        req: Request::Mkdir {
+            path: long,
+            parents: true,
+        },
+    })
+    .await;
+    match raw.recv().await {
+        Some(ServerMsg::Response { reply: Err(e), .. }) => {
+            assert_eq!(e.kind, ErrorKind::InvalidPath)
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn replayed_scram_exchange_fails() {
+    let s = server_with("");
+    let mut first = Raw::connect(s.addr).await;
+    let client_final = first.login("alice", PW).await.expect("login");
+    // Replay the same client messages on a new connection: the server's
+    // fresh nonce makes the recorded proof worthless.
+    let mut replay = Raw::connect(s.addr).await;
+    let Some(ServerMsg::Welcome { .. }) = replay.recv().await else {
+        panic!()
+    };
+    replay
+        .send(&ClientMsg::AuthStart {
+            mechanism: "SCRAM-SHA-256".into(),
+            client_first: "n,,n=alice,r=testnonce0123456789".into(),
+        })
+        .await;
+    let Some(ServerMsg::AuthChallenge { .. }) = replay.recv().await else {
+        panic!()
+    };
+    replay.send(&ClientMsg::AuthFinish { client_final }).await;
+    match replay.recv().await {
+        Some(ServerMsg::Refused { error }) => assert_eq!(error.kind, ErrorKind::AuthFailed),
+        other => panic!("replay accepted? {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn unknown_user_gets_a_stable_mock_salt() {
+    let s = server_with("");
+    let mut salts = Vec::new();
+    for user in ["mallory", "mallory", "alice"] {
+        let mut raw = Raw::connect(s.addr).await;
+        let Some(ServerMsg::Welcome { .. }) = raw.recv().await else {
+            panic!()
+        };
+        raw.send(&ClientMsg::AuthStart {
+            mechanism: "SCRAM-SHA-256".into(),
+            client_first: format!("n,,n={user},r=abcdefgh"),
+        })
+        .await;
+        let Some(ServerMsg::AuthChallenge { server_first }) = raw.recv().await else {
+            panic!()
+        };
+        let attrs: Vec<&str> = server_first.split(',').collect();
+        salts.push((attrs[1].to_string(), attrs[2].to_string()));
+    }
+    assert_eq!(
+        salts[0], salts[1],
+        "the same unknown name sees the same salt each time"
+    );
+    assert_eq!(
+        salts[0].1, salts[2].1,
+        "same iteration count as a real user"
+    );
+    assert_ne!(salts[0].0, salts[2].0);
+}
+
+#[tokio::test]
+async fn silent_connection_is_dropped_at_handshake_timeout() {
+    let s = server_with(
+        "[limits]\nhandshake_timeout_secs = 1\n[auth]\niterations = 4096\nfailure_delay_ms = 10\nmax_failure_delay_ms = 10\nban_after_failures = 100\nban_secs = 1\n",
+    );
+    let mut t = TcpStream::connect(s.addr).await.unwrap();
+    let start = Instant::now();
+    let back = read_to_end(&mut t).await;
+    assert!(back.is_empty());
+    assert!(start.elapsed() >= Duration::from_millis(900));
+    // Also after the hello, halfway through a login.
+    let mut raw = Raw::connect(s.addr).await;
+    let Some(ServerMsg::Welcome { .. }) = raw.recv().await else {
+        panic!()
+    };
+    assert!(raw.recv().await.is_none(), "dropped");
+    still_serving(&s).await;
+}
+
+#[tokio::test]
+async fn access_key_is_required_before_login() {
+    let s = server_with("access_key = \"open sesame\"");
+    let mut opts = s.options("alice", PW);
+    let err = connect(&opts).await.unwrap_err();
+    assert!(matches!(err, ClientError::AccessKeyRequired), "{err}");
+    opts.access_key = Some("wrong".into());
+    let err = connect(&opts).await.unwrap_err();
+    assert_eq!(err.kind(), Some(ErrorKind::AccessDenied), "{err}");
+    opts.access_key = Some("open sesame".into());
+    connect(&opts)
+        .await
+        .expect("right key")
+        .list("/")
+        .await
+        .unwrap();
+    // The CLI takes it from the environment or --access-key.
+    let o = s.ferry("alice", PW, &["--access-key", "open sesame", "ls"]);
+    assert!(o.status.success());
+}
+
+#[tokio::test]
+async fn repeated_failures_get_banned() {
+    let s = server_with(
+        "[limits]\nhandshake_timeout_secs = 5\n[auth]\niterations = 4096\nfailure_delay_ms = 20\nmax_failure_delay_ms = 40\nban_after_failures = 3\nban_secs = 600\n",
+    );
+    for _ in 0..3 {
+        let err = s.client("alice", "wrong").await.unwrap_err();
+        assert_eq!(err.kind(), Some(ErrorKind::AuthFailed));
+    }
+    // Now even the right password is refused from this address.
+    let err = s.client("alice", PW).await.unwrap_err();
+    assert_eq!(err.kind(), Some(ErrorKind::Banned), "{err}");
+}
+
+#[tokio::test]
+async fn connection_and_session_limits() {
+    let s = server_with(
+        "[limits]\nmax_connections = 3\nmax_sessions_per_user = 2\n[auth]\niterations = 4096\n",
+    );
+    let a = s.client("alice", PW).await.unwrap();
+    let b = s.client("alice", PW).await.unwrap();
+    let err = s.client("alice", PW).await.unwrap_err();
+    assert_eq!(err.kind(), Some(ErrorKind::TooBusy), "{err}");
+    let _held = TcpStream::connect(s.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let err = s.client("alice", PW).await.unwrap_err();
+    assert_eq!(err.kind(), Some(ErrorKind::TooBusy), "{err}");
+    drop((a, b));
+}
+
+#[tokio::test]
+async fn pipelined_requests_from_many_tasks() {
+    let s = server_with("");
+    for i in 0..250 {
+        std::fs::write(s.home("alice").join(format!("f{i:03}")), vec![0u8; i]).unwrap();
+    }
+    let c = s.client("alice", PW).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                // 250 entries arrive in batches of 100.
+                assert_eq!(c.list("/").await.unwrap().len(), 250);
+            } else {
+                let name = format!("f{:03}", i);
+                assert_eq!(c.stat(&name).await.unwrap().size, i as u64);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut batches = 0;
+    c.list_with("/", |_| batches += 1).await.unwrap();
+    assert_eq!(batches, 3);
+}
+
+#[test]
+fn graceful_shutdown_on_sigterm() {
+    let s = server_with("");
+    assert!(s.stop(), "ferryd exits 0 on SIGTERM");
+}

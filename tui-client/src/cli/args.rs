@@ -1,0 +1,79 @@
+//! Command-line arguments of `ferry`.
+
+use clap::{Parser, Subcommand};
+
+/// The Ferry client: a two-pane TUI, or batch commands for scripts.
+#[derive(Parser, Debug)]
+#[command(name = "ferry", version, about)]
+pub struct Args {
+    /// Server address, host:port.
+    #[arg(
+        short = 's',
+        long,
+        env = "FERRY_SERVER",
+        default_value = "127.0.0.1:7272",
+        global = true
+    )]
+    pub server: String,
+    /// User name (defaults to $USER).
+    #[arg(short = 'u', long, env = "FERRY_USER", global = true)]
+    pub user: Option<String>,
+    /// Access key, when the server requires one.
+    #[arg(long, env = "FERRY_ACCESS_KEY", hide_env_values = true, global = true)]
+    pub access_key: Option<String>,
+    /// Print machine-readable JSON results.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub cmd: Option<Command>,
+}
+
+/// Batch commands. Remote paths are relative to your home ("/" is the home).
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List a remote directory.
+    Ls {
+        /// Long format: kind, permissions, size, time, name.
+        #[arg(short = 'l')]
+        long: bool,
+        /// Directory (default: your home).
+        path: Option<String>,
+    },
+    /// Create a remote directory.
+    Mkdir {
+        /// Create parents too; an existing directory is fine.
+        #[arg(short = 'p')]
+        parents: bool,
+        /// The directory.
+        path: String,
+    },
+    /// Remove remote files (with -r, directories and their contents).
+    Rm {
+        /// Recursive.
+        #[arg(short = 'r', short_alias = 'R')]
+        recursive: bool,
+        /// What to remove.
+        #[arg(required = true)]
+        paths: Vec<String>,
+    },
+    /// Remove an empty remote directory.
+    Rmdir {
+        /// The directory.
+        path: String,
+    },
+    /// Rename or move a remote path.
+    Mv {
+        /// Existing path.
+        from: String,
+        /// New path (an existing directory receives `from` inside it).
+        to: String,
+    },
+    /// Show metadata of a remote path.
+    Stat {
+        /// The path.
+        path: String,
+    },
+    /// Show disk usage and quota.
+    Quota,
+}

@@ -1,0 +1,226 @@
+//! The batch CLI: one command per invocation, for scripts and tests.
+//! Exit status: 0 on success, 1 when the command failed, 3 when the
+//! connection or login failed, 2 for usage errors.
+
+pub mod args;
+pub mod output;
+
+use std::io::IsTerminal;
+
+use ferry_proto::msg::{EntryKind, RemoveMode};
+use serde_json::json;
+
+use crate::client::{connect, Client, ClientError, ConnectOptions};
+pub use args::{Args, Command};
+
+/// A failed command: its message and exit status.
+#[derive(Debug)]
+pub struct Failure {
+    /// One clear line for stderr (without the `ferry: ` prefix).
+    pub message: String,
+    /// Error kind for `--json`.
+    pub kind: String,
+    /// Exit status.
+    pub code: i32,
+}
+
+impl Failure {
+    fn from_client(subject: Option<&str>, e: &ClientError) -> Failure {
+        let code = if e.is_fatal() { 3 } else { 1 };
+        let kind = e
+            .kind()
+            .map_or_else(|| "Connection".to_string(), |k| format!("{k:?}"));
+        let message = match (e, subject) {
+            (ClientError::Remote(r), Some(s)) => format!("{s}: {}", r.kind.phrase()),
+            (ClientError::Path { source, .. }, Some(s)) => format!("{s}: {source}"),
+            _ => e.to_string(),
+        };
+        Failure {
+            message,
+            kind,
+            code,
+        }
+    }
+
+    fn local(message: String) -> Failure {
+        Failure {
+            message,
+            kind: "Local".into(),
+            code: 1,
+        }
+    }
+}
+
+/// Reads the password: `FERRY_PASSWORD`, else a no-echo prompt.
+pub fn password_for(user: &str, server: &str) -> Result<String, Failure> {
+    if let Ok(p) = std::env::var("FERRY_PASSWORD") {
+        return Ok(p);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::local(
+            "no password: set FERRY_PASSWORD or run on a terminal".into(),
+        ));
+    }
+    rpassword::prompt_password(format!("{user}@{server} password: "))
+        .map_err(|e| Failure::local(format!("cannot read the password: {e}")))
+}
+
+/// The connection options the arguments describe.
+pub fn options(args: &Args) -> Result<ConnectOptions, Failure> {
+    let user = match &args.user {
+        Some(u) => u.clone(),
+        None => {
+            std::env::var("USER").map_err(|_| Failure::local("no user: pass -u USER".into()))?
+        }
+    };
+    let password = password_for(&user, &args.server)?;
+    let mut opts = ConnectOptions::new(args.server.clone(), user, password);
+    opts.access_key = args.access_key.clone();
+    Ok(opts)
+}
+
+/// Runs one batch command; prints results to stdout.
+pub async fn run(args: &Args, cmd: &Command) -> Result<(), Failure> {
+    let opts = options(args)?;
+    let client = connect(&opts)
+        .await
+        .map_err(|e| Failure::from_client(None, &e))?;
+    execute(&client, cmd, args.json).await
+}
+
+fn print_json(v: serde_json::Value) {
+    println!("{v}");
+}
+
+async fn execute(client: &Client, cmd: &Command, json: bool) -> Result<(), Failure> {
+    let fail = |subject: &str| {
+        let subject = subject.to_string();
+        move |e: ClientError| Failure::from_client(Some(&subject), &e)
+    };
+    match cmd {
+        Command::Ls { long, path } => {
+            let p = path.as_deref().unwrap_or(".");
+            // Listing a file shows the file, as ls does; a symlink is
+            // listed through (the server refuses one that leads out).
+            let target = client.stat(p).await.map_err(fail(p))?;
+            let entries = match target.kind {
+                EntryKind::Dir => client.list(p).await.map_err(fail(p))?,
+                EntryKind::Symlink => match client.list(p).await {
+                    Ok(entries) => entries,
+                    Err(e) if e.kind() == Some(ferry_proto::ErrorKind::NotADirectory) => {
+                        vec![target]
+                    }
+                    Err(e) => return Err(fail(p)(e)),
+                },
+                _ => vec![target],
+            };
+            if json {
+                print_json(json!(entries
+                    .iter()
+                    .map(output::entry_json)
+                    .collect::<Vec<_>>()));
+            } else {
+                for e in &entries {
+                    println!(
+                        "{}",
+                        if *long {
+                            output::long_line(e)
+                        } else {
+                            output::short_line(e)
+                        }
+                    );
+                }
+            }
+        }
+        Command::Mkdir { parents, path } => {
+            client.mkdir(path, *parents).await.map_err(fail(path))?;
+            if json {
+                print_json(
+                    json!({ "ok": true, "path": client.resolve(path).map(|p| p.to_string()).unwrap_or_default() }),
+                );
+            }
+        }
+        Command::Rm { recursive, paths } => {
+            let mode = if *recursive {
+                RemoveMode::Recursive
+            } else {
+                RemoveMode::File
+            };
+            for p in paths {
+                client.remove(p, mode).await.map_err(fail(p))?;
+            }
+            if json {
+                print_json(json!({ "ok": true, "removed": paths }));
+            }
+        }
+        Command::Rmdir { path } => {
+            client
+                .remove(path, RemoveMode::EmptyDir)
+                .await
+                .map_err(fail(path))?;
+            if json {
+                print_json(json!({ "ok": true }));
+            }
+        }
+        Command::Mv { from, to } => {
+            // Like mv: moving onto an existing directory moves inside it.
+            let mut dest = to.clone();
+            if let Ok(e) = client.stat(to).await {
+                if e.kind == EntryKind::Dir {
+                    let name = client.resolve(from).map_err(fail(from))?;
+                    if let Some(name) = name.file_name() {
+                        dest = format!("{}/{}", to.trim_end_matches('/'), name);
+                    }
+                }
+            }
+            client
+                .rename(from, &dest, false)
+                .await
+                .map_err(|e| match e {
+                    ClientError::Remote(ref r)
+                        if r.kind == ferry_proto::ErrorKind::AlreadyExists =>
+                    {
+                        Failure::from_client(Some(&dest), &e)
+                    }
+                    e => Failure::from_client(Some(from), &e),
+                })?;
+            if json {
+                print_json(json!({ "ok": true }));
+            }
+        }
+        Command::Stat { path } => {
+            let e = client.stat(path).await.map_err(fail(path))?;
+            if json {
+                print_json(output::entry_json(&e));
+            } else {
+                println!("{}", output::long_line(&e));
+            }
+        }
+        Command::Quota => {
+            let (used, limit) = client.quota().await.map_err(fail("quota"))?;
+            if json {
+                print_json(json!({ "used": used, "limit": limit }));
+            } else {
+                match limit {
+                    Some(l) => println!(
+                        "used {used} of {l} bytes ({:.1}%)",
+                        used as f64 * 100.0 / l.max(1) as f64
+                    ),
+                    None => println!("used {used} bytes (no quota)"),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Prints a failure the way the CLI does.
+pub fn report(f: &Failure, json: bool) {
+    if json {
+        println!(
+            "{}",
+            json!({ "error": { "kind": f.kind, "message": f.message } })
+        );
+    }
+    eprintln!("ferry: {}", f.message);
+}

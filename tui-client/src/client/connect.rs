@@ -1,0 +1,203 @@
+//! Opening a session: TCP, the hello, the optional access-key challenge and
+//! SCRAM-SHA-256 with mutual authentication.
+
+use std::fmt;
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use ferry_proto::hello::HELLO_LEN;
+use ferry_proto::msg::SCRAM_SHA_256;
+use ferry_proto::scram::{ClientBinding, ClientFirst};
+use ferry_proto::{access, ClientMsg, Frame, FrameCodec, Hello, ServerMsg};
+use futures::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::codec::{FramedRead, FramedWrite};
+
+use super::error::{ClientError, Result};
+use super::session::Client;
+
+/// Highest PBKDF2 iteration count the client accepts by default: a hostile
+/// server must not be able to stall it with a huge count.
+pub const DEFAULT_MAX_ITERATIONS: u32 = 1_000_000;
+
+/// Everything needed to log in.
+#[derive(Clone)]
+pub struct ConnectOptions {
+    /// `host:port`.
+    pub server: String,
+    /// User name.
+    pub user: String,
+    /// Password (used for SCRAM only; it never leaves this process).
+    pub password: String,
+    /// Access key, if the server requires one.
+    pub access_key: Option<String>,
+    /// Iteration cap for SCRAM.
+    pub max_iterations: u32,
+    /// Limit for the TCP connect and the whole login.
+    pub timeout: Duration,
+}
+
+impl fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("server", &self.server)
+            .field("user", &self.user)
+            .field("password", &"<hidden>")
+            .field("access_key", &self.access_key.as_ref().map(|_| "<hidden>"))
+            .finish()
+    }
+}
+
+impl ConnectOptions {
+    /// Options with default limits.
+    pub fn new(
+        server: impl Into<String>,
+        user: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Self {
+        ConnectOptions {
+            server: server.into(),
+            user: user.into(),
+            password: password.into(),
+            access_key: None,
+            max_iterations: DEFAULT_MAX_ITERATIONS,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Connects over TCP and logs in.
+pub async fn connect(opts: &ConnectOptions) -> Result<Client> {
+    let connect = TcpStream::connect(&opts.server);
+    let stream = match tokio::time::timeout(opts.timeout, connect).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(source)) => {
+            return Err(ClientError::Connect {
+                addr: opts.server.clone(),
+                source,
+            })
+        }
+        Err(_) => {
+            return Err(ClientError::Connect {
+                addr: opts.server.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out"),
+            })
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    tokio::time::timeout(opts.timeout, login(stream, opts))
+        .await
+        .unwrap_or_else(|_| {
+            Err(ClientError::Disconnected(
+                "the server did not complete the login in time".into(),
+            ))
+        })
+}
+
+fn nonce() -> Result<String> {
+    let mut b = [0u8; 18];
+    getrandom::getrandom(&mut b)
+        .map_err(|e| ClientError::Protocol(format!("no system randomness: {e}")))?;
+    Ok(B64.encode(b))
+}
+
+/// Logs in over any byte stream (TCP, TLS, or an in-memory pipe in tests).
+pub async fn login<S>(stream: S, opts: &ConnectOptions) -> Result<Client>
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    wr.write_all(&Hello::ours().encode())
+        .await
+        .map_err(|e| ClientError::Disconnected(e.to_string()))?;
+    wr.flush()
+        .await
+        .map_err(|e| ClientError::Disconnected(e.to_string()))?;
+    let mut theirs = [0u8; HELLO_LEN];
+    rd.read_exact(&mut theirs).await.map_err(|_| {
+        ClientError::Disconnected(
+            "the server closed the connection during the hello (is it a Ferry server?)".into(),
+        )
+    })?;
+    let hello = Hello::check(&theirs, "server")?;
+    let mut reader = FramedRead::new(rd, FrameCodec::new());
+    let mut writer = FramedWrite::new(wr, FrameCodec::new());
+
+    let ServerMsg::Welcome {
+        server,
+        mechanisms,
+        access_challenge,
+    } = recv(&mut reader).await?
+    else {
+        return Err(ClientError::Protocol("expected a welcome".into()));
+    };
+    if let Some(nonce) = access_challenge {
+        let Some(key) = &opts.access_key else {
+            return Err(ClientError::AccessKeyRequired);
+        };
+        let answer = access::respond(key.as_bytes(), &nonce).to_vec();
+        send(&mut writer, &ClientMsg::AccessProof { answer }).await?;
+    }
+    if !mechanisms.iter().any(|m| m == SCRAM_SHA_256) {
+        return Err(ClientError::Protocol(format!(
+            "no common login mechanism (server offers {mechanisms:?})"
+        )));
+    }
+    let (first, client_first) = ClientFirst::new(
+        &opts.user,
+        &opts.password,
+        &nonce()?,
+        ClientBinding::Unsupported,
+    );
+    send(
+        &mut writer,
+        &ClientMsg::AuthStart {
+            mechanism: SCRAM_SHA_256.into(),
+            client_first,
+        },
+    )
+    .await?;
+    let ServerMsg::AuthChallenge { server_first } = recv(&mut reader).await? else {
+        return Err(ClientError::Protocol("expected a SCRAM challenge".into()));
+    };
+    let (last, client_final) = first.handle_server_first(&server_first, opts.max_iterations)?;
+    send(&mut writer, &ClientMsg::AuthFinish { client_final }).await?;
+    let ServerMsg::AuthOk { server_final } = recv(&mut reader).await? else {
+        return Err(ClientError::Protocol("expected the login result".into()));
+    };
+    // Mutual authentication: the server proves it holds our verifier.
+    last.handle_server_final(&server_final)?;
+    Ok(Client::start(
+        reader,
+        writer,
+        server,
+        hello.version,
+        opts.user.clone(),
+    ))
+}
+
+async fn send<W: AsyncWrite + Unpin>(
+    w: &mut FramedWrite<W, FrameCodec>,
+    msg: &ClientMsg,
+) -> Result<()> {
+    let frame = Frame::control(msg).map_err(ferry_proto::FrameError::from)?;
+    w.send(frame)
+        .await
+        .map_err(|e| ClientError::Disconnected(e.to_string()))
+}
+
+/// Receives the next handshake message; a `Refused` becomes an error.
+async fn recv<R: AsyncRead + Unpin>(r: &mut FramedRead<R, FrameCodec>) -> Result<ServerMsg> {
+    match r.next().await {
+        None => Err(ClientError::Disconnected(
+            "the server closed the connection".into(),
+        )),
+        Some(Err(e)) => Err(e.into()),
+        Some(Ok(frame)) => match frame.decode_control::<ServerMsg>()? {
+            ServerMsg::Refused { error } => Err(ClientError::Refused(error)),
+            msg => Ok(msg),
+        },
+    }
+}

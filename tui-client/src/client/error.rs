@@ -1,0 +1,88 @@
+//! Errors the client library reports. Each says what failed and, where it
+//! helps, what to do.
+
+use ferry_proto::frame::FrameError;
+use ferry_proto::hello::HelloError;
+use ferry_proto::path::PathError;
+use ferry_proto::scram::ScramError;
+use ferry_proto::{ErrorKind, RemoteError};
+
+/// Anything that can go wrong talking to a server.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The TCP connection could not be made.
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// Where we tried.
+        addr: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// The peer is not a compatible Ferry server.
+    #[error(transparent)]
+    Hello(#[from] HelloError),
+    /// The server refused the connection or the login.
+    #[error("{0}")]
+    Refused(RemoteError),
+    /// The server answered a request with an error.
+    #[error("{0}")]
+    Remote(RemoteError),
+    /// The login exchange failed on our side (e.g. the server could not
+    /// prove it knows the password verifier).
+    #[error("login failed: {0}")]
+    Scram(#[from] ScramError),
+    /// A path given by the user is not acceptable.
+    #[error("{path}: {source}")]
+    Path {
+        /// The path as given.
+        path: String,
+        /// What is wrong with it.
+        source: PathError,
+    },
+    /// The server requires an access key and none was given.
+    #[error("this server requires an access key: pass --access-key or set FERRY_ACCESS_KEY")]
+    AccessKeyRequired,
+    /// The server broke the protocol.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// Framing or socket failure.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// The connection is gone.
+    #[error("connection lost: {0}")]
+    Disconnected(String),
+    /// A local file operation failed.
+    #[error("{path}: {source}")]
+    Local {
+        /// The local path.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+impl ClientError {
+    /// The wire error kind, when the server sent one.
+    pub fn kind(&self) -> Option<ErrorKind> {
+        match self {
+            ClientError::Remote(e) | ClientError::Refused(e) => Some(e.kind),
+            ClientError::Path {
+                source: PathError::OutsideHome,
+                ..
+            } => Some(ErrorKind::OutsideHome),
+            ClientError::Path { .. } => Some(ErrorKind::InvalidPath),
+            _ => None,
+        }
+    }
+
+    /// True when the connection can no longer be used.
+    pub fn is_fatal(&self) -> bool {
+        !matches!(
+            self,
+            ClientError::Remote(_) | ClientError::Path { .. } | ClientError::Local { .. }
+        )
+    }
+}
+
+/// Result alias for the client library.
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;

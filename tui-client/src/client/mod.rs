@@ -1,0 +1,9 @@
+//! The async client library shared by the batch CLI and the TUI.
+
+mod connect;
+mod error;
+mod session;
+
+pub use connect::{connect, login, ConnectOptions, DEFAULT_MAX_ITERATIONS};
+pub use error::{ClientError, Result};
+pub use session::Client;

@@ -1,0 +1,5 @@
+//! ferry-tui: the Ferry client library ([`client`]), the batch CLI
+//! ([`cli`]) and the two-pane TUI.
+
+pub mod cli;
+pub mod client;
