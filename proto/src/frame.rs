@@ -230,6 +230,43 @@ mod tests {
                 id: u32::MAX,
                 req: Request::Quota,
             },
+            ClientMsg::Request {
+                id: 6,
+                req: Request::PutOpen {
+                    transfer: 1,
+                    path: "big".into(),
+                    size: 5 << 32,
+                    mtime: 1,
+                    mode: 0o600,
+                    overwrite: false,
+                    resume: true,
+                },
+            },
+            ClientMsg::Request {
+                id: 7,
+                req: Request::GetOpen {
+                    transfer: 2,
+                    path: "big".into(),
+                    offset: 9,
+                    prefix_sha256: Some([3; 32]),
+                },
+            },
+            ClientMsg::Request {
+                id: 8,
+                req: Request::Checksum {
+                    path: "f".into(),
+                    length: Some(3),
+                },
+            },
+            ClientMsg::PutStart {
+                transfer: 1,
+                offset: 1 << 33,
+            },
+            ClientMsg::TransferEnd {
+                transfer: 1,
+                sha256: [7; 32],
+            },
+            ClientMsg::Cancel { transfer: 2 },
         ];
         let server = vec![
             ServerMsg::Welcome {
@@ -271,6 +308,40 @@ mod tests {
             ServerMsg::Response {
                 id: 5,
                 reply: Err(RemoteError::new(ErrorKind::OutsideHome, "../etc")),
+            },
+            ServerMsg::Response {
+                id: 6,
+                reply: Ok(Reply::PutReady {
+                    partial: 10,
+                    prefix_sha256: Some([1; 32]),
+                }),
+            },
+            ServerMsg::Response {
+                id: 6,
+                reply: Ok(Reply::PutDone {
+                    size: 10,
+                    sha256: [2; 32],
+                }),
+            },
+            ServerMsg::Response {
+                id: 7,
+                reply: Ok(Reply::GetReady {
+                    size: 1 << 40,
+                    offset: 0,
+                    mtime: 5,
+                    mode: 0o644,
+                }),
+            },
+            ServerMsg::Response {
+                id: 7,
+                reply: Ok(Reply::GetDone { sha256: [4; 32] }),
+            },
+            ServerMsg::Response {
+                id: 8,
+                reply: Ok(Reply::Checksum {
+                    length: 3,
+                    sha256: [5; 32],
+                }),
             },
         ];
         (client, server)

@@ -30,6 +30,27 @@ pub enum ClientMsg {
         /// SCRAM client-final-message.
         client_final: String,
     },
+    /// Upload: where to start writing (0, or the partial length the server
+    /// reported once the client has proved the prefix matches). Sent after
+    /// `PutReady` and before the first data frame.
+    PutStart {
+        /// The transfer.
+        transfer: u32,
+        /// Byte offset of the first data frame.
+        offset: u64,
+    },
+    /// Upload: every byte has been sent; this is the SHA-256 of the whole file.
+    TransferEnd {
+        /// The transfer.
+        transfer: u32,
+        /// SHA-256 of the complete content.
+        sha256: [u8; 32],
+    },
+    /// Abandon a transfer (the partial file is kept for a later resume).
+    Cancel {
+        /// The transfer.
+        transfer: u32,
+    },
     /// A request, after login.
     Request {
         /// Chosen by the client; echoed in every response to it.
@@ -125,6 +146,46 @@ pub enum Request {
     },
     /// Disk usage and limit.
     Quota,
+    /// SHA-256 of a file's first `length` bytes (all of it when `None`).
+    Checksum {
+        /// The file.
+        path: String,
+        /// How many bytes to hash.
+        length: Option<u64>,
+    },
+    /// Start an upload of `size` bytes to `path`. Answered by `PutReady`,
+    /// then (after `PutStart`, data frames and `TransferEnd`) by `PutDone`
+    /// or an error, which may also come early (quota, disk full).
+    PutOpen {
+        /// Client-chosen id for data frames, unique on the connection.
+        transfer: u32,
+        /// Target file.
+        path: String,
+        /// Declared size; the quota is checked against it before any byte.
+        size: u64,
+        /// Modification time to give the file, seconds since the epoch.
+        mtime: i64,
+        /// Permission bits to give the file.
+        mode: u32,
+        /// Replace an existing complete file.
+        overwrite: bool,
+        /// Keep a partial file from an earlier attempt (else start afresh).
+        resume: bool,
+    },
+    /// Start a download. The client already holds `offset` bytes whose
+    /// SHA-256 is `prefix_sha256`; the server checks them against its file
+    /// and answers `GetReady` with the offset it will send from (0 when the
+    /// prefix differs), then data frames, then `GetDone`.
+    GetOpen {
+        /// Client-chosen id for data frames, unique on the connection.
+        transfer: u32,
+        /// Source file.
+        path: String,
+        /// Bytes the client already has.
+        offset: u64,
+        /// SHA-256 of those bytes (required when `offset > 0`).
+        prefix_sha256: Option<[u8; 32]>,
+    },
 }
 
 /// Kind of a directory entry.
@@ -176,4 +237,62 @@ pub enum Reply {
         /// The limit, if any.
         limit: Option<u64>,
     },
+    /// Checksum result.
+    Checksum {
+        /// Bytes hashed.
+        length: u64,
+        /// SHA-256 of them.
+        sha256: [u8; 32],
+    },
+    /// Upload accepted. The server holds `partial` bytes from an earlier
+    /// attempt, whose SHA-256 is `prefix_sha256`; the client compares them
+    /// with its own file before choosing where to start.
+    PutReady {
+        /// Length of the partial file (0 if none).
+        partial: u64,
+        /// SHA-256 of the partial's bytes (when `partial > 0`).
+        prefix_sha256: Option<[u8; 32]>,
+    },
+    /// Upload verified, synced and renamed into place.
+    PutDone {
+        /// Final size.
+        size: u64,
+        /// SHA-256 the server computed (equal to the client's).
+        sha256: [u8; 32],
+    },
+    /// Download starting.
+    GetReady {
+        /// Size of the file.
+        size: u64,
+        /// First byte the server will send (0 when the client's prefix did not match).
+        offset: u64,
+        /// Modification time, seconds since the epoch.
+        mtime: i64,
+        /// Permission bits.
+        mode: u32,
+    },
+    /// Download complete: SHA-256 of the whole file as sent.
+    GetDone {
+        /// The hash.
+        sha256: [u8; 32],
+    },
 }
+
+impl Reply {
+    /// Whether this is the last response to its request.
+    pub fn is_final(&self) -> bool {
+        !matches!(
+            self,
+            Reply::Entries { more: true, .. } | Reply::PutReady { .. } | Reply::GetReady { .. }
+        )
+    }
+}
+
+/// The name of the hidden partial file written beside `name` while it is
+/// being received.
+pub fn partial_name(name: &str) -> String {
+    format!(".{name}{PARTIAL_SUFFIX}")
+}
+
+/// Suffix of partial files (used to find stale ones).
+pub const PARTIAL_SUFFIX: &str = ".ferry-part";

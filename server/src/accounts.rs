@@ -3,11 +3,11 @@
 //! session starts, so it is right after restarts and after changes made
 //! while nobody was logged in; while sessions run, ferryd keeps it current.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use ferry_proto::{ErrorKind, RemoteError};
+use ferry_proto::{ErrorKind, RemoteError, RemotePath};
 
 use crate::jail::Home;
 
@@ -19,6 +19,53 @@ pub struct Account {
     /// The jailed home.
     pub home: Arc<Home>,
     ledger: Mutex<Ledger>,
+    active: Mutex<HashSet<RemotePath>>,
+}
+
+/// Quota held for an upload in progress.
+#[derive(Debug)]
+pub struct Reservation {
+    account: Arc<Account>,
+    reserved: u64,
+    used: u64,
+}
+
+impl Reservation {
+    /// Counts bytes already in the ledger (a truncated partial) as reserved.
+    pub fn adopt(&mut self, bytes: u64) {
+        self.reserved += bytes;
+    }
+
+    /// Reserves more, or refuses when the quota is full.
+    pub fn grow(&mut self, bytes: u64) -> Result<(), RemoteError> {
+        self.account.take(bytes)?;
+        self.reserved += bytes;
+        Ok(())
+    }
+
+    /// Records bytes written to disk.
+    pub fn use_bytes(&mut self, bytes: u64) {
+        self.used += bytes;
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.account.freed(self.reserved.saturating_sub(self.used));
+    }
+}
+
+/// A path being uploaded; dropping it lets the next writer in.
+#[derive(Debug)]
+pub struct PathLock {
+    account: Arc<Account>,
+    path: RemotePath,
+}
+
+impl Drop for PathLock {
+    fn drop(&mut self) {
+        lock(&self.account.active).remove(&self.path);
+    }
 }
 
 #[derive(Debug)]
@@ -43,8 +90,23 @@ impl Account {
 
     /// Reserves `bytes` against the quota, or refuses if they do not fit.
     /// Every writer of a user goes through this one lock, so concurrent
-    /// uploads can never together exceed the limit.
-    pub fn reserve(&self, bytes: u64) -> Result<(), RemoteError> {
+    /// uploads can never together exceed the limit. Bytes reserved but not
+    /// used are given back when the reservation is dropped.
+    pub fn reserve(self: &Arc<Self>, bytes: u64) -> Result<Reservation, RemoteError> {
+        self.take(bytes)?;
+        Ok(Reservation { account: self.clone(), reserved: bytes, used: 0 })
+    }
+
+    /// Marks `path` as being written; a second writer gets `TooBusy`.
+    pub fn lock_path(self: &Arc<Self>, path: &RemotePath) -> Result<PathLock, RemoteError> {
+        let mut active = lock(&self.active);
+        if !active.insert(path.clone()) {
+            return Err(RemoteError::new(ErrorKind::TooBusy, format!("{path} is already being uploaded")));
+        }
+        Ok(PathLock { account: self.clone(), path: path.clone() })
+    }
+
+    fn take(&self, bytes: u64) -> Result<(), RemoteError> {
         let mut l = lock(&self.ledger);
         if let Some(limit) = l.limit {
             if l.used.saturating_add(bytes) > limit {
@@ -120,6 +182,7 @@ impl Accounts {
                         used,
                         limit,
                     }),
+                    active: Mutex::new(HashSet::new()),
                 });
                 live.insert(name.to_string(), a.clone());
                 a
@@ -140,6 +203,17 @@ impl Accounts {
             account,
             accounts: self.clone(),
         })
+    }
+}
+
+impl Accounts {
+    /// Credits bytes removed behind the server's back (stale partials) to a
+    /// live user's ledger; users without a session are measured afresh at
+    /// their next login anyway.
+    pub async fn credit(&self, name: &str, bytes: u64) {
+        if let Some(a) = self.live.lock().await.get(name) {
+            a.freed(bytes);
+        }
     }
 }
 

@@ -21,6 +21,27 @@ pub struct Config {
     pub limits: Limits,
     /// Login hardening.
     pub auth: AuthConfig,
+    /// Transfer settings.
+    pub transfers: TransferConfig,
+}
+
+/// Transfer settings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TransferConfig {
+    /// Partial files untouched for this many seconds are removed.
+    pub partial_max_age_secs: u64,
+    /// How often to look for stale partial files, in seconds.
+    pub sweep_interval_secs: u64,
+}
+
+impl Default for TransferConfig {
+    fn default() -> Self {
+        TransferConfig {
+            partial_max_age_secs: 7 * 24 * 3600,
+            sweep_interval_secs: 3600,
+        }
+    }
 }
 
 /// Limits on what clients may use.
@@ -66,6 +87,7 @@ impl Default for Config {
             access_key: None,
             limits: Limits::default(),
             auth: AuthConfig::default(),
+            transfers: TransferConfig::default(),
         }
     }
 }
@@ -158,6 +180,7 @@ mod tests {
         assert_eq!(c.listen, d.listen);
         assert_eq!(c.limits.max_connections, d.limits.max_connections);
         assert_eq!(c.auth.iterations, d.auth.iterations);
+        assert_eq!(c.transfers.partial_max_age_secs, d.transfers.partial_max_age_secs);
         c.validate().expect("valid");
     }
 }

@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use ferry_proto::hello::HELLO_LEN;
 use ferry_proto::scram::ServerBinding;
-use ferry_proto::{ClientMsg, ErrorKind, Frame, FrameCodec, Hello, RemoteError, ServerMsg};
-use futures::{SinkExt, StreamExt};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use ferry_proto::{ClientMsg, ErrorKind, Frame, FrameCodec, Hello, RemoteError, Request, ServerMsg};
+use futures::StreamExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::codec::{FramedRead, FramedWrite};
@@ -17,7 +19,11 @@ use crate::accounts::Session;
 use crate::auth::{login, AuthEnd};
 use crate::link::{LinkError, Reader, Writer};
 use crate::ops;
+use crate::outbox::Outbox;
 use crate::server::Shared;
+use crate::transfer::download::{self, DownloadSpec};
+use crate::transfer::upload::{self, UploadSpec};
+use crate::transfer::{Slot, Transfers, UploadMsg};
 
 /// Serves one connection to its end. Errors are logged here, never returned.
 pub async fn serve<S>(
@@ -78,24 +84,6 @@ where
     Ok(())
 }
 
-async fn write_loop<W: AsyncWrite + Unpin>(mut writer: Writer<W>, mut rx: mpsc::Receiver<Frame>) {
-    while let Some(frame) = rx.recv().await {
-        if writer.feed(frame).await.is_err() {
-            return;
-        }
-        // Batch whatever is already queued into one flush.
-        while let Ok(frame) = rx.try_recv() {
-            if writer.feed(frame).await.is_err() {
-                return;
-            }
-        }
-        if writer.flush().await.is_err() {
-            return;
-        }
-    }
-    let _ = writer.close().await;
-}
-
 async fn requests<R, W>(
     session: Session,
     mut reader: Reader<R>,
@@ -108,8 +96,8 @@ where
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let limits = &shared.config.limits;
-    let (tx, rx) = mpsc::channel::<Frame>(64);
-    let writer_task = tokio::spawn(write_loop(writer, rx));
+    let (out, writer_task) = Outbox::start(writer);
+    let transfers = Transfers::default();
     let max = limits.max_requests_in_flight;
     let inflight = Arc::new(Semaphore::new(max));
     let end = loop {
@@ -122,43 +110,123 @@ where
             Err(_) => break "idle timeout".to_string(),
             Ok(None) => break "client closed".to_string(),
             Ok(Some(Err(e))) => {
-                let err = RemoteError::new(ErrorKind::Protocol, e.to_string());
-                let _ = send_via(&tx, &ServerMsg::Refused { error: err }).await;
+                refuse(&out, e.to_string()).await;
                 break format!("bad frame: {e}");
             }
             Ok(Some(Ok(frame))) => frame,
         };
-        let msg = match frame.decode_control::<ClientMsg>() {
-            Ok(m) => m,
-            Err(e) => {
-                let err = RemoteError::new(ErrorKind::Protocol, e.to_string());
-                let _ = send_via(&tx, &ServerMsg::Refused { error: err }).await;
-                break format!("bad message: {e}");
+        let msg = match frame {
+            Frame::Data { transfer, data } => {
+                feed_upload(&transfers, transfer, UploadMsg::Data(data)).await;
+                continue;
             }
+            frame => match frame.decode_control::<ClientMsg>() {
+                Ok(m) => m,
+                Err(e) => {
+                    refuse(&out, e.to_string()).await;
+                    break format!("bad message: {e}");
+                }
+            },
         };
-        let ClientMsg::Request { id, req } = msg else {
-            let err = RemoteError::new(ErrorKind::Protocol, "unexpected message after login");
-            let _ = send_via(&tx, &ServerMsg::Refused { error: err }).await;
-            break "unexpected message".to_string();
+        let (id, req) = match msg {
+            ClientMsg::Request { id, req } => (id, req),
+            ClientMsg::PutStart { transfer, offset } => {
+                feed_upload(&transfers, transfer, UploadMsg::Start(offset)).await;
+                continue;
+            }
+            ClientMsg::TransferEnd { transfer, sha256 } => {
+                feed_upload(&transfers, transfer, UploadMsg::End(sha256)).await;
+                continue;
+            }
+            ClientMsg::Cancel { transfer } => {
+                if let Some(Slot::Download(flag)) = transfers.remove(transfer) {
+                    flag.store(true, Ordering::Relaxed);
+                } // Dropping an upload's sender ends it; the partial stays.
+                continue;
+            }
+            _ => {
+                refuse(&out, "unexpected message after login".into()).await;
+                break "unexpected message".to_string();
+            }
         };
         let Ok(permit) = inflight.clone().acquire_owned().await else {
             break "internal error".to_string();
         };
         let account = session.account.clone();
-        let tx = tx.clone();
-        let batch = limits.max_dir_batch;
-        tokio::spawn(async move {
-            ops::handle(id, req, account, batch, tx).await;
-            drop(permit);
-        });
+        let out = out.clone();
+        match req {
+            Request::PutOpen { transfer, path, size, mtime, mode, overwrite, resume } => {
+                let path = match ops::path(&path) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        out.reply(id, Err(e)).await;
+                        continue;
+                    }
+                };
+                let (tx, rx) = mpsc::channel(UPLOAD_WINDOW);
+                if let Err(e) = transfers.insert(transfer, Slot::Upload(tx)) {
+                    out.reply(id, Err(e)).await;
+                    continue;
+                }
+                let spec = UploadSpec { id, path, size, mtime, mode, overwrite, resume };
+                let transfers = transfers.clone();
+                tokio::task::spawn_blocking(move || {
+                    upload::run(spec, account, rx, out);
+                    transfers.remove(transfer);
+                    drop(permit);
+                });
+            }
+            Request::GetOpen { transfer, path, offset, prefix_sha256 } => {
+                let path = match ops::path(&path) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        out.reply(id, Err(e)).await;
+                        continue;
+                    }
+                };
+                let flag = Arc::new(AtomicBool::new(false));
+                if let Err(e) = transfers.insert(transfer, Slot::Download(flag.clone())) {
+                    out.reply(id, Err(e)).await;
+                    continue;
+                }
+                let spec = DownloadSpec { id, transfer, path, offset, prefix_sha256 };
+                let transfers = transfers.clone();
+                tokio::task::spawn_blocking(move || {
+                    download::run(spec, account, out, flag);
+                    transfers.remove(transfer);
+                    drop(permit);
+                });
+            }
+            req => {
+                let batch = limits.max_dir_batch;
+                tokio::spawn(async move {
+                    ops::handle(id, req, account, batch, out).await;
+                    drop(permit);
+                });
+            }
+        }
     };
-    drop(tx);
+    // Uploads still waiting for data end now (their partials stay).
+    drop(transfers);
+    drop(out);
     let _ = writer_task.await;
     drop(session);
     end
 }
 
-async fn send_via(tx: &mpsc::Sender<Frame>, msg: &ServerMsg) -> Result<(), LinkError> {
-    let frame = Frame::control(msg).map_err(ferry_proto::FrameError::from)?;
-    tx.send(frame).await.map_err(|_| LinkError::Closed)
+/// Chunks queued per upload between the socket and the disk.
+const UPLOAD_WINDOW: usize = 8;
+
+/// Hands a message to an upload. If the upload already ended (it failed and
+/// told the client so), the message is dropped.
+async fn feed_upload(transfers: &Transfers, transfer: u32, msg: UploadMsg) {
+    if let Some(Slot::Upload(tx)) = transfers.get(transfer) {
+        let _ = tx.send(msg).await;
+    }
+}
+
+/// Tells the client why the connection is being closed.
+async fn refuse(out: &Outbox, detail: String) {
+    let error = RemoteError::new(ErrorKind::Protocol, detail);
+    let _ = out.send(&ServerMsg::Refused { error }).await;
 }

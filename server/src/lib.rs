@@ -10,9 +10,11 @@ pub mod conn;
 pub mod jail;
 pub mod link;
 pub mod ops;
+pub mod outbox;
 pub mod penalty;
 pub mod server;
 pub mod size;
+pub mod transfer;
 pub mod users;
 
 pub use config::Config;

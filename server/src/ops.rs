@@ -4,36 +4,23 @@
 use std::sync::Arc;
 
 use ferry_proto::msg::RemoveMode;
-use ferry_proto::{ErrorKind, Frame, RemoteError, RemotePath, Reply, Request, ServerMsg};
-use tokio::sync::mpsc;
+use ferry_proto::{ErrorKind, RemoteError, RemotePath, Reply, Request};
+use sha2::{Digest, Sha256};
 
 use crate::accounts::Account;
+use crate::jail::io_error;
+use crate::outbox::Outbox;
 
-fn path(s: &str) -> Result<RemotePath, RemoteError> {
+/// Parses a wire path into a home-relative path.
+pub fn path(s: &str) -> Result<RemotePath, RemoteError> {
     RemotePath::parse(s).map_err(|e| e.to_remote(s))
 }
 
-fn response(id: u32, reply: Result<Reply, RemoteError>) -> Option<Frame> {
-    match Frame::control(&ServerMsg::Response { id, reply }) {
-        Ok(f) => Some(f),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot encode a response");
-            None
-        }
-    }
-}
-
-/// Handles one request, sending its response(s) on `tx`.
-pub async fn handle(
-    id: u32,
-    req: Request,
-    account: Arc<Account>,
-    batch: usize,
-    tx: mpsc::Sender<Frame>,
-) {
+/// Handles one request, sending its response(s) through `out`.
+pub async fn handle(id: u32, req: Request, account: Arc<Account>, batch: usize, out: Outbox) {
     let user = account.name.clone();
-    let tx2 = tx.clone();
-    let result = tokio::task::spawn_blocking(move || run(id, req, &account, batch, &tx2)).await;
+    let out2 = out.clone();
+    let result = tokio::task::spawn_blocking(move || run(id, req, &account, batch, &out2)).await;
     let reply = match result {
         Ok(Some(reply)) => reply,
         Ok(None) => return, // already answered (listing)
@@ -42,9 +29,7 @@ pub async fn handle(
             Err(RemoteError::new(ErrorKind::Io, "internal error"))
         }
     };
-    if let Some(f) = response(id, reply) {
-        let _ = tx.send(f).await;
-    }
+    out.reply(id, reply).await;
 }
 
 fn run(
@@ -52,7 +37,7 @@ fn run(
     req: Request,
     account: &Account,
     batch: usize,
-    tx: &mpsc::Sender<Frame>,
+    out: &Outbox,
 ) -> Option<Result<Reply, RemoteError>> {
     let home = &account.home;
     let user = account.name.as_str();
@@ -62,10 +47,7 @@ fn run(
                 Ok(p) => p,
                 Err(e) => return Some(Err(e)),
             };
-            let r = home.list(&p, batch, |entries, more| {
-                response(id, Ok(Reply::Entries { entries, more }))
-                    .is_some_and(|f| tx.blocking_send(f).is_ok())
-            });
+            let r = home.list(&p, batch, |entries, more| out.blocking_reply(id, Ok(Reply::Entries { entries, more })));
             return r.err().map(Err);
         }
         Request::Stat { path: p } => path(&p).and_then(|p| home.stat(&p)).map(Reply::Stat),
@@ -99,6 +81,25 @@ fn run(
             let (used, limit) = account.usage();
             Ok(Reply::Quota { used, limit })
         }
+        Request::Checksum { path: p, length } => path(&p).and_then(|p| checksum(account, &p, length)),
+        Request::PutOpen { .. } | Request::GetOpen { .. } => {
+            Err(RemoteError::new(ErrorKind::BadRequest, "transfers are opened by the connection"))
+        }
     };
     Some(result)
+}
+
+fn checksum(account: &Account, p: &RemotePath, length: Option<u64>) -> Result<Reply, RemoteError> {
+    let mut file = account.home.dir().open(p.to_relative()).map_err(|e| io_error(p, e))?;
+    let md = file.metadata().map_err(|e| io_error(p, e))?;
+    if !md.is_file() {
+        return Err(RemoteError::new(ErrorKind::BadRequest, format!("{p} is not a regular file")));
+    }
+    let length = length.unwrap_or(md.len());
+    if length > md.len() {
+        return Err(RemoteError::new(ErrorKind::BadRequest, format!("{p} has only {} bytes", md.len())));
+    }
+    let mut hasher = Sha256::new();
+    crate::transfer::hash_prefix(&mut file, length, &mut hasher).map_err(|e| io_error(p, e))?;
+    Ok(Reply::Checksum { length, sha256: hasher.finalize().into() })
 }

@@ -69,6 +69,13 @@ pub async fn run(
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     tracing::info!(addr = %listener.local_addr()?, root = %shared.config.root.display(), "ferryd listening");
+    let t = &shared.config.transfers;
+    let sweeper = tokio::spawn(crate::transfer::sweep::run(
+        shared.config.homes(),
+        shared.accounts.clone(),
+        Duration::from_secs(t.partial_max_age_secs),
+        Duration::from_secs(t.sweep_interval_secs),
+    ));
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -96,6 +103,7 @@ pub async fn run(
         });
     }
     tracing::info!("shutting down: draining connections");
+    sweeper.abort();
     cancel.cancel();
     tracker.close();
     if tokio::time::timeout(DRAIN, tracker.wait()).await.is_err() {

@@ -1,0 +1,111 @@
+//! What a connection sends: two queues into one writer task. Control
+//! replies jump ahead of bulk traffic (file data and the replies that must
+//! stay in order with it), so browsing stays fast while data streams.
+
+use ferry_proto::{Frame, RemoteError, Reply, ServerMsg};
+use futures::SinkExt;
+use tokio::io::AsyncWrite;
+use tokio::sync::mpsc;
+
+use crate::link::Writer;
+
+/// Frames of file data queued per connection: the bounded window that
+/// keeps memory flat whatever the file size.
+const BULK_WINDOW: usize = 16;
+
+/// The sending side of a connection, cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Outbox {
+    control: mpsc::Sender<Frame>,
+    bulk: mpsc::Sender<Frame>,
+}
+
+fn response(id: u32, reply: Result<Reply, RemoteError>) -> Option<Frame> {
+    Frame::control(&ServerMsg::Response { id, reply })
+        .map_err(|e| tracing::error!(error = %e, "cannot encode a response"))
+        .ok()
+}
+
+impl Outbox {
+    /// Creates the queues and starts the writer task.
+    pub fn start<W: AsyncWrite + Unpin + Send + 'static>(writer: Writer<W>) -> (Outbox, tokio::task::JoinHandle<()>) {
+        let (control, control_rx) = mpsc::channel(64);
+        let (bulk, bulk_rx) = mpsc::channel(BULK_WINDOW);
+        let task = tokio::spawn(write_loop(writer, control_rx, bulk_rx));
+        (Outbox { control, bulk }, task)
+    }
+
+    /// Sends a control message; false when the connection is gone.
+    pub async fn send(&self, msg: &ServerMsg) -> bool {
+        match Frame::control(msg) {
+            Ok(f) => self.control.send(f).await.is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    /// Sends a response on the control queue.
+    pub async fn reply(&self, id: u32, reply: Result<Reply, RemoteError>) -> bool {
+        match response(id, reply) {
+            Some(f) => self.control.send(f).await.is_ok(),
+            None => false,
+        }
+    }
+
+    /// [`Outbox::reply`] from a blocking thread.
+    pub fn blocking_reply(&self, id: u32, reply: Result<Reply, RemoteError>) -> bool {
+        response(id, reply).is_some_and(|f| self.control.blocking_send(f).is_ok())
+    }
+
+    /// A response that must stay in order with data frames (blocking thread).
+    pub fn blocking_bulk_reply(&self, id: u32, reply: Result<Reply, RemoteError>) -> bool {
+        response(id, reply).is_some_and(|f| self.bulk.blocking_send(f).is_ok())
+    }
+
+    /// A data frame (blocking thread); waits while the window is full.
+    pub fn blocking_data(&self, frame: Frame) -> bool {
+        self.bulk.blocking_send(frame).is_ok()
+    }
+}
+
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut writer: Writer<W>,
+    mut control: mpsc::Receiver<Frame>,
+    mut bulk: mpsc::Receiver<Frame>,
+) {
+    let (mut control_open, mut bulk_open) = (true, true);
+    while control_open || bulk_open {
+        let frame = tokio::select! {
+            biased;
+            f = control.recv(), if control_open => match f {
+                Some(f) => f,
+                None => { control_open = false; continue; }
+            },
+            f = bulk.recv(), if bulk_open => match f {
+                Some(f) => f,
+                None => { bulk_open = false; continue; }
+            },
+        };
+        if writer.feed(frame).await.is_err() {
+            return;
+        }
+        // Batch what is already queued, control first, into one flush.
+        let mut batched = 0;
+        while batched < 8 {
+            let next = match control.try_recv() {
+                Ok(f) => f,
+                Err(_) => match bulk.try_recv() {
+                    Ok(f) => f,
+                    Err(_) => break,
+                },
+            };
+            if writer.feed(next).await.is_err() {
+                return;
+            }
+            batched += 1;
+        }
+        if writer.flush().await.is_err() {
+            return;
+        }
+    }
+    let _ = writer.close().await;
+}

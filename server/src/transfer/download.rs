@@ -1,0 +1,99 @@
+//! Sending a file: after checking the client's prefix hash (a resume), the
+//! file streams as data frames through the connection's bounded bulk queue,
+//! hashed as read; `GetDone` carries the SHA-256 of everything sent.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use cap_std::fs::MetadataExt;
+use ferry_proto::{ErrorKind, Frame, RemoteError, RemotePath, Reply, CHUNK_SIZE};
+use sha2::{Digest, Sha256};
+
+use super::hash_prefix;
+use crate::accounts::Account;
+use crate::jail::io_error;
+use crate::outbox::Outbox;
+
+/// What the client asked for.
+#[derive(Debug)]
+pub struct DownloadSpec {
+    /// Request id.
+    pub id: u32,
+    /// Transfer id for data frames.
+    pub transfer: u32,
+    /// Source file.
+    pub path: RemotePath,
+    /// Bytes the client already holds.
+    pub offset: u64,
+    /// Their SHA-256.
+    pub prefix_sha256: Option<[u8; 32]>,
+}
+
+/// Runs a download on the current (blocking) thread.
+pub fn run(spec: DownloadSpec, account: Arc<Account>, out: Outbox, cancel: Arc<AtomicBool>) {
+    match send(&spec, &account, &out, &cancel) {
+        Ok(()) => tracing::info!(user = %account.name, path = %spec.path, "download complete"),
+        Err(e) => {
+            tracing::info!(user = %account.name, path = %spec.path, error = %e, "download ended");
+            out.blocking_bulk_reply(spec.id, Err(e));
+        }
+    }
+}
+
+fn send(spec: &DownloadSpec, account: &Account, out: &Outbox, cancel: &AtomicBool) -> Result<(), RemoteError> {
+    let path = &spec.path;
+    let io = |e| io_error(path, e);
+    let dir = account.home.dir();
+    let mut file = dir.open(path.to_relative()).map_err(io)?;
+    let md = file.metadata().map_err(io)?;
+    if md.is_dir() {
+        return Err(RemoteError::new(ErrorKind::IsADirectory, path.to_string()));
+    }
+    if !md.is_file() {
+        return Err(RemoteError::new(ErrorKind::BadRequest, format!("{path} is not a regular file")));
+    }
+    let size = md.len();
+    let mut hasher = Sha256::new();
+    let mut start = 0;
+    if let (true, Some(theirs)) = (spec.offset > 0 && spec.offset <= size, spec.prefix_sha256) {
+        hash_prefix(&mut file, spec.offset, &mut hasher).map_err(io)?;
+        if <[u8; 32]>::from(hasher.clone().finalize()) == theirs {
+            start = spec.offset;
+        } else {
+            hasher = Sha256::new();
+        }
+    }
+    let ready = Reply::GetReady { size, offset: start, mtime: md.mtime(), mode: md.mode() & 0o7777 };
+    if !out.blocking_bulk_reply(spec.id, Ok(ready)) {
+        return Ok(()); // connection gone
+    }
+    file.seek(SeekFrom::Start(start)).map_err(io)?;
+    let mut left = size - start;
+    while left > 0 {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(RemoteError::bare(ErrorKind::Cancelled));
+        }
+        let want = left.min(CHUNK_SIZE as u64) as usize;
+        let mut buf = BytesMut::zeroed(want);
+        let mut filled = 0;
+        while filled < want {
+            match file.read(&mut buf[filled..]) {
+                Ok(0) => {
+                    return Err(RemoteError::new(ErrorKind::Io, format!("{path} shrank while being sent; try again")))
+                }
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io(e)),
+            }
+        }
+        hasher.update(&buf);
+        left -= want as u64;
+        if !out.blocking_data(Frame::Data { transfer: spec.transfer, data: buf.freeze() }) {
+            return Ok(());
+        }
+    }
+    out.blocking_bulk_reply(spec.id, Ok(Reply::GetDone { sha256: hasher.finalize().into() }));
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! The server side of transfers. Each upload or download runs on a
+//! blocking thread of its own, fed or drained through bounded channels, so
+//! memory stays flat and the connection keeps serving other requests.
+
+pub mod download;
+pub mod sweep;
+pub mod upload;
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use ferry_proto::{ErrorKind, RemoteError};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+/// What the connection's reader hands an upload.
+#[derive(Debug)]
+pub enum UploadMsg {
+    /// Where the client starts sending.
+    Start(u64),
+    /// File bytes.
+    Data(Bytes),
+    /// All sent; the client's SHA-256.
+    End([u8; 32]),
+}
+
+/// A live transfer on a connection.
+#[derive(Debug, Clone)]
+pub enum Slot {
+    /// An upload being received.
+    Upload(mpsc::Sender<UploadMsg>),
+    /// A download being sent; set the flag to stop it.
+    Download(Arc<AtomicBool>),
+}
+
+/// Live transfers of one connection, by client-chosen id.
+#[derive(Debug, Default, Clone)]
+pub struct Transfers {
+    map: Arc<Mutex<HashMap<u32, Slot>>>,
+}
+
+impl Transfers {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Slot>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers a transfer; fails if the id is in use.
+    pub fn insert(&self, id: u32, slot: Slot) -> Result<(), RemoteError> {
+        let mut map = self.map();
+        if map.contains_key(&id) {
+            return Err(RemoteError::new(ErrorKind::BadRequest, format!("transfer id {id} is already in use")));
+        }
+        map.insert(id, slot);
+        Ok(())
+    }
+
+    /// Looks a transfer up.
+    pub fn get(&self, id: u32) -> Option<Slot> {
+        self.map().get(&id).cloned()
+    }
+
+    /// Forgets a transfer (its task ended, or the client cancelled it).
+    pub fn remove(&self, id: u32) -> Option<Slot> {
+        self.map().remove(&id)
+    }
+}
+
+/// Feeds the first `len` bytes of `file` (from its current position) to `hasher`.
+pub fn hash_prefix(file: &mut impl Read, len: u64, hasher: &mut Sha256) -> std::io::Result<()> {
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut left = len;
+    while left > 0 {
+        let want = left.min(buf.len() as u64) as usize;
+        let n = file.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "file shorter than expected"));
+        }
+        hasher.update(&buf[..n]);
+        left -= n as u64;
+    }
+    Ok(())
+}
+
+/// Lowercase hex, for logs and messages.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,197 @@
+//! Receiving a file: a hidden partial beside the target, hashed as it is
+//! written, checked against the sender's SHA-256, synced, then renamed into
+//! place. A resumed upload first shows the client the partial's prefix hash.
+//! The quota is reserved for the declared size before any byte is written,
+//! and any byte beyond it must reserve more.
+
+use std::io::{Seek, SeekFrom, Write};
+use std::sync::Arc;
+
+use cap_std::fs::{Dir, File, OpenOptions};
+use ferry_proto::msg::partial_name;
+use ferry_proto::{ErrorKind, RemoteError, RemotePath, Reply};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use super::{hash_prefix, hex, UploadMsg};
+use crate::accounts::Account;
+use crate::jail::io_error;
+use crate::outbox::Outbox;
+
+/// What the client asked for.
+#[derive(Debug)]
+pub struct UploadSpec {
+    /// Request id (for replies).
+    pub id: u32,
+    /// Target path.
+    pub path: RemotePath,
+    /// Declared size.
+    pub size: u64,
+    /// Modification time to set.
+    pub mtime: i64,
+    /// Permission bits to set.
+    pub mode: u32,
+    /// Replace an existing file.
+    pub overwrite: bool,
+    /// Keep an existing partial.
+    pub resume: bool,
+}
+
+/// Runs an upload to its end on the current (blocking) thread and sends
+/// the final reply.
+pub fn run(spec: UploadSpec, account: Arc<Account>, rx: mpsc::Receiver<UploadMsg>, out: Outbox) {
+    let id = spec.id;
+    let result = receive(&spec, &account, rx, &out);
+    match &result {
+        Ok(_) => tracing::info!(target: "audit", user = %account.name, op = "put", path = %spec.path, size = spec.size),
+        Err(e) if e.kind == ErrorKind::Cancelled => {
+            tracing::info!(user = %account.name, path = %spec.path, "upload interrupted; partial kept")
+        }
+        Err(e) => tracing::info!(user = %account.name, path = %spec.path, error = %e, "upload failed"),
+    }
+    out.blocking_reply(id, result);
+}
+
+fn bad(msg: impl Into<String>) -> RemoteError {
+    RemoteError::new(ErrorKind::BadRequest, msg)
+}
+
+fn receive(
+    spec: &UploadSpec,
+    account: &Arc<Account>,
+    mut rx: mpsc::Receiver<UploadMsg>,
+    out: &Outbox,
+) -> Result<Reply, RemoteError> {
+    let path = &spec.path;
+    let dir = account.home.dir();
+    let Some(name) = path.file_name() else {
+        return Err(RemoteError::new(ErrorKind::IsADirectory, "/"));
+    };
+    let _busy = account.lock_path(path)?;
+    let target = path.to_relative();
+    let part = path.parent().to_relative().join(partial_name(name));
+
+    let replaced = match dir.symlink_metadata(&target) {
+        Ok(md) if md.is_dir() => return Err(RemoteError::new(ErrorKind::IsADirectory, path.to_string())),
+        Ok(md) if !spec.overwrite => {
+            return Err(RemoteError::new(
+                ErrorKind::AlreadyExists,
+                format!("{path} ({} bytes)", md.len()),
+            ))
+        }
+        Ok(md) if md.is_file() => md.len(),
+        Ok(_) => 0,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => return Err(io_error(path, e)),
+    };
+
+    let mut opts = OpenOptions::new();
+    opts.read(true).write(true).create(true);
+    let mut file = dir.open_with(&part, &opts).map_err(|e| io_error(path, e))?;
+    let mut partial = file.metadata().map_err(|e| io_error(path, e))?.len();
+    if !spec.resume || partial > spec.size {
+        file.set_len(0).map_err(|e| io_error(path, e))?;
+        account.freed(partial);
+        partial = 0;
+    }
+    let mut hasher = Sha256::new();
+    let prefix = if partial > 0 {
+        hash_prefix(&mut file, partial, &mut hasher).map_err(|e| io_error(path, e))?;
+        Some(hasher.clone().finalize().into())
+    } else {
+        None
+    };
+    // Refused here, before a single byte is written, if it cannot fit.
+    let mut reservation = account.reserve(spec.size - partial)?;
+    out.blocking_reply(spec.id, Ok(Reply::PutReady { partial, prefix_sha256: prefix }));
+
+    let start = match rx.blocking_recv() {
+        Some(UploadMsg::Start(offset)) => offset,
+        Some(_) => return Err(bad("expected PutStart")),
+        None => return Err(RemoteError::bare(ErrorKind::Cancelled)),
+    };
+    if start == 0 && partial > 0 {
+        // The client's file differs from our partial: start afresh. The
+        // partial's bytes were counted; now they are reserved instead.
+        file.set_len(0).map_err(|e| io_error(path, e))?;
+        reservation.adopt(partial);
+        hasher = Sha256::new();
+    } else if start != partial {
+        return Err(bad(format!("cannot start at byte {start}: the server holds {partial}")));
+    }
+    file.seek(SeekFrom::Start(start)).map_err(|e| io_error(path, e))?;
+
+    let mut written = start;
+    let sha = loop {
+        match rx.blocking_recv() {
+            Some(UploadMsg::Data(bytes)) => {
+                let len = bytes.len() as u64;
+                if written + len > spec.size {
+                    // More than declared: every extra byte needs quota too.
+                    let extra = (written + len - spec.size).min(len);
+                    reservation.grow(extra)?;
+                }
+                file.write_all(&bytes).map_err(|e| io_error(path, e))?;
+                reservation.use_bytes(len);
+                hasher.update(&bytes);
+                written += len;
+            }
+            Some(UploadMsg::End(sha)) => break sha,
+            Some(UploadMsg::Start(_)) => return Err(bad("PutStart sent twice")),
+            None => return Err(RemoteError::bare(ErrorKind::Cancelled)),
+        }
+    };
+    if written != spec.size {
+        return Err(bad(format!("declared {} bytes but sent {written}", spec.size)));
+    }
+    let ours: [u8; 32] = hasher.finalize().into();
+    if ours != sha {
+        drop(file);
+        let _ = dir.remove_file(&part);
+        account.freed(written);
+        tracing::warn!(user = %account.name, path = %path, ours = %hex(&ours), theirs = %hex(&sha), "upload checksum mismatch");
+        return Err(RemoteError::new(
+            ErrorKind::IntegrityFailed,
+            format!("{path}: the data received does not match the sender's SHA-256; the partial was discarded"),
+        ));
+    }
+    commit(dir, file, &part, path, spec)?;
+    account.freed(replaced);
+    Ok(Reply::PutDone { size: written, sha256: ours })
+}
+
+/// Sets times and permissions, syncs, renames over the target and syncs the
+/// directory, so the file appears complete under its name or not at all.
+fn commit(dir: &Dir, file: File, part: &std::path::Path, path: &RemotePath, spec: &UploadSpec) -> Result<(), RemoteError> {
+    let io = |e| io_error(path, e);
+    use std::os::unix::fs::PermissionsExt;
+    let std_file = file.into_std();
+    // The owner can always read and write what they uploaded.
+    let mode = (spec.mode & 0o777) | 0o600;
+    std_file.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(io)?;
+    if let Some(t) = mtime(spec.mtime) {
+        let _ = std_file.set_modified(t);
+    }
+    std_file.sync_all().map_err(io)?;
+    drop(std_file);
+    dir.rename(part, dir, path.to_relative()).map_err(io)?;
+    sync_dir(dir, &path.parent());
+    Ok(())
+}
+
+/// Syncs a directory so a rename in it survives a crash (best effort).
+pub fn sync_dir(dir: &Dir, path: &RemotePath) {
+    if let Ok(d) = dir.open_dir(path.to_relative()) {
+        let _ = d.into_std_file().sync_all();
+    }
+}
+
+/// A Unix time as a `SystemTime`.
+pub fn mtime(secs: i64) -> Option<std::time::SystemTime> {
+    let base = std::time::UNIX_EPOCH;
+    if secs >= 0 {
+        base.checked_add(std::time::Duration::from_secs(secs as u64))
+    } else {
+        base.checked_sub(std::time::Duration::from_secs(secs.unsigned_abs()))
+    }
+}

@@ -1,0 +1,317 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2317  # functions are called indirectly by measure()
+# Ferry loopback benchmark: Ferry vs OpenSSH sftp, rsync-over-ssh and raw nc.
+#
+# Usage: tests/bench/run.sh [--quick]
+#   --quick   256 MiB file and 2,000 small files instead of 1 GiB and 10,000.
+#
+# Environment:
+#   FERRY_BIN_DIR     directory holding ferry and ferryd; set it to skip
+#                     `cargo build --release --bins` (default: target/release)
+#   FERRY_EXTRA_ARGS  extra global args for every `ferry` call (e.g. TLS flags)
+#   FERRYD_EXTRA_ARGS extra args for `ferryd serve`
+#   BENCH_DIR         scratch dir; test data is generated once and reused
+#                     (default: /tmp/ferry-bench)
+#   BENCH_RUNS        timed runs per measurement, the median is reported (3)
+#   BENCH_LS_CALLS    `ferry ls /` calls timed for the latency figure (7)
+#
+# Prints a markdown table on stdout (also saved to $BENCH_DIR/results.md);
+# progress goes to stderr, command output to $BENCH_DIR/bench.log.
+# Exit status: 0 when every transfer worked (targets may be MISSed),
+# 1 when a transfer failed or a checksum differed, 2 on a setup error.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+D=${BENCH_DIR:-/tmp/ferry-bench}
+RUNS=${BENCH_RUNS:-3}
+LS_CALLS=${BENCH_LS_CALLS:-7}
+CIPHER=aes128-gcm@openssh.com
+FERRY_PW=benchpw
+QUICK=0
+[[ ${1:-} == --quick ]] && QUICK=1
+[[ $# -gt 1 || ( $# -eq 1 && $QUICK -eq 0 ) ]] && { echo "usage: $0 [--quick]" >&2; exit 2; }
+
+# The one place that knows how to invoke the Ferry client.
+ferry_cmd() {
+    # shellcheck disable=SC2086  # FERRY_EXTRA_ARGS is meant to be split
+    FERRY_PASSWORD=$FERRY_PW "$BIN/ferry" -s "127.0.0.1:$FERRY_PORT" -u bench \
+        ${FERRY_EXTRA_ARGS:-} "$@"
+}
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 2; }
+now() { date +%s.%N; }
+FAILED=0
+fail() { log "FAILED: $*"; FAILED=1; }
+declare -A T=()     # measurement name -> median seconds, or FAIL
+SSHD_PID='' FERRYD_PID='' NC_PID='' BG_PID=''
+
+cleanup() {
+    local p
+    [[ -n $BG_PID ]] && touch "$D/stop-bg"
+    for p in $NC_PID $FERRYD_PID $SSHD_PID $BG_PID; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- 1. dependencies and binaries ---------------------------------------------
+install_deps() {
+    local need=() pair
+    for pair in sshd:openssh-server ssh:openssh-client sftp:openssh-client \
+        rsync:rsync nc:netcat-openbsd sha256sum:coreutils; do
+        command -v "${pair%%:*}" >/dev/null || [[ -x /usr/sbin/${pair%%:*} ]] || need+=("${pair#*:}")
+    done
+    ((${#need[@]})) || return 0
+    log "installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
+}
+
+build_ferry() {
+    if [[ -n ${FERRY_BIN_DIR:-} ]]; then BIN=$FERRY_BIN_DIR; else
+        log "cargo build --release --bins"
+        (cd "$REPO" && cargo build --release --bins -q) || die "cargo build failed"
+        BIN=$REPO/target/release
+    fi
+    [[ -x $BIN/ferry && -x $BIN/ferryd ]] || die "no ferry/ferryd in $BIN"
+}
+
+# --- 2. test data (generated once, reused) -------------------------------------
+make_data() {
+    local mib=1024 nfiles=10000 d per
+    ((QUICK)) && mib=256 nfiles=2000
+    BIG=$D/data/big-${mib}M.bin TREE=$D/data/tree-$nfiles BIG_MIB=$mib NFILES=$nfiles
+    mkdir -p "$D/data"
+    if [[ ! -f $BIG.sha256 ]]; then
+        log "generating $BIG"
+        head -c "${mib}M" /dev/urandom >"$BIG.tmp" && mv "$BIG.tmp" "$BIG"
+        sha256sum <"$BIG" | cut -d' ' -f1 >"$BIG.sha256"
+    fi
+    BIG_SHA=$(cat "$BIG.sha256")
+    if [[ ! -d $TREE ]]; then
+        log "generating $TREE ($nfiles x 4 KiB in 100 dirs)"
+        rm -rf "$TREE.tmp"; per=$((nfiles / 100))
+        for ((d = 0; d < 100; d++)); do
+            mkdir -p "$TREE.tmp/d$d"
+            head -c $((per * 4096)) /dev/urandom | split -b 4096 -a 4 -d - "$TREE.tmp/d$d/f"
+        done
+        mv "$TREE.tmp" "$TREE"
+    fi
+}
+
+# --- 3. private sshd -------------------------------------------------------------
+port_in_use() { ss -Htan "( sport = :$1 )" | grep -q .; }
+free_port() { local p=$1; while port_in_use "$p"; do p=$((p + 1)); done; echo "$p"; }
+wait_listen() { # wait_listen PORT: up to 5 s until something listens there
+    local i; for ((i = 0; i < 100; i++)); do
+        ss -Hltn "( sport = :$1 )" | grep -q . && return 0; sleep 0.05
+    done; return 1
+}
+
+start_sshd() {
+    local s=$D/ssh
+    mkdir -p "$s" /run/sshd    # /run/sshd: sshd's privilege-separation dir
+    [[ -f $s/host_key ]] || ssh-keygen -q -t ed25519 -N '' -f "$s/host_key"
+    [[ -f $s/id_ed25519 ]] || ssh-keygen -q -t ed25519 -N '' -f "$s/id_ed25519"
+    cp "$s/id_ed25519.pub" "$s/authorized_keys"
+    SSH_PORT=$(free_port 2222)
+    cat >"$s/sshd_config" <<EOF
+Port $SSH_PORT
+ListenAddress 127.0.0.1
+HostKey $s/host_key
+PidFile $s/sshd.pid
+AuthorizedKeysFile $s/authorized_keys
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+PermitRootLogin yes
+StrictModes no
+Subsystem sftp internal-sftp
+EOF
+    /usr/sbin/sshd -D -f "$s/sshd_config" -E "$s/sshd.log" & SSHD_PID=$!
+    wait_listen "$SSH_PORT" || die "sshd did not start, see $s/sshd.log"
+    # Options shared by ssh, sftp and rsync; -F /dev/null ignores ~/.ssh/config.
+    SSH_OPTS="-F /dev/null -p $SSH_PORT -c $CIPHER -i $s/id_ed25519 -o IdentitiesOnly=yes \
+-o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
+    # shellcheck disable=SC2086
+    ssh $SSH_OPTS 127.0.0.1 true || die "ssh login to the private sshd failed"
+    log "sshd on 127.0.0.1:$SSH_PORT"
+}
+sftp_batch() { # sftp_batch "COMMAND": one sftp command in batch mode
+    # shellcheck disable=SC2086
+    printf '%s\n' "$1" | sftp -q -b - ${SSH_OPTS/-p /-P } 127.0.0.1
+}
+
+# --- 4. ferryd -------------------------------------------------------------------
+ROOT=$D/ferry-root
+start_ferryd() { # (re)start ferryd; sets FERRYD_PID and FERRY_PORT
+    local i
+    [[ -n $FERRYD_PID ]] && { kill "$FERRYD_PID"; wait "$FERRYD_PID" 2>/dev/null || true; }
+    : >"$D/ferryd.out"
+    # shellcheck disable=SC2086
+    "$BIN/ferryd" serve --root "$ROOT" --listen 127.0.0.1:0 ${FERRYD_EXTRA_ARGS:-} \
+        >"$D/ferryd.out" 2>>"$D/ferryd.log" & FERRYD_PID=$!
+    for ((i = 0; i < 100; i++)); do
+        FERRY_PORT=$(sed -n '1s/^listening on .*:\([0-9]*\)$/\1/p' "$D/ferryd.out")
+        [[ -n $FERRY_PORT ]] && return 0; sleep 0.05
+    done
+    die "ferryd did not start, see $D/ferryd.log"
+}
+setup_ferryd() {
+    rm -rf "$ROOT"; mkdir -p "$ROOT"
+    printf '%s\n' "$FERRY_PW" | "$BIN/ferryd" user add bench --root "$ROOT" >>"$LOG" 2>&1 \
+        || die "ferryd user add failed"
+    start_ferryd
+    ferry_cmd ls / >/dev/null || die "ferry ls / failed (login?)"
+    log "ferryd on 127.0.0.1:$FERRY_PORT"
+}
+
+# --- 5. timing -------------------------------------------------------------------
+# measure NAME PREP RUN [CHECK]: BENCH_RUNS times, PREP (untimed; clears the
+# destination), then RUN (timed); CHECK verifies the last result. The median
+# wall time goes to T[NAME]; a failure sets T[NAME]=FAIL.
+measure() {
+    local name=$1 prep=$2 run=$3 check=${4:-true} i t0 t1 times=()
+    log "$name ..."
+    for ((i = 0; i < RUNS; i++)); do
+        $prep >>"$LOG" 2>&1 || true
+        sync
+        t0=$(now)
+        if ! $run >>"$LOG" 2>&1; then
+            T[$name]=FAIL; fail "$name (last lines of $LOG below)"; tail -n 3 "$LOG" >&2; return 0
+        fi
+        t1=$(now)
+        times+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')")
+    done
+    if ! $check >>"$LOG" 2>&1; then T[$name]=FAIL; fail "$name: result differs from source"; return 0; fi
+    T[$name]=$(printf '%s\n' "${times[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+    log "$name: ${times[*]} s -> median ${T[$name]} s"
+}
+same_sha() { [[ $(sha256sum <"$1" | cut -d' ' -f1) == "$BIG_SHA" ]]; }
+same_size() { [[ $(stat -c %s "$1") == $((BIG_MIB * 1048576)) ]]; }
+same_tree() { diff -rq "$TREE" "$1"; }
+
+# Ferry (paths on the server are relative to the user's home)
+ferry_rm_big() { ferry_cmd rm /big.bin; }
+ferry_put_big() { ferry_cmd put "$BIG" /big.bin --on-conflict overwrite; }
+ferry_get_big() { ferry_cmd get /big.bin "$D/dl/big.bin" --on-conflict overwrite; }
+ferry_rm_tree() { ferry_cmd rm -r /tree; }
+ferry_put_tree() { ferry_cmd put -r "$TREE" /tree --on-conflict overwrite; }
+rm_dl() { rm -f "$D/dl/big.bin"; }
+check_dl() { same_sha "$D/dl/big.bin"; }
+check_ferry_tree() { same_tree "$ROOT/home/bench/tree"; }
+# sftp and rsync (the "remote" side is $D/sshdst on this machine)
+rm_sshdst() { rm -rf "$D/sshdst"; mkdir -p "$D/sshdst"; }
+sftp_put_big() { sftp_batch "put $BIG $D/sshdst/big.bin"; }
+sftp_get_big() { sftp_batch "get $BIG $D/dl/big.bin"; }
+sftp_put_tree() { sftp_batch "put -r $TREE $D/sshdst/tree"; }
+rsync_tree() { rsync -a -e "ssh $SSH_OPTS" "$TREE/" "127.0.0.1:$D/sshdst/tree/"; }
+check_sftp_big() { same_size "$D/sshdst/big.bin"; }
+check_dl_size() { same_size "$D/dl/big.bin"; }
+check_ssh_tree() { same_tree "$D/sshdst/tree"; }
+# raw TCP: the receiver listens; "put" pushes to it, "get" pulls from a sender
+nc_prep_put() { rm -f "$D/nc.out"; NC_PORT=$(free_port 24000)
+    nc -l 127.0.0.1 "$NC_PORT" >"$D/nc.out" & NC_PID=$!; wait_listen "$NC_PORT"; }
+nc_put() { nc -N 127.0.0.1 "$NC_PORT" <"$BIG" && wait "$NC_PID"; }
+nc_prep_get() { rm_dl; NC_PORT=$(free_port 24000)
+    nc -N -l 127.0.0.1 "$NC_PORT" <"$BIG" & NC_PID=$!; wait_listen "$NC_PORT"; }
+nc_get() { nc -d 127.0.0.1 "$NC_PORT" >"$D/dl/big.bin" && wait "$NC_PID"; }
+check_nc_put() { same_size "$D/nc.out"; }
+
+# ferryd's peak RSS over the 1 GiB puts: a fresh ferryd, then its VmHWM.
+ferry_rss() {
+    start_ferryd
+    measure ferry_put_big ferry_rm_big ferry_put_big
+    [[ ${T[ferry_put_big]} == FAIL ]] && return 0   # an idle server's RSS means nothing
+    RSS_KIB=$(awk '/^VmHWM/ { print $2 }' "/proc/$FERRYD_PID/status")
+}
+
+# Median wall time (ms) of `ferry ls /`, idle and while a put loops in the
+# background. Each call includes process start and login (SCRAM).
+ls_median_ms() {
+    local i t0 t1 ms=()
+    for ((i = 0; i < LS_CALLS; i++)); do
+        t0=$(now); ferry_cmd ls / >/dev/null || { echo FAIL; return; }; t1=$(now)
+        ms+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) * 1000 }')")
+    done
+    log "ls /: ${ms[*]} ms"
+    printf '%s\n' "${ms[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+ls_latency() {
+    log "ls latency, idle"; LS_IDLE=$(ls_median_ms)
+    [[ $LS_IDLE == FAIL ]] && fail "ferry ls /"
+    log "ls latency, during a put"
+    rm -f "$D/stop-bg" "$D/bg-failed"
+    (while [[ ! -e $D/stop-bg ]]; do
+        ferry_cmd put "$BIG" /bg.bin --on-conflict overwrite || { touch "$D/bg-failed"; break; }
+    done) >>"$LOG" 2>&1 & BG_PID=$!
+    sleep 0.3
+    LS_BUSY=$(ls_median_ms)
+    touch "$D/stop-bg"; wait "$BG_PID" || true; BG_PID=''
+    [[ $LS_BUSY == FAIL ]] && fail "ferry ls / during a put"
+    [[ -e $D/bg-failed ]] && { LS_BUSY=FAIL; fail "background put for the ls latency"; }
+    ferry_cmd rm /bg.bin >>"$LOG" 2>&1 || true
+}
+
+# --- 6. report -------------------------------------------------------------------
+# row LABEL FERRY_TIME PEER PEER_TIME MAX_RATIO|-  (- = no target, info only)
+row() {
+    local r=- verdict
+    if [[ $2 == FAIL || $4 == FAIL ]]; then verdict=FAIL
+    else
+        r=$(awk -v f="$2" -v p="$4" 'BEGIN { printf "%.2f", f / p }')
+        if [[ $5 == - ]]; then verdict=info
+        else verdict=$(awk -v r="$r" -v m="$5" 'BEGIN { print (r <= m ? "PASS" : "MISS") }'); fi
+    fi
+    printf '| %s | %s | %s %s | %s | %s | %s |\n' "$1" "$2" "$3" "$4" "$r" \
+        "$([[ $5 == - ]] && echo - || echo "<= ${5}x")" "$verdict"
+}
+report() {
+    local size="$BIG_MIB MiB" tree="$NFILES x 4 KiB" rss_mib=FAIL v
+    echo "Ferry loopback benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, median of $RUNS runs"
+    echo
+    echo "| transfer | Ferry (s) | peer (s) | Ferry / peer | target | result |"
+    echo "|---|---|---|---|---|---|"
+    row "$size put" "${T[ferry_put_big]}" sftp "${T[sftp_put_big]}" 0.6
+    row "$size put" "${T[ferry_put_big]}" nc "${T[nc_put]}" -
+    row "$size get" "${T[ferry_get_big]}" sftp "${T[sftp_get_big]}" 0.6
+    row "$size get" "${T[ferry_get_big]}" nc "${T[nc_get]}" -
+    row "tree put ($tree)" "${T[ferry_put_tree]}" rsync "${T[rsync_tree]}" 1.0
+    row "tree put ($tree)" "${T[ferry_put_tree]}" sftp "${T[sftp_put_tree]}" -
+    echo
+    echo "| measure | value | target | result |"
+    echo "|---|---|---|---|"
+    [[ -n ${RSS_KIB:-} ]] && rss_mib=$(awk -v k="$RSS_KIB" 'BEGIN { printf "%.1f", k / 1024 }')
+    v=$(awk -v x="$rss_mib" 'BEGIN { print (x == "FAIL" ? "FAIL" : x < 64 ? "PASS" : "MISS") }')
+    echo "| ferryd peak RSS during $size puts (MiB) | $rss_mib | < 64 | $v |"
+    v=$(awk -v x="$LS_BUSY" 'BEGIN { print (x == "FAIL" ? "FAIL" : x < 50 ? "PASS" : "MISS") }')
+    echo "| \`ferry ls /\` during a $size put, median (ms) | $LS_BUSY | < 50 | $v |"
+    echo "| \`ferry ls /\` idle, median (ms) | $LS_IDLE | - | info |"
+}
+
+# --- main ------------------------------------------------------------------------
+mkdir -p "$D/dl"
+LOG=$D/bench.log; : >"$LOG"; : >"$D/ferryd.log"
+install_deps || die "apt-get install failed"
+build_ferry
+make_data
+start_sshd
+setup_ferryd
+
+ferry_rss
+measure ferry_get_big rm_dl ferry_get_big check_dl
+measure ferry_put_tree ferry_rm_tree ferry_put_tree check_ferry_tree
+ls_latency
+measure sftp_put_big rm_sshdst sftp_put_big check_sftp_big
+measure sftp_get_big rm_dl sftp_get_big check_dl_size
+measure sftp_put_tree rm_sshdst sftp_put_tree check_ssh_tree
+measure rsync_tree rm_sshdst rsync_tree check_ssh_tree
+measure nc_put nc_prep_put nc_put check_nc_put
+measure nc_get nc_prep_get nc_get check_dl_size
+NC_PID=''
+
+report | tee "$D/results.md"
+rm -rf "$D/sshdst" "$D/dl" "$D/nc.out" "$ROOT/home/bench/big.bin" "$ROOT/home/bench/tree"
+exit "$FAILED"
