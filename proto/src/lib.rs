@@ -9,6 +9,7 @@ pub mod hello;
 pub mod msg;
 pub mod path;
 pub mod scram;
+pub mod size;
 pub mod wire;
 
 pub use error::{ErrorKind, RemoteError};

@@ -94,16 +94,26 @@ impl Account {
     /// used are given back when the reservation is dropped.
     pub fn reserve(self: &Arc<Self>, bytes: u64) -> Result<Reservation, RemoteError> {
         self.take(bytes)?;
-        Ok(Reservation { account: self.clone(), reserved: bytes, used: 0 })
+        Ok(Reservation {
+            account: self.clone(),
+            reserved: bytes,
+            used: 0,
+        })
     }
 
     /// Marks `path` as being written; a second writer gets `TooBusy`.
     pub fn lock_path(self: &Arc<Self>, path: &RemotePath) -> Result<PathLock, RemoteError> {
         let mut active = lock(&self.active);
         if !active.insert(path.clone()) {
-            return Err(RemoteError::new(ErrorKind::TooBusy, format!("{path} is already being uploaded")));
+            return Err(RemoteError::new(
+                ErrorKind::TooBusy,
+                format!("{path} is already being uploaded"),
+            ));
         }
-        Ok(PathLock { account: self.clone(), path: path.clone() })
+        Ok(PathLock {
+            account: self.clone(),
+            path: path.clone(),
+        })
     }
 
     fn take(&self, bytes: u64) -> Result<(), RemoteError> {

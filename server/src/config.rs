@@ -180,7 +180,10 @@ mod tests {
         assert_eq!(c.listen, d.listen);
         assert_eq!(c.limits.max_connections, d.limits.max_connections);
         assert_eq!(c.auth.iterations, d.auth.iterations);
-        assert_eq!(c.transfers.partial_max_age_secs, d.transfers.partial_max_age_secs);
+        assert_eq!(
+            c.transfers.partial_max_age_secs,
+            d.transfers.partial_max_age_secs
+        );
         c.validate().expect("valid");
     }
 }

@@ -8,7 +8,9 @@ use ferry_proto::hello::HELLO_LEN;
 use ferry_proto::scram::ServerBinding;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use ferry_proto::{ClientMsg, ErrorKind, Frame, FrameCodec, Hello, RemoteError, Request, ServerMsg};
+use ferry_proto::{
+    ClientMsg, ErrorKind, Frame, FrameCodec, Hello, RemoteError, Request, ServerMsg,
+};
 use futures::StreamExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, Semaphore};
@@ -155,7 +157,15 @@ where
         let account = session.account.clone();
         let out = out.clone();
         match req {
-            Request::PutOpen { transfer, path, size, mtime, mode, overwrite, resume } => {
+            Request::PutOpen {
+                transfer,
+                path,
+                size,
+                mtime,
+                mode,
+                overwrite,
+                resume,
+            } => {
                 let path = match ops::path(&path) {
                     Ok(p) => p,
                     Err(e) => {
@@ -168,7 +178,15 @@ where
                     out.reply(id, Err(e)).await;
                     continue;
                 }
-                let spec = UploadSpec { id, path, size, mtime, mode, overwrite, resume };
+                let spec = UploadSpec {
+                    id,
+                    path,
+                    size,
+                    mtime,
+                    mode,
+                    overwrite,
+                    resume,
+                };
                 let transfers = transfers.clone();
                 tokio::task::spawn_blocking(move || {
                     upload::run(spec, account, rx, out);
@@ -176,7 +194,12 @@ where
                     drop(permit);
                 });
             }
-            Request::GetOpen { transfer, path, offset, prefix_sha256 } => {
+            Request::GetOpen {
+                transfer,
+                path,
+                offset,
+                prefix_sha256,
+            } => {
                 let path = match ops::path(&path) {
                     Ok(p) => p,
                     Err(e) => {
@@ -189,7 +212,13 @@ where
                     out.reply(id, Err(e)).await;
                     continue;
                 }
-                let spec = DownloadSpec { id, transfer, path, offset, prefix_sha256 };
+                let spec = DownloadSpec {
+                    id,
+                    transfer,
+                    path,
+                    offset,
+                    prefix_sha256,
+                };
                 let transfers = transfers.clone();
                 tokio::task::spawn_blocking(move || {
                     download::run(spec, account, out, flag);

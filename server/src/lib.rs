@@ -13,7 +13,7 @@ pub mod ops;
 pub mod outbox;
 pub mod penalty;
 pub mod server;
-pub mod size;
+pub use ferry_proto::size;
 pub mod transfer;
 pub mod users;
 

@@ -47,7 +47,9 @@ fn run(
                 Ok(p) => p,
                 Err(e) => return Some(Err(e)),
             };
-            let r = home.list(&p, batch, |entries, more| out.blocking_reply(id, Ok(Reply::Entries { entries, more })));
+            let r = home.list(&p, batch, |entries, more| {
+                out.blocking_reply(id, Ok(Reply::Entries { entries, more }))
+            });
             return r.err().map(Err);
         }
         Request::Stat { path: p } => path(&p).and_then(|p| home.stat(&p)).map(Reply::Stat),
@@ -81,25 +83,41 @@ fn run(
             let (used, limit) = account.usage();
             Ok(Reply::Quota { used, limit })
         }
-        Request::Checksum { path: p, length } => path(&p).and_then(|p| checksum(account, &p, length)),
-        Request::PutOpen { .. } | Request::GetOpen { .. } => {
-            Err(RemoteError::new(ErrorKind::BadRequest, "transfers are opened by the connection"))
+        Request::Checksum { path: p, length } => {
+            path(&p).and_then(|p| checksum(account, &p, length))
         }
+        Request::PutOpen { .. } | Request::GetOpen { .. } => Err(RemoteError::new(
+            ErrorKind::BadRequest,
+            "transfers are opened by the connection",
+        )),
     };
     Some(result)
 }
 
 fn checksum(account: &Account, p: &RemotePath, length: Option<u64>) -> Result<Reply, RemoteError> {
-    let mut file = account.home.dir().open(p.to_relative()).map_err(|e| io_error(p, e))?;
+    let mut file = account
+        .home
+        .dir()
+        .open(p.to_relative())
+        .map_err(|e| io_error(p, e))?;
     let md = file.metadata().map_err(|e| io_error(p, e))?;
     if !md.is_file() {
-        return Err(RemoteError::new(ErrorKind::BadRequest, format!("{p} is not a regular file")));
+        return Err(RemoteError::new(
+            ErrorKind::BadRequest,
+            format!("{p} is not a regular file"),
+        ));
     }
     let length = length.unwrap_or(md.len());
     if length > md.len() {
-        return Err(RemoteError::new(ErrorKind::BadRequest, format!("{p} has only {} bytes", md.len())));
+        return Err(RemoteError::new(
+            ErrorKind::BadRequest,
+            format!("{p} has only {} bytes", md.len()),
+        ));
     }
     let mut hasher = Sha256::new();
     crate::transfer::hash_prefix(&mut file, length, &mut hasher).map_err(|e| io_error(p, e))?;
-    Ok(Reply::Checksum { length, sha256: hasher.finalize().into() })
+    Ok(Reply::Checksum {
+        length,
+        sha256: hasher.finalize().into(),
+    })
 }

@@ -28,7 +28,9 @@ fn response(id: u32, reply: Result<Reply, RemoteError>) -> Option<Frame> {
 
 impl Outbox {
     /// Creates the queues and starts the writer task.
-    pub fn start<W: AsyncWrite + Unpin + Send + 'static>(writer: Writer<W>) -> (Outbox, tokio::task::JoinHandle<()>) {
+    pub fn start<W: AsyncWrite + Unpin + Send + 'static>(
+        writer: Writer<W>,
+    ) -> (Outbox, tokio::task::JoinHandle<()>) {
         let (control, control_rx) = mpsc::channel(64);
         let (bulk, bulk_rx) = mpsc::channel(BULK_WINDOW);
         let task = tokio::spawn(write_loop(writer, control_rx, bulk_rx));

@@ -157,14 +157,14 @@ start_ferryd() { # (re)start ferryd; sets FERRYD_PID and FERRY_PORT
         FERRY_PORT=$(sed -n '1s/^listening on .*:\([0-9]*\)$/\1/p' "$D/ferryd.out")
         [[ -n $FERRY_PORT ]] && return 0; sleep 0.05
     done
-    die "ferryd did not start, see $D/ferryd.log"
+    fail "ferryd did not start, see $D/ferryd.log"; return 1
 }
 setup_ferryd() {
     rm -rf "$ROOT"; mkdir -p "$ROOT"
     printf '%s\n' "$FERRY_PW" | "$BIN/ferryd" user add bench --root "$ROOT" >>"$LOG" 2>&1 \
-        || die "ferryd user add failed"
-    start_ferryd
-    ferry_cmd ls / >/dev/null || die "ferry ls / failed (login?)"
+        || { fail "ferryd user add"; return 1; }
+    start_ferryd || return 1
+    ferry_cmd ls / >/dev/null 2>>"$LOG" || { fail "ferry ls / (login?), see $LOG"; tail -n 2 "$LOG" >&2; return 1; }
     log "ferryd on 127.0.0.1:$FERRY_PORT"
 }
 
@@ -180,7 +180,7 @@ measure() {
         sync
         t0=$(now)
         if ! $run >>"$LOG" 2>&1; then
-            T[$name]=FAIL; fail "$name (last lines of $LOG below)"; tail -n 3 "$LOG" >&2; return 0
+            T[$name]=FAIL; fail "$name (last lines of $LOG below)"; tail -n 5 "$LOG" >&2; return 0
         fi
         t1=$(now)
         times+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')")
@@ -222,7 +222,7 @@ check_nc_put() { same_size "$D/nc.out"; }
 
 # ferryd's peak RSS over the 1 GiB puts: a fresh ferryd, then its VmHWM.
 ferry_rss() {
-    start_ferryd
+    start_ferryd || { T[ferry_put_big]=FAIL; return 0; }
     measure ferry_put_big ferry_rm_big ferry_put_big
     [[ ${T[ferry_put_big]} == FAIL ]] && return 0   # an idle server's RSS means nothing
     RSS_KIB=$(awk '/^VmHWM/ { print $2 }' "/proc/$FERRYD_PID/status")
@@ -274,12 +274,12 @@ report() {
     echo
     echo "| transfer | Ferry (s) | peer (s) | Ferry / peer | target | result |"
     echo "|---|---|---|---|---|---|"
-    row "$size put" "${T[ferry_put_big]}" sftp "${T[sftp_put_big]}" 0.6
-    row "$size put" "${T[ferry_put_big]}" nc "${T[nc_put]}" -
-    row "$size get" "${T[ferry_get_big]}" sftp "${T[sftp_get_big]}" 0.6
-    row "$size get" "${T[ferry_get_big]}" nc "${T[nc_get]}" -
-    row "tree put ($tree)" "${T[ferry_put_tree]}" rsync "${T[rsync_tree]}" 1.0
-    row "tree put ($tree)" "${T[ferry_put_tree]}" sftp "${T[sftp_put_tree]}" -
+    row "$size put" "${T[ferry_put_big]:-FAIL}" sftp "${T[sftp_put_big]:-FAIL}" 0.6
+    row "$size put" "${T[ferry_put_big]:-FAIL}" nc "${T[nc_put]:-FAIL}" -
+    row "$size get" "${T[ferry_get_big]:-FAIL}" sftp "${T[sftp_get_big]:-FAIL}" 0.6
+    row "$size get" "${T[ferry_get_big]:-FAIL}" nc "${T[nc_get]:-FAIL}" -
+    row "tree put ($tree)" "${T[ferry_put_tree]:-FAIL}" rsync "${T[rsync_tree]:-FAIL}" 1.0
+    row "tree put ($tree)" "${T[ferry_put_tree]:-FAIL}" sftp "${T[sftp_put_tree]:-FAIL}" -
     echo
     echo "| measure | value | target | result |"
     echo "|---|---|---|---|"
@@ -298,12 +298,8 @@ install_deps || die "apt-get install failed"
 build_ferry
 make_data
 start_sshd
-setup_ferryd
 
-ferry_rss
-measure ferry_get_big rm_dl ferry_get_big check_dl
-measure ferry_put_tree ferry_rm_tree ferry_put_tree check_ferry_tree
-ls_latency
+# Peers first: their figures are printed even when Ferry breaks.
 measure sftp_put_big rm_sshdst sftp_put_big check_sftp_big
 measure sftp_get_big rm_dl sftp_get_big check_dl_size
 measure sftp_put_tree rm_sshdst sftp_put_tree check_ssh_tree
@@ -311,6 +307,15 @@ measure rsync_tree rm_sshdst rsync_tree check_ssh_tree
 measure nc_put nc_prep_put nc_put check_nc_put
 measure nc_get nc_prep_get nc_get check_dl_size
 NC_PID=''
+rm -rf "$D/sshdst"
+
+LS_IDLE=FAIL LS_BUSY=FAIL
+if setup_ferryd; then
+    ferry_rss
+    measure ferry_get_big rm_dl ferry_get_big check_dl
+    measure ferry_put_tree ferry_rm_tree ferry_put_tree check_ferry_tree
+    ls_latency
+fi
 
 report | tee "$D/results.md"
 rm -rf "$D/sshdst" "$D/dl" "$D/nc.out" "$ROOT/home/bench/big.bin" "$ROOT/home/bench/tree"

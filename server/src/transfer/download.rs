@@ -42,7 +42,12 @@ pub fn run(spec: DownloadSpec, account: Arc<Account>, out: Outbox, cancel: Arc<A
     }
 }
 
-fn send(spec: &DownloadSpec, account: &Account, out: &Outbox, cancel: &AtomicBool) -> Result<(), RemoteError> {
+fn send(
+    spec: &DownloadSpec,
+    account: &Account,
+    out: &Outbox,
+    cancel: &AtomicBool,
+) -> Result<(), RemoteError> {
     let path = &spec.path;
     let io = |e| io_error(path, e);
     let dir = account.home.dir();
@@ -52,7 +57,10 @@ fn send(spec: &DownloadSpec, account: &Account, out: &Outbox, cancel: &AtomicBoo
         return Err(RemoteError::new(ErrorKind::IsADirectory, path.to_string()));
     }
     if !md.is_file() {
-        return Err(RemoteError::new(ErrorKind::BadRequest, format!("{path} is not a regular file")));
+        return Err(RemoteError::new(
+            ErrorKind::BadRequest,
+            format!("{path} is not a regular file"),
+        ));
     }
     let size = md.len();
     let mut hasher = Sha256::new();
@@ -65,7 +73,12 @@ fn send(spec: &DownloadSpec, account: &Account, out: &Outbox, cancel: &AtomicBoo
             hasher = Sha256::new();
         }
     }
-    let ready = Reply::GetReady { size, offset: start, mtime: md.mtime(), mode: md.mode() & 0o7777 };
+    let ready = Reply::GetReady {
+        size,
+        offset: start,
+        mtime: md.mtime(),
+        mode: md.mode() & 0o7777,
+    };
     if !out.blocking_bulk_reply(spec.id, Ok(ready)) {
         return Ok(()); // connection gone
     }
@@ -81,7 +94,10 @@ fn send(spec: &DownloadSpec, account: &Account, out: &Outbox, cancel: &AtomicBoo
         while filled < want {
             match file.read(&mut buf[filled..]) {
                 Ok(0) => {
-                    return Err(RemoteError::new(ErrorKind::Io, format!("{path} shrank while being sent; try again")))
+                    return Err(RemoteError::new(
+                        ErrorKind::Io,
+                        format!("{path} shrank while being sent; try again"),
+                    ))
                 }
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -90,10 +106,18 @@ fn send(spec: &DownloadSpec, account: &Account, out: &Outbox, cancel: &AtomicBoo
         }
         hasher.update(&buf);
         left -= want as u64;
-        if !out.blocking_data(Frame::Data { transfer: spec.transfer, data: buf.freeze() }) {
+        if !out.blocking_data(Frame::Data {
+            transfer: spec.transfer,
+            data: buf.freeze(),
+        }) {
             return Ok(());
         }
     }
-    out.blocking_bulk_reply(spec.id, Ok(Reply::GetDone { sha256: hasher.finalize().into() }));
+    out.blocking_bulk_reply(
+        spec.id,
+        Ok(Reply::GetDone {
+            sha256: hasher.finalize().into(),
+        }),
+    );
     Ok(())
 }

@@ -51,7 +51,10 @@ impl Transfers {
     pub fn insert(&self, id: u32, slot: Slot) -> Result<(), RemoteError> {
         let mut map = self.map();
         if map.contains_key(&id) {
-            return Err(RemoteError::new(ErrorKind::BadRequest, format!("transfer id {id} is already in use")));
+            return Err(RemoteError::new(
+                ErrorKind::BadRequest,
+                format!("transfer id {id} is already in use"),
+            ));
         }
         map.insert(id, slot);
         Ok(())
@@ -76,7 +79,10 @@ pub fn hash_prefix(file: &mut impl Read, len: u64, hasher: &mut Sha256) -> std::
         let want = left.min(buf.len() as u64) as usize;
         let n = file.read(&mut buf[..want])?;
         if n == 0 {
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "file shorter than expected"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "file shorter than expected",
+            ));
         }
         hasher.update(&buf[..n]);
         left -= n as u64;

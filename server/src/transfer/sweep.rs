@@ -13,8 +13,12 @@ use crate::accounts::Accounts;
 /// per user so live ledgers can be credited.
 pub fn sweep_homes(homes: &Path, max_age: Duration) -> Vec<(String, u64, u64)> {
     let mut out = Vec::new();
-    let Ok(users) = std::fs::read_dir(homes) else { return out };
-    let cutoff = SystemTime::now().checked_sub(max_age).unwrap_or(SystemTime::UNIX_EPOCH);
+    let Ok(users) = std::fs::read_dir(homes) else {
+        return out;
+    };
+    let cutoff = SystemTime::now()
+        .checked_sub(max_age)
+        .unwrap_or(SystemTime::UNIX_EPOCH);
     for user in users.flatten() {
         let name = user.file_name().to_string_lossy().into_owned();
         let (mut files, mut bytes) = (0, 0);
@@ -28,7 +32,9 @@ pub fn sweep_homes(homes: &Path, max_age: Duration) -> Vec<(String, u64, u64)> {
 }
 
 fn sweep_dir(dir: &Path, cutoff: SystemTime, files: &mut u64, bytes: &mut u64) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         // DirEntry::file_type does not follow symlinks.
         let Ok(ft) = e.file_type() else { continue };
@@ -45,7 +51,12 @@ fn sweep_dir(dir: &Path, cutoff: SystemTime, files: &mut u64, bytes: &mut u64) {
 }
 
 /// Sweeps now and then every `interval`, crediting live users' ledgers.
-pub async fn run(homes: std::path::PathBuf, accounts: Arc<Accounts>, max_age: Duration, interval: Duration) {
+pub async fn run(
+    homes: std::path::PathBuf,
+    accounts: Arc<Accounts>,
+    max_age: Duration,
+    interval: Duration,
+) {
     loop {
         let h = homes.clone();
         if let Ok(removed) = tokio::task::spawn_blocking(move || sweep_homes(&h, max_age)).await {

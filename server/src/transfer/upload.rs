@@ -43,11 +43,15 @@ pub fn run(spec: UploadSpec, account: Arc<Account>, rx: mpsc::Receiver<UploadMsg
     let id = spec.id;
     let result = receive(&spec, &account, rx, &out);
     match &result {
-        Ok(_) => tracing::info!(target: "audit", user = %account.name, op = "put", path = %spec.path, size = spec.size),
+        Ok(_) => {
+            tracing::info!(target: "audit", user = %account.name, op = "put", path = %spec.path, size = spec.size)
+        }
         Err(e) if e.kind == ErrorKind::Cancelled => {
             tracing::info!(user = %account.name, path = %spec.path, "upload interrupted; partial kept")
         }
-        Err(e) => tracing::info!(user = %account.name, path = %spec.path, error = %e, "upload failed"),
+        Err(e) => {
+            tracing::info!(user = %account.name, path = %spec.path, error = %e, "upload failed")
+        }
     }
     out.blocking_reply(id, result);
 }
@@ -72,7 +76,9 @@ fn receive(
     let part = path.parent().to_relative().join(partial_name(name));
 
     let replaced = match dir.symlink_metadata(&target) {
-        Ok(md) if md.is_dir() => return Err(RemoteError::new(ErrorKind::IsADirectory, path.to_string())),
+        Ok(md) if md.is_dir() => {
+            return Err(RemoteError::new(ErrorKind::IsADirectory, path.to_string()))
+        }
         Ok(md) if !spec.overwrite => {
             return Err(RemoteError::new(
                 ErrorKind::AlreadyExists,
@@ -103,7 +109,13 @@ fn receive(
     };
     // Refused here, before a single byte is written, if it cannot fit.
     let mut reservation = account.reserve(spec.size - partial)?;
-    out.blocking_reply(spec.id, Ok(Reply::PutReady { partial, prefix_sha256: prefix }));
+    out.blocking_reply(
+        spec.id,
+        Ok(Reply::PutReady {
+            partial,
+            prefix_sha256: prefix,
+        }),
+    );
 
     let start = match rx.blocking_recv() {
         Some(UploadMsg::Start(offset)) => offset,
@@ -117,9 +129,12 @@ fn receive(
         reservation.adopt(partial);
         hasher = Sha256::new();
     } else if start != partial {
-        return Err(bad(format!("cannot start at byte {start}: the server holds {partial}")));
+        return Err(bad(format!(
+            "cannot start at byte {start}: the server holds {partial}"
+        )));
     }
-    file.seek(SeekFrom::Start(start)).map_err(|e| io_error(path, e))?;
+    file.seek(SeekFrom::Start(start))
+        .map_err(|e| io_error(path, e))?;
 
     let mut written = start;
     let sha = loop {
@@ -142,7 +157,10 @@ fn receive(
         }
     };
     if written != spec.size {
-        return Err(bad(format!("declared {} bytes but sent {written}", spec.size)));
+        return Err(bad(format!(
+            "declared {} bytes but sent {written}",
+            spec.size
+        )));
     }
     let ours: [u8; 32] = hasher.finalize().into();
     if ours != sha {
@@ -157,18 +175,29 @@ fn receive(
     }
     commit(dir, file, &part, path, spec)?;
     account.freed(replaced);
-    Ok(Reply::PutDone { size: written, sha256: ours })
+    Ok(Reply::PutDone {
+        size: written,
+        sha256: ours,
+    })
 }
 
 /// Sets times and permissions, syncs, renames over the target and syncs the
 /// directory, so the file appears complete under its name or not at all.
-fn commit(dir: &Dir, file: File, part: &std::path::Path, path: &RemotePath, spec: &UploadSpec) -> Result<(), RemoteError> {
+fn commit(
+    dir: &Dir,
+    file: File,
+    part: &std::path::Path,
+    path: &RemotePath,
+    spec: &UploadSpec,
+) -> Result<(), RemoteError> {
     let io = |e| io_error(path, e);
     use std::os::unix::fs::PermissionsExt;
     let std_file = file.into_std();
     // The owner can always read and write what they uploaded.
     let mode = (spec.mode & 0o777) | 0o600;
-    std_file.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(io)?;
+    std_file
+        .set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(io)?;
     if let Some(t) = mtime(spec.mtime) {
         let _ = std_file.set_modified(t);
     }

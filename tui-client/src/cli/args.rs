@@ -76,4 +76,43 @@ pub enum Command {
     },
     /// Show disk usage and quota.
     Quota,
+    /// Upload files, and with -r directory trees: LOCAL... [REMOTE].
+    Put {
+        #[command(flatten)]
+        xfer: XferArgs,
+        /// Local sources, then the remote target (default: your home's
+        /// working directory) when there are two or more paths.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<String>,
+    },
+    /// Download files, and with -r directory trees: REMOTE... [LOCAL].
+    Get {
+        #[command(flatten)]
+        xfer: XferArgs,
+        /// Remote sources, then the local target (default: the current
+        /// directory) when there are two or more paths.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<String>,
+    },
+}
+
+/// Options shared by put and get.
+#[derive(clap::Args, Debug, Clone)]
+pub struct XferArgs {
+    /// Copy directory trees.
+    #[arg(short = 'r', short_alias = 'R')]
+    pub recursive: bool,
+    /// When the target exists: overwrite, skip, resume, rename or fail.
+    /// Default: resume a partial file, fail on a complete target.
+    #[arg(long, value_enum)]
+    pub on_conflict: Option<crate::transfer::Conflict>,
+    /// Follow local symbolic links (put); otherwise they are skipped.
+    #[arg(short = 'L', long)]
+    pub follow_symlinks: bool,
+    /// Files transferred at once.
+    #[arg(long, default_value_t = 8)]
+    pub parallel: usize,
+    /// Bandwidth limit for the whole job per second, e.g. 10MiB.
+    #[arg(long, value_parser = ferry_proto::size::parse_size, value_name = "SIZE")]
+    pub limit_rate: Option<u64>,
 }

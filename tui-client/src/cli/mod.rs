@@ -4,6 +4,7 @@
 
 pub mod args;
 pub mod output;
+pub mod transfer;
 
 use std::io::IsTerminal;
 
@@ -25,7 +26,7 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn from_client(subject: Option<&str>, e: &ClientError) -> Failure {
+    pub(crate) fn from_client(subject: Option<&str>, e: &ClientError) -> Failure {
         let code = if e.is_fatal() { 3 } else { 1 };
         let kind = e
             .kind()
@@ -46,6 +47,23 @@ impl Failure {
         Failure {
             message,
             kind: "Local".into(),
+            code: 1,
+        }
+    }
+
+    fn usage(message: &str) -> Failure {
+        Failure {
+            message: message.to_string(),
+            kind: "Usage".into(),
+            code: 2,
+        }
+    }
+
+    /// A failure whose details were already printed.
+    fn quiet(message: String) -> Failure {
+        Failure {
+            message,
+            kind: "Failed".into(),
             code: 1,
         }
     }
@@ -195,6 +213,12 @@ async fn execute(client: &Client, cmd: &Command, json: bool) -> Result<(), Failu
             } else {
                 println!("{}", output::long_line(&e));
             }
+        }
+        Command::Put { xfer, paths } => {
+            transfer::run(client, crate::transfer::Direction::Put, paths, xfer, json).await?;
+        }
+        Command::Get { xfer, paths } => {
+            transfer::run(client, crate::transfer::Direction::Get, paths, xfer, json).await?;
         }
         Command::Quota => {
             let (used, limit) = client.quota().await.map_err(fail("quota"))?;

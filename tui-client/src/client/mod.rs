@@ -2,7 +2,7 @@
 
 mod connect;
 mod error;
-mod session;
+pub(crate) mod session;
 
 pub use connect::{connect, login, ConnectOptions, DEFAULT_MAX_ITERATIONS};
 pub use error::{ClientError, Result};

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use ferry_proto::msg::{Entry, RemoveMode};
 use ferry_proto::{
     ClientMsg, ErrorKind, Frame, FrameCodec, RemoteError, RemotePath, Reply, Request, ServerMsg,
@@ -17,14 +18,35 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 
 use super::error::{ClientError, Result};
 
-type Pending = HashMap<u32, mpsc::UnboundedSender<Result<Reply, RemoteError>>>;
+/// What arrives for a request or a download: replies and, for downloads,
+/// data, in the order the server sent them.
+#[derive(Debug)]
+pub(crate) enum Event {
+    /// A response to the request.
+    Reply(Result<Reply, RemoteError>),
+    /// File bytes of a download.
+    Data(Bytes),
+}
+
+#[derive(Default)]
+struct Routes {
+    /// By request id.
+    requests: HashMap<u32, mpsc::Sender<Event>>,
+    /// By transfer id (downloads).
+    transfers: HashMap<u32, mpsc::Sender<Event>>,
+}
+
+/// Events buffered per request or download before the reader waits.
+const ROUTE_WINDOW: usize = 16;
 
 struct Inner {
-    tx: mpsc::Sender<Frame>,
-    pending: Mutex<Pending>,
+    control: mpsc::Sender<Frame>,
+    bulk: mpsc::Sender<Frame>,
+    pending: Mutex<Routes>,
     /// Why the connection ended, once it has.
     closed: Mutex<Option<String>>,
     next_id: AtomicU32,
+    next_transfer: AtomicU32,
     cwd: Mutex<RemotePath>,
     server: String,
     protocol: u16,
@@ -62,18 +84,21 @@ impl Client {
         R: AsyncRead + Send + Unpin + 'static,
         W: AsyncWrite + Send + Unpin + 'static,
     {
-        let (tx, rx) = mpsc::channel(64);
+        let (control, control_rx) = mpsc::channel(64);
+        let (bulk, bulk_rx) = mpsc::channel(8);
         let inner = Arc::new(Inner {
-            tx,
-            pending: Mutex::new(HashMap::new()),
+            control,
+            bulk,
+            pending: Mutex::new(Routes::default()),
             closed: Mutex::new(None),
             next_id: AtomicU32::new(1),
+            next_transfer: AtomicU32::new(1),
             cwd: Mutex::new(RemotePath::root()),
             server,
             protocol,
             user,
         });
-        tokio::spawn(write_loop(writer, rx));
+        tokio::spawn(write_loop(writer, control_rx, bulk_rx));
         tokio::spawn(read_loop(reader, Arc::downgrade(&inner)));
         Client { inner }
     }
@@ -106,37 +131,79 @@ impl Client {
     }
 
     /// Sends a request; returns the channel its response(s) arrive on.
-    async fn submit(
+    /// With `transfer`, data frames of that download share the channel, so
+    /// they stay in order with the replies around them.
+    pub(crate) async fn submit_routed(
         &self,
         req: Request,
-    ) -> Result<mpsc::UnboundedReceiver<Result<Reply, RemoteError>>> {
+        transfer: Option<u32>,
+    ) -> Result<mpsc::Receiver<Event>> {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(ROUTE_WINDOW);
         {
             // Lock order: pending, then closed (as in read_loop), so a
             // request can never slip in after the connection was declared dead.
-            let mut pending = lock(&self.inner.pending);
+            let mut routes = lock(&self.inner.pending);
             if lock(&self.inner.closed).is_some() {
-                drop(pending);
+                drop(routes);
                 return Err(self.disconnected());
             }
-            pending.insert(id, tx);
+            if let Some(t) = transfer {
+                routes.transfers.insert(t, tx.clone());
+            }
+            routes.requests.insert(id, tx);
         }
         let frame = Frame::control(&ClientMsg::Request { id, req })
             .map_err(ferry_proto::FrameError::from)?;
-        if self.inner.tx.send(frame).await.is_err() {
-            lock(&self.inner.pending).remove(&id);
+        if self.inner.control.send(frame).await.is_err() {
+            let mut routes = lock(&self.inner.pending);
+            routes.requests.remove(&id);
+            if let Some(t) = transfer {
+                routes.transfers.remove(&t);
+            }
             return Err(self.disconnected());
         }
         Ok(rx)
+    }
+
+    async fn submit(&self, req: Request) -> Result<mpsc::Receiver<Event>> {
+        self.submit_routed(req, None).await
+    }
+
+    /// A fresh transfer id for this connection.
+    pub(crate) fn next_transfer(&self) -> u32 {
+        self.inner.next_transfer.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Queues a frame behind file data (upload data and its markers).
+    pub(crate) async fn send_bulk(&self, frame: Frame) -> Result<()> {
+        self.inner
+            .bulk
+            .send(frame)
+            .await
+            .map_err(|_| self.disconnected())
+    }
+
+    /// Abandons a transfer without waiting (used from `Drop`).
+    pub(crate) fn cancel_transfer(&self, transfer: u32) {
+        lock(&self.inner.pending).transfers.remove(&transfer);
+        if let Ok(frame) = Frame::control(&ClientMsg::Cancel { transfer }) {
+            let _ = self.inner.control.try_send(frame);
+        }
+    }
+
+    /// Forgets a finished download's route.
+    pub(crate) fn end_transfer(&self, transfer: u32) {
+        lock(&self.inner.pending).transfers.remove(&transfer);
     }
 
     /// One request, one response.
     async fn call(&self, req: Request) -> Result<Reply> {
         let mut rx = self.submit(req).await?;
         match rx.recv().await {
-            Some(Ok(reply)) => Ok(reply),
-            Some(Err(e)) => Err(ClientError::Remote(e)),
+            Some(Event::Reply(Ok(reply))) => Ok(reply),
+            Some(Event::Reply(Err(e))) => Err(ClientError::Remote(e)),
+            Some(Event::Data(_)) => Err(ClientError::Protocol("data for a request".into())),
             None => Err(self.disconnected()),
         }
     }
@@ -179,18 +246,18 @@ impl Client {
             .await?;
         loop {
             match rx.recv().await {
-                Some(Ok(Reply::Entries { entries, more })) => {
+                Some(Event::Reply(Ok(Reply::Entries { entries, more }))) => {
                     on_batch(entries);
                     if !more {
                         return Ok(());
                     }
                 }
-                Some(Ok(other)) => {
+                Some(Event::Reply(Err(e))) => return Err(ClientError::Remote(e)),
+                Some(other) => {
                     return Err(ClientError::Protocol(format!(
                         "unexpected reply to list: {other:?}"
                     )))
                 }
-                Some(Err(e)) => return Err(ClientError::Remote(e)),
                 None => return Err(self.disconnected()),
             }
         }
@@ -232,6 +299,15 @@ impl Client {
         }
     }
 
+    /// [`Client::mkdir`] for an already resolved path.
+    pub async fn mkdir_path(&self, path: &RemotePath, parents: bool) -> Result<()> {
+        self.done(Request::Mkdir {
+            path: path.to_string(),
+            parents,
+        })
+        .await
+    }
+
     /// Creates a directory (with `parents`, also its parents, and an
     /// existing directory is fine).
     pub async fn mkdir(&self, path: &str, parents: bool) -> Result<()> {
@@ -257,6 +333,31 @@ impl Client {
         .await
     }
 
+    /// Disconnected error with the recorded reason.
+    pub(crate) fn lost(&self) -> ClientError {
+        self.disconnected()
+    }
+
+    /// SHA-256 of a remote file's first `length` bytes (all when `None`).
+    pub async fn checksum(
+        &self,
+        path: &RemotePath,
+        length: Option<u64>,
+    ) -> Result<(u64, [u8; 32])> {
+        match self
+            .call(Request::Checksum {
+                path: path.to_string(),
+                length,
+            })
+            .await?
+        {
+            Reply::Checksum { length, sha256 } => Ok((length, sha256)),
+            other => Err(ClientError::Protocol(format!(
+                "unexpected reply to checksum: {other:?}"
+            ))),
+        }
+    }
+
     /// Bytes used and the quota, if any.
     pub async fn quota(&self) -> Result<(u64, Option<u64>)> {
         match self.call(Request::Quota).await? {
@@ -270,16 +371,39 @@ impl Client {
 
 async fn write_loop<W: AsyncWrite + Unpin>(
     mut writer: FramedWrite<W, FrameCodec>,
-    mut rx: mpsc::Receiver<Frame>,
+    mut control: mpsc::Receiver<Frame>,
+    mut bulk: mpsc::Receiver<Frame>,
 ) {
-    while let Some(frame) = rx.recv().await {
+    // Control frames (requests, cancels) overtake queued file data.
+    let (mut control_open, mut bulk_open) = (true, true);
+    while control_open || bulk_open {
+        let frame = tokio::select! {
+            biased;
+            f = control.recv(), if control_open => match f {
+                Some(f) => f,
+                None => { control_open = false; continue; }
+            },
+            f = bulk.recv(), if bulk_open => match f {
+                Some(f) => f,
+                None => { bulk_open = false; continue; }
+            },
+        };
         if writer.feed(frame).await.is_err() {
             return;
         }
-        while let Ok(frame) = rx.try_recv() {
-            if writer.feed(frame).await.is_err() {
+        let mut batched = 0;
+        while batched < 8 {
+            let next = match control.try_recv() {
+                Ok(f) => f,
+                Err(_) => match bulk.try_recv() {
+                    Ok(f) => f,
+                    Err(_) => break,
+                },
+            };
+            if writer.feed(next).await.is_err() {
                 return;
             }
+            batched += 1;
         }
         if writer.flush().await.is_err() {
             return;
@@ -299,29 +423,38 @@ async fn read_loop<R: AsyncRead + Unpin>(
             Some(Ok(f)) => f,
         };
         let Some(inner) = inner.upgrade() else { return };
-        match frame.decode_control::<ServerMsg>() {
-            Ok(ServerMsg::Response { id, reply }) => {
-                let last = !matches!(reply, Ok(Reply::Entries { more: true, .. }));
-                let mut pending = lock(&inner.pending);
-                let tx = if last {
-                    pending.remove(&id)
-                } else {
-                    pending.get(&id).cloned()
-                };
-                drop(pending);
-                if let Some(tx) = tx {
-                    let _ = tx.send(reply);
+        let (route, event) = match frame {
+            Frame::Data { transfer, data } => (
+                lock(&inner.pending).transfers.get(&transfer).cloned(),
+                Event::Data(data),
+            ),
+            frame => match frame.decode_control::<ServerMsg>() {
+                Ok(ServerMsg::Response { id, reply }) => {
+                    let last = reply.as_ref().map_or(true, Reply::is_final);
+                    let mut routes = lock(&inner.pending);
+                    let route = if last {
+                        routes.requests.remove(&id)
+                    } else {
+                        routes.requests.get(&id).cloned()
+                    };
+                    (route, Event::Reply(reply))
                 }
-            }
-            Ok(ServerMsg::Refused { error }) => break error.to_string(),
-            Ok(other) => break format!("unexpected message from the server: {other:?}"),
-            Err(e) => break format!("bad message from the server: {e}"),
+                Ok(ServerMsg::Refused { error }) => break error.to_string(),
+                Ok(other) => break format!("unexpected message from the server: {other:?}"),
+                Err(e) => break format!("bad message from the server: {e}"),
+            },
+        };
+        // Waiting here when a consumer is slow is the flow control: the
+        // socket stops being read and TCP pushes back on the server.
+        if let Some(tx) = route {
+            let _ = tx.send(event).await;
         }
     };
     if let Some(inner) = inner.upgrade() {
-        let mut pending = lock(&inner.pending);
+        let mut routes = lock(&inner.pending);
         *lock(&inner.closed) = Some(reason);
         // Dropping the senders wakes every waiting caller.
-        pending.clear();
+        routes.requests.clear();
+        routes.transfers.clear();
     }
 }

@@ -1,0 +1,204 @@
+//! `ferry put` and `ferry get`: runs a transfer job and shows it — progress
+//! bars on a terminal, one line per file otherwise, one JSON object per
+//! file with `--json`.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::args::XferArgs;
+use super::Failure;
+use crate::client::Client;
+use crate::transfer::{
+    self, hex, Direction, Events, FileReport, Status, TransferEvent, TransferOptions,
+};
+
+/// Runs `put` or `get` with the user's paths.
+pub async fn run(
+    client: &Client,
+    direction: Direction,
+    paths: &[String],
+    xfer: &XferArgs,
+    json: bool,
+) -> Result<(), Failure> {
+    let opts = TransferOptions {
+        recursive: xfer.recursive,
+        on_conflict: xfer.on_conflict.unwrap_or_default(),
+        parallel: xfer.parallel.max(1),
+        follow_symlinks: xfer.follow_symlinks,
+        rate_limit: xfer.limit_rate,
+    };
+    let (sources, dest) = match paths {
+        [one] => (std::slice::from_ref(one), None),
+        [sources @ .., last] => (sources, Some(last.as_str())),
+        [] => return Err(Failure::usage("nothing to transfer")),
+    };
+    let (tx, rx) = mpsc::unbounded_channel();
+    let bars = !json && std::io::stderr().is_terminal();
+    let display = tokio::spawn(show(rx, bars, json));
+    let result = match direction {
+        Direction::Put => {
+            let locals: Vec<PathBuf> = sources.iter().map(PathBuf::from).collect();
+            transfer::put_paths(client, &locals, dest.unwrap_or("."), opts, Events::to(tx)).await
+        }
+        Direction::Get => {
+            let dest = PathBuf::from(dest.unwrap_or("."));
+            transfer::get_paths(client, sources, &dest, opts, Events::to(tx)).await
+        }
+    };
+    let _ = display.await;
+    let reports = result
+        .map_err(|e| Failure::from_client(dest.or(sources.first().map(String::as_str)), &e))?;
+    let failed = reports.iter().filter(|r| r.status.is_failed()).count();
+    if failed > 0 {
+        return Err(Failure::quiet(format!(
+            "{failed} of {} files failed",
+            reports.len()
+        )));
+    }
+    Ok(())
+}
+
+fn verb(d: Direction) -> &'static str {
+    match d {
+        Direction::Put => "put",
+        Direction::Get => "get",
+    }
+}
+
+fn endpoints(r: &FileReport) -> (String, String) {
+    let local = r.local.display().to_string();
+    match r.direction {
+        Direction::Put => (local, r.remote.clone()),
+        Direction::Get => (r.remote.clone(), local),
+    }
+}
+
+fn summary(r: &FileReport) -> String {
+    let (from, to) = endpoints(r);
+    let sha = r
+        .sha256
+        .map(|h| format!(", sha256 {}", hex(&h)))
+        .unwrap_or_default();
+    let resumed = if r.resumed_from > 0 {
+        format!(", resumed from byte {}", r.resumed_from)
+    } else {
+        String::new()
+    };
+    match &r.status {
+        Status::Done => format!(
+            "{} {from} -> {to} ({} bytes{sha}{resumed})",
+            verb(r.direction),
+            r.size
+        ),
+        Status::Skipped(why) => format!("{} {from} -> {to} skipped: {why}", verb(r.direction)),
+        Status::Failed(why) if why.ends_with("already exists") => format!(
+            "{} {from} -> {to} failed: {why} (use --on-conflict overwrite, skip, rename or resume)",
+            verb(r.direction)
+        ),
+        Status::Failed(why) => format!("{} {from} -> {to} failed: {why}", verb(r.direction)),
+    }
+}
+
+fn report_json(r: &FileReport) -> serde_json::Value {
+    let (from, to) = endpoints(r);
+    let mut v = json!({
+        "direction": verb(r.direction),
+        "path": from,
+        "target": to,
+        "size": r.size,
+        "sha256": r.sha256.map(|h| hex(&h)),
+        "resumed_from": r.resumed_from,
+        "status": r.status.word(),
+    });
+    if let Status::Skipped(why) | Status::Failed(why) = &r.status {
+        v["reason"] = json!(why);
+    }
+    v
+}
+
+async fn show(mut rx: mpsc::UnboundedReceiver<TransferEvent>, bars: bool, json: bool) {
+    let mp = MultiProgress::with_draw_target(if bars {
+        ProgressDrawTarget::stderr_with_hz(10)
+    } else {
+        ProgressDrawTarget::hidden()
+    });
+    let file_style = ProgressStyle::with_template("{msg:30!} [{bar:25}] {percent:>3}% {bytes:>10}/{total_bytes:<10} {bytes_per_sec:>12} ETA {eta}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    let all_style = ProgressStyle::with_template("{msg:30!} [{bar:25}] {percent:>3}% {bytes:>10}/{total_bytes:<10} {bytes_per_sec:>12} ETA {eta}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("## ");
+    let overall = mp.add(
+        ProgressBar::new(0)
+            .with_style(all_style)
+            .with_message("total"),
+    );
+    overall.enable_steady_tick(Duration::from_millis(250));
+    let mut files: std::collections::HashMap<u64, (ProgressBar, u64)> = Default::default();
+    let mut names: std::collections::HashMap<u64, String> = Default::default();
+    let (mut count, mut finished) = (0u64, 0u64);
+    while let Some(ev) = rx.recv().await {
+        match ev {
+            TransferEvent::Queued {
+                id, size, source, ..
+            } => {
+                names.insert(id, source);
+                count += 1;
+                overall.inc_length(size.unwrap_or(0));
+                overall.set_message(format!("total ({finished}/{count} files)"));
+            }
+            TransferEvent::Started {
+                id,
+                size,
+                resumed_from,
+            } => {
+                let name = names.remove(&id).unwrap_or_default();
+                let bar = mp.insert_before(
+                    &overall,
+                    ProgressBar::new(size)
+                        .with_style(file_style.clone())
+                        .with_message(name),
+                );
+                bar.set_position(resumed_from);
+                overall.inc(resumed_from);
+                files.insert(id, (bar, resumed_from));
+            }
+            TransferEvent::Progress { id, done } => {
+                if let Some((bar, last)) = files.get_mut(&id) {
+                    bar.set_position(done);
+                    overall.inc(done.saturating_sub(*last));
+                    *last = done;
+                }
+            }
+            TransferEvent::Warning { message, .. } => {
+                let _ = mp.suspend(|| eprintln!("ferry: warning: {message}"));
+            }
+            TransferEvent::Finished { report, id } => {
+                finished += 1;
+                overall.set_message(format!("total ({finished}/{count} files)"));
+                if let Some((bar, last)) = files.remove(&id) {
+                    overall.inc(report.size.saturating_sub(last));
+                    bar.finish_and_clear();
+                    mp.remove(&bar);
+                } else {
+                    overall.inc(report.size);
+                }
+                mp.suspend(|| {
+                    if json {
+                        println!("{}", report_json(&report));
+                    } else if report.status.is_failed() {
+                        eprintln!("ferry: {}", summary(&report));
+                    } else {
+                        println!("{}", summary(&report));
+                    }
+                });
+            }
+        }
+    }
+    overall.finish_and_clear();
+}

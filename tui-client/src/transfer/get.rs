@@ -1,0 +1,283 @@
+//! Downloading one file into a hidden partial beside the target: offer the
+//! server our partial's prefix hash, write what it sends on a blocking
+//! thread while hashing, compare with the server's SHA-256, sync, rename.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use ferry_proto::{ErrorKind, RemoteError, RemotePath, Reply, Request};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use super::local::{free_local_name, hash_file, hash_prefix, local_err, partial_path, sync_parent};
+use super::{Conflict, Direction, FileReport, Job, Status, TransferEvent};
+use crate::client::session::Event;
+use crate::client::{Client, ClientError, Result};
+
+struct Guard<'a> {
+    client: &'a Client,
+    transfer: u32,
+    armed: bool,
+}
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.client.cancel_transfer(self.transfer);
+        } else {
+            self.client.end_transfer(self.transfer);
+        }
+    }
+}
+
+/// Downloads `remote` to `local`, reporting as file `id`.
+pub(crate) async fn get_file(
+    client: &Client,
+    job: &Job,
+    id: u64,
+    remote: RemotePath,
+    local: &Path,
+) -> FileReport {
+    let mut report = FileReport {
+        direction: Direction::Get,
+        local: local.to_path_buf(),
+        remote: remote.to_string(),
+        size: 0,
+        sha256: None,
+        resumed_from: 0,
+        status: Status::Done,
+    };
+    if let Err(e) = download(client, job, id, remote, local.to_path_buf(), &mut report).await {
+        report.status = Status::Failed(e.to_string());
+    }
+    job.events.emit(TransferEvent::Finished {
+        id,
+        report: report.clone(),
+    });
+    report
+}
+
+fn blocking_err(e: tokio::task::JoinError) -> ClientError {
+    ClientError::Protocol(format!("worker failed: {e}"))
+}
+
+async fn download(
+    client: &Client,
+    job: &Job,
+    id: u64,
+    remote: RemotePath,
+    mut local: PathBuf,
+    report: &mut FileReport,
+) -> Result<()> {
+    if let Ok(md) = std::fs::symlink_metadata(&local) {
+        if md.is_dir() {
+            return Err(local_err(&local, std::io::Error::other("is a directory")));
+        }
+        match job.opts.on_conflict {
+            Conflict::Overwrite => {}
+            Conflict::Skip => {
+                report.status = Status::Skipped("target exists".into());
+                return Ok(());
+            }
+            Conflict::Rename => {
+                local = free_local_name(&local);
+                report.local = local.clone();
+            }
+            Conflict::Resume => {
+                let l = local.clone();
+                let (lsize, ours) = tokio::task::spawn_blocking(move || hash_file(&l))
+                    .await
+                    .map_err(blocking_err)?
+                    .map_err(|e| local_err(&local, e))?;
+                let (rsize, theirs) = client.checksum(&remote, None).await?;
+                if lsize == rsize && ours == theirs {
+                    report.size = lsize;
+                    report.sha256 = Some(ours);
+                    report.resumed_from = lsize;
+                    report.status = Status::Skipped("already complete".into());
+                    return Ok(());
+                }
+                return Err(local_err(
+                    &local,
+                    std::io::Error::new(
+                        std::io::ErrorKind::AlreadyExists,
+                        format!("exists and differs from {remote}"),
+                    ),
+                ));
+            }
+            Conflict::Auto | Conflict::Fail => {
+                return Err(local_err(
+                    &local,
+                    std::io::Error::new(
+                        std::io::ErrorKind::AlreadyExists,
+                        "already exists (use --on-conflict overwrite, skip, rename or resume)",
+                    ),
+                ));
+            }
+        }
+    }
+
+    // What do we already hold?
+    let part = partial_path(&local);
+    let p = part.clone();
+    let (file, held, prefix) =
+        tokio::task::spawn_blocking(move || -> std::io::Result<(File, u64, Sha256)> {
+            let mut f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&p)?;
+            let len = f.metadata()?.len();
+            let mut h = Sha256::new();
+            hash_prefix(&mut f, len, &mut h)?;
+            Ok((f, len, h))
+        })
+        .await
+        .map_err(blocking_err)?
+        .map_err(|e| local_err(&part, e))?;
+
+    let transfer = client.next_transfer();
+    let req = Request::GetOpen {
+        transfer,
+        path: remote.to_string(),
+        offset: held,
+        prefix_sha256: (held > 0).then(|| prefix.clone().finalize().into()),
+    };
+    let mut events = client.submit_routed(req, Some(transfer)).await?;
+    let mut guard = Guard {
+        client,
+        transfer,
+        armed: true,
+    };
+    let (size, offset, mtime, mode) = match events.recv().await {
+        Some(Event::Reply(Ok(Reply::GetReady {
+            size,
+            offset,
+            mtime,
+            mode,
+        }))) => (size, offset, mtime, mode),
+        Some(Event::Reply(Err(e))) => {
+            guard.armed = false;
+            if held == 0 {
+                let _ = std::fs::remove_file(&part);
+            }
+            return Err(ClientError::Remote(e));
+        }
+        Some(other) => {
+            return Err(ClientError::Protocol(format!(
+                "unexpected reply to get: {other:?}"
+            )))
+        }
+        None => return Err(client.lost()),
+    };
+    report.size = size;
+    if held > 0 && offset == 0 {
+        job.warn(
+            Some(id),
+            format!(
+                "{}: the partial download differs from {remote}; restarting from zero",
+                local.display()
+            ),
+        );
+    }
+    report.resumed_from = offset;
+    job.events.emit(TransferEvent::Started {
+        id,
+        size,
+        resumed_from: offset,
+    });
+
+    let hasher = if offset == held {
+        prefix
+    } else {
+        Sha256::new()
+    };
+    let (data_tx, data_rx) = mpsc::channel::<Bytes>(8);
+    let p = part.clone();
+    let writer = tokio::task::spawn_blocking(move || {
+        write_chunks(file, offset, hasher, data_rx).map_err(|e| local_err(&p, e))
+    });
+    let mut done = offset;
+    let theirs = loop {
+        match events.recv().await {
+            Some(Event::Data(data)) => {
+                done += data.len() as u64;
+                if done > size || data_tx.send(data).await.is_err() {
+                    break None; // the writer failed; its error is reported below
+                }
+                if let Some(l) = &job.limiter {
+                    l.take(done - offset).await;
+                }
+                job.events.emit(TransferEvent::Progress { id, done });
+            }
+            Some(Event::Reply(Ok(Reply::GetDone { sha256 }))) => break Some(sha256),
+            Some(Event::Reply(Err(e))) => {
+                guard.armed = false;
+                return Err(ClientError::Remote(e));
+            }
+            Some(other) => {
+                return Err(ClientError::Protocol(format!(
+                    "unexpected message during get: {other:?}"
+                )))
+            }
+            None => return Err(client.lost()),
+        }
+    };
+    drop(data_tx);
+    let (file, ours) = writer.await.map_err(blocking_err)??;
+    let Some(theirs) = theirs else {
+        return Err(ClientError::Protocol(format!(
+            "{remote}: the server sent more than {size} bytes"
+        )));
+    };
+    guard.armed = false;
+    if done != size || ours != theirs {
+        drop(file);
+        let _ = std::fs::remove_file(&part);
+        return Err(ClientError::Remote(RemoteError::new(
+            ErrorKind::IntegrityFailed,
+            format!("{remote}: the data received does not match the server's SHA-256; the partial was discarded"),
+        )));
+    }
+    let l = local.clone();
+    tokio::task::spawn_blocking(move || commit(file, &part, &l, mtime, mode))
+        .await
+        .map_err(blocking_err)?
+        .map_err(|e| local_err(&local, e))?;
+    report.sha256 = Some(ours);
+    Ok(())
+}
+
+/// Writes chunks from `offset` on, hashing; returns the file and the hash.
+fn write_chunks(
+    mut file: File,
+    offset: u64,
+    mut hasher: Sha256,
+    mut rx: mpsc::Receiver<Bytes>,
+) -> std::io::Result<(File, [u8; 32])> {
+    file.set_len(offset)?;
+    file.seek(SeekFrom::Start(offset))?;
+    while let Some(chunk) = rx.blocking_recv() {
+        file.write_all(&chunk)?;
+        hasher.update(&chunk);
+    }
+    Ok((file, hasher.finalize().into()))
+}
+
+fn commit(file: File, part: &Path, target: &Path, mtime: i64, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(std::fs::Permissions::from_mode((mode & 0o777) | 0o600))?;
+    if let Some(t) =
+        std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(mtime.max(0) as u64))
+    {
+        let _ = file.set_modified(t);
+    }
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(part, target)?;
+    sync_parent(target);
+    Ok(())
+}

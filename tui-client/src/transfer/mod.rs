@@ -1,0 +1,170 @@
+//! The transfer engine: uploads and downloads of files and trees, verified
+//! with SHA-256 end to end, committed atomically, resumable after a cut,
+//! several at once over one connection, with progress events.
+
+pub mod get;
+pub mod local;
+pub mod progress;
+pub mod put;
+mod tree;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub use progress::{Direction, Events, FileProgress, Overall, ProgressBoard, TransferEvent};
+pub use tree::{get_paths, put_paths};
+
+/// What to do when the target already exists.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Conflict {
+    /// Resume a partial file if there is one; fail if a complete target exists.
+    #[default]
+    Auto,
+    /// Replace the target (after the new content is verified).
+    Overwrite,
+    /// Leave the target alone and skip the file.
+    Skip,
+    /// Resume a partial; a complete target counts as done when its SHA-256
+    /// matches the source, and fails otherwise.
+    Resume,
+    /// Write to a free name beside the target ("name (1).ext").
+    Rename,
+    /// Fail if the target exists.
+    Fail,
+}
+
+/// Options for a transfer job.
+#[derive(Clone, Debug)]
+pub struct TransferOptions {
+    /// Transfer directory trees.
+    pub recursive: bool,
+    /// Conflict policy.
+    pub on_conflict: Conflict,
+    /// Files in flight at once.
+    pub parallel: usize,
+    /// Follow local symlinks (otherwise they are skipped with a warning).
+    pub follow_symlinks: bool,
+    /// Bytes per second for the whole job, if limited.
+    pub rate_limit: Option<u64>,
+}
+
+impl Default for TransferOptions {
+    fn default() -> Self {
+        TransferOptions {
+            recursive: false,
+            on_conflict: Conflict::Auto,
+            parallel: 8,
+            follow_symlinks: false,
+            rate_limit: None,
+        }
+    }
+}
+
+/// How a file ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Transferred and verified.
+    Done,
+    /// Not transferred, for the given reason.
+    Skipped(String),
+    /// Failed with this message.
+    Failed(String),
+}
+
+impl Status {
+    /// Transferred.
+    pub fn is_done(&self) -> bool {
+        matches!(self, Status::Done)
+    }
+
+    /// Failed.
+    pub fn is_failed(&self) -> bool {
+        matches!(self, Status::Failed(_))
+    }
+
+    /// `done`, `skipped` or `failed`.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Status::Done => "done",
+            Status::Skipped(_) => "skipped",
+            Status::Failed(_) => "failed",
+        }
+    }
+}
+
+/// The outcome of one file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileReport {
+    /// Direction.
+    pub direction: Direction,
+    /// Local path.
+    pub local: PathBuf,
+    /// Remote path.
+    pub remote: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of the content, when transferred or verified.
+    pub sha256: Option<[u8; 32]>,
+    /// Bytes kept from an earlier attempt.
+    pub resumed_from: u64,
+    /// Outcome.
+    pub status: Status,
+}
+
+/// Lowercase hex of a hash.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A job-wide bandwidth limit shared by all its transfers.
+#[derive(Debug, Clone)]
+pub struct RateLimiter {
+    rate: u64,
+    next: Arc<Mutex<Instant>>,
+}
+
+impl RateLimiter {
+    /// A limit of `rate` bytes per second.
+    pub fn new(rate: u64) -> RateLimiter {
+        RateLimiter {
+            rate: rate.max(1),
+            next: Arc::new(Mutex::new(Instant::now())),
+        }
+    }
+
+    /// Waits until `bytes` more may be sent.
+    pub async fn take(&self, bytes: u64) {
+        let cost = Duration::from_secs_f64(bytes as f64 / self.rate as f64);
+        let start = {
+            let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+            let start = (*next).max(Instant::now());
+            *next = start + cost;
+            start
+        };
+        tokio::time::sleep_until(start.into()).await;
+    }
+}
+
+/// A job's shared context.
+#[derive(Clone, Debug)]
+pub(crate) struct Job {
+    pub opts: TransferOptions,
+    pub events: Events,
+    pub limiter: Option<RateLimiter>,
+}
+
+impl Job {
+    pub fn new(opts: TransferOptions, events: Events) -> Job {
+        let limiter = opts.rate_limit.map(RateLimiter::new);
+        Job {
+            opts,
+            events,
+            limiter,
+        }
+    }
+
+    pub fn warn(&self, id: Option<u64>, message: String) {
+        self.events.emit(TransferEvent::Warning { id, message });
+    }
+}
