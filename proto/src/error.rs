@@ -63,7 +63,7 @@ impl ErrorKind {
             ErrorKind::BadRequest => "bad request",
             ErrorKind::AuthFailed => "login failed: unknown user or wrong password",
             ErrorKind::Banned => "too many failed logins from this address; try again later",
-            ErrorKind::TooBusy => "server busy: too many connections or sessions",
+            ErrorKind::TooBusy => "busy, try again later",
             ErrorKind::AccessDenied => "access key refused",
             ErrorKind::IntegrityFailed => "checksum mismatch: data was corrupted in transit",
             ErrorKind::Protocol => "protocol error",

@@ -3,11 +3,12 @@
 //! session starts, so it is right after restarts and after changes made
 //! while nobody was logged in; while sessions run, ferryd keeps it current.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use ferry_proto::{ErrorKind, RemoteError, RemotePath};
+use tokio_util::sync::CancellationToken;
 
 use crate::jail::Home;
 
@@ -19,7 +20,7 @@ pub struct Account {
     /// The jailed home.
     pub home: Arc<Home>,
     ledger: Mutex<Ledger>,
-    active: Mutex<HashSet<RemotePath>>,
+    active: Mutex<HashMap<RemotePath, CancellationToken>>,
 }
 
 /// Quota held for an upload in progress.
@@ -60,10 +61,14 @@ impl Drop for Reservation {
 pub struct PathLock {
     account: Arc<Account>,
     path: RemotePath,
+    /// Cancelled when a newer upload of the same path takes over.
+    pub superseded: CancellationToken,
 }
 
 impl Drop for PathLock {
     fn drop(&mut self) {
+        // A successor only inserts its entry after ours is gone, so the
+        // entry under our path is ours.
         lock(&self.account.active).remove(&self.path);
     }
 }
@@ -101,19 +106,34 @@ impl Account {
         })
     }
 
-    /// Marks `path` as being written; a second writer gets `TooBusy`.
+    /// Marks `path` as being written by this upload. An older upload of the
+    /// same path (a client that reconnected after a cut the server has not
+    /// noticed yet) is told to stop, and this waits for it to let go, so
+    /// the new attempt resumes from its partial. Blocking: call from a
+    /// blocking thread.
     pub fn lock_path(self: &Arc<Self>, path: &RemotePath) -> Result<PathLock, RemoteError> {
-        let mut active = lock(&self.active);
-        if !active.insert(path.clone()) {
-            return Err(RemoteError::new(
-                ErrorKind::TooBusy,
-                format!("{path} is already being uploaded"),
-            ));
+        for _ in 0..100 {
+            {
+                let mut active = lock(&self.active);
+                match active.get(path) {
+                    Some(old) => old.cancel(),
+                    None => {
+                        let token = CancellationToken::new();
+                        active.insert(path.clone(), token.clone());
+                        return Ok(PathLock {
+                            account: self.clone(),
+                            path: path.clone(),
+                            superseded: token,
+                        });
+                    }
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        Ok(PathLock {
-            account: self.clone(),
-            path: path.clone(),
-        })
+        Err(RemoteError::new(
+            ErrorKind::TooBusy,
+            format!("{path} is already being uploaded"),
+        ))
     }
 
     fn take(&self, bytes: u64) -> Result<(), RemoteError> {
@@ -192,7 +212,7 @@ impl Accounts {
                         used,
                         limit,
                     }),
-                    active: Mutex::new(HashSet::new()),
+                    active: Mutex::new(HashMap::new()),
                 });
                 live.insert(name.to_string(), a.clone());
                 a

@@ -236,7 +236,7 @@ where
         }
     };
     // Uploads still waiting for data end now (their partials stay).
-    drop(transfers);
+    transfers.close_all();
     drop(out);
     let _ = writer_task.await;
     drop(session);

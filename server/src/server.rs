@@ -119,7 +119,7 @@ async fn refuse_busy(mut stream: TcpStream, peer: SocketAddr) {
     }
     let mut w = FramedWrite::new(stream, FrameCodec::new());
     let msg = ServerMsg::Refused {
-        error: RemoteError::bare(ErrorKind::TooBusy),
+        error: RemoteError::new(ErrorKind::TooBusy, "too many connections"),
     };
     if let Ok(frame) = Frame::control(&msg) {
         let _ = tokio::time::timeout(Duration::from_secs(2), w.send(frame)).await;

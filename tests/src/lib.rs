@@ -173,13 +173,27 @@ impl Drop for Server {
     }
 }
 
+/// ferryd's log goes to `ferryd.log` beside its config (appended across
+/// restarts), so test output stays readable and the log stays inspectable.
+fn log_file(config: &Path) -> Stdio {
+    let path = config.with_file_name("ferryd.log");
+    match std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        Ok(f) => Stdio::from(f),
+        Err(_) => Stdio::null(),
+    }
+}
+
 fn spawn(config: &Path) -> (Child, SocketAddr) {
     let mut child = Command::new(bin("ferryd"))
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(config)
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(log_file(config))
         .spawn()
         .expect("spawn ferryd");
     let stdout = child.stdout.take().expect("stdout");
@@ -306,6 +320,107 @@ pub mod raw {
                 Some(ServerMsg::AuthOk { .. }) => Ok(client_final),
                 Some(other) => Err(other),
                 None => panic!("closed"),
+            }
+        }
+    }
+}
+
+/// Writes `size` bytes of deterministic pseudo-random content.
+pub fn write_random(path: &Path, size: usize, seed: u64) {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407)
+        | 1;
+    let mut data = Vec::with_capacity(size);
+    while data.len() < size {
+        // xorshift64*
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        data.extend_from_slice(&x.wrapping_mul(0x2545F4914F6CDD1D).to_le_bytes());
+    }
+    data.truncate(size);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("mkdir");
+    }
+    std::fs::write(path, data).expect("write");
+}
+
+/// Parses `--json` output: one object per line.
+pub fn json_lines(o: &Output) -> Vec<serde_json::Value> {
+    stdout(o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .collect()
+}
+
+/// A TCP proxy on loopback that forwards one connection to `target` and
+/// flips one byte at `flip_at` in the server-to-client stream (`downstream`)
+/// or the client-to-server stream: a corrupted chunk in transit.
+pub async fn corrupting_proxy(target: SocketAddr, downstream: bool, flip_at: u64) -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let Ok((client, _)) = listener.accept().await else {
+            return;
+        };
+        let Ok(server) = tokio::net::TcpStream::connect(target).await else {
+            return;
+        };
+        let (mut cr, mut cw) = client.into_split();
+        let (mut sr, mut sw) = server.into_split();
+        async fn pump(
+            r: &mut tokio::net::tcp::OwnedReadHalf,
+            w: &mut tokio::net::tcp::OwnedWriteHalf,
+            flip: Option<u64>,
+        ) {
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut pos = 0u64;
+            loop {
+                let n = match r.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                if let Some(at) = flip {
+                    if at >= pos && at < pos + n as u64 {
+                        buf[(at - pos) as usize] ^= 0x55;
+                    }
+                }
+                pos += n as u64;
+                if w.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+            let _ = w.shutdown().await;
+        }
+        let up = pump(&mut cr, &mut sw, (!downstream).then_some(flip_at));
+        let down = pump(&mut sr, &mut cw, downstream.then_some(flip_at));
+        tokio::join!(up, down);
+    });
+    addr
+}
+
+/// Asserts no file under a final name in `dir` (recursively) differs from
+/// the same path under `source`: partial files are the only torn ones.
+pub fn assert_no_torn_files(dir: &Path, source: &Path) {
+    for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let p = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ft = entry.file_type().expect("type");
+        if ft.is_dir() {
+            assert_no_torn_files(&p, &source.join(&name));
+        } else if ft.is_file() && !name.ends_with(".ferry-part") {
+            let src = source.join(&name);
+            if src.exists() {
+                assert_eq!(
+                    std::fs::read(&p).expect("read"),
+                    std::fs::read(&src).expect("read"),
+                    "{} is torn",
+                    p.display()
+                );
             }
         }
     }

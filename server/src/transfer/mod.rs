@@ -65,6 +65,16 @@ impl Transfers {
         self.map().get(&id).cloned()
     }
 
+    /// Ends every transfer when the connection closes: uploads see their
+    /// channel close (partials are kept), downloads stop sending.
+    pub fn close_all(&self) {
+        for (_, slot) in self.map().drain() {
+            if let Slot::Download(flag) = slot {
+                flag.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Forgets a transfer (its task ended, or the client cancelled it).
     pub fn remove(&self, id: u32) -> Option<Slot> {
         self.map().remove(&id)

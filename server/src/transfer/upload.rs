@@ -71,7 +71,15 @@ fn receive(
     let Some(name) = path.file_name() else {
         return Err(RemoteError::new(ErrorKind::IsADirectory, "/"));
     };
-    let _busy = account.lock_path(path)?;
+    let busy = account.lock_path(path)?;
+    let rt = tokio::runtime::Handle::current();
+    // Next message from the connection, or None when it ended or a newer
+    // upload of this path took over.
+    let mut next = || {
+        rt.block_on(async {
+            tokio::select! { m = rx.recv() => m, _ = busy.superseded.cancelled() => None }
+        })
+    };
     let target = path.to_relative();
     let part = path.parent().to_relative().join(partial_name(name));
 
@@ -91,14 +99,33 @@ fn receive(
         Err(e) => return Err(io_error(path, e)),
     };
 
+    // How much an earlier attempt left, before touching anything, so a
+    // refusal (quota) leaves the disk as it was.
+    let found = match dir.symlink_metadata(&part) {
+        Ok(md) if md.is_file() => md.len(),
+        Ok(_) => {
+            return Err(RemoteError::new(
+                ErrorKind::AlreadyExists,
+                format!("{path}: its partial-file name is taken"),
+            ))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => return Err(io_error(path, e)),
+    };
+    let partial = if !spec.resume || found > spec.size {
+        0
+    } else {
+        found
+    };
+    // Refused here, before a single byte is written, if it cannot fit.
+    let mut reservation = account.reserve(spec.size - partial)?;
+
     let mut opts = OpenOptions::new();
     opts.read(true).write(true).create(true);
     let mut file = dir.open_with(&part, &opts).map_err(|e| io_error(path, e))?;
-    let mut partial = file.metadata().map_err(|e| io_error(path, e))?.len();
-    if !spec.resume || partial > spec.size {
+    if partial == 0 && found > 0 {
         file.set_len(0).map_err(|e| io_error(path, e))?;
-        account.freed(partial);
-        partial = 0;
+        account.freed(found);
     }
     let mut hasher = Sha256::new();
     let prefix = if partial > 0 {
@@ -107,8 +134,6 @@ fn receive(
     } else {
         None
     };
-    // Refused here, before a single byte is written, if it cannot fit.
-    let mut reservation = account.reserve(spec.size - partial)?;
     out.blocking_reply(
         spec.id,
         Ok(Reply::PutReady {
@@ -117,7 +142,7 @@ fn receive(
         }),
     );
 
-    let start = match rx.blocking_recv() {
+    let start = match next() {
         Some(UploadMsg::Start(offset)) => offset,
         Some(_) => return Err(bad("expected PutStart")),
         None => return Err(RemoteError::bare(ErrorKind::Cancelled)),
@@ -138,7 +163,7 @@ fn receive(
 
     let mut written = start;
     let sha = loop {
-        match rx.blocking_recv() {
+        match next() {
             Some(UploadMsg::Data(bytes)) => {
                 let len = bytes.len() as u64;
                 if written + len > spec.size {

@@ -246,5 +246,7 @@ pub fn report(f: &Failure, json: bool) {
             json!({ "error": { "kind": f.kind, "message": f.message } })
         );
     }
-    eprintln!("ferry: {}", f.message);
+    if !f.message.is_empty() {
+        eprintln!("ferry: {}", f.message);
+    }
 }

@@ -55,10 +55,13 @@ pub async fn run(
         .map_err(|e| Failure::from_client(dest.or(sources.first().map(String::as_str)), &e))?;
     let failed = reports.iter().filter(|r| r.status.is_failed()).count();
     if failed > 0 {
-        return Err(Failure::quiet(format!(
-            "{failed} of {} files failed",
-            reports.len()
-        )));
+        // Each failure has had its own line; a total helps only for several.
+        let total = if reports.len() > 1 {
+            format!("{failed} of {} files failed", reports.len())
+        } else {
+            String::new()
+        };
+        return Err(Failure::quiet(total));
     }
     Ok(())
 }
@@ -176,7 +179,7 @@ async fn show(mut rx: mpsc::UnboundedReceiver<TransferEvent>, bars: bool, json: 
                 }
             }
             TransferEvent::Warning { message, .. } => {
-                let _ = mp.suspend(|| eprintln!("ferry: warning: {message}"));
+                mp.suspend(|| eprintln!("ferry: warning: {message}"));
             }
             TransferEvent::Finished { report, id } => {
                 finished += 1;
@@ -191,10 +194,11 @@ async fn show(mut rx: mpsc::UnboundedReceiver<TransferEvent>, bars: bool, json: 
                 mp.suspend(|| {
                     if json {
                         println!("{}", report_json(&report));
-                    } else if report.status.is_failed() {
-                        eprintln!("ferry: {}", summary(&report));
-                    } else {
+                    } else if !report.status.is_failed() {
                         println!("{}", summary(&report));
+                    }
+                    if report.status.is_failed() {
+                        eprintln!("ferry: {}", summary(&report));
                     }
                 });
             }

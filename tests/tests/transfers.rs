@@ -1,0 +1,385 @@
+//! Uploads and downloads end to end with the real binaries: round trips,
+//! resume from every interesting partial size in both directions, kills of
+//! the client and of the server, corruption in transit, conflicts, trees.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use ferry_e2e::{assert_no_torn_files, bin, json_lines, stderr, stdout, write_random, Server};
+
+const PW: &str = "pw";
+const CHUNK: usize = ferry_proto::CHUNK_SIZE;
+
+fn server() -> Server {
+    let s = Server::start();
+    s.add_user("u", PW, None);
+    s
+}
+
+fn partial(dir: &Path, name: &str) -> std::path::PathBuf {
+    dir.join(format!(".{name}.ferry-part"))
+}
+
+#[test]
+fn round_trips_of_awkward_sizes_and_names() {
+    let s = server();
+    let local = tempfile::tempdir().unwrap();
+    let sizes = [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 7];
+    for (i, size) in sizes.iter().enumerate() {
+        let name = format!("fïlé {i} ☃.bin");
+        let src = local.path().join(&name);
+        write_random(&src, *size, i as u64);
+        let o = s.ferry(
+            "u",
+            PW,
+            &["--json", "put", src.to_str().unwrap(), &format!("/{name}")],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let r = &json_lines(&o)[0];
+        assert_eq!(r["status"], "done");
+        assert_eq!(r["size"], *size as u64);
+        assert_eq!(r["resumed_from"], 0);
+        assert_eq!(
+            std::fs::read(s.home("u").join(&name)).unwrap(),
+            std::fs::read(&src).unwrap()
+        );
+        let back = local.path().join(format!("back {i}"));
+        let o = s.ferry(
+            "u",
+            PW,
+            &["--json", "get", &format!("/{name}"), back.to_str().unwrap()],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(json_lines(&o)[0]["sha256"], r["sha256"]);
+        assert_eq!(std::fs::read(&back).unwrap(), std::fs::read(&src).unwrap());
+    }
+}
+
+#[test]
+fn put_resumes_from_every_partial_size() {
+    let s = server();
+    let local = tempfile::tempdir().unwrap();
+    let size = 5 * CHUNK + 12345;
+    let src = local.path().join("data.bin");
+    write_random(&src, size, 42);
+    let content = std::fs::read(&src).unwrap();
+    for held in [0, 1, 1024, 1 << 20, size - 1, size] {
+        let home = s.home("u");
+        let _ = std::fs::remove_file(home.join("data.bin"));
+        std::fs::write(partial(&home, "data.bin"), &content[..held]).unwrap();
+        let o = s.ferry("u", PW, &["--json", "put", src.to_str().unwrap()]);
+        assert!(o.status.success(), "{held}: {}", stderr(&o));
+        let r = &json_lines(&o)[0];
+        assert_eq!(r["resumed_from"], held as u64, "{held}");
+        assert_eq!(
+            std::fs::read(home.join("data.bin")).unwrap(),
+            content,
+            "{held}"
+        );
+        assert!(!partial(&home, "data.bin").exists());
+    }
+}
+
+#[test]
+fn get_resumes_from_every_partial_size() {
+    let s = server();
+    let local = tempfile::tempdir().unwrap();
+    let size = 5 * CHUNK + 999;
+    write_random(&s.home("u").join("data.bin"), size, 7);
+    let content = std::fs::read(s.home("u").join("data.bin")).unwrap();
+    for held in [0, 1, 1024, 1 << 20, size - 1, size] {
+        let target = local.path().join("data.bin");
+        let _ = std::fs::remove_file(&target);
+        std::fs::write(partial(local.path(), "data.bin"), &content[..held]).unwrap();
+        let o = s.ferry(
+            "u",
+            PW,
+            &["--json", "get", "data.bin", target.to_str().unwrap()],
+        );
+        assert!(o.status.success(), "{held}: {}", stderr(&o));
+        assert_eq!(json_lines(&o)[0]["resumed_from"], held as u64, "{held}");
+        assert_eq!(std::fs::read(&target).unwrap(), content, "{held}");
+        assert!(!partial(local.path(), "data.bin").exists());
+    }
+}
+
+#[test]
+fn a_partial_that_differs_restarts_from_zero_with_a_message() {
+    let s = server();
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("f.bin");
+    write_random(&src, 100_000, 1);
+    // Same length prefix, different bytes: size alone would be fooled.
+    let mut wrong = std::fs::read(&src).unwrap()[..50_000].to_vec();
+    wrong[10] ^= 1;
+    std::fs::write(partial(&s.home("u"), "f.bin"), &wrong).unwrap();
+    let o = s.ferry("u", PW, &["--json", "put", src.to_str().unwrap()]);
+    assert!(o.status.success());
+    assert_eq!(json_lines(&o)[0]["resumed_from"], 0);
+    assert!(
+        stderr(&o).contains("differs") && stderr(&o).contains("restarting from zero"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read(s.home("u").join("f.bin")).unwrap(),
+        std::fs::read(&src).unwrap()
+    );
+
+    // And the other way.
+    std::fs::write(partial(local.path(), "g.bin"), &wrong).unwrap();
+    std::fs::copy(&src, s.home("u").join("g.bin")).unwrap();
+    let target = local.path().join("g.bin");
+    let o = s.ferry(
+        "u",
+        PW,
+        &["--json", "get", "g.bin", target.to_str().unwrap()],
+    );
+    assert!(o.status.success());
+    assert_eq!(json_lines(&o)[0]["resumed_from"], 0);
+    assert!(stderr(&o).contains("restarting from zero"));
+    assert_eq!(
+        std::fs::read(&target).unwrap(),
+        std::fs::read(&src).unwrap()
+    );
+}
+
+/// Starts `ferry` slowly moving a file, kills it partway.
+fn start_slow(s: &Server, args: &[&str]) -> std::process::Child {
+    Command::new(bin("ferry"))
+        .args(["-s", &s.addr.to_string(), "-u", "u"])
+        .args(args)
+        .args(["--limit-rate", "2MiB"])
+        .env("FERRY_PASSWORD", PW)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_for_partial(p: &Path, min: u64) -> u64 {
+    for _ in 0..200 {
+        if let Ok(md) = std::fs::metadata(p) {
+            if md.len() >= min {
+                return md.len();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("{} never reached {min} bytes", p.display());
+}
+
+#[test]
+fn killed_client_then_rerun_resumes_both_ways() {
+    let s = server();
+    let local = tempfile::tempdir().unwrap();
+    let size = 8 << 20;
+    let src = local.path().join("big.bin");
+    write_random(&src, size, 3);
+
+    let mut child = start_slow(&s, &["put", src.to_str().unwrap()]);
+    wait_for_partial(&partial(&s.home("u"), "big.bin"), 1 << 20);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !s.home("u").join("big.bin").exists(),
+        "no torn file under the final name"
+    );
+    let o = s.ferry("u", PW, &["--json", "put", src.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let resumed = json_lines(&o)[0]["resumed_from"].as_u64().unwrap();
+    assert!(resumed >= 1 << 20 && resumed < size as u64, "{resumed}");
+    assert_eq!(
+        std::fs::read(s.home("u").join("big.bin")).unwrap(),
+        std::fs::read(&src).unwrap()
+    );
+
+    let target = local.path().join("copy.bin");
+    let mut child = start_slow(&s, &["get", "big.bin", target.to_str().unwrap()]);
+    wait_for_partial(&partial(local.path(), "copy.bin"), 1 << 20);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!target.exists());
+    let o = s.ferry(
+        "u",
+        PW,
+        &["--json", "get", "big.bin", target.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let resumed = json_lines(&o)[0]["resumed_from"].as_u64().unwrap();
+    assert!(resumed >= 1 << 20, "{resumed}");
+    assert_eq!(
+        std::fs::read(&target).unwrap(),
+        std::fs::read(&src).unwrap()
+    );
+}
+
+#[test]
+fn server_killed_mid_upload_restarts_and_the_upload_resumes() {
+    let mut s = server();
+    let local = tempfile::tempdir().unwrap();
+    let size = 8 << 20;
+    let src = local.path().join("big.bin");
+    write_random(&src, size, 4);
+    let mut child = start_slow(&s, &["put", src.to_str().unwrap()]);
+    wait_for_partial(&partial(&s.home("u"), "big.bin"), 1 << 20);
+    s.restart_hard(); // SIGKILL, then a new ferryd on the same root
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the client notices the cut");
+    assert!(!s.home("u").join("big.bin").exists());
+    let o = s.ferry("u", PW, &["--json", "put", src.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(json_lines(&o)[0]["resumed_from"].as_u64().unwrap() > 0);
+    assert_eq!(
+        std::fs::read(s.home("u").join("big.bin")).unwrap(),
+        std::fs::read(&src).unwrap()
+    );
+    // Usage is right after the restart.
+    let q = json_lines(&s.ferry("u", PW, &["--json", "quota"]));
+    assert_eq!(q[0]["used"], size as u64);
+}
+
+#[test]
+fn conflicts_never_overwrite_silently() {
+    let s = server();
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("a.txt");
+    std::fs::write(&src, "new content").unwrap();
+    std::fs::write(s.home("u").join("a.txt"), "old").unwrap();
+    let put = |policy: Option<&str>| {
+        let mut args = vec!["--json", "put", src.to_str().unwrap()];
+        if let Some(p) = policy {
+            args.extend(["--on-conflict", p]);
+        }
+        s.ferry("u", PW, &args)
+    };
+    let o = put(None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(s.home("u").join("a.txt")).unwrap(),
+        "old"
+    );
+    assert_eq!(put(Some("fail")).status.code(), Some(1));
+    let o = put(Some("skip"));
+    assert!(o.status.success());
+    assert_eq!(json_lines(&o)[0]["status"], "skipped");
+    assert_eq!(
+        std::fs::read_to_string(s.home("u").join("a.txt")).unwrap(),
+        "old"
+    );
+    assert!(put(Some("rename")).status.success());
+    assert_eq!(
+        std::fs::read_to_string(s.home("u").join("a (1).txt")).unwrap(),
+        "new content"
+    );
+    assert_eq!(
+        put(Some("resume")).status.code(),
+        Some(1),
+        "differs: refused"
+    );
+    assert!(put(Some("overwrite")).status.success());
+    assert_eq!(
+        std::fs::read_to_string(s.home("u").join("a.txt")).unwrap(),
+        "new content"
+    );
+    let o = put(Some("resume"));
+    assert!(o.status.success());
+    assert_eq!(
+        json_lines(&o)[0]["status"],
+        "skipped",
+        "identical: already complete"
+    );
+
+    // Downloads too.
+    let target = local.path().join("a.txt");
+    let o = s.ferry("u", PW, &["get", "a (1).txt", target.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    std::fs::write(&target, "local").unwrap();
+    let o = s.ferry(
+        "u",
+        PW,
+        &[
+            "get",
+            "a.txt",
+            target.to_str().unwrap(),
+            "--on-conflict",
+            "rename",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(local.path().join("a (1).txt")).unwrap(),
+        "new content"
+    );
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "local");
+}
+
+#[test]
+fn trees_round_trip_and_special_files_are_skipped() {
+    let s = server();
+    let local = tempfile::tempdir().unwrap();
+    let tree = local.path().join("tree");
+    for i in 0..60 {
+        write_random(
+            &tree.join(format!("d{}/sub {}/f-{i}.txt", i % 3, i % 5)),
+            i * 100,
+            i as u64,
+        );
+    }
+    write_random(&tree.join("ünïcode ☃/empty"), 0, 0);
+    std::fs::create_dir_all(tree.join("empty dir")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", tree.join("link")).unwrap();
+    assert!(Command::new("mkfifo")
+        .arg(tree.join("fifo"))
+        .status()
+        .unwrap()
+        .success());
+    let o = s.ferry(
+        "u",
+        PW,
+        &["--json", "put", "-r", tree.to_str().unwrap(), "/"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(json_lines(&o).len(), 61);
+    let err = stderr(&o);
+    assert!(err.contains("link: symbolic link skipped"), "{err}");
+    assert!(err.contains("fifo: special file"), "{err}");
+    assert!(s.home("u").join("tree/empty dir").is_dir());
+
+    let back = local.path().join("back");
+    std::fs::create_dir(&back).unwrap();
+    let o = s.ferry("u", PW, &["get", "-r", "/tree", back.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let diff = Command::new("diff")
+        .args(["-r", "--no-dereference"])
+        .arg(&tree)
+        .arg(back.join("tree"))
+        .output()
+        .unwrap();
+    // Only the skipped link and fifo differ.
+    let text = String::from_utf8_lossy(&diff.stdout);
+    let others: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.contains(": link") && !l.contains(": fifo"))
+        .collect();
+    assert!(others.is_empty(), "{text}");
+}
+
+#[test]
+fn directory_without_r_is_refused_politely() {
+    let s = server();
+    let local = tempfile::tempdir().unwrap();
+    std::fs::create_dir(local.path().join("d")).unwrap();
+    let o = s.ferry("u", PW, &["put", local.path().join("d").to_str().unwrap()]);
+    assert!(
+        stderr(&o).contains("is a directory (use -r"),
+        "{}",
+        stderr(&o)
+    );
+    assert_no_torn_files(&s.home("u"), local.path());
+    assert!(stdout(&o).is_empty());
+}
