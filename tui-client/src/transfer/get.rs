@@ -204,12 +204,13 @@ async fn download(
     let theirs = loop {
         match events.recv().await {
             Some(Event::Data(data)) => {
-                done += data.len() as u64;
+                let n = data.len() as u64;
+                done += n;
                 if done > size || data_tx.send(data).await.is_err() {
                     break None; // the writer failed; its error is reported below
                 }
                 if let Some(l) = &job.limiter {
-                    l.take(done - offset).await;
+                    l.take(n).await;
                 }
                 job.events.emit(TransferEvent::Progress { id, done });
             }

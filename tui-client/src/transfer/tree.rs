@@ -67,10 +67,10 @@ pub async fn put_paths(
         }
     }
     // Directories first, all requests in flight at once.
-    let made: Vec<Result<()>> = stream::iter(dirs.iter().map(|d| client.mkdir_path(d, true)))
-        .buffer_unordered(32)
-        .collect()
-        .await;
+    // Futures are collected first: a lazy `map` closure over borrowed data
+    // makes the job's future not `Send`, and the TUI spawns jobs.
+    let mkdirs: Vec<_> = dirs.iter().map(|d| client.mkdir_path(d, true)).collect();
+    let made: Vec<Result<()>> = stream::iter(mkdirs).buffer_unordered(32).collect().await;
     for r in made {
         r?;
     }
@@ -84,12 +84,18 @@ pub async fn put_paths(
         });
     }
     let job = &job;
-    let reports = stream::iter(files.into_iter().enumerate().map(
-        |(i, (src, target, _))| async move { put_file(client, job, i as u64, &src, target).await },
-    ))
-    .buffer_unordered(job.opts.parallel.max(1))
-    .collect()
-    .await;
+    let work: Vec<_> =
+        files
+            .into_iter()
+            .enumerate()
+            .map(|(i, (src, target, _))| async move {
+                put_file(client, job, i as u64, &src, target).await
+            })
+            .collect();
+    let reports = stream::iter(work)
+        .buffer_unordered(job.opts.parallel.max(1))
+        .collect()
+        .await;
     Ok(reports)
 }
 
@@ -206,12 +212,18 @@ pub async fn get_paths(
         });
     }
     let job = &job;
-    let reports = stream::iter(files.into_iter().enumerate().map(
-        |(i, (src, target, _))| async move { get_file(client, job, i as u64, src, &target).await },
-    ))
-    .buffer_unordered(job.opts.parallel.max(1))
-    .collect()
-    .await;
+    let work: Vec<_> =
+        files
+            .into_iter()
+            .enumerate()
+            .map(|(i, (src, target, _))| async move {
+                get_file(client, job, i as u64, src, &target).await
+            })
+            .collect();
+    let reports = stream::iter(work)
+        .buffer_unordered(job.opts.parallel.max(1))
+        .collect()
+        .await;
     Ok(reports)
 }
 
@@ -227,10 +239,15 @@ async fn walk_remote(
     let mut level = vec![(root.clone(), target.to_path_buf())];
     while !level.is_empty() {
         let listed: Vec<Result<(RemotePath, PathBuf, Vec<ferry_proto::msg::Entry>)>> =
-            stream::iter(level.drain(..).map(|(r, l)| async move {
-                let entries = client.list(&r.to_string()).await?;
-                Ok((r, l, entries))
-            }))
+            stream::iter(
+                level
+                    .drain(..)
+                    .map(|(r, l)| async move {
+                        let entries = client.list(&r.to_string()).await?;
+                        Ok((r, l, entries))
+                    })
+                    .collect::<Vec<_>>(),
+            )
             .buffer_unordered(8)
             .collect()
             .await;

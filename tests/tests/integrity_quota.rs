@@ -1,0 +1,239 @@
+//! Corruption in transit is caught on both sides; quotas hold up front,
+//! against a client that lies about sizes, and under concurrent uploads;
+//! stale partials are swept; browsing works while data streams.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ferry_e2e::raw::Raw;
+use ferry_e2e::{corrupting_proxy, write_random, Server};
+use ferry_proto::{ClientMsg, ErrorKind, Frame, Reply, Request, ServerMsg};
+use ferry_tui::client::{connect, ConnectOptions};
+use ferry_tui::transfer::{get_paths, put_paths, Events, Status, TransferOptions};
+use futures::SinkExt;
+
+const PW: &str = "pw";
+
+#[tokio::test]
+async fn a_corrupted_chunk_is_rejected_both_ways() {
+    let s = Server::start();
+    s.add_user("u", PW, Some("100MiB"));
+    let local = tempfile::tempdir().unwrap();
+    write_random(&s.home("u").join("big.bin"), 2 << 20, 9);
+
+    // Download through a proxy that flips one byte of file data.
+    let proxy = corrupting_proxy(s.addr, true, 1_000_000).await;
+    let client = connect(&ConnectOptions::new(proxy.to_string(), "u", PW))
+        .await
+        .unwrap();
+    let dest = local.path().join("big.bin");
+    let reports = get_paths(
+        &client,
+        &["big.bin".into()],
+        &dest,
+        TransferOptions::default(),
+        Events::none(),
+    )
+    .await
+    .unwrap();
+    match &reports[0].status {
+        Status::Failed(msg) => assert!(msg.contains("does not match"), "{msg}"),
+        other => panic!("corruption not caught: {other:?}"),
+    }
+    assert!(!dest.exists(), "no torn file under the final name");
+    assert!(
+        !local.path().join(".big.bin.ferry-part").exists(),
+        "bad partial discarded"
+    );
+
+    // Upload through a proxy that flips one byte on the way up.
+    let src = local.path().join("up.bin");
+    write_random(&src, 2 << 20, 10);
+    let proxy = corrupting_proxy(s.addr, false, 1_000_000).await;
+    let client = connect(&ConnectOptions::new(proxy.to_string(), "u", PW))
+        .await
+        .unwrap();
+    let reports = put_paths(
+        &client,
+        &[src.clone()],
+        "/up.bin",
+        TransferOptions::default(),
+        Events::none(),
+    )
+    .await
+    .unwrap();
+    match &reports[0].status {
+        Status::Failed(msg) => assert!(msg.contains("does not match"), "{msg}"),
+        other => panic!("corruption not caught: {other:?}"),
+    }
+    assert!(!s.home("u").join("up.bin").exists());
+    assert!(!s.home("u").join(".up.bin.ferry-part").exists());
+    let c = s.client("u", PW).await.unwrap();
+    assert_eq!(c.quota().await.unwrap().0, 2 << 20, "only big.bin counts");
+}
+
+#[tokio::test]
+async fn quota_refuses_up_front_and_leaves_nothing() {
+    let s = Server::start();
+    s.add_user("q", PW, Some("1MiB"));
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("two.bin");
+    write_random(&src, 2 << 20, 1);
+    let c = s.client("q", PW).await.unwrap();
+    let reports = put_paths(&c, &[src], "/", TransferOptions::default(), Events::none())
+        .await
+        .unwrap();
+    match &reports[0].status {
+        Status::Failed(msg) => assert!(msg.contains("disk quota exceeded"), "{msg}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        std::fs::read_dir(s.home("q")).unwrap().count(),
+        0,
+        "not even a partial"
+    );
+    assert_eq!(c.quota().await.unwrap(), (0, Some(1 << 20)));
+}
+
+#[tokio::test]
+async fn a_client_lying_about_the_size_is_stopped_at_the_quota() {
+    let s = Server::start();
+    s.add_user("q", PW, Some("1MiB"));
+    let mut raw = Raw::connect(s.addr).await;
+    raw.login("q", PW).await.unwrap();
+    let put = Request::PutOpen {
+        transfer: 1,
+        path: "liar.bin".into(),
+        size: 1000,
+        mtime: 0,
+        mode: 0o644,
+        overwrite: false,
+        resume: true,
+    };
+    raw.send(&ClientMsg::Request { id: 1, req: put }).await;
+    let Some(ServerMsg::Response {
+        reply: Ok(Reply::PutReady { partial: 0, .. }),
+        ..
+    }) = raw.recv().await
+    else {
+        panic!("not ready")
+    };
+    raw.send(&ClientMsg::PutStart {
+        transfer: 1,
+        offset: 0,
+    })
+    .await;
+    let chunk = bytes::Bytes::from(vec![0xAB; 256 * 1024]);
+    for _ in 0..8 {
+        // The server may stop reading us; do not wait forever.
+        let sent = tokio::time::timeout(
+            Duration::from_secs(2),
+            raw.wr.send(Frame::Data {
+                transfer: 1,
+                data: chunk.clone(),
+            }),
+        )
+        .await;
+        if !matches!(sent, Ok(Ok(()))) {
+            break;
+        }
+    }
+    match raw.recv().await {
+        Some(ServerMsg::Response {
+            id: 1,
+            reply: Err(e),
+        }) => assert_eq!(e.kind, ErrorKind::QuotaExceeded, "{e}"),
+        other => panic!("liar not stopped: {other:?}"),
+    }
+    let c = s.client("q", PW).await.unwrap();
+    let (used, limit) = c.quota().await.unwrap();
+    assert!(used <= limit.unwrap(), "{used}");
+    let part = std::fs::metadata(s.home("q").join(".liar.bin.ferry-part"))
+        .unwrap()
+        .len();
+    assert!(part <= 1 << 20);
+    assert!(!s.home("q").join("liar.bin").exists());
+}
+
+#[tokio::test]
+async fn parallel_uploads_race_against_one_quota() {
+    let s = Server::start();
+    s.add_user("q", PW, Some("10MiB"));
+    let local = tempfile::tempdir().unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..5 {
+        let src: PathBuf = local.path().join(format!("f{i}.bin"));
+        write_random(&src, 3 << 20, i);
+        let opts = s.options("q", PW);
+        // Separate connections, all at once.
+        tasks.push(tokio::spawn(async move {
+            let c = connect(&opts).await.unwrap();
+            put_paths(&c, &[src], "/", TransferOptions::default(), Events::none())
+                .await
+                .unwrap()
+                .remove(0)
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap().status {
+            Status::Done => ok += 1,
+            Status::Failed(msg) => assert!(msg.contains("quota"), "{msg}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(ok, 3, "exactly three 3 MiB files fit in 10 MiB");
+    let c = s.client("q", PW).await.unwrap();
+    assert_eq!(c.quota().await.unwrap().0, 9 << 20);
+}
+
+#[tokio::test]
+async fn stale_partials_are_swept() {
+    let s = Server::start_with(
+        "[limits]\nhandshake_timeout_secs = 5\n[auth]\niterations = 4096\n[transfers]\npartial_max_age_secs = 1\nsweep_interval_secs = 1\n",
+    );
+    s.add_user("u", PW, None);
+    let part = s.home("u").join(".old.bin.ferry-part");
+    std::fs::write(&part, vec![1u8; 5000]).unwrap();
+    let keep = s.home("u").join("keep.bin");
+    std::fs::write(&keep, b"x").unwrap();
+    for _ in 0..100 {
+        if !part.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!part.exists(), "stale partial removed");
+    assert!(keep.exists());
+}
+
+#[tokio::test]
+async fn browsing_is_answered_while_data_streams() {
+    let s = Server::start();
+    s.add_user("u", PW, None);
+    write_random(&s.home("u").join("big.bin"), 16 << 20, 5);
+    let local = tempfile::tempdir().unwrap();
+    let c = s.client("u", PW).await.unwrap();
+    let opts = TransferOptions {
+        rate_limit: Some(8 << 20),
+        ..TransferOptions::default()
+    };
+    let c2 = c.clone();
+    let dest = local.path().join("big.bin");
+    let transfer = tokio::spawn(async move {
+        get_paths(&c2, &["big.bin".into()], &dest, opts, Events::none()).await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..20 {
+        assert_eq!(c.list("/").await.unwrap().len(), 1);
+        c.stat("big.bin").await.unwrap();
+    }
+    assert!(
+        !transfer.is_finished(),
+        "browsing finished while the transfer was still running"
+    );
+    let reports = transfer.await.unwrap().unwrap();
+    assert_eq!(reports[0].status, Status::Done);
+}
