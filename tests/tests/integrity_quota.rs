@@ -57,7 +57,7 @@ async fn a_corrupted_chunk_is_rejected_both_ways() {
         .unwrap();
     let reports = put_paths(
         &client,
-        &[src.clone()],
+        std::slice::from_ref(&src),
         "/up.bin",
         TransferOptions::default(),
         Events::none(),
