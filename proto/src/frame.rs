@@ -240,6 +240,7 @@ mod tests {
                     mode: 0o600,
                     overwrite: false,
                     resume: true,
+                    eager: false,
                 },
             },
             ClientMsg::Request {

@@ -3,6 +3,7 @@
 //! machines. Both `ferryd` and the client speak through this crate only.
 
 pub mod access;
+pub mod chunks;
 pub mod error;
 pub mod frame;
 pub mod hello;

@@ -171,6 +171,10 @@ pub enum Request {
         overwrite: bool,
         /// Keep a partial file from an earlier attempt (else start afresh).
         resume: bool,
+        /// Small-file fast path: the client sends the data frames and
+        /// `TransferEnd` right away, from offset 0, without waiting for
+        /// `PutReady` (which is then not sent) or sending `PutStart`.
+        eager: bool,
     },
     /// Start a download. The client already holds `offset` bytes whose
     /// SHA-256 is `prefix_sha256`; the server checks them against its file

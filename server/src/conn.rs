@@ -165,6 +165,7 @@ where
                 mode,
                 overwrite,
                 resume,
+                eager,
             } => {
                 let path = match ops::path(&path) {
                     Ok(p) => p,
@@ -186,6 +187,7 @@ where
                     mode,
                     overwrite,
                     resume,
+                    eager,
                 };
                 let transfers = transfers.clone();
                 tokio::task::spawn_blocking(move || {

@@ -62,7 +62,7 @@ trap 'exit 130' INT TERM
 install_deps() {
     local need=() pair
     for pair in sshd:openssh-server ssh:openssh-client sftp:openssh-client \
-        rsync:rsync nc:netcat-openbsd sha256sum:coreutils; do
+        rsync:rsync nc:netcat-openbsd ss:iproute2; do
         command -v "${pair%%:*}" >/dev/null || [[ -x /usr/sbin/${pair%%:*} ]] || need+=("${pair#*:}")
     done
     ((${#need[@]})) || return 0
@@ -220,12 +220,13 @@ check_sftp_big() { same_size "$D/sshdst/big.bin"; }
 check_dl_size() { same_size "$D/dl/big.bin"; }
 check_ssh_tree() { same_tree "$D/sshdst/tree"; }
 # raw TCP: the receiver listens; "put" pushes to it, "get" pulls from a sender
-nc_prep_put() { rm -f "$D/nc.out"; NC_PORT=$(free_port 24000)
+nc_new_port() { [[ -z $NC_PID ]] || kill "$NC_PID" 2>/dev/null || true; NC_PORT=$(free_port 24000); }
+nc_prep_put() { rm -f "$D/nc.out"; nc_new_port
     nc -l 127.0.0.1 "$NC_PORT" >"$D/nc.out" & NC_PID=$!; wait_listen "$NC_PORT"; }
-nc_put() { nc -N 127.0.0.1 "$NC_PORT" <"$BIG" && wait "$NC_PID"; }
-nc_prep_get() { rm_dl; NC_PORT=$(free_port 24000)
+nc_put() { nc -N 127.0.0.1 "$NC_PORT" <"$BIG" && wait "$NC_PID" && NC_PID=''; }
+nc_prep_get() { rm_dl; nc_new_port
     nc -N -l 127.0.0.1 "$NC_PORT" <"$BIG" & NC_PID=$!; wait_listen "$NC_PORT"; }
-nc_get() { nc -d 127.0.0.1 "$NC_PORT" >"$D/dl/big.bin" && wait "$NC_PID"; }
+nc_get() { nc -d 127.0.0.1 "$NC_PORT" >"$D/dl/big.bin" && wait "$NC_PID" && NC_PID=''; }
 check_nc_put() { same_size "$D/nc.out"; }
 
 # ferryd's peak RSS over the 1 GiB puts: a fresh ferryd, then its VmHWM.
@@ -315,7 +316,6 @@ measure sftp_put_tree rm_sshdst sftp_put_tree check_ssh_tree
 measure rsync_tree rm_sshdst rsync_tree check_ssh_tree
 measure nc_put nc_prep_put nc_put check_nc_put
 measure nc_get nc_prep_get nc_get check_dl_size
-NC_PID=''
 rm -rf "$D/sshdst"
 
 LS_IDLE=FAIL LS_BUSY=FAIL

@@ -111,6 +111,7 @@ async fn a_client_lying_about_the_size_is_stopped_at_the_quota() {
         mode: 0o644,
         overwrite: false,
         resume: true,
+        eager: false,
     };
     raw.send(&ClientMsg::Request { id: 1, req: put }).await;
     let Some(ServerMsg::Response {

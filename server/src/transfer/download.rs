@@ -2,12 +2,12 @@
 //! file streams as data frames through the connection's bounded bulk queue,
 //! hashed as read; `GetDone` carries the SHA-256 of everything sent.
 
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Seek, SeekFrom};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use bytes::BytesMut;
 use cap_std::fs::MetadataExt;
+use ferry_proto::chunks::{read_chunk, HashPipe};
 use ferry_proto::{ErrorKind, Frame, RemoteError, RemotePath, Reply, CHUNK_SIZE};
 use sha2::{Digest, Sha256};
 
@@ -84,40 +84,28 @@ fn send(
     }
     file.seek(SeekFrom::Start(start)).map_err(io)?;
     let mut left = size - start;
+    let mut pipe = HashPipe::new(hasher, left);
     while left > 0 {
         if cancel.load(Ordering::Relaxed) {
             return Err(RemoteError::bare(ErrorKind::Cancelled));
         }
         let want = left.min(CHUNK_SIZE as u64) as usize;
-        let mut buf = BytesMut::zeroed(want);
-        let mut filled = 0;
-        while filled < want {
-            match file.read(&mut buf[filled..]) {
-                Ok(0) => {
-                    return Err(RemoteError::new(
-                        ErrorKind::Io,
-                        format!("{path} shrank while being sent; try again"),
-                    ))
-                }
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(io(e)),
-            }
-        }
-        hasher.update(&buf);
+        let data = read_chunk(&mut file, want).map_err(io)?;
+        pipe.update(&data);
         left -= want as u64;
         if !out.blocking_data(Frame::Data {
             transfer: spec.transfer,
-            data: buf.freeze(),
+            data,
         }) {
             return Ok(());
         }
     }
     out.blocking_bulk_reply(
         spec.id,
-        Ok(Reply::GetDone {
-            sha256: hasher.finalize().into(),
-        }),
+        match pipe.finish() {
+            Some(sha256) => Ok(Reply::GetDone { sha256 }),
+            None => Err(RemoteError::new(ErrorKind::Io, "hashing failed")),
+        },
     );
     Ok(())
 }

@@ -8,6 +8,7 @@ use std::io::{Seek, SeekFrom, Write};
 use std::sync::Arc;
 
 use cap_std::fs::{Dir, File, OpenOptions};
+use ferry_proto::chunks::HashPipe;
 use ferry_proto::msg::partial_name;
 use ferry_proto::{ErrorKind, RemoteError, RemotePath, Reply};
 use sha2::{Digest, Sha256};
@@ -35,6 +36,8 @@ pub struct UploadSpec {
     pub overwrite: bool,
     /// Keep an existing partial.
     pub resume: bool,
+    /// Data follows without `PutReady`/`PutStart` (small files).
+    pub eager: bool,
 }
 
 /// Runs an upload to its end on the current (blocking) thread and sends
@@ -112,7 +115,7 @@ fn receive(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
         Err(e) => return Err(io_error(path, e)),
     };
-    let partial = if !spec.resume || found > spec.size {
+    let partial = if spec.eager || !spec.resume || found > spec.size {
         0
     } else {
         found
@@ -134,18 +137,21 @@ fn receive(
     } else {
         None
     };
-    out.blocking_reply(
-        spec.id,
-        Ok(Reply::PutReady {
-            partial,
-            prefix_sha256: prefix,
-        }),
-    );
-
-    let start = match next() {
-        Some(UploadMsg::Start(offset)) => offset,
-        Some(_) => return Err(bad("expected PutStart")),
-        None => return Err(RemoteError::bare(ErrorKind::Cancelled)),
+    let start = if spec.eager {
+        0
+    } else {
+        out.blocking_reply(
+            spec.id,
+            Ok(Reply::PutReady {
+                partial,
+                prefix_sha256: prefix,
+            }),
+        );
+        match next() {
+            Some(UploadMsg::Start(offset)) => offset,
+            Some(_) => return Err(bad("expected PutStart")),
+            None => return Err(RemoteError::bare(ErrorKind::Cancelled)),
+        }
     };
     if start == 0 && partial > 0 {
         // The client's file differs from our partial: start afresh. The
@@ -162,6 +168,7 @@ fn receive(
         .map_err(|e| io_error(path, e))?;
 
     let mut written = start;
+    let mut pipe = HashPipe::new(hasher, spec.size - start);
     let sha = loop {
         match next() {
             Some(UploadMsg::Data(bytes)) => {
@@ -173,7 +180,7 @@ fn receive(
                 }
                 file.write_all(&bytes).map_err(|e| io_error(path, e))?;
                 reservation.use_bytes(len);
-                hasher.update(&bytes);
+                pipe.update(&bytes);
                 written += len;
             }
             Some(UploadMsg::End(sha)) => break sha,
@@ -187,7 +194,9 @@ fn receive(
             spec.size
         )));
     }
-    let ours: [u8; 32] = hasher.finalize().into();
+    let ours = pipe
+        .finish()
+        .ok_or_else(|| RemoteError::new(ErrorKind::Io, "hashing failed"))?;
     if ours != sha {
         drop(file);
         let _ = dir.remove_file(&part);

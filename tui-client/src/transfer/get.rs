@@ -7,6 +7,7 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
+use ferry_proto::chunks::HashPipe;
 use ferry_proto::{ErrorKind, RemoteError, RemotePath, Reply, Request};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -198,7 +199,7 @@ async fn download(
     let (data_tx, data_rx) = mpsc::channel::<Bytes>(8);
     let p = part.clone();
     let writer = tokio::task::spawn_blocking(move || {
-        write_chunks(file, offset, hasher, data_rx).map_err(|e| local_err(&p, e))
+        write_chunks(file, offset, hasher, size - offset, data_rx).map_err(|e| local_err(&p, e))
     });
     let mut done = offset;
     let theirs = loop {
@@ -256,16 +257,21 @@ async fn download(
 fn write_chunks(
     mut file: File,
     offset: u64,
-    mut hasher: Sha256,
+    hasher: Sha256,
+    remaining: u64,
     mut rx: mpsc::Receiver<Bytes>,
 ) -> std::io::Result<(File, [u8; 32])> {
     file.set_len(offset)?;
     file.seek(SeekFrom::Start(offset))?;
+    let mut pipe = HashPipe::new(hasher, remaining);
     while let Some(chunk) = rx.blocking_recv() {
         file.write_all(&chunk)?;
-        hasher.update(&chunk);
+        pipe.update(&chunk);
     }
-    Ok((file, hasher.finalize().into()))
+    let hash = pipe
+        .finish()
+        .ok_or_else(|| std::io::Error::other("hashing failed"))?;
+    Ok((file, hash))
 }
 
 fn commit(file: File, part: &Path, target: &Path, mtime: i64, mode: u32) -> std::io::Result<()> {

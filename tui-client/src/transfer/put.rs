@@ -3,11 +3,12 @@
 //! then send our SHA-256; the server verifies, syncs and renames.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
+use ferry_proto::chunks::{read_chunk, HashPipe};
 use ferry_proto::msg::{ClientMsg, EntryKind};
 use ferry_proto::{ErrorKind, Frame, RemoteError, RemotePath, Reply, Request, CHUNK_SIZE};
 use sha2::{Digest, Sha256};
@@ -141,6 +142,9 @@ async fn upload(
     }
 
     let transfer = client.next_transfer();
+    // A file that fits one chunk goes without the PutReady round trip:
+    // resuming it would save nothing.
+    let eager = size <= CHUNK_SIZE as u64;
     let req = Request::PutOpen {
         transfer,
         path: remote.to_string(),
@@ -149,6 +153,7 @@ async fn upload(
         mode: md.mode() & 0o777,
         overwrite,
         resume: true,
+        eager,
     };
     let mut replies = client.submit_routed(req, None).await?;
     let mut guard = Guard {
@@ -156,15 +161,19 @@ async fn upload(
         transfer,
         armed: true,
     };
-    let partial = match next_reply(client, &mut replies).await? {
-        Reply::PutReady {
-            partial,
-            prefix_sha256,
-        } => (partial, prefix_sha256),
-        other => {
-            return Err(ClientError::Protocol(format!(
-                "unexpected reply to put: {other:?}"
-            )))
+    let partial = if eager {
+        (0, None)
+    } else {
+        match next_reply(client, &mut replies).await? {
+            Reply::PutReady {
+                partial,
+                prefix_sha256,
+            } => (partial, prefix_sha256),
+            other => {
+                return Err(ClientError::Protocol(format!(
+                    "unexpected reply to put: {other:?}"
+                )))
+            }
         }
     };
 
@@ -203,12 +212,14 @@ async fn upload(
         size,
         resumed_from: offset,
     });
-    client
-        .send_bulk(
-            Frame::control(&ClientMsg::PutStart { transfer, offset })
-                .map_err(ferry_proto::FrameError::from)?,
-        )
-        .await?;
+    if !eager {
+        client
+            .send_bulk(
+                Frame::control(&ClientMsg::PutStart { transfer, offset })
+                    .map_err(ferry_proto::FrameError::from)?,
+            )
+            .await?;
+    }
 
     // A blocking reader fills a small window of chunks and hashes them.
     let (chunk_tx, mut chunks) = mpsc::channel::<std::io::Result<Bytes>>(4);
@@ -281,35 +292,26 @@ async fn upload(
 fn read_chunks(
     mut file: File,
     mut left: u64,
-    mut hasher: Sha256,
+    hasher: Sha256,
     tx: mpsc::Sender<std::io::Result<Bytes>>,
 ) -> Option<[u8; 32]> {
+    let mut pipe = HashPipe::new(hasher, left);
     while left > 0 {
         let want = left.min(CHUNK_SIZE as u64) as usize;
-        let mut buf = BytesMut::zeroed(want);
-        let mut filled = 0;
-        while filled < want {
-            match file.read(&mut buf[filled..]) {
-                Ok(0) => {
-                    let _ = tx
-                        .blocking_send(Err(std::io::Error::other("file shrank while being sent")));
-                    return None;
-                }
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e));
-                    return None;
-                }
+        let chunk = match read_chunk(&mut file, want) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e));
+                return None;
             }
-        }
-        hasher.update(&buf);
+        };
+        pipe.update(&chunk);
         left -= want as u64;
-        if tx.blocking_send(Ok(buf.freeze())).is_err() {
+        if tx.blocking_send(Ok(chunk)).is_err() {
             return None;
         }
     }
-    Some(hasher.finalize().into())
+    pipe.finish()
 }
 
 /// The next reply on a request's route.
