@@ -5,6 +5,7 @@
 pub mod access;
 pub mod chunks;
 pub mod error;
+pub mod fingerprint;
 pub mod frame;
 pub mod hello;
 pub mod msg;

@@ -128,6 +128,16 @@ where
         .await);
     }
 
+    // Over TLS the login must be bound to this channel: a client that says
+    // it cannot bind ('n') or thinks we cannot ('y') is refused, so a
+    // relay between two TLS connections cannot pass a login through.
+    if matches!(binding, ServerBinding::TlsExporter(_)) && (!plus || !parsed.requests_binding()) {
+        shared.penalties.failed(ip);
+        tracing::warn!(target: "audit", user = %user, addr = %peer, "login refused: no channel binding over TLS");
+        let why = "this server requires SCRAM-SHA-256-PLUS with tls-exporter channel binding";
+        return Err(refuse(w, RemoteError::new(ErrorKind::AuthFailed, why)).await);
+    }
+
     // Real or mock: the same code path either way.
     let record = shared.users.get(&user).ok().flatten();
     let verifier = record

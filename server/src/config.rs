@@ -23,6 +23,22 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Transfer settings.
     pub transfers: TransferConfig,
+    /// TLS certificate settings.
+    pub tls: TlsConfig,
+    /// Serve without TLS. Unsafe outside a trusted link: file names and
+    /// contents cross the wire in clear. Clients must ask for it too.
+    pub insecure_plaintext: bool,
+}
+
+/// TLS certificate settings.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain (e.g. from a public CA). Without `cert` and
+    /// `key`, a self-signed certificate is made under `<root>/tls/`.
+    pub cert: Option<PathBuf>,
+    /// PEM private key for `cert`.
+    pub key: Option<PathBuf>,
 }
 
 /// Transfer settings.
@@ -88,6 +104,8 @@ impl Default for Config {
             limits: Limits::default(),
             auth: AuthConfig::default(),
             transfers: TransferConfig::default(),
+            tls: TlsConfig::default(),
+            insecure_plaintext: false,
         }
     }
 }
@@ -158,6 +176,14 @@ impl Config {
         anyhow::ensure!(
             self.limits.max_requests_in_flight > 0,
             "limits.max_requests_in_flight must be positive"
+        );
+        anyhow::ensure!(
+            self.tls.cert.is_some() == self.tls.key.is_some(),
+            "tls.cert and tls.key must be given together"
+        );
+        anyhow::ensure!(
+            self.transfers.sweep_interval_secs > 0,
+            "transfers.sweep_interval_secs must be positive"
         );
         Ok(())
     }

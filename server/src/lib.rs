@@ -13,6 +13,7 @@ pub mod ops;
 pub mod outbox;
 pub mod penalty;
 pub mod server;
+pub mod tls;
 pub use ferry_proto::size;
 pub mod transfer;
 pub mod users;

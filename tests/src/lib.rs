@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use ferry_tui::client::{connect, Client, ClientError, ConnectOptions};
+use ferry_tui::client::{connect, Client, ClientError, ConnectOptions, Security, TlsOptions};
 
 /// Directory holding the workspace's built binaries.
 pub fn bin_dir() -> PathBuf {
@@ -57,6 +57,8 @@ pub struct Server {
     pub config: PathBuf,
     /// Where it listens.
     pub addr: SocketAddr,
+    /// The TLS certificate's fingerprint (None in plaintext mode).
+    pub fingerprint: Option<String>,
     child: Child,
 }
 
@@ -82,11 +84,39 @@ impl Server {
         )
         .expect("write config");
         let (child, addr) = spawn(&config);
+        let plaintext = text.contains("insecure_plaintext = true");
+        let fingerprint = (!plaintext).then(|| {
+            let out = Command::new(bin("ferryd"))
+                .args(["fingerprint", "--config"])
+                .arg(&config)
+                .output()
+                .expect("fingerprint");
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        });
         Server {
             root,
             config,
             addr,
+            fingerprint,
             child,
+        }
+    }
+
+    /// Starts ferryd without TLS (`insecure_plaintext`).
+    pub fn start_plaintext() -> Server {
+        Server::start_with("insecure_plaintext = true")
+    }
+
+    /// A known-servers file private to this test.
+    pub fn known_servers(&self) -> PathBuf {
+        self.root.path().join("known_servers")
+    }
+
+    /// The arguments that make `ferry` trust this server.
+    pub fn trust_args(&self) -> Vec<String> {
+        match &self.fingerprint {
+            Some(fp) => vec!["--fingerprint".into(), fp.clone()],
+            None => vec!["--insecure-plaintext".into()],
         }
     }
 
@@ -120,7 +150,9 @@ impl Server {
     pub fn ferry(&self, user: &str, password: &str, args: &[&str]) -> Output {
         let mut cmd = Command::new(bin("ferry"));
         cmd.args(["-s", &self.addr.to_string(), "-u", user])
+            .args(self.trust_args())
             .args(args)
+            .env("FERRY_KNOWN_SERVERS", self.known_servers())
             .env("FERRY_PASSWORD", password)
             .env_remove("FERRY_SERVER")
             .env_remove("FERRY_ACCESS_KEY")
@@ -130,7 +162,15 @@ impl Server {
 
     /// Connection options for a user.
     pub fn options(&self, user: &str, password: &str) -> ConnectOptions {
-        ConnectOptions::new(self.addr.to_string(), user, password)
+        let mut opts = ConnectOptions::new(self.addr.to_string(), user, password);
+        opts.security = match &self.fingerprint {
+            Some(fp) => Security::Tls(TlsOptions {
+                fingerprint: Some(fp.clone()),
+                ..Default::default()
+            }),
+            None => Security::InsecurePlaintext,
+        };
+        opts
     }
 
     /// Logs in with the client library.
@@ -218,12 +258,12 @@ pub fn run_with_stdin(mut cmd: Command, input: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    child
+    // The command may exit before reading: a broken pipe is not the failure.
+    let _ = child
         .stdin
         .take()
         .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("write stdin");
+        .write_all(input.as_bytes());
     child.wait_with_output().expect("wait")
 }
 
@@ -240,33 +280,64 @@ pub fn stderr(o: &Output) -> String {
 /// Speaking the protocol by hand, for tests that misbehave on purpose.
 pub mod raw {
     use super::*;
+    use ferry_proto::msg::{SCRAM_SHA_256, SCRAM_SHA_256_PLUS};
+    use ferry_proto::scram::{ClientBinding, ClientFirst};
     use ferry_proto::{ClientMsg, Frame, FrameCodec, Hello, ServerMsg};
     use futures::{SinkExt, StreamExt};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
     use tokio::net::TcpStream;
     use tokio_util::codec::{FramedRead, FramedWrite};
+
+    /// A byte stream both ways.
+    pub trait Duplex: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+    impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Duplex for T {}
+
+    /// The byte stream under a raw connection: TLS, or plain TCP.
+    pub type Stream = Box<dyn Duplex>;
 
     /// A connection after the hello.
     pub struct Raw {
         /// Frames from the server.
-        pub rd: FramedRead<OwnedReadHalf, FrameCodec>,
+        pub rd: FramedRead<ReadHalf<Stream>, FrameCodec>,
         /// Frames to the server.
-        pub wr: FramedWrite<OwnedWriteHalf, FrameCodec>,
+        pub wr: FramedWrite<WriteHalf<Stream>, FrameCodec>,
+        /// tls-exporter data when on TLS.
+        pub binding: Option<Vec<u8>>,
+    }
+
+    /// Opens the transport the server expects (TLS pinned to its
+    /// fingerprint, or plain TCP), before any Ferry byte.
+    pub async fn transport(server: &Server) -> (Stream, Option<Vec<u8>>) {
+        let tcp = TcpStream::connect(server.addr).await.expect("connect");
+        match &server.fingerprint {
+            None => (Box::new(tcp), None),
+            Some(fp) => {
+                let opts = TlsOptions {
+                    fingerprint: Some(fp.clone()),
+                    ..Default::default()
+                };
+                let (tls, binding, _) =
+                    ferry_tui::client::tls::handshake(tcp, &server.addr.to_string(), &opts)
+                        .await
+                        .expect("TLS");
+                (Box::new(tls), Some(binding))
+            }
+        }
     }
 
     impl Raw {
         /// Connects and exchanges hellos.
-        pub async fn connect(addr: SocketAddr) -> Raw {
-            let mut s = TcpStream::connect(addr).await.expect("connect");
+        pub async fn connect(server: &Server) -> Raw {
+            let (mut s, binding) = transport(server).await;
             s.write_all(&Hello::ours().encode()).await.expect("hello");
             let mut theirs = [0u8; 8];
             s.read_exact(&mut theirs).await.expect("server hello");
             Hello::check(&theirs, "server").expect("same version");
-            let (r, w) = s.into_split();
+            let (r, w) = tokio::io::split(s);
             Raw {
                 rd: FramedRead::new(r, FrameCodec::new()),
                 wr: FramedWrite::new(w, FrameCodec::new()),
+                binding,
             }
         }
 
@@ -289,21 +360,30 @@ pub mod raw {
             }
         }
 
-        /// Runs a full SCRAM login; returns the client-final message sent.
-        pub async fn login(&mut self, user: &str, password: &str) -> Result<String, ServerMsg> {
-            use ferry_proto::scram::{ClientBinding, ClientFirst};
+        /// The mechanism and binding a correct client uses here.
+        pub fn scram_binding(&self) -> (&'static str, ClientBinding) {
+            match &self.binding {
+                Some(b) => (SCRAM_SHA_256_PLUS, ClientBinding::TlsExporter(b.clone())),
+                None => (SCRAM_SHA_256, ClientBinding::Unsupported),
+            }
+        }
+
+        /// Runs a full SCRAM login; returns the client-first and
+        /// client-final messages sent (for replay tests).
+        pub async fn login(
+            &mut self,
+            user: &str,
+            password: &str,
+        ) -> Result<(String, String), ServerMsg> {
             let Some(ServerMsg::Welcome { .. }) = self.recv().await else {
                 panic!("no welcome")
             };
-            let (first, client_first) = ClientFirst::new(
-                user,
-                password,
-                "testnonce0123456789",
-                ClientBinding::Unsupported,
-            );
+            let (mechanism, binding) = self.scram_binding();
+            let (first, client_first) =
+                ClientFirst::new(user, password, "testnonce0123456789", binding);
             self.send(&ClientMsg::AuthStart {
-                mechanism: "SCRAM-SHA-256".into(),
-                client_first,
+                mechanism: mechanism.into(),
+                client_first: client_first.clone(),
             })
             .await;
             let Some(ServerMsg::AuthChallenge { server_first }) = self.recv().await else {
@@ -317,7 +397,7 @@ pub mod raw {
             })
             .await;
             match self.recv().await {
-                Some(ServerMsg::AuthOk { .. }) => Ok(client_final),
+                Some(ServerMsg::AuthOk { .. }) => Ok((client_first, client_final)),
                 Some(other) => Err(other),
                 None => panic!("closed"),
             }

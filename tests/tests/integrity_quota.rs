@@ -16,18 +16,25 @@ use futures::SinkExt;
 
 const PW: &str = "pw";
 
+/// The server's client options, pointed at a proxy instead.
+fn proxied(s: &Server, proxy: std::net::SocketAddr) -> ConnectOptions {
+    let mut opts = s.options("u", PW);
+    opts.server = proxy.to_string();
+    opts
+}
+
 #[tokio::test]
 async fn a_corrupted_chunk_is_rejected_both_ways() {
-    let s = Server::start();
+    // In plaintext, where Ferry's own SHA-256 is the only defence (over TLS
+    // a flipped byte already breaks the record MAC; see the TLS tests).
+    let s = Server::start_plaintext();
     s.add_user("u", PW, Some("100MiB"));
     let local = tempfile::tempdir().unwrap();
     write_random(&s.home("u").join("big.bin"), 2 << 20, 9);
 
     // Download through a proxy that flips one byte of file data.
     let proxy = corrupting_proxy(s.addr, true, 1_000_000).await;
-    let client = connect(&ConnectOptions::new(proxy.to_string(), "u", PW))
-        .await
-        .unwrap();
+    let client = connect(&proxied(&s, proxy)).await.unwrap();
     let dest = local.path().join("big.bin");
     let reports = get_paths(
         &client,
@@ -52,9 +59,7 @@ async fn a_corrupted_chunk_is_rejected_both_ways() {
     let src = local.path().join("up.bin");
     write_random(&src, 2 << 20, 10);
     let proxy = corrupting_proxy(s.addr, false, 1_000_000).await;
-    let client = connect(&ConnectOptions::new(proxy.to_string(), "u", PW))
-        .await
-        .unwrap();
+    let client = connect(&proxied(&s, proxy)).await.unwrap();
     let reports = put_paths(
         &client,
         std::slice::from_ref(&src),
@@ -101,7 +106,7 @@ async fn quota_refuses_up_front_and_leaves_nothing() {
 async fn a_client_lying_about_the_size_is_stopped_at_the_quota() {
     let s = Server::start();
     s.add_user("q", PW, Some("1MiB"));
-    let mut raw = Raw::connect(s.addr).await;
+    let mut raw = Raw::connect(&s).await;
     raw.login("q", PW).await.unwrap();
     let put = Request::PutOpen {
         transfer: 1,

@@ -6,10 +6,10 @@
 
 use std::time::{Duration, Instant};
 
-use ferry_e2e::raw::Raw;
+use ferry_e2e::raw::{transport, Raw};
 use ferry_e2e::Server;
 use ferry_proto::{ClientMsg, ErrorKind, Hello, Request, ServerMsg};
-use ferry_tui::client::{connect, ClientError};
+use ferry_tui::client::{connect, ClientError, ConnectOptions, Security};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -39,23 +39,39 @@ async fn read_to_end(stream: &mut TcpStream) -> Vec<u8> {
 #[tokio::test]
 async fn random_bytes_instead_of_hello() {
     let s = server_with("");
+    // Garbage where a TLS ClientHello belongs: the handshake fails, the
+    // connection closes, and no Ferry byte was ever sent in clear.
     let mut t = TcpStream::connect(s.addr).await.unwrap();
     t.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
     let back = read_to_end(&mut t).await;
-    // The server says what it speaks, then closes.
-    assert_eq!(&back[..8], &Hello::ours().encode());
-    assert_eq!(back.len(), 8);
+    assert!(!back.windows(5).any(|w| w == b"FERRY"), "{back:?}");
+    still_serving(&s).await;
+
+    // Garbage inside TLS where the hello belongs: the server says what it
+    // speaks, then closes.
+    let (mut t, _) = transport(&s).await;
+    t.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut back = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), t.read_to_end(&mut back))
+        .await
+        .expect("closed in time");
+    assert_eq!(back, Hello::ours().encode());
     still_serving(&s).await;
 }
 
 #[tokio::test]
 async fn wrong_protocol_version_is_reported_in_words() {
     let s = server_with("");
-    let mut t = TcpStream::connect(s.addr).await.unwrap();
+    let (mut t, _) = transport(&s).await;
     t.write_all(&Hello { version: 99 }.encode()).await.unwrap();
-    let back = read_to_end(&mut t).await;
+    let mut back = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), t.read_to_end(&mut back))
+        .await
+        .expect("closed in time");
     assert_eq!(back.len(), 8, "server closes after its hello");
     still_serving(&s).await;
 
@@ -68,13 +84,9 @@ async fn wrong_protocol_version_is_reported_in_words() {
         let _ = c.read_exact(&mut hello).await;
         let _ = c.write_all(&Hello { version: 2 }.encode()).await;
     });
-    let err = connect(&ferry_tui::client::ConnectOptions::new(
-        addr.to_string(),
-        "a",
-        "b",
-    ))
-    .await
-    .unwrap_err();
+    let mut opts = ConnectOptions::new(addr.to_string(), "a", "b");
+    opts.security = Security::InsecurePlaintext;
+    let err = connect(&opts).await.unwrap_err();
     assert_eq!(
         err.to_string(),
         "server speaks Ferry protocol 2, this client speaks 1"
@@ -84,7 +96,7 @@ async fn wrong_protocol_version_is_reported_in_words() {
 #[tokio::test]
 async fn four_gib_length_prefix_before_and_after_login() {
     let s = server_with("");
-    let mut raw = Raw::connect(s.addr).await;
+    let mut raw = Raw::connect(&s).await;
     raw.wr
         .get_mut()
         .write_all(&[0xFF, 0xFF, 0xFF, 0xFF, 0])
@@ -94,7 +106,7 @@ async fn four_gib_length_prefix_before_and_after_login() {
     while raw.recv().await.is_some() {}
     still_serving(&s).await;
 
-    let mut raw = Raw::connect(s.addr).await;
+    let mut raw = Raw::connect(&s).await;
     raw.login("alice", PW).await.expect("login");
     raw.wr
         .get_mut()
@@ -116,7 +128,7 @@ async fn four_gib_length_prefix_before_and_after_login() {
 #[tokio::test]
 async fn undecodable_frame_after_login() {
     let s = server_with("");
-    let mut raw = Raw::connect(s.addr).await;
+    let mut raw = Raw::connect(&s).await;
     raw.login("alice", PW).await.expect("login");
     // A well-framed control frame whose body is no valid message.
     raw.wr
@@ -135,7 +147,7 @@ async fn undecodable_frame_after_login() {
 #[tokio::test]
 async fn server_validates_paths_itself() {
     let s = server_with("");
-    let mut raw = Raw::connect(s.addr).await;
+    let mut raw = Raw::connect(&s).await;
     raw.login("alice", PW).await.expect("login");
     let cases = [
         ("../etc", ErrorKind::OutsideHome),
@@ -179,18 +191,20 @@ async fn server_validates_paths_itself() {
 #[tokio::test]
 async fn replayed_scram_exchange_fails() {
     let s = server_with("");
-    let mut first = Raw::connect(s.addr).await;
-    let client_final = first.login("alice", PW).await.expect("login");
+    let mut first = Raw::connect(&s).await;
+    let (client_first, client_final) = first.login("alice", PW).await.expect("login");
     // Replay the same client messages on a new connection: the server's
-    // fresh nonce makes the recorded proof worthless.
-    let mut replay = Raw::connect(s.addr).await;
+    // fresh nonce (and, over TLS, the new channel's binding) makes the
+    // recorded proof worthless.
+    let mut replay = Raw::connect(&s).await;
     let Some(ServerMsg::Welcome { .. }) = replay.recv().await else {
         panic!()
     };
+    let (mechanism, _) = replay.scram_binding();
     replay
         .send(&ClientMsg::AuthStart {
-            mechanism: "SCRAM-SHA-256".into(),
-            client_first: "n,,n=alice,r=testnonce0123456789".into(),
+            mechanism: mechanism.into(),
+            client_first,
         })
         .await;
     let Some(ServerMsg::AuthChallenge { .. }) = replay.recv().await else {
@@ -208,13 +222,16 @@ async fn unknown_user_gets_a_stable_mock_salt() {
     let s = server_with("");
     let mut salts = Vec::new();
     for user in ["mallory", "mallory", "alice"] {
-        let mut raw = Raw::connect(s.addr).await;
+        let mut raw = Raw::connect(&s).await;
         let Some(ServerMsg::Welcome { .. }) = raw.recv().await else {
             panic!()
         };
+        let (mechanism, binding) = raw.scram_binding();
+        let (_, client_first) =
+            ferry_proto::scram::ClientFirst::new(user, "x", "abcdefgh", binding);
         raw.send(&ClientMsg::AuthStart {
-            mechanism: "SCRAM-SHA-256".into(),
-            client_first: format!("n,,n={user},r=abcdefgh"),
+            mechanism: mechanism.into(),
+            client_first,
         })
         .await;
         let Some(ServerMsg::AuthChallenge { server_first }) = raw.recv().await else {
@@ -245,7 +262,7 @@ async fn silent_connection_is_dropped_at_handshake_timeout() {
     assert!(back.is_empty());
     assert!(start.elapsed() >= Duration::from_millis(900));
     // Also after the hello, halfway through a login.
-    let mut raw = Raw::connect(s.addr).await;
+    let mut raw = Raw::connect(&s).await;
     let Some(ServerMsg::Welcome { .. }) = raw.recv().await else {
         panic!()
     };

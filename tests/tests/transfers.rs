@@ -111,7 +111,8 @@ fn a_partial_that_differs_restarts_from_zero_with_a_message() {
     let s = server();
     let local = tempfile::tempdir().unwrap();
     let src = local.path().join("f.bin");
-    write_random(&src, 100_000, 1);
+    // Larger than one chunk: one-chunk files skip resuming altogether.
+    write_random(&src, 3 * CHUNK, 1);
     // Same length prefix, different bytes: size alone would be fooled.
     let mut wrong = std::fs::read(&src).unwrap()[..50_000].to_vec();
     wrong[10] ^= 1;
@@ -151,6 +152,7 @@ fn a_partial_that_differs_restarts_from_zero_with_a_message() {
 fn start_slow(s: &Server, args: &[&str]) -> std::process::Child {
     Command::new(bin("ferry"))
         .args(["-s", &s.addr.to_string(), "-u", "u"])
+        .args(s.trust_args())
         .args(args)
         .args(["--limit-rate", "2MiB"])
         .env("FERRY_PASSWORD", PW)

@@ -34,6 +34,16 @@ enum Cmd {
         /// Address to listen on, e.g. 0.0.0.0:7272 or 127.0.0.1:0.
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// Serve without TLS. UNSAFE outside a trusted link; clients must
+        /// also pass --insecure-plaintext.
+        #[arg(long)]
+        insecure_plaintext: bool,
+    },
+    /// Print the TLS certificate's SHA-256 fingerprint, to give to users
+    /// so they can check it on first contact.
+    Fingerprint {
+        #[command(flatten)]
+        at: Where,
     },
     /// Manage users.
     User {
@@ -84,12 +94,22 @@ fn main() {
 fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Serve { at, listen } => {
+        Cmd::Serve {
+            at,
+            listen,
+            insecure_plaintext,
+        } => {
             let mut config = load(&at)?;
             if let Some(listen) = listen {
                 config.listen = listen;
             }
+            config.insecure_plaintext |= insecure_plaintext;
             serve(config)
+        }
+        Cmd::Fingerprint { at } => {
+            let config = load(&at)?;
+            println!("{}", ferry_server::tls::fingerprint(&config)?);
+            Ok(())
         }
         Cmd::User { at, cmd } => {
             let config = load(&at)?;
@@ -119,6 +139,11 @@ fn serve(config: Config) -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    if !config.insecure_plaintext {
+        // Make (or check) the certificate before announcing the address,
+        // so `ferryd fingerprint` run right after sees the one in use.
+        ferry_server::tls::server_config(&config)?;
+    }
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(config.listen)

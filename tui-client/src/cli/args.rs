@@ -24,6 +24,24 @@ pub struct Args {
     /// Print machine-readable JSON results.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Trust a server no CA vouches for on first contact without asking,
+    /// and remember it (for scripts).
+    #[arg(long, global = true)]
+    pub accept_new: bool,
+    /// Expect exactly this certificate fingerprint (SHA256:...), as printed
+    /// by `ferryd fingerprint` on the server.
+    #[arg(long, global = true, value_name = "SHA256:...")]
+    pub fingerprint: Option<String>,
+    /// Known-servers file (default ~/.config/ferry/known_servers).
+    #[arg(long, env = "FERRY_KNOWN_SERVERS", global = true, value_name = "FILE")]
+    pub known_servers: Option<std::path::PathBuf>,
+    /// Also trust the CA certificates in this PEM file.
+    #[arg(long, env = "FERRY_CA_FILE", global = true, value_name = "FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Connect without TLS. UNSAFE outside a trusted link: names and
+    /// contents cross the wire in clear. The server must allow it too.
+    #[arg(long, global = true)]
+    pub insecure_plaintext: bool,
     /// What to do.
     #[command(subcommand)]
     pub cmd: Option<Command>,

@@ -11,7 +11,7 @@ use std::io::IsTerminal;
 use ferry_proto::msg::{EntryKind, RemoveMode};
 use serde_json::json;
 
-use crate::client::{connect, Client, ClientError, ConnectOptions};
+use crate::client::{connect, tls, Client, ClientError, ConnectOptions, Security, TlsOptions};
 pub use args::{Args, Command};
 
 /// A failed command: its message and exit status.
@@ -94,13 +94,67 @@ pub fn options(args: &Args) -> Result<ConnectOptions, Failure> {
     let password = password_for(&user, &args.server)?;
     let mut opts = ConnectOptions::new(args.server.clone(), user, password);
     opts.access_key = args.access_key.clone();
+    opts.security = if args.insecure_plaintext {
+        Security::InsecurePlaintext
+    } else {
+        Security::Tls(TlsOptions {
+            accept_new: args.accept_new,
+            fingerprint: args.fingerprint.clone(),
+            known_servers: args
+                .known_servers
+                .clone()
+                .or_else(tls::default_known_servers),
+            ca_file: args.ca_file.clone(),
+        })
+    };
     Ok(opts)
+}
+
+/// Connects; on first contact with an unknown server, shows its fingerprint
+/// and asks (on a terminal) whether to trust and remember it.
+pub async fn connect_interactive(opts: &ConnectOptions) -> Result<Client, ClientError> {
+    match connect(opts).await {
+        Err(ClientError::UnknownServer {
+            server,
+            fingerprint,
+        }) if std::io::stdin().is_terminal() => {
+            eprintln!(
+                "The server {server} presented a certificate that no trusted authority signed."
+            );
+            eprintln!("Its fingerprint is {fingerprint}");
+            eprintln!(
+                "Check it with the server's administrator (ferryd fingerprint on the server)."
+            );
+            eprint!("Trust this server and remember it? [y/N] ");
+            let mut answer = String::new();
+            let _ = std::io::stdin().read_line(&mut answer);
+            if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                return Err(ClientError::UnknownServer {
+                    server,
+                    fingerprint,
+                });
+            }
+            let mut pinned = opts.clone();
+            let mut file = None;
+            if let Security::Tls(t) = &mut pinned.security {
+                t.fingerprint = Some(fingerprint.clone());
+                file = t.known_servers.clone();
+            }
+            let client = connect(&pinned).await?;
+            if let Some(file) = file {
+                tls::remember(&file, &server, &fingerprint)?;
+                eprintln!("Remembered {server} in {}", file.display());
+            }
+            Ok(client)
+        }
+        other => other,
+    }
 }
 
 /// Runs one batch command; prints results to stdout.
 pub async fn run(args: &Args, cmd: &Command) -> Result<(), Failure> {
     let opts = options(args)?;
-    let client = connect(&opts)
+    let client = connect_interactive(&opts)
         .await
         .map_err(|e| Failure::from_client(None, &e))?;
     execute(&client, cmd, args.json).await

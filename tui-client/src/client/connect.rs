@@ -1,5 +1,6 @@
-//! Opening a session: TCP, the hello, the optional access-key challenge and
-//! SCRAM-SHA-256 with mutual authentication.
+//! Opening a session: TCP, TLS 1.3 (unless plaintext was asked for), the
+//! hello, the optional access-key challenge and SCRAM-SHA-256 (-PLUS with
+//! tls-exporter channel binding over TLS) with mutual authentication.
 
 use std::fmt;
 use std::time::Duration;
@@ -7,7 +8,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use ferry_proto::hello::HELLO_LEN;
-use ferry_proto::msg::SCRAM_SHA_256;
+use ferry_proto::msg::{SCRAM_SHA_256, SCRAM_SHA_256_PLUS};
 use ferry_proto::scram::{ClientBinding, ClientFirst};
 use ferry_proto::{access, ClientMsg, Frame, FrameCodec, Hello, ServerMsg};
 use futures::{SinkExt, StreamExt};
@@ -17,6 +18,7 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 
 use super::error::{ClientError, Result};
 use super::session::Client;
+use super::tls::{self, Security, ServerIdentity, Trust};
 
 /// Highest PBKDF2 iteration count the client accepts by default: a hostile
 /// server must not be able to stall it with a huge count.
@@ -37,6 +39,8 @@ pub struct ConnectOptions {
     pub max_iterations: u32,
     /// Limit for the TCP connect and the whole login.
     pub timeout: Duration,
+    /// TLS (default) or explicit plaintext.
+    pub security: Security,
 }
 
 impl fmt::Debug for ConnectOptions {
@@ -46,12 +50,15 @@ impl fmt::Debug for ConnectOptions {
             .field("user", &self.user)
             .field("password", &"<hidden>")
             .field("access_key", &self.access_key.as_ref().map(|_| "<hidden>"))
+            .field("security", &self.security)
             .finish()
     }
 }
 
 impl ConnectOptions {
-    /// Options with default limits.
+    /// Options with default limits and TLS with default trust (system CAs,
+    /// the default known-servers file; unknown servers are refused with
+    /// their fingerprint so the caller can ask the user).
     pub fn new(
         server: impl Into<String>,
         user: impl Into<String>,
@@ -64,11 +71,15 @@ impl ConnectOptions {
             access_key: None,
             max_iterations: DEFAULT_MAX_ITERATIONS,
             timeout: Duration::from_secs(30),
+            security: Security::Tls(tls::TlsOptions {
+                known_servers: tls::default_known_servers(),
+                ..Default::default()
+            }),
         }
     }
 }
 
-/// Connects over TCP and logs in.
+/// Connects over TCP, sets up TLS and logs in.
 pub async fn connect(opts: &ConnectOptions) -> Result<Client> {
     let connect = TcpStream::connect(&opts.server);
     let stream = match tokio::time::timeout(opts.timeout, connect).await {
@@ -87,7 +98,22 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Client> {
         }
     };
     let _ = stream.set_nodelay(true);
-    tokio::time::timeout(opts.timeout, login(stream, opts))
+    let work = async {
+        match &opts.security {
+            Security::InsecurePlaintext => {
+                let identity = ServerIdentity {
+                    fingerprint: None,
+                    trust: Trust::Plaintext,
+                };
+                login(stream, opts, None, identity).await
+            }
+            Security::Tls(t) => {
+                let (stream, binding, identity) = tls::handshake(stream, &opts.server, t).await?;
+                login(stream, opts, Some(binding), identity).await
+            }
+        }
+    };
+    tokio::time::timeout(opts.timeout, work)
         .await
         .unwrap_or_else(|_| {
             Err(ClientError::Disconnected(
@@ -104,7 +130,13 @@ fn nonce() -> Result<String> {
 }
 
 /// Logs in over any byte stream (TCP, TLS, or an in-memory pipe in tests).
-pub async fn login<S>(stream: S, opts: &ConnectOptions) -> Result<Client>
+/// `binding` is the TLS channel's tls-exporter data, when there is one.
+pub async fn login<S>(
+    stream: S,
+    opts: &ConnectOptions,
+    binding: Option<Vec<u8>>,
+    identity: ServerIdentity,
+) -> Result<Client>
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
@@ -140,21 +172,27 @@ where
         let answer = access::respond(key.as_bytes(), &nonce).to_vec();
         send(&mut writer, &ClientMsg::AccessProof { answer }).await?;
     }
-    if !mechanisms.iter().any(|m| m == SCRAM_SHA_256) {
+    let offers = |m: &str| mechanisms.iter().any(|x| x == m);
+    // Over TLS, bind the login to this very channel; if the server does not
+    // offer binding, say we could have ('y'), so a server that does offer
+    // it detects the downgrade.
+    let (mechanism, cb) = match binding {
+        Some(data) if offers(SCRAM_SHA_256_PLUS) => {
+            (SCRAM_SHA_256_PLUS, ClientBinding::TlsExporter(data))
+        }
+        Some(_) => (SCRAM_SHA_256, ClientBinding::SupportedNotUsed),
+        None => (SCRAM_SHA_256, ClientBinding::Unsupported),
+    };
+    if !offers(mechanism) {
         return Err(ClientError::Protocol(format!(
             "no common login mechanism (server offers {mechanisms:?})"
         )));
     }
-    let (first, client_first) = ClientFirst::new(
-        &opts.user,
-        &opts.password,
-        &nonce()?,
-        ClientBinding::Unsupported,
-    );
+    let (first, client_first) = ClientFirst::new(&opts.user, &opts.password, &nonce()?, cb);
     send(
         &mut writer,
         &ClientMsg::AuthStart {
-            mechanism: SCRAM_SHA_256.into(),
+            mechanism: mechanism.into(),
             client_first,
         },
     )
@@ -175,6 +213,7 @@ where
         server,
         hello.version,
         opts.user.clone(),
+        identity,
     ))
 }
 

@@ -51,6 +51,50 @@ pub enum ClientError {
     /// The connection is gone.
     #[error("connection lost: {0}")]
     Disconnected(String),
+    /// TLS could not be set up, or the server's certificate was refused.
+    #[error("{0}")]
+    Tls(String),
+    /// First contact with a server whose certificate no trusted CA signed.
+    #[error("{server} presented a certificate that no trusted authority signed; its fingerprint is {fingerprint}. \
+             Check it with the server's administrator (ferryd fingerprint), then connect with \
+             --fingerprint {fingerprint} (or --accept-new to trust it as is)")]
+    UnknownServer {
+        /// The server as given.
+        server: String,
+        /// Its certificate's fingerprint.
+        fingerprint: String,
+    },
+    /// The certificate differs from the fingerprint given on the command line.
+    #[error(
+        "{server} presented certificate {got}, not the expected {expected}: refusing to connect \
+             (someone may be intercepting the connection)"
+    )]
+    FingerprintMismatch {
+        /// The server.
+        server: String,
+        /// What was given.
+        expected: String,
+        /// What it presented.
+        got: String,
+    },
+    /// The certificate differs from the one pinned on first contact.
+    #[error("WARNING: THE IDENTITY OF SERVER {server} HAS CHANGED!\n\
+             Someone could be intercepting your connection (a man-in-the-middle attack), \
+             or the server's certificate was replaced.\n\
+             Expected {expected}, got {got}.\n\
+             If the change is expected, remove line {line} of {file} and connect again.", file = file.display())]
+    ServerChanged {
+        /// The server.
+        server: String,
+        /// The pinned fingerprint.
+        expected: String,
+        /// What it presented.
+        got: String,
+        /// The known-servers file.
+        file: std::path::PathBuf,
+        /// The line holding the old pin.
+        line: usize,
+    },
     /// A local file operation failed.
     #[error("{path}: {source}")]
     Local {

@@ -3,7 +3,9 @@
 mod connect;
 mod error;
 pub(crate) mod session;
+pub mod tls;
 
 pub use connect::{connect, login, ConnectOptions, DEFAULT_MAX_ITERATIONS};
 pub use error::{ClientError, Result};
 pub use session::Client;
+pub use tls::{Security, ServerIdentity, TlsOptions, Trust};

@@ -51,6 +51,7 @@ struct Inner {
     server: String,
     protocol: u16,
     user: String,
+    identity: super::tls::ServerIdentity,
 }
 
 /// A session with a Ferry server.
@@ -79,6 +80,7 @@ impl Client {
         server: String,
         protocol: u16,
         user: String,
+        identity: super::tls::ServerIdentity,
     ) -> Client
     where
         R: AsyncRead + Send + Unpin + 'static,
@@ -97,6 +99,7 @@ impl Client {
             server,
             protocol,
             user,
+            identity,
         });
         tokio::spawn(write_loop(writer, control_rx, bulk_rx));
         tokio::spawn(read_loop(reader, Arc::downgrade(&inner)));
@@ -111,6 +114,11 @@ impl Client {
     /// The negotiated protocol version.
     pub fn protocol(&self) -> u16 {
         self.inner.protocol
+    }
+
+    /// The server's certificate fingerprint and why it is trusted.
+    pub fn identity(&self) -> &super::tls::ServerIdentity {
+        &self.inner.identity
     }
 
     /// The logged-in user.
