@@ -243,3 +243,25 @@ async fn browsing_is_answered_while_data_streams() {
     let reports = transfer.await.unwrap().unwrap();
     assert_eq!(reports[0].status, Status::Done);
 }
+
+#[tokio::test]
+async fn over_tls_a_flipped_byte_breaks_the_connection_and_tears_nothing() {
+    let s = Server::start();
+    s.add_user("u", PW, None);
+    write_random(&s.home("u").join("big.bin"), 2 << 20, 11);
+    let local = tempfile::tempdir().unwrap();
+    let proxy = corrupting_proxy(s.addr, true, 1_000_000).await;
+    let client = connect(&proxied(&s, proxy)).await.unwrap();
+    let dest = local.path().join("big.bin");
+    let reports = get_paths(
+        &client,
+        &["big.bin".into()],
+        &dest,
+        TransferOptions::default(),
+        Events::none(),
+    )
+    .await
+    .unwrap();
+    assert!(reports[0].status.is_failed(), "{:?}", reports[0].status);
+    assert!(!dest.exists());
+}
