@@ -15,7 +15,10 @@ pid=$!
 while ! grep -q listening "$root/addr" 2>/dev/null; do sleep 0.1; done
 addr="$(sed 's/listening on //' "$root/addr")"
 export FERRY_PASSWORD=demo
-run() { echo "\$ ferry $*"; "$bin/ferry" -s "$addr" -u demo "$@"; echo; }
+# The demo server's self-signed certificate, pinned by its fingerprint.
+fp="$("$bin/ferryd" fingerprint --root "$root")"
+export FERRY_KNOWN_SERVERS="$root/known_servers"
+run() { echo "\$ ferry $*"; "$bin/ferry" -s "$addr" -u demo --fingerprint "$fp" "$@"; echo; }
 run ls -l
 run mkdir -p inbox/today
 run mv notes.txt inbox/today

@@ -8,7 +8,10 @@
 # Environment:
 #   FERRY_BIN_DIR     directory holding ferry and ferryd; set it to skip
 #                     `cargo build --release --bins` (default: target/release)
-#   FERRY_EXTRA_ARGS  extra global args for every `ferry` call (e.g. TLS flags)
+#   BENCH_PLAINTEXT   1 to run Ferry without TLS (--insecure-plaintext on
+#                     both ends); by default Ferry runs over TLS 1.3, the
+#                     client pinned to ferryd's fingerprint
+#   FERRY_EXTRA_ARGS  extra global args for every `ferry` call
 #   FERRYD_EXTRA_ARGS extra args for `ferryd serve`
 #   BENCH_DIR         scratch dir; test data is generated once and reused
 #                     (default: /tmp/ferry-bench)
@@ -37,13 +40,16 @@ QUICK=0
 # The one place that knows how to invoke the Ferry client.
 ferry_cmd() {
     # shellcheck disable=SC2086  # FERRY_EXTRA_ARGS is meant to be split
-    FERRY_PASSWORD=$FERRY_PW "$BIN/ferry" -s "127.0.0.1:$FERRY_PORT" -u bench \
-        ${FERRY_EXTRA_ARGS:-} "$@"
+    FERRY_PASSWORD=$FERRY_PW FERRY_KNOWN_SERVERS=$D/known_servers \
+        "$BIN/ferry" -s "127.0.0.1:$FERRY_PORT" -u bench $FERRY_TRUST ${FERRY_EXTRA_ARGS:-} "$@"
 }
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 2; }
 now() { date +%s.%N; }
+FERRY_TRUST=''   # set once ferryd runs: --fingerprint ... or --insecure-plaintext
+PLAIN_ARGS=()
+[[ ${BENCH_PLAINTEXT:-0} == 1 ]] && PLAIN_ARGS=(--insecure-plaintext)
 FAILED=0
 fail() { log "FAILED: $*"; FAILED=1; }
 declare -A T=()     # measurement name -> median seconds, or FAIL
@@ -155,11 +161,19 @@ start_ferryd() { # (re)start ferryd; sets FERRYD_PID and FERRY_PORT
     [[ -n $FERRYD_PID ]] && { kill "$FERRYD_PID"; wait "$FERRYD_PID" 2>/dev/null || true; }
     : >"$D/ferryd.out"
     # shellcheck disable=SC2086
-    "$BIN/ferryd" serve "${CONF[@]}" --root "$ROOT" --listen 127.0.0.1:0 ${FERRYD_EXTRA_ARGS:-} \
+    "$BIN/ferryd" serve "${CONF[@]}" --root "$ROOT" --listen 127.0.0.1:0 "${PLAIN_ARGS[@]}" ${FERRYD_EXTRA_ARGS:-} \
         >"$D/ferryd.out" 2>>"$D/ferryd.log" & FERRYD_PID=$!
     for ((i = 0; i < 100; i++)); do
         FERRY_PORT=$(sed -n '1s/^listening on .*:\([0-9]*\)$/\1/p' "$D/ferryd.out")
-        [[ -n $FERRY_PORT ]] && return 0; sleep 0.05
+        if [[ -n $FERRY_PORT ]]; then
+            if [[ ${#PLAIN_ARGS[@]} -gt 0 ]]; then
+                FERRY_TRUST=--insecure-plaintext
+            else
+                FERRY_TRUST="--fingerprint $("$BIN/ferryd" fingerprint "${CONF[@]}" --root "$ROOT")"
+            fi
+            return 0
+        fi
+        sleep 0.05
     done
     fail "ferryd did not start, see $D/ferryd.log"; return 1
 }
@@ -280,7 +294,9 @@ row() {
 report() {
     local size="$BIG_MIB MiB" tree="$NFILES x 4 KiB" rss_mib=FAIL v
     ((BIG_MIB == 1024)) && size="1 GiB"
-    echo "Ferry loopback benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, median of $RUNS runs"
+    local mode="TLS 1.3 (ring, AES-GCM)"
+    [[ ${#PLAIN_ARGS[@]} -gt 0 ]] && mode="plaintext (--insecure-plaintext)"
+    echo "Ferry loopback benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, median of $RUNS runs, Ferry over $mode"
     echo
     echo "| transfer | Ferry (s) | peer (s) | Ferry / peer | target | result |"
     echo "|---|---|---|---|---|---|"

@@ -385,3 +385,36 @@ fn directory_without_r_is_refused_politely() {
     assert_no_torn_files(&s.home("u"), local.path());
     assert!(stdout(&o).is_empty());
 }
+
+#[test]
+fn many_tiny_files_pipeline_in_order() {
+    // Eager one-chunk uploads put PutOpen and data on one queue; with
+    // hundreds in flight, any reordering would show as a failed file.
+    let s = server();
+    let local = tempfile::tempdir().unwrap();
+    let tree = local.path().join("tiny");
+    for i in 0..400 {
+        write_random(
+            &tree.join(format!("d{}/f{i}", i % 7)),
+            1 + i % 300,
+            i as u64,
+        );
+    }
+    let o = s.ferry(
+        "u",
+        PW,
+        &["put", "-r", tree.to_str().unwrap(), "/", "--parallel", "32"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let diff = Command::new("diff")
+        .arg("-r")
+        .arg(&tree)
+        .arg(s.home("u").join("tiny"))
+        .output()
+        .unwrap();
+    assert!(
+        diff.status.success(),
+        "{}",
+        String::from_utf8_lossy(&diff.stdout)
+    );
+}

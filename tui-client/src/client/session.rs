@@ -36,6 +36,17 @@ struct Routes {
     transfers: HashMap<u32, mpsc::Sender<Event>>,
 }
 
+/// Which outgoing queue a request takes. Control frames overtake bulk
+/// ones, so a request that must stay in order with data frames it is
+/// followed by (an eager upload) goes on the bulk queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Queue {
+    /// Ahead of file data.
+    Control,
+    /// In order with file data.
+    Bulk,
+}
+
 /// Events buffered per request or download before the reader waits.
 const ROUTE_WINDOW: usize = 16;
 
@@ -145,6 +156,7 @@ impl Client {
         &self,
         req: Request,
         transfer: Option<u32>,
+        queue: Queue,
     ) -> Result<mpsc::Receiver<Event>> {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(ROUTE_WINDOW);
@@ -163,7 +175,11 @@ impl Client {
         }
         let frame = Frame::control(&ClientMsg::Request { id, req })
             .map_err(ferry_proto::FrameError::from)?;
-        if self.inner.control.send(frame).await.is_err() {
+        let sent = match queue {
+            Queue::Control => self.inner.control.send(frame).await,
+            Queue::Bulk => self.inner.bulk.send(frame).await,
+        };
+        if sent.is_err() {
             let mut routes = lock(&self.inner.pending);
             routes.requests.remove(&id);
             if let Some(t) = transfer {
@@ -175,7 +191,7 @@ impl Client {
     }
 
     async fn submit(&self, req: Request) -> Result<mpsc::Receiver<Event>> {
-        self.submit_routed(req, None).await
+        self.submit_routed(req, None, Queue::Control).await
     }
 
     /// A fresh transfer id for this connection.

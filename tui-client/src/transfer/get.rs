@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use super::local::{free_local_name, hash_file, hash_prefix, local_err, partial_path, sync_parent};
 use super::{Conflict, Direction, FileReport, Job, Status, TransferEvent};
-use crate::client::session::Event;
+use crate::client::session::{Event, Queue};
 use crate::client::{Client, ClientError, Result};
 
 struct Guard<'a> {
@@ -147,7 +147,9 @@ async fn download(
         offset: held,
         prefix_sha256: (held > 0).then(|| prefix.clone().finalize().into()),
     };
-    let mut events = client.submit_routed(req, Some(transfer)).await?;
+    let mut events = client
+        .submit_routed(req, Some(transfer), Queue::Control)
+        .await?;
     let mut guard = Guard {
         client,
         transfer,

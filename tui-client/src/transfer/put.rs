@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use super::local::{hash_file, hash_prefix, local_err, renamed};
 use super::{Conflict, Direction, FileReport, Job, Status, TransferEvent};
-use crate::client::session::Event;
+use crate::client::session::{Event, Queue};
 use crate::client::{Client, ClientError, Result};
 
 /// Cancels the server side if the upload is dropped midway.
@@ -155,7 +155,10 @@ async fn upload(
         resume: true,
         eager,
     };
-    let mut replies = client.submit_routed(req, None).await?;
+    // An eager PutOpen must reach the server before its data frames, so it
+    // takes their queue.
+    let queue = if eager { Queue::Bulk } else { Queue::Control };
+    let mut replies = client.submit_routed(req, None, queue).await?;
     let mut guard = Guard {
         client,
         transfer,
