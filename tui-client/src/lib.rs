@@ -3,4 +3,6 @@
 
 pub mod cli;
 pub mod client;
+pub mod demo;
 pub mod transfer;
+pub mod tui;

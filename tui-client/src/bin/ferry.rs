@@ -1,16 +1,11 @@
 //! ferry: thin binary over the ferry-tui library.
 
 use clap::Parser;
-use ferry_tui::cli::{self, Args};
+use ferry_tui::cli::{self, Args, Command};
+use ferry_tui::tui::{self, dialog::ConnectForm, Start};
 
 fn main() {
     let args = Args::parse();
-    let Some(cmd) = &args.cmd else {
-        eprintln!(
-            "ferry: the TUI is not built yet; run a command such as 'ferry ls' (see ferry --help)"
-        );
-        std::process::exit(2);
-    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -21,8 +16,46 @@ fn main() {
             std::process::exit(1);
         }
     };
-    if let Err(f) = rt.block_on(cli::run(&args, cmd)) {
+    let outcome = match &args.cmd {
+        Some(Command::Demo) => rt
+            .block_on(ferry_tui::demo::run())
+            .map_err(|e| cli::Failure::message(format!("{e:#}"))),
+        None => rt.block_on(open_tui(&args)),
+        Some(cmd) => rt.block_on(cli::run(&args, cmd)),
+    };
+    if let Err(f) = outcome {
         cli::report(&f, args.json);
         std::process::exit(f.code);
     }
+}
+
+/// The TUI: connect at once when a user was given (-u or FERRY_USER),
+/// otherwise show the connect form.
+async fn open_tui(args: &Args) -> Result<(), cli::Failure> {
+    let local_dir = std::env::current_dir()
+        .map_err(|e| cli::Failure::message(format!("no current directory: {e}")))?;
+    let connect = match &args.user {
+        Some(_) => Some(cli::options(args)?),
+        None => None,
+    };
+    let recent = tui::config::recent();
+    let (server, user) = recent.first().cloned().unwrap_or_else(|| {
+        (
+            args.server.clone(),
+            std::env::var("USER").unwrap_or_default(),
+        )
+    });
+    let form = ConnectForm {
+        server,
+        user,
+        recent,
+        ..Default::default()
+    };
+    tui::run(Start {
+        connect,
+        form,
+        local_dir,
+    })
+    .await
+    .map_err(|e| cli::Failure::message(format!("{e:#}")))
 }

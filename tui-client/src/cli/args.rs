@@ -2,7 +2,8 @@
 
 use clap::{Parser, Subcommand};
 
-/// The Ferry client: a two-pane TUI, or batch commands for scripts.
+/// The Ferry client: a two-pane TUI (no command), or batch commands for
+/// scripts.
 #[derive(Parser, Debug)]
 #[command(name = "ferry", version, about)]
 pub struct Args {
@@ -94,6 +95,9 @@ pub enum Command {
     },
     /// Show disk usage and quota.
     Quota,
+    /// Try Ferry: an embedded server on loopback with a demo user and
+    /// sample files, and the TUI connected to it.
+    Demo,
     /// Upload files, and with -r directory trees: LOCAL... [REMOTE].
     Put {
         #[command(flatten)]

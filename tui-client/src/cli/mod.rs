@@ -59,6 +59,15 @@ impl Failure {
         }
     }
 
+    /// A failure with just a message (exit status 1).
+    pub fn message(message: String) -> Failure {
+        Failure {
+            message,
+            kind: "Failed".into(),
+            code: 1,
+        }
+    }
+
     /// A failure whose details were already printed.
     fn quiet(message: String) -> Failure {
         Failure {
@@ -274,6 +283,7 @@ async fn execute(client: &Client, cmd: &Command, json: bool) -> Result<(), Failu
         Command::Get { xfer, paths } => {
             transfer::run(client, crate::transfer::Direction::Get, paths, xfer, json).await?;
         }
+        Command::Demo => return Err(Failure::usage("demo runs on its own")),
         Command::Quota => {
             let (used, limit) = client.quota().await.map_err(fail("quota"))?;
             if json {

@@ -132,6 +132,11 @@ impl Client {
         &self.inner.identity
     }
 
+    /// True when both handles are the same session.
+    pub fn same_as(&self, other: &Client) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// The logged-in user.
     pub fn user(&self) -> &str {
         &self.inner.user

@@ -1,0 +1,149 @@
+//! What flows into `update` (actions) and out of it (effects for the
+//! runtime to carry out). Everything that happens becomes an action:
+//! keys, mouse, ticks, listings, progress, connection changes.
+
+use std::path::PathBuf;
+
+use crossterm::event::{KeyEvent, MouseEvent};
+use ferry_proto::msg::Entry;
+use ferry_proto::RemotePath;
+
+use super::pane::Side;
+use crate::client::{ConnectOptions, ServerIdentity};
+use crate::transfer::{Conflict, Direction, TransferEvent};
+
+/// Something that happened.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// A key was pressed.
+    Key(KeyEvent),
+    /// The mouse did something.
+    Mouse(MouseEvent),
+    /// The terminal was resized.
+    Resize(u16, u16),
+    /// A local directory was read.
+    LocalListed {
+        /// Which directory.
+        path: PathBuf,
+        /// Its entries, or why not.
+        result: Result<Vec<Entry>, String>,
+    },
+    /// A batch of a remote listing arrived.
+    RemoteBatch {
+        /// Which listing (stale ones are ignored).
+        generation: u64,
+        /// Entries.
+        entries: Vec<Entry>,
+        /// The last batch.
+        done: bool,
+    },
+    /// A remote listing failed.
+    RemoteListFailed {
+        /// Which listing.
+        generation: u64,
+        /// Why.
+        error: String,
+    },
+    /// The quota report.
+    Quota {
+        /// Bytes used.
+        used: u64,
+        /// Limit.
+        limit: Option<u64>,
+    },
+    /// A file operation finished; refresh `side` (both when None).
+    OpDone {
+        /// What to say.
+        message: Option<String>,
+        /// What to refresh.
+        refresh: Option<Side>,
+    },
+    /// A file operation failed.
+    OpFailed(String),
+    /// A transfer job started moving.
+    JobEvent {
+        /// Job id.
+        job: u64,
+        /// The engine's event.
+        event: TransferEvent,
+    },
+    /// A transfer job ended.
+    JobEnded {
+        /// Job id.
+        job: u64,
+        /// Error that stopped the whole job, if any.
+        result: Result<(), String>,
+    },
+    /// Logged in.
+    Connected {
+        /// `user@server`.
+        label: String,
+        /// Certificate and trust.
+        identity: ServerIdentity,
+    },
+    /// The server's certificate is unknown: ask the user.
+    UnknownServer {
+        /// Server.
+        server: String,
+        /// Fingerprint.
+        fingerprint: String,
+    },
+    /// A connection attempt failed.
+    ConnectFailed(String),
+    /// The connection dropped.
+    Disconnected(String),
+}
+
+/// Work for the runtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Read a local directory.
+    ListLocal(PathBuf),
+    /// List a remote directory; batches come back tagged with `generation`.
+    ListRemote {
+        /// The directory.
+        path: RemotePath,
+        /// Tag.
+        generation: u64,
+    },
+    /// Ask for the quota.
+    Quota,
+    /// Make a directory.
+    Mkdir(Side, String),
+    /// Rename or move.
+    Rename(Side, String, String),
+    /// Delete paths (recursively for directories).
+    Delete(Side, Vec<String>),
+    /// Start a transfer job.
+    StartJob {
+        /// Job id.
+        job: u64,
+        /// Up or down.
+        direction: Direction,
+        /// Source path.
+        source: String,
+        /// Target directory.
+        dest: String,
+        /// Conflict policy.
+        conflict: Conflict,
+    },
+    /// Cancel a job (its partials stay for a resume).
+    CancelJob(u64),
+    /// Connect (or reconnect) with these options.
+    Connect(Box<ConnectOptions>),
+    /// Reconnect with the last options.
+    Reconnect,
+    /// Trust this fingerprint for the server and connect again.
+    TrustAndConnect(String),
+    /// Leave.
+    Quit,
+}
+
+// ConnectOptions carries a password; comparing effects in tests compares
+// everything but it.
+impl PartialEq for Box<ConnectOptions> {
+    fn eq(&self, other: &Self) -> bool {
+        self.server == other.server && self.user == other.user
+    }
+}
+impl Eq for Box<ConnectOptions> {}

@@ -1,0 +1,1081 @@
+//! The one App state and `update`, which turns actions into state changes
+//! and effects. No I/O and no terminal here: everything is testable.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use ferry_proto::msg::EntryKind;
+use ferry_proto::RemotePath;
+use ratatui::layout::Rect;
+
+use super::action::{Action, Effect};
+use super::dialog::{edit_text, ConnectForm, CopyPlan, Dialog, InputKind, PendingCopy};
+use super::layout::{self, Areas};
+use super::pane::{Pane, Side, SortKey};
+use super::queue::{JobState, Queue};
+use crate::transfer::{Conflict, Direction};
+
+/// The connection as the UI sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Link {
+    /// Not connected and not trying.
+    Offline,
+    /// Logging in.
+    Connecting,
+    /// Logged in as `user@server`.
+    Online(String),
+    /// Lost; the reason.
+    Lost(String),
+}
+
+/// A message on the message line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// The text.
+    pub text: String,
+    /// Shown in red.
+    pub error: bool,
+}
+
+/// Which part has the keyboard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Focus {
+    /// A file pane.
+    Pane(Side),
+    /// The transfer queue.
+    Queue,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Click {
+    at: Instant,
+    side: Side,
+    row: usize,
+}
+
+/// Everything the TUI knows.
+#[derive(Debug)]
+pub struct App {
+    /// Left pane.
+    pub local: Pane,
+    /// Right pane.
+    pub remote: Pane,
+    /// Keyboard focus.
+    pub focus: Focus,
+    /// Transfers.
+    pub queue: Queue,
+    /// The open dialog.
+    pub dialog: Option<Dialog>,
+    /// The message line.
+    pub message: Option<Message>,
+    /// Connection state.
+    pub link: Link,
+    /// Quota (used, limit).
+    pub quota: Option<(u64, Option<u64>)>,
+    /// The certificate fingerprint and trust, once connected.
+    pub identity: Option<crate::client::ServerIdentity>,
+    /// Screen size.
+    pub size: Rect,
+    /// Set when the app should end.
+    pub quit: bool,
+    /// Filter typing mode in the focused pane.
+    pub filtering: bool,
+    remote_generation: u64,
+    local_dir: PathBuf,
+    remote_dir: RemotePath,
+    press: Option<(Side, usize)>,
+    last_click: Option<Click>,
+}
+
+const DOUBLE_CLICK: Duration = Duration::from_millis(400);
+
+impl App {
+    /// A new app with the local pane in `local_dir`.
+    pub fn new(local_dir: PathBuf, size: Rect) -> App {
+        App {
+            local: Pane::new(Side::Local),
+            remote: Pane::new(Side::Remote),
+            focus: Focus::Pane(Side::Local),
+            queue: Queue::default(),
+            dialog: None,
+            message: None,
+            link: Link::Offline,
+            quota: None,
+            identity: None,
+            size,
+            quit: false,
+            filtering: false,
+            remote_generation: 0,
+            local_dir,
+            remote_dir: RemotePath::root(),
+            press: None,
+            last_click: None,
+        }
+    }
+
+    /// Effects to run at start: read the local directory.
+    pub fn start(&mut self) -> Vec<Effect> {
+        vec![self.open_local(self.local_dir.clone())]
+    }
+
+    /// The screen's regions now.
+    pub fn areas(&self) -> Areas {
+        layout::areas(self.size, self.queue.jobs.len())
+    }
+
+    /// A pane.
+    pub fn pane(&self, side: Side) -> &Pane {
+        match side {
+            Side::Local => &self.local,
+            Side::Remote => &self.remote,
+        }
+    }
+
+    fn pane_mut(&mut self, side: Side) -> &mut Pane {
+        match side {
+            Side::Local => &mut self.local,
+            Side::Remote => &mut self.remote,
+        }
+    }
+
+    fn focused_side(&self) -> Side {
+        match self.focus {
+            Focus::Pane(s) => s,
+            Focus::Queue => Side::Local,
+        }
+    }
+
+    fn rows_height(&self, side: Side) -> usize {
+        let a = self.areas();
+        match side {
+            Side::Local => a.local_rows.height as usize,
+            Side::Remote => a.remote_rows.height as usize,
+        }
+    }
+
+    fn info(&mut self, text: impl Into<String>) {
+        self.message = Some(Message {
+            text: text.into(),
+            error: false,
+        });
+    }
+
+    fn error(&mut self, text: impl Into<String>) {
+        self.message = Some(Message {
+            text: text.into(),
+            error: true,
+        });
+    }
+
+    fn open_local(&mut self, dir: PathBuf) -> Effect {
+        let at_root = dir.parent().is_none();
+        self.local.begin(dir.display().to_string(), at_root);
+        self.local_dir = dir.clone();
+        Effect::ListLocal(dir)
+    }
+
+    fn open_remote(&mut self, dir: RemotePath) -> Vec<Effect> {
+        if !matches!(self.link, Link::Online(_)) {
+            return vec![];
+        }
+        self.remote_generation += 1;
+        self.remote.begin(dir.to_string(), dir.is_root());
+        self.remote_dir = dir.clone();
+        vec![
+            Effect::ListRemote {
+                path: dir,
+                generation: self.remote_generation,
+            },
+            Effect::Quota,
+        ]
+    }
+
+    fn refresh(&mut self, side: Side) -> Vec<Effect> {
+        match side {
+            Side::Local => {
+                let dir = self.local_dir.clone();
+                vec![self.open_local(dir)]
+            }
+            Side::Remote => {
+                let dir = self.remote_dir.clone();
+                self.open_remote(dir)
+            }
+        }
+    }
+
+    /// The directory a pane shows, as a path string for effects.
+    pub fn dir_of(&self, side: Side) -> String {
+        match side {
+            Side::Local => self.local_dir.display().to_string(),
+            Side::Remote => self.remote_dir.to_string(),
+        }
+    }
+
+    fn join(&self, side: Side, name: &str) -> String {
+        match side {
+            Side::Local => self.local_dir.join(name).display().to_string(),
+            Side::Remote => {
+                let d = self.remote_dir.to_string();
+                if d == "/" {
+                    format!("/{name}")
+                } else {
+                    format!("{d}/{name}")
+                }
+            }
+        }
+    }
+
+    /// Applies one action.
+    pub fn update(&mut self, action: Action) -> Vec<Effect> {
+        match action {
+            Action::Key(key) => self.on_key(key),
+            Action::Mouse(m) => self.on_mouse(m),
+            Action::Resize(w, h) => {
+                self.size = Rect::new(0, 0, w, h);
+                vec![]
+            }
+            Action::LocalListed { path, result } => {
+                if path == self.local_dir {
+                    match result {
+                        Ok(entries) => self.local.extend(entries, true),
+                        Err(e) => {
+                            self.local.fail(e.clone());
+                            self.error(e);
+                        }
+                    }
+                }
+                vec![]
+            }
+            Action::RemoteBatch {
+                generation,
+                entries,
+                done,
+            } => {
+                if generation == self.remote_generation {
+                    self.remote.extend(entries, done);
+                }
+                vec![]
+            }
+            Action::RemoteListFailed { generation, error } => {
+                if generation == self.remote_generation {
+                    self.remote.fail(error.clone());
+                    self.error(error);
+                }
+                vec![]
+            }
+            Action::Quota { used, limit } => {
+                self.quota = Some((used, limit));
+                vec![]
+            }
+            Action::OpDone { message, refresh } => {
+                if let Some(m) = message {
+                    self.info(m);
+                }
+                match refresh {
+                    Some(side) => self.refresh(side),
+                    None => {
+                        let mut fx = self.refresh(Side::Local);
+                        fx.extend(self.refresh(Side::Remote));
+                        fx
+                    }
+                }
+            }
+            Action::OpFailed(e) => {
+                self.error(e);
+                vec![]
+            }
+            Action::JobEvent { job, event } => {
+                self.queue.apply(job, &event);
+                if let crate::transfer::TransferEvent::Warning { message, .. } = &event {
+                    self.info(message.clone());
+                }
+                vec![]
+            }
+            Action::JobEnded { job, result } => {
+                let direction = self.queue.get_mut(job).map(|j| j.direction);
+                self.queue.finish(job, result);
+                if let Some(j) = self.queue.get_mut(job) {
+                    if let JobState::Failed(e) = &j.state {
+                        let text = format!("{}: {e}", j.source);
+                        self.error(text);
+                    }
+                }
+                // Show the new files in the target pane.
+                match direction {
+                    Some(Direction::Put) => self.refresh(Side::Remote),
+                    Some(Direction::Get) => self.refresh(Side::Local),
+                    None => vec![],
+                }
+            }
+            Action::Connected { label, identity } => {
+                self.link = Link::Online(label.clone());
+                self.identity = Some(identity);
+                if matches!(
+                    self.dialog,
+                    Some(Dialog::Connect(_) | Dialog::Reconnect { .. } | Dialog::Trust { .. })
+                ) {
+                    self.dialog = None;
+                }
+                self.info(format!("connected as {label}"));
+                let dir = self.remote_dir.clone();
+                let mut fx = self.open_remote(dir);
+                // Resume what the cut interrupted: partials make it cheap.
+                for job in &mut self.queue.jobs {
+                    if matches!(&job.state, JobState::Failed(e) if is_connection_error(e)) {
+                        job.state = JobState::Queued;
+                        job.board = Default::default();
+                        fx.push(Effect::StartJob {
+                            job: job.id,
+                            direction: job.direction,
+                            source: job.source.clone(),
+                            dest: job.dest.clone(),
+                            conflict: resume_policy(job.conflict),
+                        });
+                    }
+                }
+                fx
+            }
+            Action::UnknownServer {
+                server,
+                fingerprint,
+            } => {
+                self.link = Link::Offline;
+                self.dialog = Some(Dialog::Trust {
+                    server,
+                    fingerprint,
+                });
+                vec![]
+            }
+            Action::ConnectFailed(e) => {
+                self.link = Link::Offline;
+                match &mut self.dialog {
+                    Some(Dialog::Connect(form)) => form.error = Some(e),
+                    _ => {
+                        self.dialog = Some(Dialog::Connect(ConnectForm {
+                            error: Some(e),
+                            ..Default::default()
+                        }))
+                    }
+                }
+                vec![]
+            }
+            Action::Disconnected(reason) => {
+                if matches!(self.link, Link::Online(_)) {
+                    self.link = Link::Lost(reason.clone());
+                    self.dialog = Some(Dialog::Reconnect { reason });
+                }
+                vec![]
+            }
+        }
+    }
+
+    /// Opens the connect form (no server given on the command line).
+    pub fn ask_connect(&mut self, form: ConnectForm) {
+        self.dialog = Some(Dialog::Connect(form));
+    }
+
+    /// Marks the app as connecting.
+    pub fn connecting(&mut self) {
+        self.link = Link::Connecting;
+    }
+
+    fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        if let Some(dialog) = self.dialog.take() {
+            return self.dialog_key(dialog, key);
+        }
+        if self.filtering {
+            return self.filter_key(key);
+        }
+        // Any key dismisses the message line.
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        let shift = key.modifiers.contains(KeyModifiers::SHIFT);
+        match key.code {
+            KeyCode::Esc => {
+                self.message = None;
+                vec![]
+            }
+            KeyCode::F(10) | KeyCode::Char('q') => self.ask_quit(),
+            KeyCode::Char('c') if ctrl => self.ask_quit(),
+            KeyCode::F(1) | KeyCode::Char('?') => {
+                self.dialog = Some(Dialog::Help);
+                vec![]
+            }
+            KeyCode::Tab | KeyCode::BackTab => {
+                self.focus = match self.focus {
+                    Focus::Pane(Side::Local) => Focus::Pane(Side::Remote),
+                    Focus::Pane(Side::Remote) if !self.queue.jobs.is_empty() => Focus::Queue,
+                    _ => Focus::Pane(Side::Local),
+                };
+                vec![]
+            }
+            KeyCode::F(9) => {
+                self.focus = if self.focus == Focus::Queue {
+                    Focus::Pane(Side::Local)
+                } else {
+                    Focus::Queue
+                };
+                vec![]
+            }
+            _ if self.focus == Focus::Queue => self.queue_key(key),
+            KeyCode::Up | KeyCode::Char('k') if shift => self.extend_selection(-1),
+            KeyCode::Down | KeyCode::Char('j') if shift => self.extend_selection(1),
+            KeyCode::Up | KeyCode::Char('k') => self.move_cursor(-1),
+            KeyCode::Down | KeyCode::Char('j') => self.move_cursor(1),
+            KeyCode::PageUp => {
+                let h = self.rows_height(self.focused_side()) as isize;
+                self.move_cursor(-h.max(1))
+            }
+            KeyCode::PageDown => {
+                let h = self.rows_height(self.focused_side()) as isize;
+                self.move_cursor(h.max(1))
+            }
+            KeyCode::Home | KeyCode::Char('g') => self.move_cursor(isize::MIN / 2),
+            KeyCode::End | KeyCode::Char('G') => self.move_cursor(isize::MAX / 2),
+            KeyCode::Enter => self.enter(self.focused_side()),
+            KeyCode::Backspace => self.go_up(self.focused_side()),
+            KeyCode::Char('r') if ctrl => self.refresh(self.focused_side()),
+            KeyCode::Char(' ') | KeyCode::Insert => {
+                let side = self.focused_side();
+                let p = self.pane_mut(side);
+                p.toggle(p.cursor);
+                self.move_cursor(1)
+            }
+            KeyCode::Char('*') => {
+                self.pane_mut(self.focused_side()).invert_marks();
+                vec![]
+            }
+            KeyCode::Char('+') => {
+                self.pane_mut(self.focused_side()).mark_all();
+                vec![]
+            }
+            KeyCode::Char('-') => {
+                self.pane_mut(self.focused_side()).marked.clear();
+                vec![]
+            }
+            KeyCode::F(2) | KeyCode::Char('s') => {
+                let p = self.pane_mut(self.focused_side());
+                p.sort = match p.sort {
+                    SortKey::Name => SortKey::Size,
+                    SortKey::Size => SortKey::Time,
+                    SortKey::Time => SortKey::Name,
+                };
+                p.resort();
+                vec![]
+            }
+            KeyCode::F(3) | KeyCode::Char('.') => {
+                let p = self.pane_mut(self.focused_side());
+                p.show_hidden = !p.show_hidden;
+                p.resort();
+                vec![]
+            }
+            KeyCode::F(4) | KeyCode::Char('/') => {
+                self.filtering = true;
+                let p = self.pane_mut(self.focused_side());
+                p.filter = Some(String::new());
+                vec![]
+            }
+            KeyCode::F(5) => self.copy(),
+            KeyCode::F(6) => self.start_rename(),
+            KeyCode::F(7) => {
+                self.dialog = Some(Dialog::Input {
+                    kind: InputKind::Mkdir,
+                    side: self.focused_side(),
+                    text: String::new(),
+                });
+                vec![]
+            }
+            KeyCode::F(8) | KeyCode::Delete => self.start_delete(),
+            _ => vec![],
+        }
+    }
+
+    fn ask_quit(&mut self) -> Vec<Effect> {
+        if self.queue.active() > 0 {
+            self.dialog = Some(Dialog::ConfirmQuit);
+            vec![]
+        } else {
+            self.quit = true;
+            vec![Effect::Quit]
+        }
+    }
+
+    fn filter_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        let side = self.focused_side();
+        let done = matches!(
+            key.code,
+            KeyCode::Esc | KeyCode::Enter | KeyCode::Down | KeyCode::Up | KeyCode::Tab
+        );
+        if done {
+            self.filtering = false;
+        }
+        let p = self.pane_mut(side);
+        match key.code {
+            KeyCode::Esc => p.filter = None,
+            _ if done => {
+                if p.filter.as_deref() == Some("") {
+                    p.filter = None;
+                }
+            }
+            _ => {
+                if let Some(f) = p.filter.as_mut() {
+                    edit_text(f, &key);
+                }
+            }
+        }
+        p.resort();
+        p.cursor = usize::from(!p.at_root).min(p.len().saturating_sub(1));
+        vec![]
+    }
+
+    fn queue_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        let n = self.queue.jobs.len();
+        match key.code {
+            KeyCode::Up | KeyCode::Char('k') => {
+                self.queue.selected = self.queue.selected.saturating_sub(1)
+            }
+            KeyCode::Down | KeyCode::Char('j') => {
+                self.queue.selected = (self.queue.selected + 1).min(n.saturating_sub(1))
+            }
+            KeyCode::Char('c') | KeyCode::Delete | KeyCode::F(8) => {
+                if let Some(job) = self.queue.jobs.get_mut(self.queue.selected) {
+                    if job.active() {
+                        job.state = JobState::Cancelled;
+                        return vec![Effect::CancelJob(job.id)];
+                    }
+                }
+            }
+            KeyCode::Char('r') | KeyCode::Enter => {
+                if let Some(job) = self.queue.jobs.get_mut(self.queue.selected) {
+                    if job.retryable() {
+                        job.state = JobState::Queued;
+                        job.board = Default::default();
+                        return vec![Effect::StartJob {
+                            job: job.id,
+                            direction: job.direction,
+                            source: job.source.clone(),
+                            dest: job.dest.clone(),
+                            conflict: resume_policy(job.conflict),
+                        }];
+                    }
+                }
+            }
+            KeyCode::Char('x') => {
+                // Clear finished jobs from the list.
+                self.queue.jobs.retain(|j| j.state != JobState::Done);
+                self.queue.selected = self
+                    .queue
+                    .selected
+                    .min(self.queue.jobs.len().saturating_sub(1));
+            }
+            _ => {}
+        }
+        vec![]
+    }
+
+    fn move_cursor(&mut self, delta: isize) -> Vec<Effect> {
+        let side = self.focused_side();
+        let h = self.rows_height(side);
+        let p = self.pane_mut(side);
+        p.move_by(delta);
+        p.anchor = None;
+        p.scroll_into_view(h);
+        vec![]
+    }
+
+    fn extend_selection(&mut self, delta: isize) -> Vec<Effect> {
+        let side = self.focused_side();
+        let h = self.rows_height(side);
+        let p = self.pane_mut(side);
+        let anchor = *p.anchor.get_or_insert(p.cursor);
+        p.move_by(delta);
+        p.mark_range(anchor, p.cursor);
+        p.anchor = Some(anchor);
+        p.scroll_into_view(h);
+        vec![]
+    }
+
+    fn enter(&mut self, side: Side) -> Vec<Effect> {
+        let p = self.pane(side);
+        if p.is_parent_row(p.cursor) {
+            return self.go_up(side);
+        }
+        let Some(e) = p.current() else { return vec![] };
+        if e.kind != EntryKind::Dir && e.kind != EntryKind::Symlink {
+            return vec![];
+        }
+        let name = e.name.clone();
+        match side {
+            Side::Local => {
+                let dir = self.local_dir.join(&name);
+                vec![self.open_local(dir)]
+            }
+            Side::Remote => match self.remote_dir.child(&name) {
+                Ok(dir) => self.open_remote(dir),
+                Err(e) => {
+                    self.error(e.to_string());
+                    vec![]
+                }
+            },
+        }
+    }
+
+    fn go_up(&mut self, side: Side) -> Vec<Effect> {
+        match side {
+            Side::Local => {
+                let Some(parent) = self.local_dir.parent().map(Path::to_path_buf) else {
+                    return vec![];
+                };
+                let came_from = self
+                    .local_dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned());
+                let fx = vec![self.open_local(parent)];
+                if let Some(name) = came_from {
+                    self.pending_select(Side::Local, name);
+                }
+                fx
+            }
+            Side::Remote => {
+                if self.remote_dir.is_root() {
+                    return vec![];
+                }
+                let came_from = self.remote_dir.file_name().map(str::to_string);
+                let fx = self.open_remote(self.remote_dir.parent());
+                if let Some(name) = came_from {
+                    self.pending_select(Side::Remote, name);
+                }
+                fx
+            }
+        }
+    }
+
+    /// After going up, put the cursor on the directory we came from once
+    /// it shows up in the listing.
+    fn pending_select(&mut self, side: Side, name: String) {
+        let p = self.pane_mut(side);
+        p.entries.push(ferry_proto::msg::Entry {
+            name: name.clone(),
+            kind: EntryKind::Dir,
+            size: 0,
+            mtime: 0,
+            mode: 0,
+        });
+        p.resort();
+        p.select_name(&name);
+        p.entries.clear();
+        p.resort();
+    }
+
+    fn copy(&mut self) -> Vec<Effect> {
+        let from = self.focused_side();
+        if !matches!(self.link, Link::Online(_)) {
+            self.error("not connected");
+            return vec![];
+        }
+        let selection = self.pane(from).selection();
+        if selection.is_empty() {
+            return vec![];
+        }
+        let target = self.pane(from.other());
+        let items = selection
+            .into_iter()
+            .map(|entry| PendingCopy {
+                existing: target.find(&entry.name).cloned(),
+                entry,
+                conflict: Conflict::Auto,
+            })
+            .collect();
+        let mut plan = CopyPlan {
+            direction: if from == Side::Local {
+                Direction::Put
+            } else {
+                Direction::Get
+            },
+            from_dir: self.dir_of(from),
+            to_dir: self.dir_of(from.other()),
+            items,
+            asking: 0,
+            apply_all: false,
+        };
+        self.pane_mut(from).marked.clear();
+        if plan.advance() {
+            self.dialog = Some(Dialog::Conflict(plan));
+            return vec![];
+        }
+        self.launch(plan)
+    }
+
+    fn launch(&mut self, plan: CopyPlan) -> Vec<Effect> {
+        let from = if plan.direction == Direction::Put {
+            Side::Local
+        } else {
+            Side::Remote
+        };
+        let mut fx = Vec::new();
+        for item in plan.items {
+            if item.existing.is_some() && item.conflict == Conflict::Skip {
+                continue;
+            }
+            let source = self.join(from, &item.entry.name);
+            let id = self.queue.push(
+                plan.direction,
+                source.clone(),
+                plan.to_dir.clone(),
+                item.conflict,
+            );
+            fx.push(Effect::StartJob {
+                job: id,
+                direction: plan.direction,
+                source,
+                dest: plan.to_dir.clone(),
+                conflict: item.conflict,
+            });
+        }
+        if !fx.is_empty() {
+            self.info(format!("{} transfer(s) queued", fx.len()));
+        }
+        fx
+    }
+
+    fn start_rename(&mut self) -> Vec<Effect> {
+        let side = self.focused_side();
+        let Some(e) = self.pane(side).current() else {
+            return vec![];
+        };
+        let from = e.name.clone();
+        self.dialog = Some(Dialog::Input {
+            kind: InputKind::Rename { from: from.clone() },
+            side,
+            text: from,
+        });
+        vec![]
+    }
+
+    fn start_delete(&mut self) -> Vec<Effect> {
+        let side = self.focused_side();
+        let entries = self.pane(side).selection();
+        if !entries.is_empty() {
+            self.dialog = Some(Dialog::ConfirmDelete { side, entries });
+        }
+        vec![]
+    }
+
+    fn dialog_key(&mut self, dialog: Dialog, key: KeyEvent) -> Vec<Effect> {
+        let esc = key.code == KeyCode::Esc;
+        match dialog {
+            Dialog::Help => vec![],
+            Dialog::ConfirmQuit => {
+                if matches!(
+                    key.code,
+                    KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter
+                ) {
+                    self.quit = true;
+                    return vec![Effect::Quit];
+                }
+                vec![]
+            }
+            Dialog::Input {
+                kind,
+                side,
+                mut text,
+            } => {
+                if esc {
+                    return vec![];
+                }
+                if key.code == KeyCode::Enter {
+                    let text = text.trim().to_string();
+                    if text.is_empty() {
+                        return vec![];
+                    }
+                    return match kind {
+                        InputKind::Mkdir => vec![Effect::Mkdir(side, self.join(side, &text))],
+                        InputKind::Rename { from } => {
+                            let to = if text.starts_with('/') {
+                                text
+                            } else {
+                                self.join(side, &text)
+                            };
+                            vec![Effect::Rename(side, self.join(side, &from), to)]
+                        }
+                    };
+                }
+                edit_text(&mut text, &key);
+                self.dialog = Some(Dialog::Input { kind, side, text });
+                vec![]
+            }
+            Dialog::ConfirmDelete { side, entries } => {
+                if matches!(
+                    key.code,
+                    KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter
+                ) {
+                    let paths = entries.iter().map(|e| self.join(side, &e.name)).collect();
+                    self.pane_mut(side).marked.clear();
+                    return vec![Effect::Delete(side, paths)];
+                }
+                if !esc && !matches!(key.code, KeyCode::Char('n') | KeyCode::Char('N')) {
+                    self.dialog = Some(Dialog::ConfirmDelete { side, entries });
+                }
+                vec![]
+            }
+            Dialog::Conflict(mut plan) => {
+                if esc {
+                    self.info("copy cancelled");
+                    return vec![];
+                }
+                let choice = match key.code {
+                    KeyCode::Char('o') | KeyCode::Char('O') => Some(Conflict::Overwrite),
+                    KeyCode::Char('s') | KeyCode::Char('S') => Some(Conflict::Skip),
+                    KeyCode::Char('r') | KeyCode::Char('R') => Some(Conflict::Resume),
+                    KeyCode::Char('n') | KeyCode::Char('N') => Some(Conflict::Rename),
+                    KeyCode::Char('a') | KeyCode::Char('A') => {
+                        plan.apply_all = !plan.apply_all;
+                        None
+                    }
+                    _ => None,
+                };
+                if let Some(c) = choice {
+                    plan.choose(c);
+                    if !plan.advance() {
+                        return self.launch(plan);
+                    }
+                }
+                self.dialog = Some(Dialog::Conflict(plan));
+                vec![]
+            }
+            Dialog::Trust {
+                server,
+                fingerprint,
+            } => match key.code {
+                KeyCode::Char('y') | KeyCode::Char('Y') => {
+                    self.link = Link::Connecting;
+                    vec![Effect::TrustAndConnect(fingerprint)]
+                }
+                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
+                    self.error(format!("not connected: {server} was not trusted"));
+                    vec![]
+                }
+                _ => {
+                    self.dialog = Some(Dialog::Trust {
+                        server,
+                        fingerprint,
+                    });
+                    vec![]
+                }
+            },
+            Dialog::Reconnect { reason } => match key.code {
+                KeyCode::Char('r') | KeyCode::Char('R') | KeyCode::Enter => {
+                    self.link = Link::Connecting;
+                    self.dialog = Some(Dialog::Reconnect { reason });
+                    vec![Effect::Reconnect]
+                }
+                KeyCode::Esc => vec![],
+                KeyCode::Char('q') => {
+                    self.quit = true;
+                    vec![Effect::Quit]
+                }
+                _ => {
+                    self.dialog = Some(Dialog::Reconnect { reason });
+                    vec![]
+                }
+            },
+            Dialog::Connect(mut form) => {
+                match key.code {
+                    KeyCode::Esc => {
+                        self.quit = true;
+                        return vec![Effect::Quit];
+                    }
+                    KeyCode::Tab | KeyCode::Down => form.field = (form.field + 1) % 3,
+                    KeyCode::BackTab | KeyCode::Up => form.field = (form.field + 2) % 3,
+                    KeyCode::F(2) => {
+                        // Cycle through recent servers.
+                        if !form.recent.is_empty() {
+                            let i = form
+                                .recent
+                                .iter()
+                                .position(|(s, u)| *s == form.server && *u == form.user)
+                                .map_or(0, |i| (i + 1) % form.recent.len());
+                            form.server = form.recent[i].0.clone();
+                            form.user = form.recent[i].1.clone();
+                        }
+                    }
+                    KeyCode::Enter if form.field < 2 => form.field += 1,
+                    KeyCode::Enter => {
+                        let mut opts = crate::client::ConnectOptions::new(
+                            form.server.trim(),
+                            form.user.trim(),
+                            form.password.clone(),
+                        );
+                        opts.security = crate::client::Security::default();
+                        form.error = None;
+                        self.dialog = Some(Dialog::Connect(form));
+                        self.link = Link::Connecting;
+                        return vec![Effect::Connect(Box::new(opts))];
+                    }
+                    _ => {
+                        edit_text(form.focused(), &key);
+                    }
+                }
+                self.dialog = Some(Dialog::Connect(form));
+                vec![]
+            }
+        }
+    }
+
+    fn on_mouse(&mut self, m: MouseEvent) -> Vec<Effect> {
+        if self.dialog.is_some() {
+            // A click outside a dialog closes it (except forms).
+            if matches!(m.kind, MouseEventKind::Down(_))
+                && matches!(self.dialog, Some(Dialog::Help))
+            {
+                self.dialog = None;
+            }
+            return vec![];
+        }
+        let a = self.areas();
+        let offsets = (self.local.offset, self.remote.offset);
+        let hit = |side: Side| -> Option<usize> {
+            let (rows, offset) = if side == Side::Local {
+                (a.local_rows, offsets.0)
+            } else {
+                (a.remote_rows, offsets.1)
+            };
+            layout::contains(rows, m.column, m.row).then(|| (m.row - rows.y) as usize + offset)
+        };
+        let side_at = if layout::contains(a.local, m.column, m.row) {
+            Some(Side::Local)
+        } else if layout::contains(a.remote, m.column, m.row) {
+            Some(Side::Remote)
+        } else {
+            None
+        };
+        match m.kind {
+            MouseEventKind::Down(MouseButton::Left) => {
+                if layout::contains(a.keys, m.column, m.row) {
+                    return match layout::fkey_at(a.keys, m.column) {
+                        Some(n) => self.on_key(KeyEvent::new(KeyCode::F(n), KeyModifiers::NONE)),
+                        None => vec![],
+                    };
+                }
+                if layout::contains(a.queue_rows, m.column, m.row) {
+                    self.focus = Focus::Queue;
+                    let i = (m.row - a.queue_rows.y) as usize
+                        + queue_offset(self.queue.selected, a.queue_rows.height as usize);
+                    if i < self.queue.jobs.len() {
+                        self.queue.selected = i;
+                    }
+                    return vec![];
+                }
+                if layout::contains(a.message, m.column, m.row) {
+                    self.message = None;
+                    return vec![];
+                }
+                let Some(side) = side_at else { return vec![] };
+                self.focus = Focus::Pane(side);
+                let Some(row) = hit(side) else { return vec![] };
+                if row >= self.pane(side).len() {
+                    return vec![];
+                }
+                let now = Instant::now();
+                let double = self.last_click.is_some_and(|c| {
+                    c.side == side && c.row == row && now.duration_since(c.at) < DOUBLE_CLICK
+                });
+                self.last_click = Some(Click { at: now, side, row });
+                let p = self.pane_mut(side);
+                p.move_to(row);
+                p.anchor = None;
+                if m.modifiers.contains(KeyModifiers::CONTROL) {
+                    p.toggle(row);
+                    return vec![];
+                }
+                if double {
+                    self.last_click = None;
+                    return self.enter(side);
+                }
+                self.press = Some((side, row));
+                vec![]
+            }
+            MouseEventKind::Drag(MouseButton::Left) => {
+                if let Some((side, start)) = self.press {
+                    let h = self.rows_height(side);
+                    let rows = if side == Side::Local {
+                        a.local_rows
+                    } else {
+                        a.remote_rows
+                    };
+                    // Dragging past the edge scrolls.
+                    let row = if m.row < rows.y {
+                        self.pane(side).offset.saturating_sub(1)
+                    } else {
+                        (m.row - rows.y) as usize + self.pane(side).offset
+                    };
+                    let p = self.pane_mut(side);
+                    p.move_to(row);
+                    p.scroll_into_view(h);
+                    let cur = p.cursor;
+                    if cur != start {
+                        // The range between press and here is the selection.
+                        p.marked.clear();
+                        p.mark_range(start, cur);
+                    }
+                }
+                vec![]
+            }
+            MouseEventKind::Up(MouseButton::Left) => {
+                self.press = None;
+                vec![]
+            }
+            MouseEventKind::ScrollDown | MouseEventKind::ScrollUp => {
+                let delta = if m.kind == MouseEventKind::ScrollDown {
+                    3
+                } else {
+                    -3
+                };
+                if layout::contains(a.queue, m.column, m.row) {
+                    let n = self.queue.jobs.len();
+                    self.queue.selected = (self.queue.selected as isize + delta)
+                        .clamp(0, n.saturating_sub(1) as isize)
+                        as usize;
+                    return vec![];
+                }
+                let Some(side) = side_at else { return vec![] };
+                let h = self.rows_height(side);
+                let p = self.pane_mut(side);
+                let max = p.len().saturating_sub(h);
+                p.offset = (p.offset as isize + delta).clamp(0, max as isize) as usize;
+                // Keep the cursor visible, as file managers do.
+                if p.cursor < p.offset {
+                    p.cursor = p.offset;
+                } else if p.cursor >= p.offset + h {
+                    p.cursor = p.offset + h - 1;
+                }
+                vec![]
+            }
+            _ => vec![],
+        }
+    }
+}
+
+/// First job row shown when `selected` must be visible in `height` rows.
+pub fn queue_offset(selected: usize, height: usize) -> usize {
+    if height == 0 {
+        0
+    } else {
+        selected.saturating_sub(height - 1)
+    }
+}
+
+/// Retrying resumes partials; an explicit overwrite or rename is kept.
+fn resume_policy(c: Conflict) -> Conflict {
+    match c {
+        Conflict::Auto | Conflict::Fail => Conflict::Auto,
+        other => other,
+    }
+}
+
+fn is_connection_error(e: &str) -> bool {
+    e.contains("connection lost")
+        || e.contains("closed the connection")
+        || e.contains("broken pipe")
+        || e.contains("reset")
+}

@@ -1,0 +1,166 @@
+//! Modal dialogs: what they hold and how keys edit them.
+
+use ferry_proto::msg::Entry;
+
+use super::pane::Side;
+use crate::transfer::{Conflict, Direction};
+
+/// What a text input is for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InputKind {
+    /// A new directory's name.
+    Mkdir,
+    /// A new name or path for `from`.
+    Rename {
+        /// The entry's current name.
+        from: String,
+    },
+}
+
+/// One entry waiting to be copied, with its conflict, if any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingCopy {
+    /// The source entry.
+    pub entry: Entry,
+    /// The same name in the target directory, when it exists.
+    pub existing: Option<Entry>,
+    /// The policy chosen for it.
+    pub conflict: Conflict,
+}
+
+/// A copy (F5) being prepared.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CopyPlan {
+    /// Up or down.
+    pub direction: Direction,
+    /// Source directory.
+    pub from_dir: String,
+    /// Target directory.
+    pub to_dir: String,
+    /// Every entry, in order.
+    pub items: Vec<PendingCopy>,
+    /// The item whose conflict is being asked about.
+    pub asking: usize,
+    /// Apply the next choice to every remaining conflict.
+    pub apply_all: bool,
+}
+
+impl CopyPlan {
+    /// Moves to the next conflict still to decide; false when none is left.
+    pub fn advance(&mut self) -> bool {
+        while self.asking < self.items.len() {
+            let item = &self.items[self.asking];
+            if item.existing.is_some() && item.conflict == Conflict::Auto {
+                return true;
+            }
+            self.asking += 1;
+        }
+        false
+    }
+
+    /// Records a choice for the current conflict (and the rest, with
+    /// "apply to all").
+    pub fn choose(&mut self, c: Conflict) {
+        let start = self.asking;
+        let end = if self.apply_all {
+            self.items.len()
+        } else {
+            start + 1
+        };
+        for item in &mut self.items[start..end] {
+            if item.existing.is_some() {
+                item.conflict = c;
+            }
+        }
+        self.asking += 1;
+    }
+}
+
+/// A modal dialog.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Dialog {
+    /// A line of text.
+    Input {
+        /// What for.
+        kind: InputKind,
+        /// In which pane.
+        side: Side,
+        /// The text so far.
+        text: String,
+    },
+    /// Delete these entries?
+    ConfirmDelete {
+        /// In which pane.
+        side: Side,
+        /// What.
+        entries: Vec<Entry>,
+    },
+    /// A target exists: overwrite, skip, resume or rename?
+    Conflict(CopyPlan),
+    /// First contact with an unknown server: trust its certificate?
+    Trust {
+        /// The server.
+        server: String,
+        /// Its fingerprint.
+        fingerprint: String,
+    },
+    /// The connect form.
+    Connect(ConnectForm),
+    /// The connection was lost.
+    Reconnect {
+        /// Why.
+        reason: String,
+    },
+    /// Key help.
+    Help,
+    /// Quit while transfers run?
+    ConfirmQuit,
+}
+
+/// The connect form's fields.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConnectForm {
+    /// `host:port`.
+    pub server: String,
+    /// User name.
+    pub user: String,
+    /// Password (never stored).
+    pub password: String,
+    /// Focused field: 0 server, 1 user, 2 password.
+    pub field: usize,
+    /// Recent `user@server` entries to pick from.
+    pub recent: Vec<(String, String)>,
+    /// The last attempt's error.
+    pub error: Option<String>,
+}
+
+impl ConnectForm {
+    /// The focused field's text.
+    pub fn focused(&mut self) -> &mut String {
+        match self.field {
+            0 => &mut self.server,
+            1 => &mut self.user,
+            _ => &mut self.password,
+        }
+    }
+}
+
+/// Edits a text field with a key; true when the key was used.
+pub fn edit_text(text: &mut String, key: &crossterm::event::KeyEvent) -> bool {
+    use crossterm::event::{KeyCode, KeyModifiers};
+    match key.code {
+        KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+            text.push(c);
+            true
+        }
+        KeyCode::Backspace => {
+            text.pop();
+            true
+        }
+        KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+            text.clear();
+            true
+        }
+        _ => false,
+    }
+}

@@ -1,0 +1,105 @@
+//! Where everything goes on screen, computed from the terminal size alone,
+//! so drawing and mouse hit-testing agree.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+
+/// The screen's regions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Areas {
+    /// Left pane block (border included).
+    pub local: Rect,
+    /// Right pane block.
+    pub remote: Rect,
+    /// Rows of entries inside the left pane.
+    pub local_rows: Rect,
+    /// Rows of entries inside the right pane.
+    pub remote_rows: Rect,
+    /// Transfer queue block.
+    pub queue: Rect,
+    /// Rows of jobs inside the queue block.
+    pub queue_rows: Rect,
+    /// Message line.
+    pub message: Rect,
+    /// F-key bar.
+    pub keys: Rect,
+}
+
+/// Height of the queue block for `jobs` jobs.
+fn queue_height(jobs: usize, total: u16) -> u16 {
+    let want = if jobs == 0 {
+        3
+    } else {
+        (jobs as u16).min(6) + 3
+    };
+    want.min(total / 3)
+}
+
+/// Lays out a screen of `area` with `jobs` jobs in the queue.
+pub fn areas(area: Rect, jobs: usize) -> Areas {
+    let [main, queue, message, keys] = Layout::vertical([
+        Constraint::Min(5),
+        Constraint::Length(queue_height(jobs, area.height)),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    let [local, remote] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(main);
+    // Inside a pane: border, a header row, entries, a footer row, border.
+    let rows = |r: Rect| Rect {
+        x: r.x + 1,
+        y: r.y + 2,
+        width: r.width.saturating_sub(2),
+        height: r.height.saturating_sub(4),
+    };
+    // Inside the queue: border, jobs, the overall gauge row, border.
+    let queue_rows = Rect {
+        x: queue.x + 1,
+        y: queue.y + 1,
+        width: queue.width.saturating_sub(2),
+        height: queue.height.saturating_sub(3),
+    };
+    Areas {
+        local,
+        remote,
+        local_rows: rows(local),
+        remote_rows: rows(remote),
+        queue,
+        queue_rows,
+        message,
+        keys,
+    }
+}
+
+/// The F-key bar's labels, in order, with the key number.
+pub const FKEYS: [(u8, &str); 10] = [
+    (1, "Help"),
+    (2, "Sort"),
+    (3, "Hidden"),
+    (4, "Filter"),
+    (5, "Copy"),
+    (6, "RenMov"),
+    (7, "Mkdir"),
+    (8, "Delete"),
+    (9, "Queue"),
+    (10, "Quit"),
+];
+
+/// Width of one F-key button on a bar of `width` columns.
+pub fn fkey_width(width: u16) -> u16 {
+    (width / FKEYS.len() as u16).max(1)
+}
+
+/// Which F-key a click at column `x` of the bar hits.
+pub fn fkey_at(bar: Rect, x: u16) -> Option<u8> {
+    if x < bar.x {
+        return None;
+    }
+    let i = ((x - bar.x) / fkey_width(bar.width)) as usize;
+    FKEYS.get(i).map(|(n, _)| *n)
+}
+
+/// True if `(x, y)` is inside `r`.
+pub fn contains(r: Rect, x: u16, y: u16) -> bool {
+    x >= r.x && x < r.x + r.width && y >= r.y && y < r.y + r.height
+}

@@ -1,0 +1,153 @@
+//! The transfer queue as the TUI shows it: one job per entry the user sent
+//! (a file, or a whole tree), each folding the engine's progress events.
+
+use std::time::Duration;
+
+use crate::transfer::{Conflict, Direction, Overall, ProgressBoard, TransferEvent};
+
+/// Where a job is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JobState {
+    /// Waiting for a free slot.
+    Queued,
+    /// Moving bytes.
+    Running,
+    /// Every file arrived and verified (or was skipped).
+    Done,
+    /// Something failed; retry resumes.
+    Failed(String),
+    /// Stopped by the user; retry resumes.
+    Cancelled,
+}
+
+/// One job: an entry and where it goes.
+#[derive(Debug)]
+pub struct Job {
+    /// Id, unique in the session.
+    pub id: u64,
+    /// Up or down.
+    pub direction: Direction,
+    /// Source path (local path or remote path).
+    pub source: String,
+    /// Target directory.
+    pub dest: String,
+    /// Conflict policy chosen.
+    pub conflict: Conflict,
+    /// State.
+    pub state: JobState,
+    /// The engine's figures.
+    pub board: ProgressBoard,
+}
+
+impl Job {
+    /// Figures of the whole job.
+    pub fn overall(&self) -> Overall {
+        self.board.overall()
+    }
+
+    /// The file being moved right now, for display.
+    pub fn current_file(&self) -> Option<String> {
+        self.board
+            .files()
+            .find(|(_, f)| f.is_running())
+            .map(|(_, f)| f.source.clone())
+    }
+
+    /// Can be retried (or resumed).
+    pub fn retryable(&self) -> bool {
+        matches!(self.state, JobState::Failed(_) | JobState::Cancelled)
+    }
+
+    /// Still to finish.
+    pub fn active(&self) -> bool {
+        matches!(self.state, JobState::Queued | JobState::Running)
+    }
+}
+
+/// All jobs of the session.
+#[derive(Debug, Default)]
+pub struct Queue {
+    /// Jobs, oldest first.
+    pub jobs: Vec<Job>,
+    /// Selected row.
+    pub selected: usize,
+    next_id: u64,
+}
+
+impl Queue {
+    /// Adds a job; returns its id.
+    pub fn push(
+        &mut self,
+        direction: Direction,
+        source: String,
+        dest: String,
+        conflict: Conflict,
+    ) -> u64 {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.jobs.push(Job {
+            id,
+            direction,
+            source,
+            dest,
+            conflict,
+            state: JobState::Queued,
+            board: ProgressBoard::new(),
+        });
+        id
+    }
+
+    /// A job by id.
+    pub fn get_mut(&mut self, id: u64) -> Option<&mut Job> {
+        self.jobs.iter_mut().find(|j| j.id == id)
+    }
+
+    /// Applies an engine event to its job.
+    pub fn apply(&mut self, id: u64, ev: &TransferEvent) {
+        if let Some(job) = self.get_mut(id) {
+            if job.state == JobState::Queued {
+                job.state = JobState::Running;
+            }
+            job.board.apply(ev);
+        }
+    }
+
+    /// Records a job's end.
+    pub fn finish(&mut self, id: u64, result: Result<(), String>) {
+        if let Some(job) = self.get_mut(id) {
+            if job.state == JobState::Cancelled {
+                return;
+            }
+            let failed = job.overall().failed;
+            job.state = match result {
+                Err(e) => JobState::Failed(e),
+                Ok(()) if failed > 0 => JobState::Failed(format!("{failed} file(s) failed")),
+                Ok(()) => JobState::Done,
+            };
+        }
+    }
+
+    /// Jobs queued or running.
+    pub fn active(&self) -> usize {
+        self.jobs.iter().filter(|j| j.active()).count()
+    }
+
+    /// Figures over every job (finished ones included).
+    pub fn overall(&self) -> Overall {
+        let mut o = Overall::default();
+        for j in &self.jobs {
+            let x = j.overall();
+            o.files += x.files;
+            o.finished += x.finished;
+            o.failed += x.failed;
+            o.total += x.total;
+            o.done += x.done;
+            if j.active() {
+                o.rate += x.rate;
+            }
+        }
+        o.eta = (o.rate > 0.0)
+            .then(|| Duration::from_secs_f64(o.total.saturating_sub(o.done) as f64 / o.rate));
+        o
+    }
+}

@@ -1,0 +1,393 @@
+//! Carries out effects: file system and network work on background tasks,
+//! each reporting back as actions. The UI never waits on any of it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ferry_proto::msg::{Entry, EntryKind, RemoveMode};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinHandle;
+
+use super::action::{Action, Effect};
+use super::pane::Side;
+use crate::client::{connect, Client, ClientError, ConnectOptions, Security};
+use crate::transfer::{self, Direction, Events, TransferOptions};
+
+/// Jobs that move bytes at once; more wait in the queue.
+const JOB_SLOTS: usize = 3;
+
+/// The effect runner.
+pub struct Runtime {
+    tx: mpsc::UnboundedSender<Action>,
+    client: Arc<Mutex<Option<Client>>>,
+    last: Option<ConnectOptions>,
+    jobs: HashMap<u64, JoinHandle<()>>,
+    slots: Arc<Semaphore>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Reads a local directory into entries (symlinks not followed).
+pub fn read_local(dir: &Path) -> Result<Vec<Entry>, String> {
+    use std::os::unix::fs::MetadataExt;
+    let rd = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut out = Vec::new();
+    for item in rd.flatten() {
+        let Ok(md) = std::fs::symlink_metadata(item.path()) else {
+            continue;
+        };
+        let ft = md.file_type();
+        let kind = if ft.is_symlink() {
+            // A link to a directory opens like one.
+            if item.path().is_dir() {
+                EntryKind::Symlink
+            } else {
+                EntryKind::File
+            }
+        } else if ft.is_dir() {
+            EntryKind::Dir
+        } else if ft.is_file() {
+            EntryKind::File
+        } else {
+            EntryKind::Other
+        };
+        out.push(Entry {
+            name: item.file_name().to_string_lossy().into_owned(),
+            kind,
+            size: md.len(),
+            mtime: md.mtime(),
+            mode: md.mode() & 0o7777,
+        });
+    }
+    Ok(out)
+}
+
+impl Runtime {
+    /// A runtime reporting on `tx`.
+    pub fn new(tx: mpsc::UnboundedSender<Action>) -> Runtime {
+        Runtime {
+            tx,
+            client: Arc::new(Mutex::new(None)),
+            last: None,
+            jobs: HashMap::new(),
+            slots: Arc::new(Semaphore::new(JOB_SLOTS)),
+        }
+    }
+
+    fn client(&self) -> Option<Client> {
+        lock(&self.client).clone()
+    }
+
+    fn send(&self, a: Action) {
+        let _ = self.tx.send(a);
+    }
+
+    /// Runs one effect.
+    pub fn run(&mut self, effect: Effect) {
+        let tx = self.tx.clone();
+        match effect {
+            Effect::Quit => {
+                for (_, h) in self.jobs.drain() {
+                    h.abort();
+                }
+            }
+            Effect::ListLocal(dir) => {
+                tokio::task::spawn_blocking(move || {
+                    let result = read_local(&dir);
+                    let _ = tx.send(Action::LocalListed { path: dir, result });
+                });
+            }
+            Effect::ListRemote { path, generation } => {
+                let Some(c) = self.client() else { return };
+                tokio::spawn(async move {
+                    let t = tx.clone();
+                    let r = c
+                        .list_with(&path.to_string(), move |entries| {
+                            let _ = t.send(Action::RemoteBatch {
+                                generation,
+                                entries,
+                                done: false,
+                            });
+                        })
+                        .await;
+                    let _ = match r {
+                        Ok(()) => tx.send(Action::RemoteBatch {
+                            generation,
+                            entries: vec![],
+                            done: true,
+                        }),
+                        Err(e) => tx.send(Action::RemoteListFailed {
+                            generation,
+                            error: format!("{path}: {e}"),
+                        }),
+                    };
+                });
+            }
+            Effect::Quota => {
+                let Some(c) = self.client() else { return };
+                tokio::spawn(async move {
+                    if let Ok((used, limit)) = c.quota().await {
+                        let _ = tx.send(Action::Quota { used, limit });
+                    }
+                });
+            }
+            Effect::Mkdir(side, path) => self.op(side, move |c| async move {
+                match c {
+                    Some(c) => c
+                        .mkdir(&path, false)
+                        .await
+                        .map(|_| format!("created {path}"))
+                        .map_err(|e| format!("{path}: {e}")),
+                    None => {
+                        local(move || {
+                            std::fs::create_dir(&path)
+                                .map(|_| format!("created {path}"))
+                                .map_err(|e| format!("{path}: {e}"))
+                        })
+                        .await
+                    }
+                }
+            }),
+            Effect::Rename(side, from, to) => self.op(side, move |c| async move {
+                match c {
+                    Some(c) => c
+                        .rename(&from, &to, false)
+                        .await
+                        .map(|_| format!("renamed to {to}"))
+                        .map_err(|e| format!("{from}: {e}")),
+                    None => {
+                        local(move || {
+                            if Path::new(&to).exists() {
+                                return Err(format!("{to}: already exists"));
+                            }
+                            std::fs::rename(&from, &to)
+                                .map(|_| format!("renamed to {to}"))
+                                .map_err(|e| format!("{from}: {e}"))
+                        })
+                        .await
+                    }
+                }
+            }),
+            Effect::Delete(side, paths) => self.op(side, move |c| async move {
+                let n = paths.len();
+                match c {
+                    Some(c) => {
+                        for p in &paths {
+                            c.remove(p, RemoveMode::Recursive)
+                                .await
+                                .map_err(|e| format!("{p}: {e}"))?;
+                        }
+                        Ok(format!(
+                            "deleted {n} entr{}",
+                            if n == 1 { "y" } else { "ies" }
+                        ))
+                    }
+                    None => {
+                        local(move || {
+                            for p in &paths {
+                                let md = std::fs::symlink_metadata(p)
+                                    .map_err(|e| format!("{p}: {e}"))?;
+                                let r = if md.is_dir() {
+                                    std::fs::remove_dir_all(p)
+                                } else {
+                                    std::fs::remove_file(p)
+                                };
+                                r.map_err(|e| format!("{p}: {e}"))?;
+                            }
+                            Ok(format!(
+                                "deleted {n} entr{}",
+                                if n == 1 { "y" } else { "ies" }
+                            ))
+                        })
+                        .await
+                    }
+                }
+            }),
+            Effect::StartJob {
+                job,
+                direction,
+                source,
+                dest,
+                conflict,
+            } => {
+                let client = self.client.clone();
+                let slots = self.slots.clone();
+                let handle = tokio::spawn(async move {
+                    let Ok(_slot) = slots.acquire_owned().await else {
+                        return;
+                    };
+                    let Some(c) = lock(&client).clone() else {
+                        let _ = tx.send(Action::JobEnded {
+                            job,
+                            result: Err("connection lost: not connected".into()),
+                        });
+                        return;
+                    };
+                    let (etx, mut erx) = mpsc::unbounded_channel();
+                    let fwd = tx.clone();
+                    let forward = tokio::spawn(async move {
+                        while let Some(event) = erx.recv().await {
+                            let _ = fwd.send(Action::JobEvent { job, event });
+                        }
+                    });
+                    let opts = TransferOptions {
+                        recursive: true,
+                        on_conflict: conflict,
+                        parallel: 4,
+                        ..Default::default()
+                    };
+                    let result = match direction {
+                        Direction::Put => {
+                            transfer::put_paths(
+                                &c,
+                                &[PathBuf::from(&source)],
+                                &format!("{dest}/"),
+                                opts,
+                                Events::to(etx),
+                            )
+                            .await
+                        }
+                        Direction::Get => {
+                            transfer::get_paths(
+                                &c,
+                                std::slice::from_ref(&source),
+                                Path::new(&dest),
+                                opts,
+                                Events::to(etx),
+                            )
+                            .await
+                        }
+                    };
+                    let _ = forward.await;
+                    let result = result.map(|_| ()).map_err(|e| e.to_string());
+                    let _ = tx.send(Action::JobEnded { job, result });
+                });
+                self.jobs.retain(|_, h| !h.is_finished());
+                self.jobs.insert(job, handle);
+            }
+            Effect::CancelJob(job) => {
+                // Dropping the job's futures cancels its transfers on the
+                // server; partial files stay for a resume.
+                if let Some(h) = self.jobs.remove(&job) {
+                    h.abort();
+                }
+                self.send(Action::JobEnded {
+                    job,
+                    result: Err("cancelled".into()),
+                });
+            }
+            Effect::Connect(opts) => {
+                self.last = Some(*opts.clone());
+                self.connect(*opts, false);
+            }
+            Effect::Reconnect => {
+                if let Some(opts) = self.last.clone() {
+                    self.connect(opts, false);
+                }
+            }
+            Effect::TrustAndConnect(fp) => {
+                if let Some(mut opts) = self.last.clone() {
+                    if let Security::Tls(t) = &mut opts.security {
+                        t.fingerprint = Some(fp);
+                    }
+                    self.connect(opts, true);
+                }
+            }
+        }
+    }
+
+    /// Runs a file operation on one side, then refreshes that side.
+    fn op<F, Fut>(&self, side: Side, work: F)
+    where
+        F: FnOnce(Option<Client>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<String, String>> + Send,
+    {
+        let c = if side == Side::Remote {
+            self.client()
+        } else {
+            None
+        };
+        if side == Side::Remote && c.is_none() {
+            self.send(Action::OpFailed("not connected".into()));
+            return;
+        }
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let _ = match work(c).await {
+                Ok(m) => tx.send(Action::OpDone {
+                    message: Some(m),
+                    refresh: Some(side),
+                }),
+                Err(e) => tx.send(Action::OpFailed(e)),
+            };
+        });
+    }
+
+    fn connect(&mut self, opts: ConnectOptions, remember: bool) {
+        let tx = self.tx.clone();
+        let slot = self.client.clone();
+        tokio::spawn(async move {
+            match connect(&opts).await {
+                Ok(c) => {
+                    if remember {
+                        if let (Security::Tls(t), Some(fp)) =
+                            (&opts.security, &c.identity().fingerprint)
+                        {
+                            if let Some(file) = &t.known_servers {
+                                let _ = crate::client::tls::remember(file, &opts.server, fp);
+                            }
+                        }
+                    }
+                    super::config::remember_recent(&opts.server, &opts.user);
+                    let identity = c.identity().clone();
+                    *lock(&slot) = Some(c.clone());
+                    let _ = tx.send(Action::Connected {
+                        label: format!("{}@{}", opts.user, opts.server),
+                        identity,
+                    });
+                    // Watch for the connection dropping.
+                    loop {
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        if let Some(reason) = c.closed_reason() {
+                            let mut s = lock(&slot);
+                            if s.as_ref().is_some_and(|cur| cur.same_as(&c)) {
+                                *s = None;
+                            }
+                            drop(s);
+                            let _ = tx.send(Action::Disconnected(reason));
+                            return;
+                        }
+                        if !lock(&slot).as_ref().is_some_and(|cur| cur.same_as(&c)) {
+                            return; // replaced by a newer connection
+                        }
+                    }
+                }
+                Err(ClientError::UnknownServer {
+                    server,
+                    fingerprint,
+                }) => {
+                    let _ = tx.send(Action::UnknownServer {
+                        server,
+                        fingerprint,
+                    });
+                }
+                Err(e) => {
+                    let _ = tx.send(Action::ConnectFailed(e.to_string()));
+                }
+            }
+        });
+    }
+}
+
+async fn local<F>(work: F) -> Result<String, String>
+where
+    F: FnOnce() -> Result<String, String> + Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()))
+}
