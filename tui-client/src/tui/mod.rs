@@ -14,6 +14,9 @@ pub mod queue;
 pub mod render;
 pub mod runtime;
 
+#[cfg(test)]
+mod app_tests;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

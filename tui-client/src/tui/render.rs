@@ -196,7 +196,7 @@ fn draw_pane(app: &App, f: &mut Frame, side: Side, area: Rect, rows: Rect) {
 
 fn columns(width: u16) -> [usize; 3] {
     let w = width as usize;
-    let time_w = if w >= 50 { 17 } else { 0 };
+    let time_w = if w >= 40 { 17 } else { 0 };
     let size_w = if w >= 30 { 11 } else { 0 };
     [w.saturating_sub(time_w + size_w), size_w, time_w]
 }
