@@ -111,13 +111,18 @@ impl Pane {
     }
 
     /// Adds a batch of entries (a huge directory arrives in several).
+    /// While a listing streams in, batches are only appended (cheap, so a
+    /// directory of 100,000 entries never stalls the UI); the one sort
+    /// happens when the last batch arrives.
     pub fn extend(&mut self, batch: Vec<Entry>, done: bool) {
         let cursor_name = self.current().map(|e| e.name.clone());
         self.entries.extend(batch);
         if done {
             self.loading = false;
+            self.resort();
+        } else {
+            self.refilter();
         }
-        self.resort();
         if let Some(name) = cursor_name {
             self.select_name(&name);
         }
@@ -162,15 +167,30 @@ impl Pane {
 
     /// Re-sorts and re-filters after a change of order, filter or entries.
     pub fn resort(&mut self) {
-        let sort = self.sort;
-        self.entries.sort_by(|a, b| {
-            let dir = |e: &Entry| e.kind != EntryKind::Dir;
-            dir(a).cmp(&dir(b)).then_with(|| match sort {
-                SortKey::Name => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
-                SortKey::Size => b.size.cmp(&a.size).then_with(|| a.name.cmp(&b.name)),
-                SortKey::Time => b.mtime.cmp(&a.mtime).then_with(|| a.name.cmp(&b.name)),
-            })
-        });
+        let dir_last = |e: &Entry| e.kind != EntryKind::Dir;
+        match self.sort {
+            // Lowercased once per entry, not once per comparison.
+            SortKey::Name => self
+                .entries
+                .sort_by_cached_key(|e| (dir_last(e), e.name.to_lowercase())),
+            SortKey::Size => self.entries.sort_by(|a, b| {
+                dir_last(a)
+                    .cmp(&dir_last(b))
+                    .then(b.size.cmp(&a.size))
+                    .then_with(|| a.name.cmp(&b.name))
+            }),
+            SortKey::Time => self.entries.sort_by(|a, b| {
+                dir_last(a)
+                    .cmp(&dir_last(b))
+                    .then(b.mtime.cmp(&a.mtime))
+                    .then_with(|| a.name.cmp(&b.name))
+            }),
+        }
+        self.refilter();
+    }
+
+    /// Recomputes which entries show (hidden files, filter) without sorting.
+    fn refilter(&mut self) {
         let needle = self.filter.as_ref().map(|f| f.to_lowercase());
         self.view = self
             .entries
@@ -365,6 +385,29 @@ mod tests {
         p.marked.clear();
         p.cursor = 1;
         assert_eq!(p.selection()[0].name, "A.txt");
+    }
+
+    #[test]
+    fn a_hundred_thousand_entries_stream_in_batches() {
+        let mut p = Pane::new(Side::Remote);
+        p.begin("/big".into(), false);
+        for b in 0..200 {
+            let batch = (0..500)
+                .map(|i| {
+                    entry(
+                        &format!("f{:06}", 199_999 - (b * 500 + i)),
+                        EntryKind::File,
+                        1,
+                        1,
+                    )
+                })
+                .collect();
+            p.extend(batch, false);
+            assert!(p.loading);
+        }
+        p.extend(vec![], true);
+        assert_eq!(p.len(), 100_001);
+        assert_eq!(p.row(1).unwrap().name, "f100000", "sorted once complete");
     }
 
     #[test]
