@@ -76,6 +76,25 @@ impl HashPipe {
     }
 }
 
+/// Feeds the next `len` bytes of `r` to `hasher` (a resume's prefix).
+pub fn hash_prefix(r: &mut impl Read, len: u64, hasher: &mut Sha256) -> std::io::Result<()> {
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut left = len;
+    while left > 0 {
+        let want = left.min(buf.len() as u64) as usize;
+        let n = r.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "file shorter than expected",
+            ));
+        }
+        hasher.update(&buf[..n]);
+        left -= n as u64;
+    }
+    Ok(())
+}
+
 /// Reads exactly `want` bytes as one chunk; a file that ends early is an
 /// `UnexpectedEof` error (it shrank while being sent).
 pub fn read_chunk(r: &mut impl Read, want: usize) -> std::io::Result<Bytes> {

@@ -7,13 +7,11 @@ pub mod sweep;
 pub mod upload;
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use ferry_proto::{ErrorKind, RemoteError};
-use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 /// What the connection's reader hands an upload.
@@ -81,24 +79,7 @@ impl Transfers {
     }
 }
 
-/// Feeds the first `len` bytes of `file` (from its current position) to `hasher`.
-pub fn hash_prefix(file: &mut impl Read, len: u64, hasher: &mut Sha256) -> std::io::Result<()> {
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut left = len;
-    while left > 0 {
-        let want = left.min(buf.len() as u64) as usize;
-        let n = file.read(&mut buf[..want])?;
-        if n == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "file shorter than expected",
-            ));
-        }
-        hasher.update(&buf[..n]);
-        left -= n as u64;
-    }
-    Ok(())
-}
+pub use ferry_proto::chunks::hash_prefix;
 
 /// Lowercase hex, for logs and messages.
 pub fn hex(bytes: &[u8]) -> String {

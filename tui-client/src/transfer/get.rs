@@ -13,25 +13,9 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use super::local::{free_local_name, hash_file, hash_prefix, local_err, partial_path, sync_parent};
-use super::{Conflict, Direction, FileReport, Job, Status, TransferEvent};
+use super::{Conflict, Direction, FileReport, Job, Status, TransferEvent, TransferGuard};
 use crate::client::session::{Event, Queue};
 use crate::client::{Client, ClientError, Result};
-
-struct Guard<'a> {
-    client: &'a Client,
-    transfer: u32,
-    armed: bool,
-}
-
-impl Drop for Guard<'_> {
-    fn drop(&mut self) {
-        if self.armed {
-            self.client.cancel_transfer(self.transfer);
-        } else {
-            self.client.end_transfer(self.transfer);
-        }
-    }
-}
 
 /// Downloads `remote` to `local`, reporting as file `id`.
 pub(crate) async fn get_file(
@@ -150,7 +134,7 @@ async fn download(
     let mut events = client
         .submit_routed(req, Some(transfer), Queue::Control)
         .await?;
-    let mut guard = Guard {
+    let mut guard = TransferGuard {
         client,
         transfer,
         armed: true,

@@ -1,7 +1,6 @@
 //! Local file helpers: partial names, prefix hashes, atomic commit.
 
 use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use ferry_proto::msg::partial_name;
@@ -26,24 +25,7 @@ pub fn local_err(path: &Path, source: std::io::Error) -> ClientError {
     }
 }
 
-/// Hashes the first `len` bytes of `file` (from its current position).
-pub fn hash_prefix(file: &mut File, len: u64, hasher: &mut Sha256) -> std::io::Result<()> {
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut left = len;
-    while left > 0 {
-        let want = left.min(buf.len() as u64) as usize;
-        let n = file.read(&mut buf[..want])?;
-        if n == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "file shorter than expected",
-            ));
-        }
-        hasher.update(&buf[..n]);
-        left -= n as u64;
-    }
-    Ok(())
-}
+pub use ferry_proto::chunks::hash_prefix;
 
 /// SHA-256 of a whole local file.
 pub fn hash_file(path: &Path) -> std::io::Result<(u64, [u8; 32])> {

@@ -146,6 +146,25 @@ impl RateLimiter {
     }
 }
 
+/// Ends a transfer's life on the connection: dropped while armed (the
+/// future was cancelled or failed midway) it tells the server to stop and
+/// keeps the partial file; disarmed, it just forgets the routing.
+pub(crate) struct TransferGuard<'a> {
+    pub client: &'a crate::client::Client,
+    pub transfer: u32,
+    pub armed: bool,
+}
+
+impl Drop for TransferGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.client.cancel_transfer(self.transfer);
+        } else {
+            self.client.end_transfer(self.transfer);
+        }
+    }
+}
+
 /// A job's shared context.
 #[derive(Clone, Debug)]
 pub(crate) struct Job {

@@ -15,24 +15,9 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use super::local::{hash_file, hash_prefix, local_err, renamed};
-use super::{Conflict, Direction, FileReport, Job, Status, TransferEvent};
+use super::{Conflict, Direction, FileReport, Job, Status, TransferEvent, TransferGuard};
 use crate::client::session::{Event, Queue};
 use crate::client::{Client, ClientError, Result};
-
-/// Cancels the server side if the upload is dropped midway.
-struct Guard<'a> {
-    client: &'a Client,
-    transfer: u32,
-    armed: bool,
-}
-
-impl Drop for Guard<'_> {
-    fn drop(&mut self) {
-        if self.armed {
-            self.client.cancel_transfer(self.transfer);
-        }
-    }
-}
 
 /// Uploads `local` to `remote`, reporting as file `id`.
 pub(crate) async fn put_file(
@@ -159,7 +144,7 @@ async fn upload(
     // takes their queue.
     let queue = if eager { Queue::Bulk } else { Queue::Control };
     let mut replies = client.submit_routed(req, None, queue).await?;
-    let mut guard = Guard {
+    let mut guard = TransferGuard {
         client,
         transfer,
         armed: true,
