@@ -418,3 +418,41 @@ fn many_tiny_files_pipeline_in_order() {
         String::from_utf8_lossy(&diff.stdout)
     );
 }
+
+#[test]
+fn local_symlinks_are_followed_only_when_asked() {
+    let s = server();
+    let local = tempfile::tempdir().unwrap();
+    let tree = local.path().join("t");
+    write_random(&tree.join("real.bin"), 1000, 1);
+    write_random(&local.path().join("outside/x.bin"), 2000, 2);
+    std::os::unix::fs::symlink(local.path().join("outside"), tree.join("linked dir")).unwrap();
+    std::os::unix::fs::symlink(tree.join("real.bin"), tree.join("alias.bin")).unwrap();
+    let o = s.ferry("u", PW, &["put", "-r", tree.to_str().unwrap(), "/plain"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!s.home("u").join("plain/alias.bin").exists());
+    assert!(!s.home("u").join("plain/linked dir").exists());
+    let o = s.ferry(
+        "u",
+        PW,
+        &["put", "-r", "-L", tree.to_str().unwrap(), "/followed"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(s.home("u").join("followed/alias.bin")).unwrap(),
+        std::fs::read(tree.join("real.bin")).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(s.home("u").join("followed/linked dir/x.bin"))
+            .unwrap()
+            .len(),
+        2000
+    );
+    // What arrived are regular files: the server never holds a client's link.
+    assert!(
+        !std::fs::symlink_metadata(s.home("u").join("followed/alias.bin"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}
