@@ -425,10 +425,13 @@ fn draw_queue(app: &App, f: &mut Frame, area: Rect, rows: Rect) {
 fn draw_message(app: &App, f: &mut Frame, area: Rect) {
     let (text, style) = match &app.message {
         Some(m) if m.error => (
-            format!(" ✗ {}  (Esc to dismiss)", m.text),
+            format!(" ✗ {}  (Esc to dismiss)", m.text.replace('\n', " ")),
             Style::new().fg(Color::White).bg(Color::Red),
         ),
-        Some(m) => (format!(" {}", m.text), Style::new().fg(Color::Green)),
+        Some(m) => (
+            format!(" {}", m.text.replace('\n', " ")),
+            Style::new().fg(Color::Green),
+        ),
         None => match &app.identity {
             Some(id) => (
                 format!(
@@ -479,7 +482,10 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
 }
 
 fn draw_box(f: &mut Frame, title: &str, lines: Vec<Line>, w: u16, color: Color) {
-    let h = lines.len() as u16 + 2;
+    // Long lines wrap: count the rows they take, so nothing is cut off.
+    let inner = w.min(f.area().width).saturating_sub(2).max(1) as usize;
+    let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner)).sum();
+    let h = rows as u16 + 2;
     let area = centered(f.area(), w, h);
     f.render_widget(Clear, area);
     let block = Block::bordered()
@@ -740,7 +746,11 @@ fn draw_dialog(app: &App, d: &Dialog, f: &mut Frame) {
                 )));
             }
             if let Some(e) = &form.error {
-                lines.push(Line::styled(e.clone(), Style::new().fg(Color::Red)));
+                // Multi-line errors (a changed certificate) keep their lines.
+                lines.extend(
+                    e.lines()
+                        .map(|l| Line::styled(l.to_string(), Style::new().fg(Color::Red))),
+                );
             }
             let status = if app.link == Link::Connecting {
                 "connecting…"
