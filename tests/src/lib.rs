@@ -187,6 +187,16 @@ impl Server {
         self.addr = addr;
     }
 
+    /// Kills ferryd with SIGKILL and starts it again on the same address
+    /// (clients that remember the address can reconnect).
+    pub fn restart_hard_same_port(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (child, addr) = spawn_at(&self.config, &self.addr.to_string());
+        self.child = child;
+        self.addr = addr;
+    }
+
     /// Sends SIGTERM and waits for a clean exit; returns whether it exited 0.
     pub fn stop(mut self) -> bool {
         let pid = self.child.id().to_string();
@@ -228,8 +238,12 @@ fn log_file(config: &Path) -> Stdio {
 }
 
 fn spawn(config: &Path) -> (Child, SocketAddr) {
+    spawn_at(config, "127.0.0.1:0")
+}
+
+fn spawn_at(config: &Path, listen: &str) -> (Child, SocketAddr) {
     let mut child = Command::new(bin("ferryd"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .args(["serve", "--listen", listen, "--config"])
         .arg(config)
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())

@@ -190,3 +190,47 @@ fn browse_mark_upload_download_in_tmux() {
     }
     assert!(!t.alive(), "ferry quit on q");
 }
+
+#[test]
+fn a_lost_connection_is_offered_a_reconnect_and_the_queue_resumes() {
+    let mut s = Server::start();
+    s.add_user("u", PW, None);
+    let local = tempfile::tempdir().unwrap();
+    let work = local.path().join("work");
+    let home = local.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    write_random(&work.join("big.bin"), 256 << 20, 7);
+    let fp = s.fingerprint.clone().unwrap();
+    let cmd = format!(
+        "FERRY_PASSWORD={PW} {} -s {} -u u --fingerprint {fp}",
+        bin("ferry").display(),
+        s.addr
+    );
+    let t = Tmux::start(&work, &home, &cmd);
+    t.wait_for("the connection", |s| s.contains("u@127.0.0.1"));
+    t.keys(&["Down", "F5"]);
+    // Cut the server off mid-upload (SIGKILL), with some bytes on disk.
+    let part = s.home("u").join(".big.bin.ferry-part");
+    let start = Instant::now();
+    while std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0) < 1 << 20 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the upload never started:\n{}",
+            t.screen()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    s.restart_hard_same_port();
+    let screen = t.wait_for("the reconnect prompt", |s| s.contains("Connection lost"));
+    assert!(screen.contains("reconnect"), "{screen}");
+    assert!(
+        !s.home("u").join("big.bin").exists(),
+        "nothing torn under the final name"
+    );
+    t.keys(&["r"]);
+    t.wait_for("the resumed upload to finish", |sc| sc.contains("done ✓"));
+    assert_eq!(
+        sha(&s.home("u").join("big.bin")),
+        sha(&work.join("big.bin"))
+    );
+}

@@ -119,10 +119,25 @@ impl Queue {
                 return;
             }
             let failed = job.overall().failed;
-            job.state = match result {
-                Err(e) => JobState::Failed(e),
-                Ok(()) if failed > 0 => JobState::Failed(format!("{failed} file(s) failed")),
-                Ok(()) => JobState::Done,
+            // Say why, in the first failed file's words (a lost connection
+            // must be recognisable so the job resumes after a reconnect).
+            let first =
+                job.board
+                    .files()
+                    .find_map(|(_, f)| match f.report.as_ref().map(|r| &r.status) {
+                        Some(crate::transfer::Status::Failed(why)) => Some(why.clone()),
+                        _ => None,
+                    });
+            job.state = match (result, first) {
+                (Err(e), _) => JobState::Failed(e),
+                (Ok(()), Some(why)) if failed == 1 => JobState::Failed(why),
+                (Ok(()), Some(why)) => {
+                    JobState::Failed(format!("{failed} files failed, first: {why}"))
+                }
+                (Ok(()), None) if failed > 0 => {
+                    JobState::Failed(format!("{failed} file(s) failed"))
+                }
+                (Ok(()), None) => JobState::Done,
             };
         }
     }
