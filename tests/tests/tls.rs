@@ -48,6 +48,17 @@ fn first_contact_then_pinned_then_changed() {
     };
     let addr = s.addr;
     let ferry = |extra: &[&str]| ferry_at(addr, extra);
+    // The generated key is the server user's alone, and the fingerprint
+    // is in ferryd's log for the administrator.
+    use std::os::unix::fs::PermissionsExt;
+    let key_mode = std::fs::metadata(s.data().join("tls/key.pem"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(key_mode & 0o777, 0o600);
+    let fp = s.fingerprint.clone().unwrap();
+    let log = std::fs::read_to_string(s.config.with_file_name("ferryd.log")).unwrap();
+    assert!(log.contains(&fp), "fingerprint logged at start");
     // Unknown and nobody to ask: refused, with the fingerprint to check.
     let o = ferry(&[]);
     assert_eq!(o.status.code(), Some(3));
