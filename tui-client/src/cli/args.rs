@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 /// The Ferry client: a two-pane TUI (no command), or batch commands for
 /// scripts.
 #[derive(Parser, Debug)]
-#[command(name = "ferry", version, about)]
+#[command(name = "ferry", version, about = "Ferry client: run without a command for the two-pane TUI, or give a batch command")]
 pub struct Args {
     /// Server address, host:port.
     #[arg(
