@@ -29,22 +29,20 @@ fn main() {
     }
 }
 
-/// The TUI: connect at once when a user was given (-u or FERRY_USER),
-/// otherwise show the connect form.
+/// The TUI: connect at once when a server or a user was given (-s, -u or
+/// their environment variables), otherwise show the connect form.
 async fn open_tui(args: &Args) -> Result<(), cli::Failure> {
     let local_dir = std::env::current_dir()
         .map_err(|e| cli::Failure::message(format!("no current directory: {e}")))?;
-    let connect = match &args.user {
-        Some(_) => Some(cli::options(args)?),
-        None => None,
+    let connect = match (&args.server, &args.user) {
+        (None, None) => None,
+        _ => Some(cli::options(args)?),
     };
     let recent = tui::config::recent();
-    let (server, user) = recent.first().cloned().unwrap_or_else(|| {
-        (
-            args.server.clone(),
-            std::env::var("USER").unwrap_or_default(),
-        )
-    });
+    let (server, user) = recent
+        .first()
+        .cloned()
+        .unwrap_or_else(|| (args.server(), std::env::var("USER").unwrap_or_default()));
     let form = ConnectForm {
         server,
         user,

@@ -7,15 +7,9 @@ use clap::{Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(name = "ferry", version, about = "Ferry client: run without a command for the two-pane TUI, or give a batch command")]
 pub struct Args {
-    /// Server address, host:port.
-    #[arg(
-        short = 's',
-        long,
-        env = "FERRY_SERVER",
-        default_value = "127.0.0.1:7272",
-        global = true
-    )]
-    pub server: String,
+    /// Server address, host:port [default: 127.0.0.1:7272].
+    #[arg(short = 's', long, env = "FERRY_SERVER", global = true)]
+    pub server: Option<String>,
     /// User name (defaults to $USER).
     #[arg(short = 'u', long, env = "FERRY_USER", global = true)]
     pub user: Option<String>,
@@ -46,6 +40,16 @@ pub struct Args {
     /// What to do.
     #[command(subcommand)]
     pub cmd: Option<Command>,
+}
+
+/// The server used when none is given.
+pub const DEFAULT_SERVER: &str = "127.0.0.1:7272";
+
+impl Args {
+    /// The server to talk to.
+    pub fn server(&self) -> String {
+        self.server.clone().unwrap_or_else(|| DEFAULT_SERVER.to_string())
+    }
 }
 
 /// Batch commands. Remote paths are relative to your home ("/" is the home).

@@ -100,8 +100,9 @@ pub fn options(args: &Args) -> Result<ConnectOptions, Failure> {
             std::env::var("USER").map_err(|_| Failure::local("no user: pass -u USER".into()))?
         }
     };
-    let password = password_for(&user, &args.server)?;
-    let mut opts = ConnectOptions::new(args.server.clone(), user, password);
+    let server = args.server();
+    let password = password_for(&user, &server)?;
+    let mut opts = ConnectOptions::new(server, user, password);
     opts.access_key = args.access_key.clone();
     opts.security = if args.insecure_plaintext {
         Security::InsecurePlaintext
