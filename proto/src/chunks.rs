@@ -9,7 +9,7 @@ use std::io::Read;
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::thread::JoinHandle;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 /// Below this many bytes the hash runs inline.
@@ -95,25 +95,24 @@ pub fn hash_prefix(r: &mut impl Read, len: u64, hasher: &mut Sha256) -> std::io:
     Ok(())
 }
 
+/// Initial read buffer of a connection: a few frames' worth, so frames
+/// split off it leave room for the next ones and the allocation is reused
+/// once they are dropped (fewer fresh pages to fault in and zero).
+pub const READ_BUFFER: usize = 4 * crate::MAX_FRAME;
+
 /// Reads exactly `want` bytes as one chunk; a file that ends early is an
-/// `UnexpectedEof` error (it shrank while being sent).
+/// `UnexpectedEof` error (it shrank while being sent). The buffer is not
+/// zeroed first: `read_to_end` fills spare capacity directly.
 pub fn read_chunk(r: &mut impl Read, want: usize) -> std::io::Result<Bytes> {
-    let mut buf = BytesMut::zeroed(want);
-    let mut filled = 0;
-    while filled < want {
-        match r.read(&mut buf[filled..]) {
-            Ok(0) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "the file shrank while being sent; try again",
-                ))
-            }
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+    let mut buf = Vec::with_capacity(want);
+    r.take(want as u64).read_to_end(&mut buf)?;
+    if buf.len() < want {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "the file shrank while being sent; try again",
+        ));
     }
-    Ok(buf.freeze())
+    Ok(Bytes::from(buf))
 }
 
 #[cfg(test)]

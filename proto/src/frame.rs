@@ -148,6 +148,23 @@ impl Encoder<Frame> for FrameCodec {
     }
 }
 
+impl FrameCodec {
+    /// The bytes that precede `len` bytes of file data in a data frame, for
+    /// writers that send large payloads straight to the stream instead of
+    /// copying them through the codec's buffer.
+    pub fn data_header(transfer: u32, len: usize) -> Result<[u8; 4 + DATA_HEADER], FrameError> {
+        let frame_len = DATA_HEADER + len;
+        if frame_len > MAX_FRAME {
+            return Err(FrameError::TooLarge);
+        }
+        let mut h = [0u8; 4 + DATA_HEADER];
+        h[..4].copy_from_slice(&(frame_len as u32).to_be_bytes());
+        h[4] = TAG_DATA;
+        h[5..].copy_from_slice(&transfer.to_be_bytes());
+        Ok(h)
+    }
+}
+
 /// Largest file payload that fits one data frame.
 pub const MAX_DATA: usize = MAX_FRAME - DATA_HEADER;
 
@@ -402,6 +419,16 @@ mod tests {
         let mut buf = BytesMut::new();
         buf.put_u32((MAX_FRAME + 1) as u32);
         assert!(matches!(codec.decode(&mut buf), Err(FrameError::TooLarge)));
+    }
+
+    #[test]
+    fn data_header_matches_the_encoder() {
+        let data = Bytes::from(vec![5u8; 1000]);
+        let mut direct = BytesMut::new();
+        direct.extend_from_slice(&FrameCodec::data_header(42, data.len()).unwrap());
+        direct.extend_from_slice(&data);
+        assert_eq!(direct, encode_all(&[Frame::Data { transfer: 42, data }]));
+        assert!(FrameCodec::data_header(1, MAX_DATA + 1).is_err());
     }
 
     #[test]

@@ -17,6 +17,8 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 
+use ferry_proto::chunks::READ_BUFFER;
+
 use crate::accounts::Session;
 use crate::auth::{login, AuthEnd};
 use crate::link::{LinkError, Reader, Writer};
@@ -41,7 +43,7 @@ pub async fn serve<S>(
     let limit = shared.config.limits.handshake_timeout();
     let start = async {
         exchange_hello(&mut rd, &mut wr, peer).await?;
-        let mut reader = FramedRead::new(rd, FrameCodec::new());
+        let mut reader = FramedRead::with_capacity(rd, FrameCodec::new(), READ_BUFFER);
         let mut writer = FramedWrite::new(wr, FrameCodec::new());
         match login(&mut reader, &mut writer, peer, &shared, binding).await {
             Ok(session) => Ok((session, reader, writer)),

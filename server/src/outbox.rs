@@ -2,10 +2,11 @@
 //! replies jump ahead of bulk traffic (file data and the replies that must
 //! stay in order with it), so browsing stays fast while data streams.
 
-use ferry_proto::{Frame, RemoteError, Reply, ServerMsg};
+use ferry_proto::{Frame, FrameCodec, RemoteError, Reply, ServerMsg};
 use futures::SinkExt;
 use tokio::io::AsyncWrite;
 use tokio::sync::mpsc;
+use tokio_util::codec::FramedWrite;
 
 use crate::link::Writer;
 
@@ -87,7 +88,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 None => { bulk_open = false; continue; }
             },
         };
-        if writer.feed(frame).await.is_err() {
+        if put_frame(&mut writer, frame).await.is_err() {
             return;
         }
         // Batch what is already queued, control first, into one flush.
@@ -100,7 +101,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                     Err(_) => break,
                 },
             };
-            if writer.feed(next).await.is_err() {
+            if put_frame(&mut writer, next).await.is_err() {
                 return;
             }
             batched += 1;
@@ -111,3 +112,25 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     }
     let _ = writer.close().await;
 }
+
+/// Sends one frame. Large file data goes straight to the stream (after
+/// whatever the codec has buffered, to keep order) instead of being copied
+/// through the codec's buffer first: one copy of every byte fewer.
+async fn put_frame<W: AsyncWrite + Unpin>(
+    w: &mut FramedWrite<W, FrameCodec>,
+    frame: Frame,
+) -> Result<(), ferry_proto::FrameError> {
+    match frame {
+        Frame::Data { transfer, data } if data.len() >= DIRECT_WRITE => {
+            w.flush().await?;
+            let header = FrameCodec::data_header(transfer, data.len())?;
+            let mut buf = bytes::Buf::chain(&header[..], data);
+            tokio::io::AsyncWriteExt::write_all_buf(w.get_mut(), &mut buf).await?;
+            Ok(())
+        }
+        frame => w.feed(frame).await,
+    }
+}
+
+/// Data frames at least this large bypass the codec's buffer.
+const DIRECT_WRITE: usize = 64 * 1024;

@@ -5,7 +5,11 @@ use clap::{Parser, Subcommand};
 /// The Ferry client: a two-pane TUI (no command), or batch commands for
 /// scripts.
 #[derive(Parser, Debug)]
-#[command(name = "ferry", version, about = "Ferry client: run without a command for the two-pane TUI, or give a batch command")]
+#[command(
+    name = "ferry",
+    version,
+    about = "Ferry client: run without a command for the two-pane TUI, or give a batch command"
+)]
 pub struct Args {
     /// Server address, host:port [default: 127.0.0.1:7272].
     #[arg(short = 's', long, env = "FERRY_SERVER", global = true)]
@@ -48,7 +52,9 @@ pub const DEFAULT_SERVER: &str = "127.0.0.1:7272";
 impl Args {
     /// The server to talk to.
     pub fn server(&self) -> String {
-        self.server.clone().unwrap_or_else(|| DEFAULT_SERVER.to_string())
+        self.server
+            .clone()
+            .unwrap_or_else(|| DEFAULT_SERVER.to_string())
     }
 }
 

@@ -154,7 +154,8 @@ where
         )
     })?;
     let hello = Hello::check(&theirs, "server")?;
-    let mut reader = FramedRead::new(rd, FrameCodec::new());
+    let mut reader =
+        FramedRead::with_capacity(rd, FrameCodec::new(), ferry_proto::chunks::READ_BUFFER);
     let mut writer = FramedWrite::new(wr, FrameCodec::new());
 
     let ServerMsg::Welcome {
