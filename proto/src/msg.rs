@@ -205,6 +205,21 @@ pub enum EntryKind {
     Other,
 }
 
+impl EntryKind {
+    /// The kind from a file type's three questions (symlinks not followed).
+    pub fn classify(is_symlink: bool, is_dir: bool, is_file: bool) -> EntryKind {
+        if is_symlink {
+            EntryKind::Symlink
+        } else if is_dir {
+            EntryKind::Dir
+        } else if is_file {
+            EntryKind::File
+        } else {
+            EntryKind::Other
+        }
+    }
+}
+
 /// One directory entry or stat result.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {

@@ -13,11 +13,12 @@ use ferry_proto::{
 };
 use futures::StreamExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 
 use ferry_proto::chunks::READ_BUFFER;
+use ferry_proto::RemotePath;
 
 use crate::accounts::Session;
 use crate::auth::{login, AuthEnd};
@@ -169,18 +170,12 @@ where
                 resume,
                 eager,
             } => {
-                let path = match ops::path(&path) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        out.reply(id, Err(e)).await;
-                        continue;
-                    }
-                };
                 let (tx, rx) = mpsc::channel(UPLOAD_WINDOW);
-                if let Err(e) = transfers.insert(transfer, Slot::Upload(tx)) {
-                    out.reply(id, Err(e)).await;
+                let Some(path) =
+                    register(&out, &transfers, id, transfer, &path, Slot::Upload(tx)).await
+                else {
                     continue;
-                }
+                };
                 let spec = UploadSpec {
                     id,
                     path,
@@ -191,11 +186,8 @@ where
                     resume,
                     eager,
                 };
-                let transfers = transfers.clone();
-                tokio::task::spawn_blocking(move || {
-                    upload::run(spec, account, rx, out);
-                    transfers.remove(transfer);
-                    drop(permit);
+                run_transfer(&transfers, transfer, permit, move || {
+                    upload::run(spec, account, rx, out)
                 });
             }
             Request::GetOpen {
@@ -204,18 +196,19 @@ where
                 offset,
                 prefix_sha256,
             } => {
-                let path = match ops::path(&path) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        out.reply(id, Err(e)).await;
-                        continue;
-                    }
-                };
                 let flag = Arc::new(AtomicBool::new(false));
-                if let Err(e) = transfers.insert(transfer, Slot::Download(flag.clone())) {
-                    out.reply(id, Err(e)).await;
+                let Some(path) = register(
+                    &out,
+                    &transfers,
+                    id,
+                    transfer,
+                    &path,
+                    Slot::Download(flag.clone()),
+                )
+                .await
+                else {
                     continue;
-                }
+                };
                 let spec = DownloadSpec {
                     id,
                     transfer,
@@ -223,11 +216,8 @@ where
                     offset,
                     prefix_sha256,
                 };
-                let transfers = transfers.clone();
-                tokio::task::spawn_blocking(move || {
-                    download::run(spec, account, out, flag);
-                    transfers.remove(transfer);
-                    drop(permit);
+                run_transfer(&transfers, transfer, permit, move || {
+                    download::run(spec, account, out, flag)
                 });
             }
             req => {
@@ -245,6 +235,42 @@ where
     let _ = writer_task.await;
     drop(session);
     end
+}
+
+/// Checks a transfer's path and registers its slot. On failure the
+/// client is told (by request id) and nothing is registered.
+async fn register(
+    out: &Outbox,
+    transfers: &Transfers,
+    id: u32,
+    transfer: u32,
+    path: &str,
+    slot: Slot,
+) -> Option<RemotePath> {
+    let registered = ops::path(path).and_then(|p| transfers.insert(transfer, slot).map(|()| p));
+    match registered {
+        Ok(p) => Some(p),
+        Err(e) => {
+            out.reply(id, Err(e)).await;
+            None
+        }
+    }
+}
+
+/// Runs a transfer on a blocking thread; its slot and request permit are
+/// released when it ends.
+fn run_transfer(
+    transfers: &Transfers,
+    transfer: u32,
+    permit: OwnedSemaphorePermit,
+    work: impl FnOnce() + Send + 'static,
+) {
+    let transfers = transfers.clone();
+    tokio::task::spawn_blocking(move || {
+        work();
+        transfers.remove(transfer);
+        drop(permit);
+    });
 }
 
 /// Chunks queued per upload between the socket and the disk.

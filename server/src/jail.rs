@@ -52,15 +52,7 @@ pub fn io_error(path: &RemotePath, e: io::Error) -> RemoteError {
 /// Converts metadata (not following symlinks) into a wire entry.
 pub fn entry(name: String, md: &Metadata) -> Entry {
     let ft = md.file_type();
-    let kind = if ft.is_symlink() {
-        EntryKind::Symlink
-    } else if ft.is_dir() {
-        EntryKind::Dir
-    } else if ft.is_file() {
-        EntryKind::File
-    } else {
-        EntryKind::Other
-    };
+    let kind = EntryKind::classify(ft.is_symlink(), ft.is_dir(), ft.is_file());
     Entry {
         name,
         kind,

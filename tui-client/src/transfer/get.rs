@@ -161,20 +161,11 @@ async fn download(
         None => return Err(client.lost()),
     };
     report.size = size;
-    if held > 0 && offset == 0 {
-        job.warn(
-            Some(id),
-            format!(
-                "{}: the partial download differs from {remote}; restarting from zero",
-                local.display()
-            ),
-        );
-    }
-    report.resumed_from = offset;
-    job.events.emit(TransferEvent::Started {
-        id,
-        size,
-        resumed_from: offset,
+    job.started(report, id, size, held, offset, || {
+        format!(
+            "{}: the partial download differs from {remote}",
+            local.display()
+        )
     });
 
     let hasher = if offset == held {

@@ -186,4 +186,58 @@ impl Job {
     pub fn warn(&self, id: Option<u64>, message: String) {
         self.events.emit(TransferEvent::Warning { id, message });
     }
+
+    /// Bytes start to move from `offset`. When a partial of `held` bytes
+    /// existed but its prefix did not match (`offset` 0), says so.
+    pub fn started(
+        &self,
+        report: &mut FileReport,
+        id: u64,
+        size: u64,
+        held: u64,
+        offset: u64,
+        which_partial: impl FnOnce() -> String,
+    ) {
+        if held > 0 && offset == 0 {
+            self.warn(
+                Some(id),
+                format!("{}; restarting from zero", which_partial()),
+            );
+        }
+        report.resumed_from = offset;
+        self.events.emit(TransferEvent::Started {
+            id,
+            size,
+            resumed_from: offset,
+        });
+    }
+
+    /// Announces the files of a job (their ids are their positions).
+    pub fn announce(
+        &self,
+        direction: Direction,
+        files: impl Iterator<Item = (String, String, u64)>,
+    ) {
+        for (i, (source, target, size)) in files.enumerate() {
+            self.events.emit(TransferEvent::Queued {
+                id: i as u64,
+                direction,
+                source,
+                target,
+                size: Some(size),
+            });
+        }
+    }
+}
+
+/// Runs a job's per-file futures `parallel` at a time over one connection.
+pub(crate) async fn run_parallel<F>(work: Vec<F>, parallel: usize) -> Vec<FileReport>
+where
+    F: std::future::Future<Output = FileReport>,
+{
+    use futures::stream::{self, StreamExt};
+    stream::iter(work)
+        .buffer_unordered(parallel.max(1))
+        .collect()
+        .await
 }

@@ -185,20 +185,11 @@ async fn upload(
         .map_err(|e| ClientError::Protocol(e.to_string()))?
         .map_err(|e| local_err(local, e))?
     };
-    if partial.0 > 0 && offset == 0 {
-        job.warn(
-            Some(id),
-            format!(
-                "{remote}: the partial upload on the server differs from {}; restarting from zero",
-                local.display()
-            ),
-        );
-    }
-    report.resumed_from = offset;
-    job.events.emit(TransferEvent::Started {
-        id,
-        size,
-        resumed_from: offset,
+    job.started(report, id, size, partial.0, offset, || {
+        format!(
+            "{remote}: the partial upload on the server differs from {}",
+            local.display()
+        )
     });
     if !eager {
         client

@@ -12,7 +12,7 @@ use futures::stream::{self, StreamExt};
 use super::get::get_file;
 use super::local::local_err;
 use super::put::put_file;
-use super::{Direction, Events, FileReport, Job, TransferEvent, TransferOptions};
+use super::{run_parallel, Direction, Events, FileReport, Job, TransferOptions};
 use crate::client::{Client, ClientError, Result};
 
 /// Uploads local files (and with `recursive`, trees) to `dest`, a remote
@@ -74,15 +74,12 @@ pub async fn put_paths(
     for r in made {
         r?;
     }
-    for (i, (src, target, size)) in files.iter().enumerate() {
-        job.events.emit(TransferEvent::Queued {
-            id: i as u64,
-            direction: Direction::Put,
-            source: src.display().to_string(),
-            target: target.to_string(),
-            size: Some(*size),
-        });
-    }
+    job.announce(
+        Direction::Put,
+        files
+            .iter()
+            .map(|(s, t, n)| (s.display().to_string(), t.to_string(), *n)),
+    );
     let job = &job;
     let work: Vec<_> =
         files
@@ -92,10 +89,7 @@ pub async fn put_paths(
                 put_file(client, job, i as u64, &src, target).await
             })
             .collect();
-    let reports = stream::iter(work)
-        .buffer_unordered(job.opts.parallel.max(1))
-        .collect()
-        .await;
+    let reports = run_parallel(work, job.opts.parallel).await;
     Ok(reports)
 }
 
@@ -202,15 +196,12 @@ pub async fn get_paths(
     for d in &dirs {
         std::fs::create_dir_all(d).map_err(|e| local_err(d, e))?;
     }
-    for (i, (src, target, size)) in files.iter().enumerate() {
-        job.events.emit(TransferEvent::Queued {
-            id: i as u64,
-            direction: Direction::Get,
-            source: src.to_string(),
-            target: target.display().to_string(),
-            size: Some(*size),
-        });
-    }
+    job.announce(
+        Direction::Get,
+        files
+            .iter()
+            .map(|(s, t, n)| (s.to_string(), t.display().to_string(), *n)),
+    );
     let job = &job;
     let work: Vec<_> =
         files
@@ -220,10 +211,7 @@ pub async fn get_paths(
                 get_file(client, job, i as u64, src, &target).await
             })
             .collect();
-    let reports = stream::iter(work)
-        .buffer_unordered(job.opts.parallel.max(1))
-        .collect()
-        .await;
+    let reports = run_parallel(work, job.opts.parallel).await;
     Ok(reports)
 }
 

@@ -41,19 +41,11 @@ pub fn read_local(dir: &Path) -> Result<Vec<Entry>, String> {
             continue;
         };
         let ft = md.file_type();
-        let kind = if ft.is_symlink() {
-            // A link to a directory opens like one.
-            if item.path().is_dir() {
-                EntryKind::Symlink
-            } else {
-                EntryKind::File
-            }
-        } else if ft.is_dir() {
-            EntryKind::Dir
-        } else if ft.is_file() {
-            EntryKind::File
-        } else {
-            EntryKind::Other
+        let kind = match EntryKind::classify(ft.is_symlink(), ft.is_dir(), ft.is_file()) {
+            // A link to a directory opens like one; any other link is
+            // copied as the file it points to.
+            EntryKind::Symlink if !item.path().is_dir() => EntryKind::File,
+            kind => kind,
         };
         out.push(Entry {
             name: item.file_name().to_string_lossy().into_owned(),
