@@ -4,6 +4,8 @@
 //! hashing a large file while writing it to disk in the same thread costs
 //! the sum of both; a helper thread makes it the larger of the two. Small
 //! files are hashed inline, where a thread would cost more than it saves.
+//! [`WriteBehind`] likewise overlaps a large file's disk writes with its
+//! arrival.
 
 use std::io::Read;
 use std::sync::mpsc::{sync_channel, SyncSender};
@@ -76,6 +78,92 @@ impl HashPipe {
     }
 }
 
+/// Files at least this big get a [`WriteBehind`].
+pub const WRITE_BEHIND_THRESHOLD: u64 = 64 << 20;
+
+/// Flushes a file being written in steps of this many bytes.
+pub const WRITE_BEHIND_STEP: u64 = 32 << 20;
+
+/// Starts a large file's disk writes while it is still arriving.
+///
+/// Linux keeps written pages in memory until its writeback timer (30 s) or
+/// an fsync, so the receiver's final `fsync` before the commit would write
+/// the whole file while both ends sit idle (about 0.3 s per GiB here). A
+/// helper thread calls `fdatasync` every [`WRITE_BEHIND_STEP`] bytes
+/// instead, overlapping the disk with the network; the final sync then
+/// has little left to do. The helper waits on the disk, not the CPU.
+///
+/// The helper's file shares the caller's open file description, so an
+/// error it sees might not be seen again by the caller's own `fsync`:
+/// [`WriteBehind::finish`] hands it back.
+#[derive(Debug)]
+pub struct WriteBehind {
+    helper: Option<(SyncSender<()>, JoinHandle<std::io::Result<()>>)>,
+    unsynced: u64,
+}
+
+impl WriteBehind {
+    /// A helper for `file` when about `remaining` more bytes will be
+    /// written, or none for smaller files (or when no thread is to be had).
+    pub fn new(file: &std::fs::File, remaining: u64) -> WriteBehind {
+        let helper = (remaining >= WRITE_BEHIND_THRESHOLD)
+            .then(|| file.try_clone().ok())
+            .flatten()
+            .and_then(|file| {
+                // One pending request at most: a busy helper skips steps.
+                let (tx, rx) = sync_channel::<()>(1);
+                let handle = std::thread::Builder::new()
+                    .name("ferry-flush".into())
+                    .spawn(move || {
+                        for () in rx {
+                            file.sync_data()?;
+                        }
+                        Ok(())
+                    })
+                    .ok()?;
+                Some((tx, handle))
+            });
+        WriteBehind {
+            helper,
+            unsynced: 0,
+        }
+    }
+
+    /// No helper: for when the file could not be shared with one.
+    pub fn new_none() -> WriteBehind {
+        WriteBehind {
+            helper: None,
+            unsynced: 0,
+        }
+    }
+
+    /// Notes `n` more bytes written; every step, asks for a flush.
+    pub fn wrote(&mut self, n: u64) {
+        self.unsynced += n;
+        if self.unsynced >= WRITE_BEHIND_STEP {
+            if let Some((tx, _)) = &self.helper {
+                if tx.try_send(()).is_ok() {
+                    self.unsynced = 0;
+                }
+            }
+        }
+    }
+
+    /// Waits for the helper; the first error it met, if any. The caller
+    /// still syncs the file itself before committing it.
+    pub fn finish(self) -> std::io::Result<()> {
+        match self.helper {
+            None => Ok(()),
+            Some((tx, handle)) => {
+                drop(tx);
+                handle
+                    .join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("the flush helper panicked")))
+            }
+        }
+    }
+}
+
 /// Feeds the next `len` bytes of `r` to `hasher` (a resume's prefix).
 pub fn hash_prefix(r: &mut impl Read, len: u64, hasher: &mut Sha256) -> std::io::Result<()> {
     let mut buf = vec![0u8; 256 * 1024];
@@ -127,6 +215,33 @@ mod tests {
             read_chunk(&mut r, 10).unwrap_err().kind(),
             std::io::ErrorKind::UnexpectedEof
         );
+    }
+
+    #[test]
+    fn write_behind_flushes_large_files_only() {
+        use std::io::Write;
+        let dir = std::env::temp_dir().join(format!("ferry-wb-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f");
+        let mut file = std::fs::File::create(&path).unwrap();
+        assert!(WriteBehind::new(&file, WRITE_BEHIND_THRESHOLD - 1)
+            .helper
+            .is_none());
+        let mut behind = WriteBehind::new(&file, WRITE_BEHIND_THRESHOLD);
+        assert!(behind.helper.is_some());
+        let chunk = vec![7u8; 1 << 20];
+        for _ in 0..(WRITE_BEHIND_STEP >> 20) + 1 {
+            file.write_all(&chunk).unwrap();
+            behind.wrote(chunk.len() as u64);
+        }
+        // One step was handed over: the count restarted.
+        assert_eq!(behind.unsynced, 1 << 20);
+        behind.finish().unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            WRITE_BEHIND_STEP + (1 << 20)
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::io::{Seek, SeekFrom, Write};
 use std::sync::Arc;
 
 use cap_std::fs::{Dir, File, OpenOptions};
-use ferry_proto::chunks::HashPipe;
+use ferry_proto::chunks::{HashPipe, WriteBehind};
 use ferry_proto::msg::partial_name;
 use ferry_proto::{ErrorKind, RemoteError, RemotePath, Reply};
 use sha2::{Digest, Sha256};
@@ -169,6 +169,10 @@ fn receive(
 
     let mut written = start;
     let mut pipe = HashPipe::new(hasher, spec.size - start);
+    let mut behind = match file.try_clone() {
+        Ok(clone) => WriteBehind::new(&clone.into_std(), spec.size - start),
+        Err(_) => WriteBehind::new_none(),
+    };
     let sha = loop {
         match next() {
             Some(UploadMsg::Data(bytes)) => {
@@ -180,6 +184,7 @@ fn receive(
                 }
                 file.write_all(&bytes).map_err(|e| io_error(path, e))?;
                 reservation.use_bytes(len);
+                behind.wrote(len);
                 pipe.update(&bytes);
                 written += len;
             }
@@ -194,6 +199,7 @@ fn receive(
             spec.size
         )));
     }
+    behind.finish().map_err(|e| io_error(path, e))?;
     let ours = pipe
         .finish()
         .ok_or_else(|| RemoteError::new(ErrorKind::Io, "hashing failed"))?;
@@ -243,9 +249,13 @@ fn commit(
 }
 
 /// Syncs a directory so a rename in it survives a crash (best effort).
+/// Opened for reading: cap-std's `open_dir` gives an `O_PATH` handle,
+/// which cannot be synced.
 pub fn sync_dir(dir: &Dir, path: &RemotePath) {
-    if let Ok(d) = dir.open_dir(path.to_relative()) {
-        let _ = d.into_std_file().sync_all();
+    if let Ok(d) = dir.open_with(path.to_relative(), OpenOptions::new().read(true)) {
+        if let Err(e) = d.sync_all() {
+            tracing::warn!(dir = %path, error = %e, "directory sync failed");
+        }
     }
 }
 

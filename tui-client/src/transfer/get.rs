@@ -7,7 +7,7 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use ferry_proto::chunks::HashPipe;
+use ferry_proto::chunks::{HashPipe, WriteBehind};
 use ferry_proto::{ErrorKind, RemoteError, RemotePath, Reply, Request};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -241,10 +241,13 @@ fn write_chunks(
     file.set_len(offset)?;
     file.seek(SeekFrom::Start(offset))?;
     let mut pipe = HashPipe::new(hasher, remaining);
+    let mut behind = WriteBehind::new(&file, remaining);
     while let Some(chunk) = rx.blocking_recv() {
         file.write_all(&chunk)?;
+        behind.wrote(chunk.len() as u64);
         pipe.update(&chunk);
     }
+    behind.finish()?;
     let hash = pipe
         .finish()
         .ok_or_else(|| std::io::Error::other("hashing failed"))?;
