@@ -297,6 +297,7 @@ mod tests {
             },
             ServerMsg::AuthOk {
                 server_final: "v=abc".into(),
+                max_requests: 64,
             },
             ServerMsg::Refused {
                 error: RemoteError::bare(ErrorKind::AuthFailed),

@@ -81,6 +81,10 @@ pub enum ServerMsg {
     AuthOk {
         /// SCRAM server-final-message: the client must verify it.
         server_final: String,
+        /// Requests the server runs at once on this connection. It queues
+        /// as many again and refuses more (`TooBusy`), so a client keeps
+        /// at most this many in flight.
+        max_requests: u32,
     },
     /// The connection is refused (login failure, ban, limits); the server closes it next.
     Refused {

@@ -184,7 +184,16 @@ where
             return Err(refuse(w, e).await);
         }
     };
-    send(w, &ServerMsg::AuthOk { server_final }).await?;
+    let max_requests =
+        u32::try_from(shared.config.limits.max_requests_in_flight).unwrap_or(u32::MAX);
+    send(
+        w,
+        &ServerMsg::AuthOk {
+            server_final,
+            max_requests,
+        },
+    )
+    .await?;
     tracing::info!(target: "audit", user = %user, addr = %peer, "login ok");
     Ok(session)
 }

@@ -74,7 +74,7 @@ pub struct Limits {
     pub idle_timeout_secs: u64,
     /// Directory entries per listing batch.
     pub max_dir_batch: usize,
-    /// Requests handled at once per connection.
+    /// Requests run at once per connection (as many again may wait).
     pub max_requests_in_flight: usize,
 }
 

@@ -103,15 +103,19 @@ where
     let limits = &shared.config.limits;
     let (out, writer_task) = Outbox::start(writer);
     let transfers = Transfers::default();
+    // Requests run `max` at a time; as many again may wait for a turn.
+    // Beyond that a request is refused (TooBusy). The reader itself never
+    // waits for a turn: running uploads need it to keep reading their data.
     let max = limits.max_requests_in_flight;
-    let inflight = Arc::new(Semaphore::new(max));
+    let running = Arc::new(Semaphore::new(max));
+    let admitted = Arc::new(Semaphore::new(2 * max));
     let end = loop {
         let next = tokio::select! {
             _ = cancel.cancelled() => break "server shutting down".to_string(),
             next = tokio::time::timeout(limits.idle_timeout(), reader.next()) => next,
         };
         let frame = match next {
-            Err(_) if inflight.available_permits() < max => continue, // busy, not idle
+            Err(_) if admitted.available_permits() < 2 * max => continue, // busy, not idle
             Err(_) => break "idle timeout".to_string(),
             Ok(None) => break "client closed".to_string(),
             Ok(Some(Err(e))) => {
@@ -154,8 +158,15 @@ where
                 break "unexpected message".to_string();
             }
         };
-        let Ok(permit) = inflight.clone().acquire_owned().await else {
-            break "internal error".to_string();
+        let Ok(admission) = admitted.clone().try_acquire_owned() else {
+            let detail = format!("more than {} requests at once on this connection", 2 * max);
+            out.reply(id, Err(RemoteError::new(ErrorKind::TooBusy, detail)))
+                .await;
+            continue;
+        };
+        let turn = Turn {
+            running: running.clone(),
+            admission,
         };
         let account = session.account.clone();
         let out = out.clone();
@@ -186,7 +197,7 @@ where
                     resume,
                     eager,
                 };
-                run_transfer(&transfers, transfer, permit, move || {
+                run_transfer(&transfers, transfer, turn, move || {
                     upload::run(spec, account, rx, out)
                 });
             }
@@ -216,15 +227,17 @@ where
                     offset,
                     prefix_sha256,
                 };
-                run_transfer(&transfers, transfer, permit, move || {
+                run_transfer(&transfers, transfer, turn, move || {
                     download::run(spec, account, out, flag)
                 });
             }
             req => {
                 let batch = limits.max_dir_batch;
                 tokio::spawn(async move {
+                    let Some(_turn) = turn.wait().await else {
+                        return;
+                    };
                     ops::handle(id, req, account, batch, out).await;
-                    drop(permit);
                 });
             }
         }
@@ -257,19 +270,42 @@ async fn register(
     }
 }
 
-/// Runs a transfer on a blocking thread; its slot and request permit are
-/// released when it ends.
+/// An admitted request's claim on a turn to run.
+struct Turn {
+    running: Arc<Semaphore>,
+    admission: OwnedSemaphorePermit,
+}
+
+impl Turn {
+    /// Waits for a turn (requests start in the order they came); the
+    /// permits are held until the result is dropped.
+    async fn wait(self) -> Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)> {
+        let run = self.running.acquire_owned().await.ok()?;
+        Some((run, self.admission))
+    }
+}
+
+/// Runs a transfer on a blocking thread once it has its turn; its slot and
+/// permits are released when it ends. Until then its slot is registered,
+/// so an eager upload's data waits in its channel.
 fn run_transfer(
     transfers: &Transfers,
     transfer: u32,
-    permit: OwnedSemaphorePermit,
+    turn: Turn,
     work: impl FnOnce() + Send + 'static,
 ) {
     let transfers = transfers.clone();
-    tokio::task::spawn_blocking(move || {
-        work();
-        transfers.remove(transfer);
-        drop(permit);
+    tokio::spawn(async move {
+        let Some(permits) = turn.wait().await else {
+            transfers.remove(transfer);
+            return;
+        };
+        let _ = tokio::task::spawn_blocking(move || {
+            work();
+            transfers.remove(transfer);
+            drop(permits);
+        })
+        .await;
     });
 }
 

@@ -354,3 +354,111 @@ fn graceful_shutdown_on_sigterm() {
     let s = server_with("");
     assert!(s.stop(), "ferryd exits 0 on SIGTERM");
 }
+
+/// Requests beyond `max_requests_in_flight` wait for a turn (as many again)
+/// or are refused as `TooBusy`; the server keeps reading the connection
+/// meanwhile, so the running uploads get their data. (It once stopped
+/// reading at the limit: a client with more uploads open than the limit
+/// deadlocked.)
+#[tokio::test]
+async fn requests_beyond_the_limit_queue_or_are_refused_and_never_stall() {
+    use ferry_proto::{Frame, Reply};
+    use futures::SinkExt;
+    use sha2::{Digest, Sha256};
+
+    let s = server_with("[limits]\nmax_requests_in_flight = 2\n");
+    let mut raw = Raw::connect(&s).await;
+    raw.login("alice", PW).await.unwrap();
+    for i in 1..=6u32 {
+        let req = Request::PutOpen {
+            transfer: i,
+            path: format!("f{i}"),
+            size: 5,
+            mtime: 0,
+            mode: 0o644,
+            overwrite: false,
+            resume: false,
+            eager: false,
+        };
+        raw.send(&ClientMsg::Request { id: i, req }).await;
+    }
+    // Two run (ready), two wait, two are refused.
+    let (mut ready, mut busy) = (Vec::new(), Vec::new());
+    for _ in 0..4 {
+        match raw.recv().await {
+            Some(ServerMsg::Response {
+                id,
+                reply: Ok(Reply::PutReady { partial: 0, .. }),
+            }) => ready.push(id),
+            Some(ServerMsg::Response { id, reply: Err(e) }) if e.kind == ErrorKind::TooBusy => {
+                busy.push(id)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    ready.sort();
+    busy.sort();
+    assert_eq!((ready, busy), (vec![1, 2], vec![5, 6]));
+    let sha: [u8; 32] = Sha256::digest(b"hello").into();
+    let send_file = |t: u32| {
+        let frames = [
+            Frame::control(&ClientMsg::PutStart {
+                transfer: t,
+                offset: 0,
+            })
+            .unwrap(),
+            Frame::Data {
+                transfer: t,
+                data: bytes::Bytes::from_static(b"hello"),
+            },
+            Frame::control(&ClientMsg::TransferEnd {
+                transfer: t,
+                sha256: sha,
+            })
+            .unwrap(),
+        ];
+        frames
+    };
+    for t in [1, 2] {
+        for f in send_file(t) {
+            raw.wr.send(f).await.unwrap();
+        }
+    }
+    // 1 and 2 finish; 3 and 4 get their turn.
+    let mut seen = Vec::new();
+    while seen.len() < 4 {
+        match raw.recv().await {
+            Some(ServerMsg::Response {
+                id,
+                reply: Ok(Reply::PutDone { size: 5, .. }),
+            }) => seen.push(("done", id)),
+            Some(ServerMsg::Response {
+                id,
+                reply: Ok(Reply::PutReady { .. }),
+            }) => {
+                seen.push(("ready", id));
+                for f in send_file(id) {
+                    raw.wr.send(f).await.unwrap();
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    for _ in 0..2 {
+        match raw.recv().await {
+            Some(ServerMsg::Response {
+                reply: Ok(Reply::PutDone { size: 5, .. }),
+                ..
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    for i in 1..=4 {
+        assert_eq!(
+            std::fs::read(s.home("alice").join(format!("f{i}"))).unwrap(),
+            b"hello"
+        );
+    }
+    assert!(!s.home("alice").join("f5").exists());
+    still_serving(&s).await;
+}

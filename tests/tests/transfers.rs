@@ -456,3 +456,48 @@ fn local_symlinks_are_followed_only_when_asked() {
             .is_symlink()
     );
 }
+
+#[test]
+fn the_client_keeps_to_the_servers_request_limit() {
+    // 200 small files at --parallel 32 want 64 in flight; this server runs
+    // 3 at once and queues 3 more. The client learns the limit at login
+    // and waits instead of being refused.
+    let s = Server::start_with("[limits]\nmax_requests_in_flight = 3\n");
+    s.add_user("u", PW, None);
+    let local = tempfile::tempdir().unwrap();
+    let tree = local.path().join("small");
+    for i in 0..200 {
+        write_random(&tree.join(format!("d{}/f{i}", i % 5)), 100 + i, i as u64);
+    }
+    let o = s.ferry(
+        "u",
+        PW,
+        &["put", "-r", tree.to_str().unwrap(), "/", "--parallel", "32"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let back = local.path().join("back");
+    let o = s.ferry(
+        "u",
+        PW,
+        &[
+            "get",
+            "-r",
+            "/small",
+            back.to_str().unwrap(),
+            "--parallel",
+            "32",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let diff = Command::new("diff")
+        .arg("-r")
+        .arg(&tree)
+        .arg(&back)
+        .output()
+        .unwrap();
+    assert!(
+        diff.status.success(),
+        "{}",
+        String::from_utf8_lossy(&diff.stdout)
+    );
+}

@@ -203,7 +203,11 @@ where
     };
     let (last, client_final) = first.handle_server_first(&server_first, opts.max_iterations)?;
     send(&mut writer, &ClientMsg::AuthFinish { client_final }).await?;
-    let ServerMsg::AuthOk { server_final } = recv(&mut reader).await? else {
+    let ServerMsg::AuthOk {
+        server_final,
+        max_requests,
+    } = recv(&mut reader).await?
+    else {
         return Err(ClientError::Protocol("expected the login result".into()));
     };
     // Mutual authentication: the server proves it holds our verifier.
@@ -215,6 +219,7 @@ where
         hello.version,
         opts.user.clone(),
         identity,
+        max_requests,
     ))
 }
 

@@ -13,7 +13,7 @@ use ferry_proto::{
 };
 use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use super::error::{ClientError, Result};
@@ -28,10 +28,16 @@ pub(crate) enum Event {
     Data(Bytes),
 }
 
+/// Where a request's responses go; its permit is given back with it.
+struct Route {
+    tx: mpsc::Sender<Event>,
+    _permit: OwnedSemaphorePermit,
+}
+
 #[derive(Default)]
 struct Routes {
     /// By request id.
-    requests: HashMap<u32, mpsc::Sender<Event>>,
+    requests: HashMap<u32, Route>,
     /// By transfer id (downloads).
     transfers: HashMap<u32, mpsc::Sender<Event>>,
 }
@@ -51,6 +57,9 @@ pub(crate) enum Queue {
 const ROUTE_WINDOW: usize = 16;
 
 struct Inner {
+    /// Requests in flight, up to the server's `max_requests`: more would
+    /// be refused as `TooBusy`, so they wait here instead.
+    permits: Arc<Semaphore>,
     control: mpsc::Sender<Frame>,
     bulk: mpsc::Sender<Frame>,
     pending: Mutex<Routes>,
@@ -92,6 +101,7 @@ impl Client {
         protocol: u16,
         user: String,
         identity: super::tls::ServerIdentity,
+        max_requests: u32,
     ) -> Client
     where
         R: AsyncRead + Send + Unpin + 'static,
@@ -100,6 +110,7 @@ impl Client {
         let (control, control_rx) = mpsc::channel(64);
         let (bulk, bulk_rx) = mpsc::channel(8);
         let inner = Arc::new(Inner {
+            permits: Arc::new(Semaphore::new((max_requests as usize).max(1))),
             control,
             bulk,
             pending: Mutex::new(Routes::default()),
@@ -163,6 +174,13 @@ impl Client {
         transfer: Option<u32>,
         queue: Queue,
     ) -> Result<mpsc::Receiver<Event>> {
+        let permit = self
+            .inner
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| self.disconnected())?;
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(ROUTE_WINDOW);
         {
@@ -176,7 +194,13 @@ impl Client {
             if let Some(t) = transfer {
                 routes.transfers.insert(t, tx.clone());
             }
-            routes.requests.insert(id, tx);
+            routes.requests.insert(
+                id,
+                Route {
+                    tx,
+                    _permit: permit,
+                },
+            );
         }
         let frame = Frame::control(&ClientMsg::Request { id, req })
             .map_err(ferry_proto::FrameError::from)?;
@@ -462,9 +486,9 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     let last = reply.as_ref().map_or(true, Reply::is_final);
                     let mut routes = lock(&inner.pending);
                     let route = if last {
-                        routes.requests.remove(&id)
+                        routes.requests.remove(&id).map(|r| r.tx)
                     } else {
-                        routes.requests.get(&id).cloned()
+                        routes.requests.get(&id).map(|r| r.tx.clone())
                     };
                     (route, Event::Reply(reply))
                 }
@@ -482,7 +506,9 @@ async fn read_loop<R: AsyncRead + Unpin>(
     if let Some(inner) = inner.upgrade() {
         let mut routes = lock(&inner.pending);
         *lock(&inner.closed) = Some(reason);
-        // Dropping the senders wakes every waiting caller.
+        // Dropping the senders wakes every waiting caller; closing the
+        // permits wakes those waiting to send.
+        inner.permits.close();
         routes.requests.clear();
         routes.transfers.clear();
     }

@@ -230,14 +230,45 @@ impl Job {
     }
 }
 
-/// Runs a job's per-file futures `parallel` at a time over one connection.
-pub(crate) async fn run_parallel<F>(work: Vec<F>, parallel: usize) -> Vec<FileReport>
+/// Files of at most this many bytes (one chunk) are "small": they cost a
+/// round trip more than bandwidth, so more of them run at once.
+pub const SMALL_FILE: u64 = ferry_proto::CHUNK_SIZE as u64;
+
+/// A large file takes this many small files' share of `parallel`.
+const SMALL_PER_SLOT: usize = 8;
+
+/// The most files in flight on one connection, whatever `parallel` says
+/// (ferryd runs 64 requests per connection at once by default and queues
+/// as many again).
+pub const MAX_IN_FLIGHT: usize = 64;
+
+/// Runs a job's per-file futures over one connection: `parallel` files at
+/// a time, where a small file counts an eighth, so a tree of small files
+/// keeps up to 8 × `parallel` (at most [`MAX_IN_FLIGHT`]) in flight and
+/// their round trips and the server's fsyncs overlap. Files start in order.
+pub(crate) async fn run_parallel<F>(work: Vec<(u64, F)>, parallel: usize) -> Vec<FileReport>
 where
     F: std::future::Future<Output = FileReport>,
 {
     use futures::stream::{self, StreamExt};
-    stream::iter(work)
-        .buffer_unordered(parallel.max(1))
+    let units = parallel.clamp(1, MAX_IN_FLIGHT) * SMALL_PER_SLOT;
+    let slots = Arc::new(tokio::sync::Semaphore::new(units));
+    let gated = work.into_iter().map(|(size, file)| {
+        let slots = slots.clone();
+        let weight = if size <= SMALL_FILE {
+            1
+        } else {
+            SMALL_PER_SLOT
+        };
+        async move {
+            // The semaphore is fair, so files start in order; it is never
+            // closed, so the permit is always granted.
+            let _slot = slots.acquire_many_owned(weight as u32).await.ok();
+            file.await
+        }
+    });
+    stream::iter(gated)
+        .buffer_unordered(MAX_IN_FLIGHT)
         .collect()
         .await
 }

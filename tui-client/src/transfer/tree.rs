@@ -81,14 +81,15 @@ pub async fn put_paths(
             .map(|(s, t, n)| (s.display().to_string(), t.to_string(), *n)),
     );
     let job = &job;
-    let work: Vec<_> =
-        files
-            .into_iter()
-            .enumerate()
-            .map(|(i, (src, target, _))| async move {
+    let work: Vec<_> = files
+        .into_iter()
+        .enumerate()
+        .map(|(i, (src, target, size))| {
+            (size, async move {
                 put_file(client, job, i as u64, &src, target).await
             })
-            .collect();
+        })
+        .collect();
     let reports = run_parallel(work, job.opts.parallel).await;
     Ok(reports)
 }
@@ -203,14 +204,15 @@ pub async fn get_paths(
             .map(|(s, t, n)| (s.to_string(), t.display().to_string(), *n)),
     );
     let job = &job;
-    let work: Vec<_> =
-        files
-            .into_iter()
-            .enumerate()
-            .map(|(i, (src, target, _))| async move {
+    let work: Vec<_> = files
+        .into_iter()
+        .enumerate()
+        .map(|(i, (src, target, size))| {
+            (size, async move {
                 get_file(client, job, i as u64, src, &target).await
             })
-            .collect();
+        })
+        .collect();
     let reports = run_parallel(work, job.opts.parallel).await;
     Ok(reports)
 }
