@@ -401,7 +401,7 @@ async fn requests_beyond_the_limit_queue_or_are_refused_and_never_stall() {
     assert_eq!((ready, busy), (vec![1, 2], vec![5, 6]));
     let sha: [u8; 32] = Sha256::digest(b"hello").into();
     let send_file = |t: u32| {
-        let frames = [
+        [
             Frame::control(&ClientMsg::PutStart {
                 transfer: t,
                 offset: 0,
@@ -416,8 +416,7 @@ async fn requests_beyond_the_limit_queue_or_are_refused_and_never_stall() {
                 sha256: sha,
             })
             .unwrap(),
-        ];
-        frames
+        ]
     };
     for t in [1, 2] {
         for f in send_file(t) {
