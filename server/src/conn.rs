@@ -197,8 +197,9 @@ where
                     resume,
                     eager,
                 };
+                let committer = shared.committer.clone();
                 run_transfer(&transfers, transfer, turn, move || {
-                    upload::run(spec, account, rx, out)
+                    upload::run(spec, account, rx, out, &committer)
                 });
             }
             Request::GetOpen {

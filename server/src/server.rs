@@ -39,6 +39,8 @@ pub struct Shared {
     pub penalties: Penalties,
     /// Live users.
     pub accounts: Arc<Accounts>,
+    /// Commits small uploads in groups.
+    pub committer: crate::transfer::commit::Committer,
 }
 
 impl Shared {
@@ -54,6 +56,8 @@ impl Shared {
             users,
             secret,
             accounts: Arc::new(Accounts::default()),
+            committer: crate::transfer::commit::Committer::start()
+                .context("cannot start the commit thread")?,
             config,
         })
     }

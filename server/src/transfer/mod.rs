@@ -2,6 +2,7 @@
 //! blocking thread of its own, fed or drained through bounded channels, so
 //! memory stays flat and the connection keeps serving other requests.
 
+pub mod commit;
 pub mod download;
 pub mod sweep;
 pub mod upload;

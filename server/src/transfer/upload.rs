@@ -14,6 +14,7 @@ use ferry_proto::{ErrorKind, RemoteError, RemotePath, Reply};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
+use super::commit::{Committer, GROUP_COMMIT_MAX};
 use super::{hash_prefix, hex, UploadMsg};
 use crate::accounts::Account;
 use crate::jail::io_error;
@@ -42,9 +43,15 @@ pub struct UploadSpec {
 
 /// Runs an upload to its end on the current (blocking) thread and sends
 /// the final reply.
-pub fn run(spec: UploadSpec, account: Arc<Account>, rx: mpsc::Receiver<UploadMsg>, out: Outbox) {
+pub fn run(
+    spec: UploadSpec,
+    account: Arc<Account>,
+    rx: mpsc::Receiver<UploadMsg>,
+    out: Outbox,
+    committer: &Committer,
+) {
     let id = spec.id;
-    let result = receive(&spec, &account, rx, &out);
+    let result = receive(&spec, &account, rx, &out, committer);
     match &result {
         Ok(_) => {
             tracing::info!(target: "audit", user = %account.name, op = "put", path = %spec.path, size = spec.size)
@@ -68,6 +75,7 @@ fn receive(
     account: &Arc<Account>,
     mut rx: mpsc::Receiver<UploadMsg>,
     out: &Outbox,
+    committer: &Committer,
 ) -> Result<Reply, RemoteError> {
     let path = &spec.path;
     let dir = account.home.dir();
@@ -213,7 +221,7 @@ fn receive(
             format!("{path}: the data received does not match the sender's SHA-256; the partial was discarded"),
         ));
     }
-    commit(dir, file, &part, path, spec)?;
+    commit(dir, file, &part, path, spec, committer)?;
     account.freed(replaced);
     Ok(Reply::PutDone {
         size: written,
@@ -223,12 +231,14 @@ fn receive(
 
 /// Sets times and permissions, syncs, renames over the target and syncs the
 /// directory, so the file appears complete under its name or not at all.
+/// Small files do the last three in groups (see [`Committer`]).
 fn commit(
     dir: &Dir,
     file: File,
     part: &std::path::Path,
     path: &RemotePath,
     spec: &UploadSpec,
+    committer: &Committer,
 ) -> Result<(), RemoteError> {
     let io = |e| io_error(path, e);
     use std::os::unix::fs::PermissionsExt;
@@ -240,6 +250,11 @@ fn commit(
         .map_err(io)?;
     if let Some(t) = mtime(spec.mtime) {
         let _ = std_file.set_modified(t);
+    }
+    if spec.size <= GROUP_COMMIT_MAX {
+        return committer
+            .commit(dir, std_file, part.to_path_buf(), path.to_relative())
+            .map_err(io);
     }
     std_file.sync_all().map_err(io)?;
     drop(std_file);
