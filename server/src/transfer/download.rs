@@ -51,8 +51,11 @@ fn send(
     let path = &spec.path;
     let io = |e| io_error(path, e);
     let dir = account.home.dir();
-    let mut file = dir.open(path.to_relative()).map_err(io)?;
+    let file = dir.open(path.to_relative()).map_err(io)?;
     let md = file.metadata().map_err(io)?;
+    // std's File reads into spare capacity as it is; through cap-std's
+    // `Read`, every chunk's buffer would be zeroed first (~3% of a get).
+    let mut file = file.into_std();
     if md.is_dir() {
         return Err(RemoteError::new(ErrorKind::IsADirectory, path.to_string()));
     }
