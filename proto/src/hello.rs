@@ -2,7 +2,7 @@
 //! sides before any frame, so that a mismatch can be reported in words.
 
 /// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Magic bytes that open every Ferry connection.
 pub const MAGIC: [u8; 6] = *b"FERRY\0";
@@ -92,11 +92,11 @@ mod tests {
 
     #[test]
     fn version_mismatch_reads_well() {
-        let bytes = Hello { version: 2 }.encode();
+        let bytes = Hello { version: 1 }.encode();
         let err = Hello::check(&bytes, "server").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "server speaks Ferry protocol 2, this client speaks 1"
+            "server speaks Ferry protocol 1, this client speaks 2"
         );
     }
 

@@ -107,7 +107,7 @@ where
     // Beyond that a request is refused (TooBusy). The reader itself never
     // waits for a turn: running uploads need it to keep reading their data.
     let max = limits.max_requests_in_flight;
-    let running = Arc::new(Semaphore::new(max));
+    let turns = Turns::start(max);
     let admitted = Arc::new(Semaphore::new(2 * max));
     let end = loop {
         let next = tokio::select! {
@@ -165,7 +165,7 @@ where
             continue;
         };
         let turn = Turn {
-            running: running.clone(),
+            turns: &turns,
             admission,
         };
         let account = session.account.clone();
@@ -234,16 +234,18 @@ where
             }
             req => {
                 let batch = limits.max_dir_batch;
-                tokio::spawn(async move {
-                    let Some(_turn) = turn.wait().await else {
-                        return;
-                    };
-                    ops::handle(id, req, account, batch, out).await;
+                turn.then(move |permits| {
+                    tokio::spawn(async move {
+                        ops::handle(id, req, account, batch, out).await;
+                        drop(permits);
+                    });
                 });
             }
         }
     };
-    // Uploads still waiting for data end now (their partials stay).
+    // Requests still waiting for a turn are dropped; uploads still waiting
+    // for data end now (their partials stay).
+    turns.task.abort();
     transfers.close_all();
     drop(out);
     let _ = writer_task.await;
@@ -271,43 +273,74 @@ async fn register(
     }
 }
 
-/// An admitted request's claim on a turn to run.
-struct Turn {
-    running: Arc<Semaphore>,
-    admission: OwnedSemaphorePermit,
+/// What an admitted request runs once it has its turn; it holds the
+/// permits until it ends.
+type Work = Box<dyn FnOnce(Permits) + Send>;
+
+/// A running request's permits: its turn and its admission.
+type Permits = (OwnedSemaphorePermit, OwnedSemaphorePermit);
+
+/// Starts admitted requests in the order they came, `max` at a time. A
+/// single task hands out the turns, so the order is the arrival order.
+struct Turns {
+    queue: mpsc::UnboundedSender<(Work, OwnedSemaphorePermit)>,
+    task: tokio::task::JoinHandle<()>,
 }
 
-impl Turn {
-    /// Waits for a turn (requests start in the order they came); the
-    /// permits are held until the result is dropped.
-    async fn wait(self) -> Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)> {
-        let run = self.running.acquire_owned().await.ok()?;
-        Some((run, self.admission))
+impl Turns {
+    fn start(max: usize) -> Turns {
+        // Unbounded, but at most `2 * max` admitted requests exist.
+        let (queue, mut rx) = mpsc::unbounded_channel::<(Work, OwnedSemaphorePermit)>();
+        let running = Arc::new(Semaphore::new(max));
+        let task = tokio::spawn(async move {
+            while let Some((work, admission)) = rx.recv().await {
+                let Ok(turn) = running.clone().acquire_owned().await else {
+                    return;
+                };
+                work((turn, admission));
+            }
+        });
+        Turns { queue, task }
     }
 }
 
-/// Runs a transfer on a blocking thread once it has its turn; its slot and
-/// permits are released when it ends. Until then its slot is registered,
-/// so an eager upload's data waits in its channel.
+/// An admitted request, to be started in its turn.
+struct Turn<'a> {
+    turns: &'a Turns,
+    admission: OwnedSemaphorePermit,
+}
+
+impl Turn<'_> {
+    /// Runs `work` when this request's turn comes (at once if there is
+    /// room). Returns false if it never will (the connection is ending).
+    fn then(self, work: impl FnOnce(Permits) + Send + 'static) -> bool {
+        self.turns
+            .queue
+            .send((Box::new(work), self.admission))
+            .is_ok()
+    }
+}
+
+/// Runs a transfer on a blocking thread in its turn; its slot and permits
+/// are released when it ends. Until then its slot is registered, so an
+/// eager upload's data waits in its channel.
 fn run_transfer(
     transfers: &Transfers,
     transfer: u32,
-    turn: Turn,
+    turn: Turn<'_>,
     work: impl FnOnce() + Send + 'static,
 ) {
-    let transfers = transfers.clone();
-    tokio::spawn(async move {
-        let Some(permits) = turn.wait().await else {
-            transfers.remove(transfer);
-            return;
-        };
-        let _ = tokio::task::spawn_blocking(move || {
+    let slots = transfers.clone();
+    let started = turn.then(move |permits| {
+        tokio::task::spawn_blocking(move || {
             work();
-            transfers.remove(transfer);
+            slots.remove(transfer);
             drop(permits);
-        })
-        .await;
+        });
     });
+    if !started {
+        transfers.remove(transfer);
+    }
 }
 
 /// Chunks queued per upload between the socket and the disk.

@@ -82,14 +82,19 @@ async fn wrong_protocol_version_is_reported_in_words() {
         let (mut c, _) = fake.accept().await.unwrap();
         let mut hello = [0u8; 8];
         let _ = c.read_exact(&mut hello).await;
-        let _ = c.write_all(&Hello { version: 2 }.encode()).await;
+        let newer = ferry_proto::hello::PROTOCOL_VERSION + 1;
+        let _ = c.write_all(&Hello { version: newer }.encode()).await;
     });
     let mut opts = ConnectOptions::new(addr.to_string(), "a", "b");
     opts.security = Security::InsecurePlaintext;
     let err = connect(&opts).await.unwrap_err();
+    let ours = ferry_proto::hello::PROTOCOL_VERSION;
     assert_eq!(
         err.to_string(),
-        "server speaks Ferry protocol 2, this client speaks 1"
+        format!(
+            "server speaks Ferry protocol {}, this client speaks {ours}",
+            ours + 1
+        )
     );
 }
 

@@ -111,6 +111,8 @@ fn run(rx: Receiver<Job>) {
                 Err(_) => break,
             }
         }
+        let started = std::time::Instant::now();
+        let (files, answered) = (batch.len(), renamed.len());
         // One flush per filesystem: the batch's content, and the previous
         // batch's renames.
         let mut flushed: HashMap<u64, io::Result<()>> = HashMap::new();
@@ -138,6 +140,7 @@ fn run(rx: Receiver<Job>) {
                 }
             }
         }
+        tracing::debug!(files, answered, elapsed = ?started.elapsed(), "commit batch");
     }
 }
 
