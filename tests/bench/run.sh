@@ -18,6 +18,8 @@
 #                     (default: /tmp/ferry-bench)
 #   BENCH_RUNS        timed runs per measurement, the median is reported (3)
 #   BENCH_LS_CALLS    `ferry ls /` calls timed for the latency figure (7)
+#   BENCH_SETTLE      seconds from a tree's deletion to the next tree run (6;
+#                     see SETTLE below)
 #   BENCH_SCRAM_ITERATIONS  PBKDF2 iterations for the bench user (default:
 #                     ferryd's own, 100000; the minimum 4096 shows what `ls`
 #                     costs without the client's key derivation)
@@ -52,6 +54,14 @@ FERRY_TRUST=''   # set once ferryd runs: --fingerprint ... or --insecure-plainte
 PLAIN_ARGS=()
 [[ ${BENCH_PLAINTEXT:-0} == 1 ]] && PLAIN_ARGS=(--insecure-plaintext)
 FAILED=0
+# Tree runs start at least this long after their destination was deleted:
+# ext4 skips inodes freed in the last 5 s (300 s while their inode table is
+# unwritten) when allocating, which makes creating 10,000 files just after
+# deleting 10,000 up to 3x slower. How soon a run starts after the deletion
+# otherwise depends on how long the untimed `sync` takes, i.e. on how much
+# the previous run left unflushed: tools that do not fsync got the fast
+# path by accident. Equal for every tool; 0 turns it off.
+SETTLE=${BENCH_SETTLE:-6}
 fail() { log "FAILED: $*"; FAILED=1; }
 declare -A T=()     # measurement name -> median seconds, or FAIL
 declare -A BEST=()  # measurement name -> fastest run (least disturbed by a noisy host)
@@ -87,12 +97,11 @@ build_ferry() {
     fi
     [[ -x $BIN/ferry && -x $BIN/ferryd ]] || die "no ferry/ferryd in $BIN"
     # `ls` latency inside one session (tests/examples/ls_latency.rs)
+    # (always built: a stale one may speak an older protocol)
     LS_BIN=$REPO/target/release/examples/ls_latency
-    if [[ ! -x $LS_BIN || -z ${FERRY_BIN_DIR:-} ]]; then
-        log "cargo build --release --example ls_latency"
-        (cd "$REPO" && cargo build --release -p ferry-e2e --example ls_latency -q) \
-            || die "cargo build of the ls_latency example failed"
-    fi
+    log "cargo build --release --example ls_latency"
+    (cd "$REPO" && cargo build --release -p ferry-e2e --example ls_latency -q) \
+        || die "cargo build of the ls_latency example failed"
 }
 
 # --- 2. test data (generated once, reused) -------------------------------------
@@ -200,15 +209,18 @@ setup_ferryd() {
 }
 
 # --- 5. timing -------------------------------------------------------------------
-# measure NAME PREP RUN [CHECK]: BENCH_RUNS times, PREP (untimed; clears the
-# destination), then RUN (timed); CHECK verifies the last result. The median
-# wall time goes to T[NAME]; a failure sets T[NAME]=FAIL.
+# measure NAME PREP RUN [CHECK [SETTLE]]: BENCH_RUNS times, PREP (untimed;
+# clears the destination), then RUN (timed); CHECK verifies the last result.
+# With SETTLE, RUN starts no sooner than SETTLE seconds after PREP did. The
+# median wall time goes to T[NAME]; a failure sets T[NAME]=FAIL.
 measure() {
-    local name=$1 prep=$2 run=$3 check=${4:-true} i t0 t1 times=()
+    local name=$1 prep=$2 run=$3 check=${4:-true} settle=${5:-0} i t0 t1 times=()
     log "$name ..."
     for ((i = 0; i < RUNS; i++)); do
+        t0=$(now)
         $prep >>"$LOG" 2>&1 || true
         sync
+        awk -v a="$t0" -v b="$(now)" -v s="$settle" 'BEGIN { d = s - (b - a); if (d > 0) system("sleep " d) }'
         t0=$(now)
         if ! $run >>"$LOG" 2>&1; then
             T[$name]=FAIL; fail "$name (last lines of $LOG below)"; tail -n 5 "$LOG" >&2; return 0
@@ -354,8 +366,8 @@ start_sshd
 # Peers first: their figures are printed even when Ferry breaks.
 measure sftp_put_big rm_sshdst sftp_put_big check_sftp_big
 measure sftp_get_big rm_dl sftp_get_big check_dl_size
-measure sftp_put_tree rm_sshdst sftp_put_tree check_ssh_tree
-measure rsync_tree rm_sshdst rsync_tree check_ssh_tree
+measure sftp_put_tree rm_sshdst sftp_put_tree check_ssh_tree "$SETTLE"
+measure rsync_tree rm_sshdst rsync_tree check_ssh_tree "$SETTLE"
 measure nc_put nc_prep_put nc_put check_nc_put
 measure nc_get nc_prep_get nc_get check_dl_size
 rm -rf "$D/sshdst"
@@ -364,7 +376,7 @@ LS_IDLE=FAIL LS_BUSY=FAIL LS_SESSION=FAIL LS_SESSION_MAX=FAIL
 if setup_ferryd; then
     ferry_rss
     measure ferry_get_big rm_dl ferry_get_big check_dl
-    measure ferry_put_tree ferry_rm_tree ferry_put_tree check_ferry_tree
+    measure ferry_put_tree ferry_rm_tree ferry_put_tree check_ferry_tree "$SETTLE"
     ls_latency
 fi
 
