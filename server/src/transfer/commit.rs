@@ -80,11 +80,13 @@ impl Committer {
             target,
             done,
         };
+        if cfg!(not(target_os = "linux")) {
+            // Without syncfs a batch would need a sync per file anyway.
+            return commit_alone(&job);
+        }
         if let Err(returned) = self.tx.send(job) {
             // The commit thread is gone (it panicked): commit alone.
-            let job = returned.0;
-            commit_alone(&job)?;
-            return Ok(());
+            return commit_alone(&returned.0);
         }
         result
             .recv()
@@ -153,6 +155,7 @@ fn copy_error(e: &io::Error) -> io::Error {
 }
 
 /// Flushes the filesystem holding `file`: data, metadata and journal.
+/// (Only used on Linux; elsewhere files are committed one by one.)
 fn sync_filesystem(file: &std::fs::File) -> io::Result<()> {
     #[cfg(target_os = "linux")]
     {
@@ -164,20 +167,18 @@ fn sync_filesystem(file: &std::fs::File) -> io::Result<()> {
     }
 }
 
-/// The per-file way, when there is no commit thread.
+/// The per-file way: sync the file, rename, sync the directory.
 fn commit_alone(job: &Job) -> io::Result<()> {
     job.file.sync_all()?;
     job.dir.rename(&job.part, &job.dir, &job.target)?;
-    if let Ok(parent) = job.dir.open_with(
-        job.target
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(std::path::Path::new(".")),
-        cap_std::fs::OpenOptions::new().read(true),
-    ) {
-        parent.sync_all()?;
-    }
-    Ok(())
+    let parent = match job.target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let parent = job
+        .dir
+        .open_with(parent, cap_std::fs::OpenOptions::new().read(true))?;
+    parent.sync_all()
 }
 
 #[cfg(test)]
@@ -214,6 +215,25 @@ mod tests {
                 format!("file {i}")
             );
             assert!(!dir.exists(format!("sub/.f{i}.ferry-part")));
+        }
+    }
+
+    #[test]
+    fn without_the_thread_files_are_committed_one_by_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority()).unwrap();
+        dir.create_dir("sub").unwrap();
+        let (tx, rx) = channel();
+        drop(rx);
+        let orphan = Committer { tx };
+        for (part, target) in [(".a.ferry-part", "a"), ("sub/.b.ferry-part", "sub/b")] {
+            let mut file = dir.create(part).unwrap().into_std();
+            write!(file, "{target}").unwrap();
+            orphan
+                .commit(&dir, file, part.into(), target.into())
+                .unwrap();
+            assert_eq!(dir.read_to_string(target).unwrap(), target);
+            assert!(!dir.exists(part));
         }
     }
 
