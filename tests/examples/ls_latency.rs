@@ -21,9 +21,12 @@ async fn main() -> anyhow::Result<()> {
         bail!("usage: ls_latency ADDR USER FILE [CALLS]");
     };
     let calls: usize = match rest.first() {
-        Some(n) => n.parse().context("CALLS")?,
+        Some(n) => n.parse().context("CALLS must be a whole number")?,
         None => 15,
     };
+    if calls == 0 {
+        bail!("CALLS must be at least 1");
+    }
     let password = std::env::var("FERRY_PASSWORD").context("FERRY_PASSWORD")?;
     let mut opts = ConnectOptions::new(addr.clone(), user, &password);
     opts.security = match std::env::var("FERRY_FINGERPRINT") {

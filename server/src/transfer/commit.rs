@@ -33,8 +33,10 @@ const MAX_BATCH: usize = 1024;
 struct Job {
     /// The directory both names are relative to (the user's home).
     dir: Dir,
-    /// The partial, open (so the batch knows its filesystem).
+    /// The partial, open.
     file: std::fs::File,
+    /// Its filesystem (one flush per filesystem and batch).
+    dev: u64,
     part: PathBuf,
     target: PathBuf,
     done: SyncSender<io::Result<()>>,
@@ -75,6 +77,7 @@ impl Committer {
         let (done, result) = sync_channel(1);
         let job = Job {
             dir: dir.try_clone()?,
+            dev: file.metadata()?.dev(),
             file,
             part,
             target,
@@ -118,23 +121,22 @@ fn run(rx: Receiver<Job>) {
         // One flush per filesystem: the batch's content, and the previous
         // batch's renames.
         let mut flushed: HashMap<u64, io::Result<()>> = HashMap::new();
-        let mut flush = |file: &std::fs::File| -> io::Result<()> {
-            let dev = file.metadata()?.dev();
+        let mut flush = |job: &Job| -> io::Result<()> {
             flushed
-                .entry(dev)
-                .or_insert_with(|| sync_filesystem(file))
+                .entry(job.dev)
+                .or_insert_with(|| sync_filesystem(&job.file))
                 .as_ref()
                 .map(|_| ())
                 .map_err(copy_error)
         };
         for job in renamed.drain(..) {
-            let result = flush(&job.file);
+            let result = flush(&job);
             let _ = job.done.send(result);
         }
         for job in batch {
             // A failed flush or rename leaves the partial for a resume.
             let result =
-                flush(&job.file).and_then(|()| job.dir.rename(&job.part, &job.dir, &job.target));
+                flush(&job).and_then(|()| job.dir.rename(&job.part, &job.dir, &job.target));
             match result {
                 Ok(()) => renamed.push(job),
                 Err(e) => {

@@ -241,7 +241,8 @@ fn write_chunks(
     file.set_len(offset)?;
     file.seek(SeekFrom::Start(offset))?;
     let mut pipe = HashPipe::new(hasher, remaining);
-    let mut behind = WriteBehind::new(&file, remaining);
+    let flush = file.try_clone().ok().map(flush_and_forget);
+    let mut behind = WriteBehind::new(remaining, flush);
     while let Some(chunk) = rx.blocking_recv() {
         file.write_all(&chunk)?;
         behind.wrote(chunk.len() as u64);
@@ -252,6 +253,18 @@ fn write_chunks(
         .finish()
         .ok_or_else(|| std::io::Error::other("hashing failed"))?;
     Ok((file, hash))
+}
+
+/// A [`WriteBehind`] step: flushes what `file` has so far, then drops those
+/// pages from the page cache (the download does not push the user's other
+/// cached files out of memory).
+fn flush_and_forget(file: File) -> impl FnMut() -> std::io::Result<()> + Send {
+    move || {
+        file.sync_data()?;
+        #[cfg(target_os = "linux")]
+        let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed);
+        Ok(())
+    }
 }
 
 fn commit(file: File, part: &Path, target: &Path, mtime: i64, mode: u32) -> std::io::Result<()> {
@@ -267,4 +280,26 @@ fn commit(file: File, part: &Path, target: &Path, mtime: i64, mode: u32) -> std:
     std::fs::rename(part, target)?;
     sync_parent(target);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    #[test]
+    fn a_flush_step_keeps_the_content() {
+        let mut file = tempfile::tempfile().unwrap();
+        let data: Vec<u8> = (0..3u32 << 20).map(|i| (i % 251) as u8).collect();
+        file.write_all(&data).unwrap();
+        let mut flush = flush_and_forget(file.try_clone().unwrap());
+        flush().unwrap();
+        file.write_all(&data).unwrap();
+        flush().unwrap();
+        let mut back = Vec::new();
+        file.seek(SeekFrom::Start(0)).unwrap();
+        file.read_to_end(&mut back).unwrap();
+        assert_eq!(back.len(), 2 * data.len());
+        assert!(back[..data.len()] == data[..] && back[data.len()..] == data[..]);
+    }
 }
