@@ -23,6 +23,12 @@ pub use path::RemotePath;
 /// Largest data chunk carried in one data frame.
 pub const CHUNK_SIZE: usize = 256 * 1024;
 
+/// Read buffer under a TLS stream. rustls reads the socket a few KiB at a
+/// time (at most one record per call): 65,000 `recvfrom` calls per GiB,
+/// each with its own TCP bookkeeping. Buffering below rustls makes that a
+/// few thousand large reads for one extra copy in memory.
+pub const TLS_READ_BUFFER: usize = 256 * 1024;
+
 /// Hard maximum for one frame on the wire (header included). A length prefix
 /// above this closes the connection before anything is allocated for it.
 pub const MAX_FRAME: usize = 1024 * 1024 + 64;

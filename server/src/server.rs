@@ -11,7 +11,7 @@ use ferry_proto::hello::{HELLO_LEN, MAGIC};
 use ferry_proto::scram::ServerBinding;
 use ferry_proto::{ErrorKind, Frame, FrameCodec, Hello, RemoteError, ServerMsg};
 use futures::SinkExt;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_rustls::server::TlsStream;
@@ -162,7 +162,7 @@ async fn accept_tls(
     acceptor: TlsAcceptor,
     stream: TcpStream,
     peer: SocketAddr,
-) -> Option<(TlsStream<TcpStream>, Vec<u8>)> {
+) -> Option<(TlsStream<BufReader<TcpStream>>, Vec<u8>)> {
     let mut first = [0u8; 6];
     loop {
         match stream.peek(&mut first).await {
@@ -180,6 +180,7 @@ async fn accept_tls(
         refuse(stream, error).await;
         return None;
     }
+    let stream = BufReader::with_capacity(ferry_proto::TLS_READ_BUFFER, stream);
     match acceptor.accept(stream).await {
         Ok(tls) => {
             let binding = crate::tls::exporter(tls.get_ref().1)?;

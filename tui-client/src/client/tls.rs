@@ -14,6 +14,7 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use tokio::io::BufReader;
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
@@ -233,7 +234,7 @@ pub async fn handshake(
     stream: TcpStream,
     server: &str,
     opts: &TlsOptions,
-) -> Result<(TlsStream<TcpStream>, Vec<u8>, ServerIdentity)> {
+) -> Result<(TlsStream<BufReader<TcpStream>>, Vec<u8>, ServerIdentity)> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let store = roots(opts.ca_file.as_deref())?;
     let webpki = if store.is_empty() {
@@ -268,7 +269,10 @@ pub async fn handshake(
     let name = ServerName::try_from(host_of(server).to_string())
         .map_err(|_| ClientError::Tls(format!("{server}: not a valid host name")))?;
     let result = TlsConnector::from(Arc::new(config))
-        .connect(name, stream)
+        .connect(
+            name,
+            BufReader::with_capacity(ferry_proto::TLS_READ_BUFFER, stream),
+        )
         .await;
     let seen = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let tls = match result {
