@@ -267,6 +267,7 @@ mod tests {
                     path: "big".into(),
                     offset: 9,
                     prefix_sha256: Some([3; 32]),
+                    rehash: true,
                 },
             },
             ClientMsg::Request {
@@ -353,7 +354,10 @@ mod tests {
             },
             ServerMsg::Response {
                 id: 7,
-                reply: Ok(Reply::GetDone { sha256: [4; 32] }),
+                reply: Ok(Reply::GetDone {
+                    sha256: [4; 32],
+                    stored: true,
+                }),
             },
             ServerMsg::Response {
                 id: 8,

@@ -193,6 +193,9 @@ pub enum Request {
         offset: u64,
         /// SHA-256 of those bytes (required when `offset > 0`).
         prefix_sha256: Option<[u8; 32]>,
+        /// Hash the file as it is read, even if the server holds a checksum
+        /// recorded when the file was uploaded (see `GetDone::stored`).
+        rehash: bool,
     },
 }
 
@@ -294,10 +297,15 @@ pub enum Reply {
         /// Permission bits.
         mode: u32,
     },
-    /// Download complete: SHA-256 of the whole file as sent.
+    /// Download complete: SHA-256 of the whole file.
     GetDone {
         /// The hash.
         sha256: [u8; 32],
+        /// The hash is the one the server verified when the file was
+        /// uploaded (the file's size and mtime have not changed since), not
+        /// one computed while sending. A client that finds a mismatch asks
+        /// again with `rehash`.
+        stored: bool,
     },
 }
 

@@ -49,6 +49,10 @@ pub struct TransferConfig {
     pub partial_max_age_secs: u64,
     /// How often to look for stale partial files, in seconds.
     pub sweep_interval_secs: u64,
+    /// Downloads send the checksum verified at upload (kept with the file)
+    /// instead of hashing while reading, while the file's size and mtime
+    /// are unchanged. The client verifies either way.
+    pub stored_checksums: bool,
 }
 
 impl Default for TransferConfig {
@@ -56,6 +60,7 @@ impl Default for TransferConfig {
         TransferConfig {
             partial_max_age_secs: 7 * 24 * 3600,
             sweep_interval_secs: 3600,
+            stored_checksums: true,
         }
     }
 }

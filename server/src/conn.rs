@@ -207,6 +207,7 @@ where
                 path,
                 offset,
                 prefix_sha256,
+                rehash,
             } => {
                 let flag = Arc::new(AtomicBool::new(false));
                 let Some(path) = register(
@@ -227,6 +228,7 @@ where
                     path,
                     offset,
                     prefix_sha256,
+                    use_stored: !rehash && shared.config.transfers.stored_checksums,
                 };
                 run_transfer(&transfers, transfer, turn, move || {
                     download::run(spec, account, out, flag)

@@ -11,7 +11,7 @@ use ferry_proto::chunks::{read_chunk, HashPipe};
 use ferry_proto::{ErrorKind, Frame, RemoteError, RemotePath, Reply, CHUNK_SIZE};
 use sha2::{Digest, Sha256};
 
-use super::hash_prefix;
+use super::{hash_prefix, stored};
 use crate::accounts::Account;
 use crate::jail::io_error;
 use crate::outbox::Outbox;
@@ -29,6 +29,10 @@ pub struct DownloadSpec {
     pub offset: u64,
     /// Their SHA-256.
     pub prefix_sha256: Option<[u8; 32]>,
+    /// Send the checksum recorded at upload, when still valid, instead of
+    /// hashing while reading (the client did not ask for `rehash` and the
+    /// server's configuration allows it).
+    pub use_stored: bool,
 }
 
 /// Runs a download on the current (blocking) thread.
@@ -66,6 +70,8 @@ fn send(
         ));
     }
     let size = md.len();
+    let recorded = stored::lookup(&file);
+    let known = recorded.filter(|_| spec.use_stored);
     let mut hasher = Sha256::new();
     let mut start = 0;
     if let (true, Some(theirs)) = (spec.offset > 0 && spec.offset <= size, spec.prefix_sha256) {
@@ -87,14 +93,18 @@ fn send(
     }
     file.seek(SeekFrom::Start(start)).map_err(io)?;
     let mut left = size - start;
-    let mut pipe = HashPipe::new(hasher, left);
+    // With a valid record the content needs no hash here: the client
+    // checks it against the hash verified at upload.
+    let mut pipe = known.is_none().then(|| HashPipe::new(hasher, left));
     while left > 0 {
         if cancel.load(Ordering::Relaxed) {
             return Err(RemoteError::bare(ErrorKind::Cancelled));
         }
         let want = left.min(CHUNK_SIZE as u64) as usize;
         let data = read_chunk(&mut file, want).map_err(io)?;
-        pipe.update(&data);
+        if let Some(pipe) = &mut pipe {
+            pipe.update(&data);
+        }
         left -= want as u64;
         if !out.blocking_data(Frame::Data {
             transfer: spec.transfer,
@@ -103,12 +113,27 @@ fn send(
             return Ok(());
         }
     }
-    out.blocking_bulk_reply(
-        spec.id,
-        match pipe.finish() {
-            Some(sha256) => Ok(Reply::GetDone { sha256 }),
-            None => Err(RemoteError::new(ErrorKind::Io, "hashing failed")),
-        },
-    );
+    let done = match (known, pipe.map(HashPipe::finish)) {
+        (Some(sha256), _) => Ok(Reply::GetDone {
+            sha256,
+            stored: true,
+        }),
+        (None, Some(Some(sha256))) => {
+            if recorded.is_some_and(|r| r != sha256) {
+                tracing::warn!(
+                    path = %path,
+                    "content changed without a new size or mtime (edited in place, or damaged on disk): \
+                     the checksum recorded at upload no longer matches; record removed"
+                );
+                stored::forget(&file);
+            }
+            Ok(Reply::GetDone {
+                sha256,
+                stored: false,
+            })
+        }
+        (None, _) => Err(RemoteError::new(ErrorKind::Io, "hashing failed")),
+    };
+    out.blocking_bulk_reply(spec.id, done);
     Ok(())
 }

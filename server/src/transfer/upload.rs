@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use super::commit::{Committer, GROUP_COMMIT_MAX};
+use super::stored;
 use super::{hash_prefix, hex, UploadMsg};
 use crate::accounts::Account;
 use crate::jail::io_error;
@@ -222,7 +223,7 @@ fn receive(
             format!("{path}: the data received does not match the sender's SHA-256; the partial was discarded"),
         ));
     }
-    commit(dir, file, &part, path, spec, committer)?;
+    commit(dir, file, &part, path, spec, &ours, committer)?;
     account.freed(replaced);
     Ok(Reply::PutDone {
         size: written,
@@ -239,6 +240,7 @@ fn commit(
     part: &std::path::Path,
     path: &RemotePath,
     spec: &UploadSpec,
+    sha256: &[u8; 32],
     committer: &Committer,
 ) -> Result<(), RemoteError> {
     let io = |e| io_error(path, e);
@@ -251,6 +253,9 @@ fn commit(
         .map_err(io)?;
     if let Some(t) = mtime(spec.mtime) {
         let _ = std_file.set_modified(t);
+    }
+    if spec.size > stored::RECORD_MIN {
+        stored::record(&std_file, sha256);
     }
     if spec.size <= GROUP_COMMIT_MAX {
         return committer

@@ -34,8 +34,33 @@ pub(crate) async fn get_file(
         resumed_from: 0,
         status: Status::Done,
     };
-    if let Err(e) = download(client, job, id, remote, local.to_path_buf(), &mut report).await {
-        report.status = Status::Failed(e.to_string());
+    let local = local.to_path_buf();
+    let mut result = download(client, job, id, &remote, local.clone(), false, &mut report).await;
+    if let Ok(Fetched::StaleRecord) = result {
+        // What arrived does not match the checksum the server recorded at
+        // upload: either it was damaged in transit or the server's file was
+        // changed in place since. Offer the partial as a prefix and have the
+        // server hash its file afresh: a good prefix then commits at once,
+        // a damaged one starts over.
+        job.warn(
+            Some(id),
+            format!(
+                "{remote}: the data does not match the checksum the server recorded at upload; \
+                 checking again against a fresh hash"
+            ),
+        );
+        let resumed_from = report.resumed_from;
+        result = download(client, job, id, &remote, local, true, &mut report).await;
+        report.resumed_from = resumed_from;
+    }
+    match result {
+        Ok(Fetched::Done) => {}
+        Ok(Fetched::StaleRecord) => {
+            report.status = Status::Failed(format!(
+                "{remote}: the data received does not match the server's SHA-256"
+            ))
+        }
+        Err(e) => report.status = Status::Failed(e.to_string()),
     }
     job.events.emit(TransferEvent::Finished {
         id,
@@ -48,14 +73,24 @@ fn blocking_err(e: tokio::task::JoinError) -> ClientError {
     ClientError::Protocol(format!("worker failed: {e}"))
 }
 
+/// How a download ended, short of an error.
+enum Fetched {
+    /// Committed (or skipped as the conflict policy says).
+    Done,
+    /// Everything arrived but did not match the checksum the server had
+    /// recorded at upload; the partial is kept for a check with `rehash`.
+    StaleRecord,
+}
+
 async fn download(
     client: &Client,
     job: &Job,
     id: u64,
-    remote: RemotePath,
+    remote: &RemotePath,
     mut local: PathBuf,
+    rehash: bool,
     report: &mut FileReport,
-) -> Result<()> {
+) -> Result<Fetched> {
     if let Ok(md) = std::fs::symlink_metadata(&local) {
         if md.is_dir() {
             return Err(local_err(&local, std::io::Error::other("is a directory")));
@@ -64,7 +99,7 @@ async fn download(
             Conflict::Overwrite => {}
             Conflict::Skip => {
                 report.status = Status::Skipped("target exists".into());
-                return Ok(());
+                return Ok(Fetched::Done);
             }
             Conflict::Rename => {
                 local = free_local_name(&local);
@@ -76,13 +111,13 @@ async fn download(
                     .await
                     .map_err(blocking_err)?
                     .map_err(|e| local_err(&local, e))?;
-                let (rsize, theirs) = client.checksum(&remote, None).await?;
+                let (rsize, theirs) = client.checksum(remote, None).await?;
                 if lsize == rsize && ours == theirs {
                     report.size = lsize;
                     report.sha256 = Some(ours);
                     report.resumed_from = lsize;
                     report.status = Status::Skipped("already complete".into());
-                    return Ok(());
+                    return Ok(Fetched::Done);
                 }
                 return Err(local_err(
                     &local,
@@ -130,6 +165,7 @@ async fn download(
         path: remote.to_string(),
         offset: held,
         prefix_sha256: (held > 0).then(|| prefix.clone().finalize().into()),
+        rehash,
     };
     let mut events = client
         .submit_routed(req, Some(transfer), Queue::Control)
@@ -192,7 +228,9 @@ async fn download(
                 }
                 job.events.emit(TransferEvent::Progress { id, done });
             }
-            Some(Event::Reply(Ok(Reply::GetDone { sha256 }))) => break Some(sha256),
+            Some(Event::Reply(Ok(Reply::GetDone { sha256, stored }))) => {
+                break Some((sha256, stored))
+            }
             Some(Event::Reply(Err(e))) => {
                 guard.armed = false;
                 return Err(ClientError::Remote(e));
@@ -207,12 +245,15 @@ async fn download(
     };
     drop(data_tx);
     let (file, ours) = writer.await.map_err(blocking_err)??;
-    let Some(theirs) = theirs else {
+    let Some((theirs, stored)) = theirs else {
         return Err(ClientError::Protocol(format!(
             "{remote}: the server sent more than {size} bytes"
         )));
     };
     guard.armed = false;
+    if done == size && ours != theirs && stored && !rehash {
+        return Ok(Fetched::StaleRecord);
+    }
     if done != size || ours != theirs {
         drop(file);
         let _ = std::fs::remove_file(&part);
@@ -227,7 +268,7 @@ async fn download(
         .map_err(blocking_err)?
         .map_err(|e| local_err(&local, e))?;
     report.sha256 = Some(ours);
-    Ok(())
+    Ok(Fetched::Done)
 }
 
 /// Writes chunks from `offset` on, hashing; returns the file and the hash.
