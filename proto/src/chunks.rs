@@ -7,6 +7,7 @@
 //! [`WriteBehind`] likewise overlaps a large file's disk writes with its
 //! arrival.
 
+use std::collections::VecDeque;
 use std::io::Read;
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::thread::JoinHandle;
@@ -186,19 +187,64 @@ pub fn hash_prefix(r: &mut impl Read, len: u64, hasher: &mut Sha256) -> std::io:
 /// once they are dropped (fewer fresh pages to fault in and zero).
 pub const READ_BUFFER: usize = 4 * crate::MAX_FRAME;
 
-/// Reads exactly `want` bytes as one chunk; a file that ends early is an
-/// `UnexpectedEof` error (it shrank while being sent). The buffer is not
-/// zeroed first: `read_to_end` fills spare capacity directly.
-pub fn read_chunk(r: &mut impl Read, want: usize) -> std::io::Result<Bytes> {
-    let mut buf = Vec::with_capacity(want);
-    r.take(want as u64).read_to_end(&mut buf)?;
-    if buf.len() < want {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            "the file shrank while being sent; try again",
-        ));
+/// Reads a file as chunks, recycling the buffers of chunks that everyone
+/// is done with (sent and hashed).
+///
+/// A fresh buffer per chunk cost a page fault per 4 KiB: the allocator
+/// hands a freed 256 KiB block back to the kernel, and the next one comes
+/// back zeroed (4.5% of a 1 GiB put's CPU). The last [`ChunkReader::KEEP`]
+/// chunks are remembered; when the oldest is no longer shared, its memory,
+/// still mapped and warm in the cache, takes the next chunk.
+#[derive(Debug, Default)]
+pub struct ChunkReader {
+    spent: VecDeque<Bytes>,
+}
+
+impl ChunkReader {
+    /// Chunks remembered for reuse (a few more than the sending window).
+    pub const KEEP: usize = 24;
+
+    /// A reader with nothing to recycle yet.
+    pub fn new() -> ChunkReader {
+        ChunkReader::default()
     }
-    Ok(Bytes::from(buf))
+
+    /// Reads exactly `want` bytes as one chunk; a file that ends early is
+    /// an `UnexpectedEof` error (it shrank while being sent). The buffer is
+    /// not zeroed first: `read_to_end` fills spare capacity directly.
+    pub fn read(&mut self, r: &mut impl Read, want: usize) -> std::io::Result<Bytes> {
+        let mut buf = self.reuse(want).unwrap_or_default();
+        buf.reserve_exact(want);
+        r.take(want as u64).read_to_end(&mut buf)?;
+        if buf.len() < want {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the file shrank while being sent; try again",
+            ));
+        }
+        let chunk = Bytes::from(buf);
+        if self.spent.len() >= Self::KEEP {
+            self.spent.pop_front();
+        }
+        self.spent.push_back(chunk.clone());
+        Ok(chunk)
+    }
+
+    /// The oldest chunk's buffer, emptied, if no one else holds it.
+    fn reuse(&mut self, want: usize) -> Option<Vec<u8>> {
+        let oldest = self.spent.pop_front()?;
+        match oldest.try_into_mut() {
+            Ok(m) => {
+                let mut v = Vec::from(m);
+                v.clear();
+                (v.capacity() >= want).then_some(v)
+            }
+            Err(still_shared) => {
+                self.spent.push_front(still_shared);
+                None
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -206,11 +252,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn read_chunk_reads_exactly_or_fails() {
-        let mut r: &[u8] = b"hello world";
-        assert_eq!(&read_chunk(&mut r, 5).unwrap()[..], b"hello");
+    fn a_chunk_reader_recycles_only_buffers_no_one_holds() {
+        let data: Vec<u8> = (0..64u32).map(|i| i as u8).collect();
+        let mut r: &[u8] = &data;
+        let mut reader = ChunkReader::new();
+        let first = reader.read(&mut r, 16).unwrap();
+        let at = first.as_ptr();
+        // Still held: the next chunk gets other memory.
+        let second = reader.read(&mut r, 16).unwrap();
+        assert_ne!(second.as_ptr(), at);
+        assert_eq!(&first[..], &data[..16]);
+        drop(first);
+        // Let go of: its memory takes the next chunk, with the right bytes.
+        let third = reader.read(&mut r, 16).unwrap();
+        assert_eq!(third.as_ptr(), at);
+        assert_eq!(&third[..], &data[32..48]);
         assert_eq!(
-            read_chunk(&mut r, 10).unwrap_err().kind(),
+            &second[..],
+            &data[16..32],
+            "a held chunk is never overwritten"
+        );
+    }
+
+    #[test]
+    fn a_chunk_reader_reads_exactly_or_fails() {
+        let mut r: &[u8] = b"hello world";
+        let mut reader = ChunkReader::new();
+        assert_eq!(&reader.read(&mut r, 5).unwrap()[..], b"hello");
+        assert_eq!(
+            reader.read(&mut r, 10).unwrap_err().kind(),
             std::io::ErrorKind::UnexpectedEof
         );
     }

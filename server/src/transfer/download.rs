@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use cap_std::fs::MetadataExt;
-use ferry_proto::chunks::{read_chunk, HashPipe};
+use ferry_proto::chunks::{ChunkReader, HashPipe};
 use ferry_proto::{ErrorKind, Frame, RemoteError, RemotePath, Reply, CHUNK_SIZE};
 use sha2::{Digest, Sha256};
 
@@ -96,12 +96,13 @@ fn send(
     // With a valid record the content needs no hash here: the client
     // checks it against the hash verified at upload.
     let mut pipe = known.is_none().then(|| HashPipe::new(hasher, left));
+    let mut reader = ChunkReader::new();
     while left > 0 {
         if cancel.load(Ordering::Relaxed) {
             return Err(RemoteError::bare(ErrorKind::Cancelled));
         }
         let want = left.min(CHUNK_SIZE as u64) as usize;
-        let data = read_chunk(&mut file, want).map_err(io)?;
+        let data = reader.read(&mut file, want).map_err(io)?;
         if let Some(pipe) = &mut pipe {
             pipe.update(&data);
         }

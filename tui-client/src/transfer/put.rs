@@ -8,7 +8,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use bytes::Bytes;
-use ferry_proto::chunks::{read_chunk, HashPipe};
+use ferry_proto::chunks::{ChunkReader, HashPipe};
 use ferry_proto::msg::{ClientMsg, EntryKind};
 use ferry_proto::{ErrorKind, Frame, RemoteError, RemotePath, Reply, Request, CHUNK_SIZE};
 use sha2::{Digest, Sha256};
@@ -275,9 +275,10 @@ fn read_chunks(
     tx: mpsc::Sender<std::io::Result<Bytes>>,
 ) -> Option<[u8; 32]> {
     let mut pipe = HashPipe::new(hasher, left);
+    let mut reader = ChunkReader::new();
     while left > 0 {
         let want = left.min(CHUNK_SIZE as u64) as usize;
-        let chunk = match read_chunk(&mut file, want) {
+        let chunk = match reader.read(&mut file, want) {
             Ok(c) => c,
             Err(e) => {
                 let _ = tx.blocking_send(Err(e));
