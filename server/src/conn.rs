@@ -9,7 +9,7 @@ use ferry_proto::scram::ServerBinding;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use ferry_proto::{
-    ClientMsg, ErrorKind, Frame, FrameCodec, Hello, RemoteError, Request, ServerMsg,
+    ClientMsg, ErrorKind, Frame, FrameCodec, FrameError, Hello, RemoteError, Request, ServerMsg,
 };
 use futures::StreamExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -118,6 +118,7 @@ where
             Err(_) if admitted.available_permits() < 2 * max => continue, // busy, not idle
             Err(_) => break "idle timeout".to_string(),
             Ok(None) => break "client closed".to_string(),
+            Ok(Some(Err(FrameError::Io(e)))) => break format!("connection cut: {e}"),
             Ok(Some(Err(e))) => {
                 refuse(&out, e.to_string()).await;
                 break format!("bad frame: {e}");

@@ -167,7 +167,9 @@ pub async fn run(args: &Args, cmd: &Command) -> Result<(), Failure> {
     let client = connect_interactive(&opts)
         .await
         .map_err(|e| Failure::from_client(None, &e))?;
-    execute(&client, cmd, args.json).await
+    let result = execute(&client, cmd, args.json).await;
+    client.close().await;
+    result
 }
 
 fn print_json(v: serde_json::Value) {

@@ -13,7 +13,7 @@ use ferry_proto::{
 };
 use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use super::error::{ClientError, Result};
@@ -72,6 +72,8 @@ struct Inner {
     protocol: u16,
     user: String,
     identity: super::tls::ServerIdentity,
+    /// Asks the write loop to end the connection cleanly, and the loop.
+    closer: Mutex<Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)>>,
 }
 
 /// A session with a Ferry server.
@@ -109,6 +111,8 @@ impl Client {
     {
         let (control, control_rx) = mpsc::channel(64);
         let (bulk, bulk_rx) = mpsc::channel(8);
+        let (close, close_rx) = oneshot::channel();
+        let writing = tokio::spawn(write_loop(writer, control_rx, bulk_rx, close_rx));
         let inner = Arc::new(Inner {
             permits: Arc::new(Semaphore::new((max_requests as usize).max(1))),
             control,
@@ -122,10 +126,22 @@ impl Client {
             protocol,
             user,
             identity,
+            closer: Mutex::new(Some((close, writing))),
         });
-        tokio::spawn(write_loop(writer, control_rx, bulk_rx));
         tokio::spawn(read_loop(reader, Arc::downgrade(&inner)));
         Client { inner }
+    }
+
+    /// Ends the session cleanly: frames already queued go out, then the
+    /// stream is shut down (over TLS, with a close_notify), so the server
+    /// sees a client that left rather than a cut connection. Every clone of
+    /// this client is disconnected.
+    pub async fn close(&self) {
+        let closer = lock(&self.inner.closer).take();
+        if let Some((close, writing)) = closer {
+            let _ = close.send(());
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), writing).await;
+        }
     }
 
     /// The server's self-description from the welcome.
@@ -426,6 +442,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     mut writer: FramedWrite<W, FrameCodec>,
     mut control: mpsc::Receiver<Frame>,
     mut bulk: mpsc::Receiver<Frame>,
+    mut close: oneshot::Receiver<()>,
 ) {
     // Control frames (requests, cancels) overtake queued file data.
     let (mut control_open, mut bulk_open) = (true, true);
@@ -440,6 +457,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 Some(f) => f,
                 None => { bulk_open = false; continue; }
             },
+            _ = &mut close => break,
         };
         if put_frame(&mut writer, frame).await.is_err() {
             return;

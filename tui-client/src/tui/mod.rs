@@ -166,6 +166,7 @@ async fn event_loop(start: Start) -> anyhow::Result<()> {
         }
         if app.quit {
             rt.run(Effect::Quit);
+            rt.close().await;
             break;
         }
     }

@@ -74,6 +74,13 @@ impl Runtime {
         lock(&self.client).clone()
     }
 
+    /// Ends the session cleanly (on quit).
+    pub async fn close(&self) {
+        if let Some(c) = self.client() {
+            c.close().await;
+        }
+    }
+
     fn send(&self, a: Action) {
         let _ = self.tx.send(a);
     }
