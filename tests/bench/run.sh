@@ -209,29 +209,45 @@ setup_ferryd() {
 }
 
 # --- 5. timing -------------------------------------------------------------------
-# measure NAME PREP RUN [CHECK [SETTLE]]: BENCH_RUNS times, PREP (untimed;
-# clears the destination), then RUN (timed); CHECK verifies the last result.
-# With SETTLE, RUN starts no sooner than SETTLE seconds after PREP did. The
-# median wall time goes to T[NAME]; a failure sets T[NAME]=FAIL.
-measure() {
-    local name=$1 prep=$2 run=$3 check=${4:-true} settle=${5:-0} i t0 t1 times=()
-    log "$name ..."
+# interleave "NAME PREP RUN [CHECK [SETTLE]]"...: BENCH_RUNS rounds; each
+# round runs every spec once, in turn, so a slow spell of this shared host
+# hits all tools alike instead of one tool's whole series. Each run: PREP
+# (untimed; clears the destination), sync, then RUN (timed); with SETTLE,
+# RUN starts no sooner than SETTLE seconds after PREP did. CHECK verifies
+# the last round's result, right after it. The median wall time goes to
+# T[NAME], the fastest to BEST[NAME]; a failure sets T[NAME]=FAIL.
+declare -A TIMES=()
+interleave() {
+    local i spec name prep run check settle t0 t1
+    for spec in "$@"; do read -r name _ <<<"$spec"; TIMES[$name]=''; unset "T[$name]"; done
+    log "$(for spec in "$@"; do read -r name _ <<<"$spec"; printf '%s ' "$name"; done)..."
     for ((i = 0; i < RUNS; i++)); do
-        t0=$(now)
-        $prep >>"$LOG" 2>&1 || true
-        sync
-        awk -v a="$t0" -v b="$(now)" -v s="$settle" 'BEGIN { d = s - (b - a); if (d > 0) system("sleep " d) }'
-        t0=$(now)
-        if ! $run >>"$LOG" 2>&1; then
-            T[$name]=FAIL; fail "$name (last lines of $LOG below)"; tail -n 5 "$LOG" >&2; return 0
-        fi
-        t1=$(now)
-        times+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')")
+        for spec in "$@"; do
+            read -r name prep run check settle <<<"$spec"
+            check=${check:-true} settle=${settle:-0}
+            [[ ${T[$name]:-} == FAIL ]] && continue
+            t0=$(now)
+            $prep >>"$LOG" 2>&1 || true
+            sync
+            awk -v a="$t0" -v b="$(now)" -v s="$settle" 'BEGIN { d = s - (b - a); if (d > 0) system("sleep " d) }'
+            t0=$(now)
+            if ! $run >>"$LOG" 2>&1; then
+                T[$name]=FAIL; fail "$name (last lines of $LOG below)"; tail -n 5 "$LOG" >&2; continue
+            fi
+            t1=$(now)
+            TIMES[$name]+="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }') "
+            if ((i == RUNS - 1)) && ! $check >>"$LOG" 2>&1; then
+                T[$name]=FAIL; fail "$name: result differs from source"
+            fi
+        done
     done
-    if ! $check >>"$LOG" 2>&1; then T[$name]=FAIL; fail "$name: result differs from source"; return 0; fi
-    T[$name]=$(printf '%s\n' "${times[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
-    BEST[$name]=$(printf '%s\n' "${times[@]}" | sort -n | head -n 1)
-    log "$name: ${times[*]} s -> median ${T[$name]} s"
+    for spec in "$@"; do
+        read -r name _ <<<"$spec"
+        [[ ${T[$name]:-} == FAIL ]] && continue
+        T[$name]=$(printf '%s\n' ${TIMES[$name]} | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+        BEST[$name]=$(printf '%s\n' ${TIMES[$name]} | sort -n | head -n 1)
+        log "$name: ${TIMES[$name]}s -> median ${T[$name]} s"
+    done
 }
 same_sha() { [[ $(sha256sum <"$1" | cut -d' ' -f1) == "$BIG_SHA" ]]; }
 same_size() { [[ $(stat -c %s "$1") == $((BIG_MIB * 1048576)) ]]; }
@@ -265,11 +281,10 @@ nc_prep_get() { rm_dl; nc_new_port
 nc_get() { nc -d 127.0.0.1 "$NC_PORT" >"$D/dl/big.bin" && wait "$NC_PID" && NC_PID=''; }
 check_nc_put() { same_size "$D/nc.out"; }
 
-# ferryd's peak RSS over the 1 GiB puts: a fresh ferryd, then its VmHWM.
+# ferryd's peak RSS over the 1 GiB puts: read after the puts of a fresh
+# ferryd (`setup_ferryd` starts one), before anything else ran on it.
 ferry_rss() {
-    start_ferryd || { T[ferry_put_big]=FAIL; return 0; }
-    measure ferry_put_big ferry_rm_big ferry_put_big
-    [[ ${T[ferry_put_big]} == FAIL ]] && return 0   # an idle server's RSS means nothing
+    [[ ${T[ferry_put_big]:-FAIL} == FAIL ]] && return 0   # an idle server's RSS means nothing
     RSS_KIB=$(awk '/^VmHWM/ { print $2 }' "/proc/$FERRYD_PID/status")
 }
 
@@ -363,22 +378,22 @@ build_ferry
 make_data
 start_sshd
 
-# Peers first: their figures are printed even when Ferry breaks.
-measure sftp_put_big rm_sshdst sftp_put_big check_sftp_big
-measure sftp_get_big rm_dl sftp_get_big check_dl_size
-measure sftp_put_tree rm_sshdst sftp_put_tree check_ssh_tree "$SETTLE"
-measure rsync_tree rm_sshdst rsync_tree check_ssh_tree "$SETTLE"
-measure nc_put nc_prep_put nc_put check_nc_put
-measure nc_get nc_prep_get nc_get check_dl_size
-rm -rf "$D/sshdst"
-
+# Each figure's tools run in turn, round by round. Without a working
+# ferryd, the peers still run, so their figures are printed.
 LS_IDLE=FAIL LS_BUSY=FAIL LS_SESSION=FAIL LS_SESSION_MAX=FAIL
-if setup_ferryd; then
-    ferry_rss
-    measure ferry_get_big rm_dl ferry_get_big check_dl
-    measure ferry_put_tree ferry_rm_tree ferry_put_tree check_ferry_tree "$SETTLE"
-    ls_latency
-fi
+FERRY=1; setup_ferryd || FERRY=''
+interleave "sftp_put_big rm_sshdst sftp_put_big check_sftp_big" \
+    "nc_put nc_prep_put nc_put check_nc_put" \
+    ${FERRY:+"ferry_put_big ferry_rm_big ferry_put_big"}
+[[ $FERRY ]] && ferry_rss
+interleave "sftp_get_big rm_dl sftp_get_big check_dl_size" \
+    "nc_get nc_prep_get nc_get check_dl_size" \
+    ${FERRY:+"ferry_get_big rm_dl ferry_get_big check_dl"}
+interleave "sftp_put_tree rm_sshdst sftp_put_tree check_ssh_tree $SETTLE" \
+    "rsync_tree rm_sshdst rsync_tree check_ssh_tree $SETTLE" \
+    ${FERRY:+"ferry_put_tree ferry_rm_tree ferry_put_tree check_ferry_tree $SETTLE"}
+rm -rf "$D/sshdst"
+[[ $FERRY ]] && ls_latency
 
 report | tee "$D/results.md"
 rm -rf "$D/sshdst" "$D/dl" "$D/nc.out" "$ROOT/home/bench/big.bin" "$ROOT/home/bench/tree"

@@ -315,9 +315,15 @@ async fn downloads_send_the_checksum_recorded_at_upload_and_heal_a_stale_one() {
     write_random(&src, 3 << 20, 21);
     let client = s.client("u", PW).await.unwrap();
     let opts = TransferOptions::default;
-    let put = put_paths(&client, &[src.clone()], "/", opts(), Events::none())
-        .await
-        .unwrap();
+    let put = put_paths(
+        &client,
+        std::slice::from_ref(&src),
+        "/",
+        opts(),
+        Events::none(),
+    )
+    .await
+    .unwrap();
     assert_eq!(put[0].status, Status::Done);
     let on_server = s.home("u").join("f.bin");
     let mut raw = Raw::connect(&s).await;
@@ -365,9 +371,15 @@ async fn downloads_send_the_checksum_recorded_at_upload_and_heal_a_stale_one() {
     // (the corrupted partial fails the prefix check) and gets it right.
     let src = local.path().join("g.bin");
     write_random(&src, 3 << 20, 22);
-    let put = put_paths(&client, &[src.clone()], "/", opts(), Events::none())
-        .await
-        .unwrap();
+    let put = put_paths(
+        &client,
+        std::slice::from_ref(&src),
+        "/",
+        opts(),
+        Events::none(),
+    )
+    .await
+    .unwrap();
     assert_eq!(put[0].status, Status::Done);
     let proxy = corrupting_proxy(s.addr, true, 1_000_000).await;
     let flipped = connect(&proxied(&s, proxy)).await.unwrap();
