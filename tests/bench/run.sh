@@ -257,6 +257,7 @@ same_tree() { diff -rq "$TREE" "$1"; }
 ferry_rm_big() { ferry_cmd rm /big.bin; }
 ferry_put_big() { ferry_cmd put "$BIG" /big.bin --on-conflict overwrite; }
 ferry_get_big() { ferry_cmd get /big.bin "$D/dl/big.bin" --on-conflict overwrite; }
+ferry_get_rehash() { ferry_cmd get --rehash /big.bin "$D/dl/big.bin" --on-conflict overwrite; }
 ferry_rm_tree() { ferry_cmd rm -r /tree; }
 ferry_put_tree() { ferry_cmd put -r "$TREE" /tree --on-conflict overwrite; }
 rm_dl() { rm -f "$D/dl/big.bin"; }
@@ -356,6 +357,7 @@ report() {
     trow "$size put" ferry_put_big nc nc_put -
     trow "$size get" ferry_get_big sftp sftp_get_big "$big_target"
     trow "$size get" ferry_get_big nc nc_get -
+    trow "$size get, server hashing as it reads (--rehash)" ferry_get_rehash sftp sftp_get_big -
     trow "tree put ($tree)" ferry_put_tree rsync rsync_tree 1.0
     trow "tree put ($tree)" ferry_put_tree sftp sftp_put_tree -
     echo
@@ -388,7 +390,8 @@ interleave "sftp_put_big rm_sshdst sftp_put_big check_sftp_big" \
 [[ $FERRY ]] && ferry_rss
 interleave "sftp_get_big rm_dl sftp_get_big check_dl_size" \
     "nc_get nc_prep_get nc_get check_dl_size" \
-    ${FERRY:+"ferry_get_big rm_dl ferry_get_big check_dl"}
+    ${FERRY:+"ferry_get_big rm_dl ferry_get_big check_dl"} \
+    ${FERRY:+"ferry_get_rehash rm_dl ferry_get_rehash check_dl"}
 interleave "sftp_put_tree rm_sshdst sftp_put_tree check_ssh_tree $SETTLE" \
     "rsync_tree rm_sshdst rsync_tree check_ssh_tree $SETTLE" \
     ${FERRY:+"ferry_put_tree ferry_rm_tree ferry_put_tree check_ferry_tree $SETTLE"}

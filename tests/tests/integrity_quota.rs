@@ -11,7 +11,7 @@ use ferry_e2e::raw::Raw;
 use ferry_e2e::{corrupting_proxy, write_random, Server};
 use ferry_proto::{ClientMsg, ErrorKind, Frame, Reply, Request, ServerMsg};
 use ferry_tui::client::{connect, ConnectOptions};
-use ferry_tui::transfer::{get_paths, put_paths, Events, Status, TransferOptions};
+use ferry_tui::transfer::{get_paths, put_paths, Events, Status, TransferEvent, TransferOptions};
 use futures::SinkExt;
 
 const PW: &str = "pw";
@@ -339,25 +339,30 @@ async fn downloads_send_the_checksum_recorded_at_upload_and_heal_a_stale_one() {
 
     // Changed in place behind ferryd's back, size and mtime restored: the
     // record looks valid but is wrong.
-    let mtime = std::fs::metadata(&on_server).unwrap().modified().unwrap();
-    {
+    let edit_in_place = |path: &std::path::Path| {
         use std::io::{Seek, SeekFrom, Write};
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&on_server)
-            .unwrap();
+        let mtime = std::fs::metadata(path).unwrap().modified().unwrap();
+        let mut f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
         f.seek(SeekFrom::Start(2_000_000)).unwrap();
         f.write_all(b"edited in place").unwrap();
         f.set_modified(mtime).unwrap();
-    }
+    };
+    edit_in_place(&on_server);
     assert_eq!(raw_get(&mut raw, 3, "f.bin", false).await, (sha, true));
-    // The client finds the mismatch, asks again with a fresh hash and gets
-    // the file as it now is.
+    let warnings = |rx: &mut tokio::sync::mpsc::UnboundedReceiver<TransferEvent>| {
+        std::iter::from_fn(|| rx.try_recv().ok())
+            .filter(|e| matches!(e, TransferEvent::Warning { .. }))
+            .count()
+    };
+    // The client finds the mismatch, says so, asks again with a fresh hash
+    // and gets the file as it now is.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let dest = local.path().join("back.bin");
-    let get = get_paths(&client, &["f.bin".into()], &dest, opts(), Events::none()).await;
+    let get = get_paths(&client, &["f.bin".into()], &dest, opts(), Events::to(tx)).await;
     let report = &get.unwrap()[0];
     assert_eq!(report.status, Status::Done);
     assert_eq!(report.resumed_from, 0);
+    assert_eq!(warnings(&mut rx), 1);
     assert_eq!(
         std::fs::read(&dest).unwrap(),
         std::fs::read(&on_server).unwrap()
@@ -366,6 +371,36 @@ async fn downloads_send_the_checksum_recorded_at_upload_and_heal_a_stale_one() {
     // ... and the server dropped the wrong record.
     let fresh = sha256_of(&on_server);
     assert_eq!(raw_get(&mut raw, 4, "f.bin", false).await, (fresh, false));
+
+    // With --rehash the server hashes as it reads: no mismatch, no
+    // warning, and the wrong record is dropped all the same.
+    let put = put_paths(
+        &client,
+        std::slice::from_ref(&src),
+        "/f2.bin",
+        opts(),
+        Events::none(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(put[0].status, Status::Done);
+    let on_server = s.home("u").join("f2.bin");
+    edit_in_place(&on_server);
+    assert_eq!(raw_get(&mut raw, 5, "f2.bin", false).await, (sha, true));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let dest = local.path().join("rehashed.bin");
+    let rehash = TransferOptions {
+        rehash: true,
+        ..opts()
+    };
+    let get = get_paths(&client, &["f2.bin".into()], &dest, rehash, Events::to(tx)).await;
+    assert_eq!(get.unwrap()[0].status, Status::Done);
+    assert_eq!(warnings(&mut rx), 0);
+    assert_eq!(
+        std::fs::read(&dest).unwrap(),
+        std::fs::read(&on_server).unwrap()
+    );
+    assert_eq!(raw_get(&mut raw, 6, "f2.bin", false).await, (fresh, false));
 
     // Corruption in transit of a file with a record: the retry starts over
     // (the corrupted partial fails the prefix check) and gets it right.

@@ -148,4 +148,9 @@ pub struct XferArgs {
     /// Bandwidth limit for the whole job per second, e.g. 10MiB.
     #[arg(long, value_parser = ferry_proto::size::parse_size, value_name = "SIZE")]
     pub limit_rate: Option<u64>,
+    /// get: have the server hash each file as it reads it. By default it
+    /// may send the SHA-256 it verified when the file was uploaded (the
+    /// download is checked against it either way).
+    #[arg(long)]
+    pub rehash: bool,
 }

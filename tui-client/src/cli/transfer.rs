@@ -31,6 +31,7 @@ pub async fn run(
         parallel: xfer.parallel.max(1),
         follow_symlinks: xfer.follow_symlinks,
         rate_limit: xfer.limit_rate,
+        rehash: xfer.rehash,
     };
     let (sources, dest) = match paths {
         [one] => (std::slice::from_ref(one), None),

@@ -35,7 +35,8 @@ pub(crate) async fn get_file(
         status: Status::Done,
     };
     let local = local.to_path_buf();
-    let mut result = download(client, job, id, &remote, local.clone(), false, &mut report).await;
+    let rehash = job.opts.rehash;
+    let mut result = download(client, job, id, &remote, local.clone(), rehash, &mut report).await;
     if let Ok(Fetched::StaleRecord) = result {
         // What arrived does not match the checksum the server recorded at
         // upload: either it was damaged in transit or the server's file was

@@ -47,6 +47,9 @@ pub struct TransferOptions {
     pub follow_symlinks: bool,
     /// Bytes per second for the whole job, if limited.
     pub rate_limit: Option<u64>,
+    /// Downloads: have the server hash each file as it reads it, even when
+    /// it holds the checksum it verified at upload.
+    pub rehash: bool,
 }
 
 impl Default for TransferOptions {
@@ -57,6 +60,7 @@ impl Default for TransferOptions {
             parallel: 8,
             follow_symlinks: false,
             rate_limit: None,
+            rehash: false,
         }
     }
 }
