@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use ferry_proto::hello::HELLO_LEN;
 use ferry_proto::scram::ServerBinding;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use ferry_proto::{
     ClientMsg, ErrorKind, Frame, FrameCodec, FrameError, Hello, RemoteError, Request, ServerMsg,
@@ -287,6 +287,9 @@ type Permits = (OwnedSemaphorePermit, OwnedSemaphorePermit);
 /// single task hands out the turns, so the order is the arrival order.
 struct Turns {
     queue: mpsc::UnboundedSender<(Work, OwnedSemaphorePermit)>,
+    /// Requests queued or waiting in the dispatcher for a turn.
+    waiting: Arc<AtomicUsize>,
+    running: Arc<Semaphore>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -295,15 +298,23 @@ impl Turns {
         // Unbounded, but at most `2 * max` admitted requests exist.
         let (queue, mut rx) = mpsc::unbounded_channel::<(Work, OwnedSemaphorePermit)>();
         let running = Arc::new(Semaphore::new(max));
+        let waiting = Arc::new(AtomicUsize::new(0));
+        let (r, w) = (running.clone(), waiting.clone());
         let task = tokio::spawn(async move {
             while let Some((work, admission)) = rx.recv().await {
-                let Ok(turn) = running.clone().acquire_owned().await else {
+                let Ok(turn) = r.clone().acquire_owned().await else {
                     return;
                 };
+                w.fetch_sub(1, Ordering::AcqRel);
                 work((turn, admission));
             }
         });
-        Turns { queue, task }
+        Turns {
+            queue,
+            waiting,
+            running,
+            task,
+        }
     }
 }
 
@@ -317,7 +328,18 @@ impl Turn<'_> {
     /// Runs `work` when this request's turn comes (at once if there is
     /// room). Returns false if it never will (the connection is ending).
     fn then(self, work: impl FnOnce(Permits) + Send + 'static) -> bool {
-        self.turns
+        let turns = self.turns;
+        // Nobody ahead and room: start here, without a trip through the
+        // dispatcher task (the connection's reader is the only caller, so
+        // nothing can be queued between the check and the start).
+        if turns.waiting.load(Ordering::Acquire) == 0 {
+            if let Ok(turn) = turns.running.clone().try_acquire_owned() {
+                work((turn, self.admission));
+                return true;
+            }
+        }
+        turns.waiting.fetch_add(1, Ordering::AcqRel);
+        turns
             .queue
             .send((Box::new(work), self.admission))
             .is_ok()

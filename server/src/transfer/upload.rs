@@ -8,7 +8,7 @@ use std::io::{Seek, SeekFrom, Write};
 use std::sync::Arc;
 
 use cap_std::fs::{Dir, File, OpenOptions};
-use ferry_proto::chunks::{HashPipe, WriteBehind};
+use ferry_proto::chunks::{HashPipe, WriteBehind, WRITE_BEHIND_THRESHOLD};
 use ferry_proto::msg::partial_name;
 use ferry_proto::{ErrorKind, RemoteError, RemotePath, Reply};
 use sha2::{Digest, Sha256};
@@ -92,8 +92,15 @@ fn receive(
             tokio::select! { m = rx.recv() => m, _ = busy.superseded.cancelled() => None }
         })
     };
-    let target = path.to_relative();
-    let part = path.parent().to_relative().join(partial_name(name));
+    // Everything below happens in the parent directory, opened once (within
+    // the home, as every path is): the names are single components, so
+    // each call looks up one name instead of walking the whole path again.
+    let parent = dir
+        .open_dir(path.parent().to_relative())
+        .map_err(|e| io_error(&path.parent(), e))?;
+    let dir = &parent;
+    let target = std::path::PathBuf::from(name);
+    let part = std::path::PathBuf::from(partial_name(name));
 
     let replaced = match dir.symlink_metadata(&target) {
         Ok(md) if md.is_dir() => {
@@ -178,9 +185,9 @@ fn receive(
 
     let mut written = start;
     let mut pipe = HashPipe::new(hasher, spec.size - start);
-    let flush = file
-        .try_clone()
-        .ok()
+    let flush = (spec.size - start >= WRITE_BEHIND_THRESHOLD)
+        .then(|| file.try_clone().ok())
+        .flatten()
         .map(|f| flush_and_forget(f.into_std()));
     let mut behind = WriteBehind::new(spec.size - start, flush);
     let sha = loop {
@@ -223,7 +230,7 @@ fn receive(
             format!("{path}: the data received does not match the sender's SHA-256; the partial was discarded"),
         ));
     }
-    commit(dir, file, &part, path, spec, &ours, committer)?;
+    commit(dir, file, &part, &target, path, spec, &ours, committer)?;
     account.freed(replaced);
     Ok(Reply::PutDone {
         size: written,
@@ -231,13 +238,16 @@ fn receive(
     })
 }
 
-/// Sets times and permissions, syncs, renames over the target and syncs the
-/// directory, so the file appears complete under its name or not at all.
-/// Small files do the last three in groups (see [`Committer`]).
+/// Sets times and permissions, syncs, renames `part` over `target` (both
+/// in `dir`, the parent directory) and syncs the directory, so the file
+/// appears complete under its name or not at all. Small files do the last
+/// three in groups (see [`Committer`]).
+#[allow(clippy::too_many_arguments)]
 fn commit(
     dir: &Dir,
     file: File,
     part: &std::path::Path,
+    target: &std::path::Path,
     path: &RemotePath,
     spec: &UploadSpec,
     sha256: &[u8; 32],
@@ -259,13 +269,13 @@ fn commit(
     }
     if spec.size <= GROUP_COMMIT_MAX {
         return committer
-            .commit(dir, std_file, part.to_path_buf(), path.to_relative())
+            .commit(dir, std_file, part.to_path_buf(), target.to_path_buf())
             .map_err(io);
     }
     std_file.sync_all().map_err(io)?;
     drop(std_file);
-    dir.rename(part, dir, path.to_relative()).map_err(io)?;
-    sync_dir(dir, &path.parent());
+    dir.rename(part, dir, target).map_err(io)?;
+    sync_dir(dir, &RemotePath::root());
     Ok(())
 }
 
