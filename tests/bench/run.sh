@@ -18,8 +18,6 @@
 #                     (default: /tmp/ferry-bench)
 #   BENCH_RUNS        timed runs per measurement, the median is reported (3)
 #   BENCH_LS_CALLS    `ferry ls /` calls timed for the latency figure (7)
-#   BENCH_SETTLE      seconds from a tree's deletion to the next tree run (0;
-#                     an experiment, see SETTLE below)
 #   BENCH_SCRAM_ITERATIONS  PBKDF2 iterations for the bench user (default:
 #                     ferryd's own, 100000; the minimum 4096 shows what `ls`
 #                     costs without the client's key derivation)
@@ -54,14 +52,14 @@ FERRY_TRUST=''   # set once ferryd runs: --fingerprint ... or --insecure-plainte
 PLAIN_ARGS=()
 [[ ${BENCH_PLAINTEXT:-0} == 1 ]] && PLAIN_ARGS=(--insecure-plaintext)
 FAILED=0
-# With BENCH_SETTLE=N, tree runs start at least N seconds after their
-# destination was deleted (an experiment knob, off by default). Tree times
-# depend on ext4's inode allocator, which skips recently freed inodes; rsync
-# sometimes ran in 1.2-2.9 s instead of ~4.5 s, seemingly when the untimed
-# `sync` after the deletion took long. With 6 s, rsync's fast runs went
-# away (4.0-5.2 s) but Ferry's trees also slowed (3.6-4.7 -> 4.9-5.7 s), so
-# the effect is not understood yet and the default measures as before.
-SETTLE=${BENCH_SETTLE:-0}
+# Every tree run writes a fresh destination (tree-1, tree-2, ...); all are
+# removed at the end. Deleting the previous run's tree just before the next
+# one, as this script once did, made every tool slow down run after run:
+# without a journal (as on this VM's root), ext4 skips inodes freed in the
+# last 30 s or so when it allocates (`recently_deleted`), so the timings
+# measured the allocator searching past 10,000-30,000 fresh corpses.
+TREE_N=0
+next_tree() { TREE_N=$((TREE_N + 1)); mkdir -p "$D/sshdst"; }
 fail() { log "FAILED: $*"; FAILED=1; }
 declare -A T=()     # measurement name -> median seconds, or FAIL
 declare -A BEST=()  # measurement name -> fastest run (least disturbed by a noisy host)
@@ -258,20 +256,19 @@ ferry_rm_big() { ferry_cmd rm /big.bin; }
 ferry_put_big() { ferry_cmd put "$BIG" /big.bin --on-conflict overwrite; }
 ferry_get_big() { ferry_cmd get /big.bin "$D/dl/big.bin" --on-conflict overwrite; }
 ferry_get_rehash() { ferry_cmd get --rehash /big.bin "$D/dl/big.bin" --on-conflict overwrite; }
-ferry_rm_tree() { ferry_cmd rm -r /tree; }
-ferry_put_tree() { ferry_cmd put -r "$TREE" /tree --on-conflict overwrite; }
+ferry_put_tree() { ferry_cmd put -r "$TREE" "/tree-$TREE_N"; }
 rm_dl() { rm -f "$D/dl/big.bin"; }
 check_dl() { same_sha "$D/dl/big.bin"; }
-check_ferry_tree() { same_tree "$ROOT/home/bench/tree"; }
+check_ferry_tree() { same_tree "$ROOT/home/bench/tree-$TREE_N"; }
 # sftp and rsync (the "remote" side is $D/sshdst on this machine)
 rm_sshdst() { rm -rf "$D/sshdst"; mkdir -p "$D/sshdst"; }
 sftp_put_big() { sftp_batch "put $BIG $D/sshdst/big.bin"; }
 sftp_get_big() { sftp_batch "get $BIG $D/dl/big.bin"; }
-sftp_put_tree() { sftp_batch "put -r $TREE $D/sshdst/tree"; }
-rsync_tree() { rsync -a -e "ssh $SSH_OPTS" "$TREE/" "127.0.0.1:$D/sshdst/tree/"; }
+sftp_put_tree() { sftp_batch "put -r $TREE $D/sshdst/tree-$TREE_N"; }
+rsync_tree() { rsync -a -e "ssh $SSH_OPTS" "$TREE/" "127.0.0.1:$D/sshdst/tree-$TREE_N/"; }
 check_sftp_big() { same_size "$D/sshdst/big.bin"; }
 check_dl_size() { same_size "$D/dl/big.bin"; }
-check_ssh_tree() { same_tree "$D/sshdst/tree"; }
+check_ssh_tree() { same_tree "$D/sshdst/tree-$TREE_N"; }
 # raw TCP: the receiver listens; "put" pushes to it, "get" pulls from a sender
 nc_new_port() { [[ -z $NC_PID ]] || kill "$NC_PID" 2>/dev/null || true; NC_PORT=$(free_port 24000); }
 nc_prep_put() { rm -f "$D/nc.out"; nc_new_port
@@ -392,12 +389,14 @@ interleave "sftp_get_big rm_dl sftp_get_big check_dl_size" \
     "nc_get nc_prep_get nc_get check_dl_size" \
     ${FERRY:+"ferry_get_big rm_dl ferry_get_big check_dl"} \
     ${FERRY:+"ferry_get_rehash rm_dl ferry_get_rehash check_dl"}
-interleave "sftp_put_tree rm_sshdst sftp_put_tree check_ssh_tree $SETTLE" \
-    "rsync_tree rm_sshdst rsync_tree check_ssh_tree $SETTLE" \
-    ${FERRY:+"ferry_put_tree ferry_rm_tree ferry_put_tree check_ferry_tree $SETTLE"}
 rm -rf "$D/sshdst"
+interleave "sftp_put_tree next_tree sftp_put_tree check_ssh_tree" \
+    "rsync_tree next_tree rsync_tree check_ssh_tree" \
+    ${FERRY:+"ferry_put_tree next_tree ferry_put_tree check_ferry_tree"}
+log "removing the trees"
+rm -rf "$D/sshdst" "$ROOT/home/bench"/tree-*
 [[ $FERRY ]] && ls_latency
 
 report | tee "$D/results.md"
-rm -rf "$D/sshdst" "$D/dl" "$D/nc.out" "$ROOT/home/bench/big.bin" "$ROOT/home/bench/tree"
+rm -rf "$D/sshdst" "$D/dl" "$D/nc.out" "$ROOT/home/bench/big.bin" "$ROOT/home/bench"/tree-*
 exit "$FAILED"
