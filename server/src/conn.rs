@@ -339,10 +339,7 @@ impl Turn<'_> {
             }
         }
         turns.waiting.fetch_add(1, Ordering::AcqRel);
-        turns
-            .queue
-            .send((Box::new(work), self.admission))
-            .is_ok()
+        turns.queue.send((Box::new(work), self.admission)).is_ok()
     }
 }
 

@@ -1,6 +1,7 @@
 //! Uploading one file: prove any partial on the server matches our prefix,
 //! stream the rest as data frames (read and hashed on a blocking thread),
-//! then send our SHA-256; the server verifies, syncs and renames.
+//! then send our SHA-256; the server verifies, syncs and renames. A file of
+//! one chunk at most skips the partial check and is read in one go.
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
@@ -149,10 +150,29 @@ async fn upload(
         transfer,
         armed: true,
     };
-    let partial = if eager {
-        (0, None)
+    let ours = if eager {
+        // A file of one chunk at most: one trip to a blocking thread reads
+        // and hashes it whole, and its data follows the PutOpen at once.
+        let read = tokio::task::spawn_blocking(move || -> std::io::Result<(Bytes, [u8; 32])> {
+            let data = ChunkReader::new().read(&mut file, size as usize)?;
+            let sha = Sha256::digest(&data).into();
+            Ok((data, sha))
+        });
+        let (data, ours) = read
+            .await
+            .map_err(|e| ClientError::Protocol(e.to_string()))?
+            .map_err(|e| local_err(local, e))?;
+        job.started(report, id, size, 0, 0, String::new);
+        if !data.is_empty() {
+            if let Some(l) = &job.limiter {
+                l.take(size).await;
+            }
+            client.send_bulk(Frame::Data { transfer, data }).await?;
+            job.events.emit(TransferEvent::Progress { id, done: size });
+        }
+        ours
     } else {
-        match next_reply(client, &mut replies).await? {
+        let partial = match next_reply(client, &mut replies).await? {
             Reply::PutReady {
                 partial,
                 prefix_sha256,
@@ -162,86 +182,85 @@ async fn upload(
                     "unexpected reply to put: {other:?}"
                 )))
             }
-        }
-    };
+        };
 
-    // Prove the server's partial is a prefix of our file, never trust size.
-    let (offset, hasher, file) = {
-        let (plen, theirs) = partial;
-        let lpath = local.to_path_buf();
-        tokio::task::spawn_blocking(move || -> std::io::Result<(u64, Sha256, File)> {
-            let mut hasher = Sha256::new();
-            if plen > 0 && plen <= size {
-                hash_prefix(&mut file, plen, &mut hasher)?;
-                if theirs == Some(hasher.clone().finalize().into()) {
-                    return Ok((plen, hasher, file));
+        // Prove the server's partial is a prefix of our file, never trust size.
+        let (offset, hasher, file) = {
+            let (plen, theirs) = partial;
+            let lpath = local.to_path_buf();
+            tokio::task::spawn_blocking(move || -> std::io::Result<(u64, Sha256, File)> {
+                let mut hasher = Sha256::new();
+                if plen > 0 && plen <= size {
+                    hash_prefix(&mut file, plen, &mut hasher)?;
+                    if theirs == Some(hasher.clone().finalize().into()) {
+                        return Ok((plen, hasher, file));
+                    }
+                    file.seek(SeekFrom::Start(0))?;
                 }
-                file.seek(SeekFrom::Start(0))?;
-            }
-            let _ = &lpath;
-            Ok((0, Sha256::new(), file))
-        })
-        .await
-        .map_err(|e| ClientError::Protocol(e.to_string()))?
-        .map_err(|e| local_err(local, e))?
-    };
-    job.started(report, id, size, partial.0, offset, || {
-        format!(
-            "{remote}: the partial upload on the server differs from {}",
-            local.display()
-        )
-    });
-    if !eager {
+                let _ = &lpath;
+                Ok((0, Sha256::new(), file))
+            })
+            .await
+            .map_err(|e| ClientError::Protocol(e.to_string()))?
+            .map_err(|e| local_err(local, e))?
+        };
+        job.started(report, id, size, partial.0, offset, || {
+            format!(
+                "{remote}: the partial upload on the server differs from {}",
+                local.display()
+            )
+        });
         client
             .send_bulk(
                 Frame::control(&ClientMsg::PutStart { transfer, offset })
                     .map_err(ferry_proto::FrameError::from)?,
             )
             .await?;
-    }
 
-    // A blocking reader fills a small window of chunks and hashes them.
-    let (chunk_tx, mut chunks) = mpsc::channel::<std::io::Result<Bytes>>(4);
-    let reader =
-        tokio::task::spawn_blocking(move || read_chunks(file, size - offset, hasher, chunk_tx));
-    let mut done = offset;
-    loop {
-        tokio::select! {
-            chunk = chunks.recv() => match chunk {
-                Some(Ok(data)) => {
-                    let n = data.len() as u64;
-                    if let Some(l) = &job.limiter {
-                        l.take(n).await;
+        // A blocking reader fills a small window of chunks and hashes them.
+        let (chunk_tx, mut chunks) = mpsc::channel::<std::io::Result<Bytes>>(4);
+        let reader =
+            tokio::task::spawn_blocking(move || read_chunks(file, size - offset, hasher, chunk_tx));
+        let mut done = offset;
+        loop {
+            tokio::select! {
+                chunk = chunks.recv() => match chunk {
+                    Some(Ok(data)) => {
+                        let n = data.len() as u64;
+                        if let Some(l) = &job.limiter {
+                            l.take(n).await;
+                        }
+                        client.send_bulk(Frame::Data { transfer, data }).await?;
+                        done += n;
+                        job.events.emit(TransferEvent::Progress { id, done });
                     }
-                    client.send_bulk(Frame::Data { transfer, data }).await?;
-                    done += n;
-                    job.events.emit(TransferEvent::Progress { id, done });
+                    Some(Err(e)) => return Err(local_err(local, e)),
+                    None => break,
+                },
+                // The server may refuse midway (quota, disk full): stop at once.
+                early = replies.recv() => {
+                    return Err(match early {
+                        Some(Event::Reply(Err(e))) => ClientError::Remote(e),
+                        Some(other) => ClientError::Protocol(format!("unexpected message during put: {other:?}")),
+                        None => client.lost(),
+                    });
                 }
-                Some(Err(e)) => return Err(local_err(local, e)),
-                None => break,
-            },
-            // The server may refuse midway (quota, disk full): stop at once.
-            early = replies.recv() => {
-                return Err(match early {
-                    Some(Event::Reply(Err(e))) => ClientError::Remote(e),
-                    Some(other) => ClientError::Protocol(format!("unexpected message during put: {other:?}")),
-                    None => client.lost(),
-                });
             }
         }
-    }
-    let ours: [u8; 32] = match reader.await {
-        Ok(Some(h)) => h,
-        _ => return Err(ClientError::Protocol("file reader failed".into())),
+        let ours: [u8; 32] = match reader.await {
+            Ok(Some(h)) => h,
+            _ => return Err(ClientError::Protocol("file reader failed".into())),
+        };
+        if done != size {
+            return Err(local_err(
+                local,
+                std::io::Error::other(format!(
+                    "file changed while being sent ({done} of {size} bytes)"
+                )),
+            ));
+        }
+        ours
     };
-    if done != size {
-        return Err(local_err(
-            local,
-            std::io::Error::other(format!(
-                "file changed while being sent ({done} of {size} bytes)"
-            )),
-        ));
-    }
     client
         .send_bulk(
             Frame::control(&ClientMsg::TransferEnd {
