@@ -107,15 +107,18 @@ pub struct WriteBehind {
 }
 
 impl WriteBehind {
-    /// Paces `flush` over about `remaining` more bytes. Smaller files than
-    /// [`WRITE_BEHIND_THRESHOLD`], no `flush` (the file could not be shared)
-    /// or no thread to be had: no helper, and the final sync does it all.
-    pub fn new<F>(remaining: u64, flush: Option<F>) -> WriteBehind
+    /// Paces a flush over about `remaining` more bytes. `make_flush` is
+    /// called only for files of [`WRITE_BEHIND_THRESHOLD`] or more (so a
+    /// small file costs no handle). Smaller files, no flush (the file could
+    /// not be shared) or no thread to be had: no helper, and the final sync
+    /// does it all.
+    pub fn new<F>(remaining: u64, make_flush: impl FnOnce() -> Option<F>) -> WriteBehind
     where
         F: FnMut() -> std::io::Result<()> + Send + 'static,
     {
-        let helper = flush
-            .filter(|_| remaining >= WRITE_BEHIND_THRESHOLD)
+        let helper = (remaining >= WRITE_BEHIND_THRESHOLD)
+            .then(make_flush)
+            .flatten()
             .and_then(|mut flush| {
                 // One pending request at most: a busy helper skips steps.
                 let (tx, rx) = sync_channel::<()>(1);
@@ -297,9 +300,9 @@ mod tests {
                 Ok(())
             })
         };
-        let small = WriteBehind::new(WRITE_BEHIND_THRESHOLD - 1, counting());
+        let small = WriteBehind::new(WRITE_BEHIND_THRESHOLD - 1, counting);
         assert!(small.helper.is_none());
-        let mut behind = WriteBehind::new(WRITE_BEHIND_THRESHOLD, counting());
+        let mut behind = WriteBehind::new(WRITE_BEHIND_THRESHOLD, counting);
         assert!(behind.helper.is_some());
         for _ in 0..(WRITE_BEHIND_STEP >> 20) + 1 {
             behind.wrote(1 << 20);
@@ -312,7 +315,7 @@ mod tests {
 
     #[test]
     fn write_behind_hands_back_the_helpers_error() {
-        let failing = Some(|| Err(std::io::Error::other("disk on fire")));
+        let failing = || Some(|| Err(std::io::Error::other("disk on fire")));
         let mut behind = WriteBehind::new(WRITE_BEHIND_THRESHOLD, failing);
         behind.wrote(WRITE_BEHIND_STEP);
         let err = behind.finish().unwrap_err();

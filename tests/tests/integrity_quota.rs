@@ -301,6 +301,14 @@ async fn raw_get(raw: &mut Raw, transfer: u32, path: &str, rehash: bool) -> ([u8
     }
 }
 
+/// Uploads one local file and checks it arrived.
+async fn put_one(client: &ferry_tui::client::Client, src: &std::path::Path, remote: &str) {
+    let opts = TransferOptions::default();
+    let srcs = [src.to_path_buf()];
+    let put = put_paths(client, &srcs, remote, opts, Events::none());
+    assert_eq!(put.await.unwrap()[0].status, Status::Done);
+}
+
 fn sha256_of(path: &std::path::Path) -> [u8; 32] {
     use sha2::Digest;
     sha2::Sha256::digest(std::fs::read(path).unwrap()).into()
@@ -315,16 +323,7 @@ async fn downloads_send_the_checksum_recorded_at_upload_and_heal_a_stale_one() {
     write_random(&src, 3 << 20, 21);
     let client = s.client("u", PW).await.unwrap();
     let opts = TransferOptions::default;
-    let put = put_paths(
-        &client,
-        std::slice::from_ref(&src),
-        "/",
-        opts(),
-        Events::none(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(put[0].status, Status::Done);
+    put_one(&client, &src, "/").await;
     let on_server = s.home("u").join("f.bin");
     let mut raw = Raw::connect(&s).await;
     raw.login("u", PW).await.unwrap();
@@ -374,16 +373,7 @@ async fn downloads_send_the_checksum_recorded_at_upload_and_heal_a_stale_one() {
 
     // With --rehash the server hashes as it reads: no mismatch, no
     // warning, and the wrong record is dropped all the same.
-    let put = put_paths(
-        &client,
-        std::slice::from_ref(&src),
-        "/f2.bin",
-        opts(),
-        Events::none(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(put[0].status, Status::Done);
+    put_one(&client, &src, "/f2.bin").await;
     let on_server = s.home("u").join("f2.bin");
     edit_in_place(&on_server);
     assert_eq!(raw_get(&mut raw, 5, "f2.bin", false).await, (sha, true));
@@ -406,16 +396,7 @@ async fn downloads_send_the_checksum_recorded_at_upload_and_heal_a_stale_one() {
     // (the corrupted partial fails the prefix check) and gets it right.
     let src = local.path().join("g.bin");
     write_random(&src, 3 << 20, 22);
-    let put = put_paths(
-        &client,
-        std::slice::from_ref(&src),
-        "/",
-        opts(),
-        Events::none(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(put[0].status, Status::Done);
+    put_one(&client, &src, "/").await;
     let proxy = corrupting_proxy(s.addr, true, 1_000_000).await;
     let flipped = connect(&proxied(&s, proxy)).await.unwrap();
     let dest = local.path().join("g-back.bin");

@@ -8,7 +8,7 @@ use std::io::{Seek, SeekFrom, Write};
 use std::sync::Arc;
 
 use cap_std::fs::{Dir, File, OpenOptions};
-use ferry_proto::chunks::{HashPipe, WriteBehind, WRITE_BEHIND_THRESHOLD};
+use ferry_proto::chunks::{HashPipe, WriteBehind};
 use ferry_proto::msg::partial_name;
 use ferry_proto::{ErrorKind, RemoteError, RemotePath, Reply};
 use sha2::{Digest, Sha256};
@@ -185,11 +185,11 @@ fn receive(
 
     let mut written = start;
     let mut pipe = HashPipe::new(hasher, spec.size - start);
-    let flush = (spec.size - start >= WRITE_BEHIND_THRESHOLD)
-        .then(|| file.try_clone().ok())
-        .flatten()
-        .map(|f| flush_and_forget(f.into_std()));
-    let mut behind = WriteBehind::new(spec.size - start, flush);
+    let mut behind = WriteBehind::new(spec.size - start, || {
+        file.try_clone()
+            .ok()
+            .map(|f| flush_and_forget(f.into_std()))
+    });
     let sha = loop {
         match next() {
             Some(UploadMsg::Data(bytes)) => {

@@ -58,7 +58,7 @@ pub(crate) async fn get_file(
         Ok(Fetched::Done) => {}
         Ok(Fetched::StaleRecord) => {
             report.status = Status::Failed(format!(
-                "{remote}: the data received does not match the server's SHA-256"
+                "{remote}: the data received does not match the server's SHA-256; run the get again"
             ))
         }
         Err(e) => report.status = Status::Failed(e.to_string()),
@@ -283,8 +283,7 @@ fn write_chunks(
     file.set_len(offset)?;
     file.seek(SeekFrom::Start(offset))?;
     let mut pipe = HashPipe::new(hasher, remaining);
-    let flush = file.try_clone().ok().map(flush_and_forget);
-    let mut behind = WriteBehind::new(remaining, flush);
+    let mut behind = WriteBehind::new(remaining, || file.try_clone().ok().map(flush_and_forget));
     while let Some(chunk) = rx.blocking_recv() {
         file.write_all(&chunk)?;
         behind.wrote(chunk.len() as u64);
