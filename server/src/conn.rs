@@ -1,8 +1,9 @@
 //! One connection: hello, login, then the request loop. Generic over the
 //! byte stream, so TLS or an in-memory duplex can carry it unchanged.
 
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use ferry_proto::hello::HELLO_LEN;
 use ferry_proto::scram::ServerBinding;
@@ -109,6 +110,11 @@ where
     let max = limits.max_requests_in_flight;
     let turns = Turns::start(max);
     let admitted = Arc::new(Semaphore::new(2 * max));
+    let lane = Lane::default();
+    // Eager uploads (small files: data and end follow the open at once)
+    // start once their end has arrived, on the lane, so they never wait
+    // for the network on a blocking thread.
+    let mut deferred: HashMap<u32, (Turn<'_>, Job)> = HashMap::new();
     let end = loop {
         let next = tokio::select! {
             _ = cancel.cancelled() => break "server shutting down".to_string(),
@@ -127,6 +133,15 @@ where
         };
         let msg = match frame {
             Frame::Data { transfer, data } => {
+                if let Some((turn, job)) = deferred.remove(&transfer) {
+                    if holds_data(&transfers, transfer) {
+                        // More than an eager upload sends: start it as an
+                        // ordinary one rather than buffer it here.
+                        run_transfer(&transfers, transfer, turn, None, job);
+                    } else {
+                        deferred.insert(transfer, (turn, job));
+                    }
+                }
                 feed_upload(&transfers, transfer, UploadMsg::Data(data)).await;
                 continue;
             }
@@ -146,9 +161,13 @@ where
             }
             ClientMsg::TransferEnd { transfer, sha256 } => {
                 feed_upload(&transfers, transfer, UploadMsg::End(sha256)).await;
+                if let Some((turn, job)) = deferred.remove(&transfer) {
+                    run_transfer(&transfers, transfer, turn, Some(&lane), job);
+                }
                 continue;
             }
             ClientMsg::Cancel { transfer } => {
+                deferred.remove(&transfer);
                 if let Some(Slot::Download(flag)) = transfers.remove(transfer) {
                     flag.store(true, Ordering::Relaxed);
                 } // Dropping an upload's sender ends it; the partial stays.
@@ -199,9 +218,13 @@ where
                     eager,
                 };
                 let committer = shared.committer.clone();
-                run_transfer(&transfers, transfer, turn, move || {
-                    upload::run(spec, account, rx, out, &committer)
-                });
+                let job: Job =
+                    Box::new(move |held| upload::run(spec, account, rx, out, &committer, held));
+                if eager {
+                    deferred.insert(transfer, (turn, job));
+                } else {
+                    run_transfer(&transfers, transfer, turn, None, job);
+                }
             }
             Request::GetOpen {
                 transfer,
@@ -231,9 +254,11 @@ where
                     prefix_sha256,
                     use_stored: !rehash && shared.config.transfers.stored_checksums,
                 };
-                run_transfer(&transfers, transfer, turn, move || {
-                    download::run(spec, account, out, flag)
+                let job: Job = Box::new(move |held| {
+                    download::run(spec, account, out, flag);
+                    drop(held);
                 });
+                run_transfer(&transfers, transfer, turn, None, job);
             }
             req => {
                 let batch = limits.max_dir_batch;
@@ -249,6 +274,7 @@ where
     // Requests still waiting for a turn are dropped; uploads still waiting
     // for data end now (their partials stay).
     turns.task.abort();
+    drop(deferred);
     transfers.close_all();
     drop(out);
     let _ = writer_task.await;
@@ -343,25 +369,107 @@ impl Turn<'_> {
     }
 }
 
-/// Runs a transfer on a blocking thread in its turn; its slot and permits
-/// are released when it ends. Until then its slot is registered, so an
-/// eager upload's data waits in its channel.
+/// A transfer's work, given what it must hold until it has answered.
+type Job = Box<dyn FnOnce(Held) + Send>;
+
+/// What a running transfer holds until it has answered: its slot (so an
+/// eager upload's data waits in its channel) and its permits.
+struct Held {
+    slots: Transfers,
+    transfer: u32,
+    _permits: Permits,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.slots.remove(self.transfer);
+    }
+}
+
+/// Runs a transfer in its turn: on the lane when given (work that never
+/// waits for the network), else on a blocking thread of its own.
 fn run_transfer(
     transfers: &Transfers,
     transfer: u32,
     turn: Turn<'_>,
-    work: impl FnOnce() + Send + 'static,
+    lane: Option<&Lane>,
+    job: Job,
 ) {
     let slots = transfers.clone();
+    let lane = lane.cloned();
     let started = turn.then(move |permits| {
-        tokio::task::spawn_blocking(move || {
-            work();
-            slots.remove(transfer);
-            drop(permits);
-        });
+        let held = Held {
+            slots,
+            transfer,
+            _permits: permits,
+        };
+        match lane {
+            Some(lane) => lane.push(Box::new(move || job(held))),
+            None => {
+                tokio::task::spawn_blocking(move || job(held));
+            }
+        }
     });
     if !started {
         transfers.remove(transfer);
+    }
+}
+
+/// Whether an upload's channel already holds a message.
+fn holds_data(transfers: &Transfers, transfer: u32) -> bool {
+    matches!(transfers.get(transfer), Some(Slot::Upload(tx)) if tx.capacity() < UPLOAD_WINDOW)
+}
+
+/// Blocking threads a connection's lane uses at most.
+const LANE_THREADS: usize = 2;
+
+/// Short blocking jobs of one connection (eager uploads, whose data has
+/// all arrived), run back to back on at most [`LANE_THREADS`] threads of
+/// the blocking pool. A tree of small files used to cost a thread wake-up
+/// and a sleep per file; on the lane a burst of files costs one.
+#[derive(Clone, Default)]
+struct Lane {
+    state: Arc<Mutex<LaneState>>,
+}
+
+#[derive(Default)]
+struct LaneState {
+    jobs: VecDeque<Box<dyn FnOnce() + Send>>,
+    threads: usize,
+}
+
+impl Lane {
+    fn state(&self) -> std::sync::MutexGuard<'_, LaneState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues a job, and starts a thread for the lane if it has room.
+    fn push(&self, job: Box<dyn FnOnce() + Send>) {
+        let mut state = self.state();
+        state.jobs.push_back(job);
+        if state.threads < LANE_THREADS {
+            state.threads += 1;
+            let lane = self.clone();
+            tokio::task::spawn_blocking(move || lane.drain());
+        }
+    }
+
+    /// Runs queued jobs until none is left.
+    fn drain(&self) {
+        loop {
+            let job = {
+                let mut state = self.state();
+                match state.jobs.pop_front() {
+                    Some(job) => job,
+                    None => {
+                        state.threads -= 1;
+                        return;
+                    }
+                }
+            };
+            // A job that panics (a bug) must not leave the lane stuck.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+        }
     }
 }
 
@@ -380,4 +488,49 @@ async fn feed_upload(transfers: &Transfers, transfer: u32, msg: UploadMsg) {
 async fn refuse(out: &Outbox, detail: String) {
     let error = RemoteError::new(ErrorKind::Protocol, detail);
     let _ = out.send(&ServerMsg::Refused { error }).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// Every job runs, never more than the lane's threads at once, and a
+    /// job that panics does not stop the ones behind it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_lane_runs_every_job_on_at_most_its_threads() {
+        let lane = Lane::default();
+        let (running, most, done) = (
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicUsize::new(0)),
+        );
+        let (tx, rx) = std::sync::mpsc::channel();
+        for i in 0..200 {
+            let (running, most, done, tx) =
+                (running.clone(), most.clone(), done.clone(), tx.clone());
+            lane.push(Box::new(move || {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(std::time::Duration::from_micros(200));
+                running.fetch_sub(1, Ordering::SeqCst);
+                done.fetch_add(1, Ordering::SeqCst);
+                let _ = tx.send(());
+                if i == 7 {
+                    panic!("a job that fails");
+                }
+            }));
+        }
+        for _ in 0..200 {
+            rx.recv_timeout(std::time::Duration::from_secs(30)).unwrap();
+        }
+        assert_eq!(done.load(Ordering::SeqCst), 200);
+        assert!(most.load(Ordering::SeqCst) <= LANE_THREADS);
+        // The threads left; the next job starts one again.
+        let (tx, rx) = std::sync::mpsc::channel();
+        lane.push(Box::new(move || {
+            let _ = tx.send(());
+        }));
+        rx.recv_timeout(std::time::Duration::from_secs(30)).unwrap();
+    }
 }

@@ -19,6 +19,8 @@ const BULK_WINDOW: usize = 16;
 pub struct Outbox {
     control: mpsc::Sender<Frame>,
     bulk: mpsc::Sender<Frame>,
+    /// The runtime the writer task runs on, for [`Outbox::reply_nowait`].
+    rt: tokio::runtime::Handle,
 }
 
 fn response(id: u32, reply: Result<Reply, RemoteError>) -> Option<Frame> {
@@ -35,7 +37,8 @@ impl Outbox {
         let (control, control_rx) = mpsc::channel(64);
         let (bulk, bulk_rx) = mpsc::channel(BULK_WINDOW);
         let task = tokio::spawn(write_loop(writer, control_rx, bulk_rx));
-        (Outbox { control, bulk }, task)
+        let rt = tokio::runtime::Handle::current();
+        (Outbox { control, bulk, rt }, task)
     }
 
     /// Sends a control message; false when the connection is gone.
@@ -57,6 +60,22 @@ impl Outbox {
     /// [`Outbox::reply`] from a blocking thread.
     pub fn blocking_reply(&self, id: u32, reply: Result<Reply, RemoteError>) -> bool {
         response(id, reply).is_some_and(|f| self.control.blocking_send(f).is_ok())
+    }
+
+    /// Queues a response without ever waiting, from any thread: when the
+    /// control queue is full (a client that does not read), a task sends
+    /// it instead. For threads that serve every connection (the commit
+    /// thread), which must not stall behind one slow client.
+    pub fn reply_nowait(&self, id: u32, reply: Result<Reply, RemoteError>) {
+        let Some(frame) = response(id, reply) else {
+            return;
+        };
+        if let Err(mpsc::error::TrySendError::Full(frame)) = self.control.try_send(frame) {
+            let control = self.control.clone();
+            self.rt.spawn(async move {
+                let _ = control.send(frame).await;
+            });
+        }
     }
 
     /// A response that must stay in order with data frames (blocking thread).
@@ -134,3 +153,42 @@ async fn put_frame<W: AsyncWrite + Unpin>(
 
 /// Data frames at least this large bypass the codec's buffer.
 const DIRECT_WRITE: usize = 64 * 1024;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_proto::ServerMsg;
+    use futures::StreamExt;
+    use tokio_util::codec::FramedRead;
+
+    /// A client that does not read fills the control queue; a reply from
+    /// the commit thread must not wait for it, and still arrives in the end.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reply_nowait_never_waits_for_a_client_that_does_not_read() {
+        let (ours, theirs) = tokio::io::duplex(64);
+        let (out, _task) = Outbox::start(FramedWrite::new(ours, FrameCodec::new()));
+        // Far more than the socket and the queue hold.
+        let replies = 500u32;
+        let sender = out.clone();
+        let sending = tokio::task::spawn_blocking(move || {
+            for id in 0..replies {
+                sender.reply_nowait(id, Ok(Reply::Done));
+            }
+        });
+        // Nobody reads yet: a waiting sender would never finish.
+        tokio::time::timeout(std::time::Duration::from_secs(30), sending)
+            .await
+            .expect("reply_nowait waited for the client")
+            .unwrap();
+        let mut reader = FramedRead::new(theirs, FrameCodec::new());
+        let mut seen = std::collections::BTreeSet::new();
+        while seen.len() < replies as usize {
+            let frame = reader.next().await.unwrap().unwrap();
+            match frame.decode_control::<ServerMsg>().unwrap() {
+                ServerMsg::Response { id, reply: Ok(_) } => seen.insert(id),
+                other => panic!("{other:?}"),
+            };
+        }
+        assert_eq!(seen.len(), replies as usize);
+    }
+}

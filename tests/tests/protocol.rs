@@ -466,3 +466,109 @@ async fn requests_beyond_the_limit_queue_or_are_refused_and_never_stall() {
     assert!(!s.home("alice").join("f5").exists());
     still_serving(&s).await;
 }
+
+/// Eager uploads (small files: data and end follow the open at once) wait
+/// for their end before they take a turn. One that sends more data than
+/// an eager upload should still completes; one left without an end holds
+/// only its admission, and gives it back when cancelled.
+#[tokio::test]
+async fn eager_uploads_start_at_their_end_and_misbehaving_ones_never_stall() {
+    use ferry_proto::{Frame, Reply};
+    use futures::SinkExt;
+    use sha2::{Digest, Sha256};
+
+    let s = server_with("[limits]\nmax_requests_in_flight = 2\n");
+    let mut raw = Raw::connect(&s).await;
+    raw.login("alice", PW).await.unwrap();
+    let open = |i: u32, size: u64| ClientMsg::Request {
+        id: i,
+        req: Request::PutOpen {
+            transfer: i,
+            path: format!("e{i}"),
+            size,
+            mtime: 0,
+            mode: 0o644,
+            overwrite: false,
+            resume: false,
+            eager: true,
+        },
+    };
+    let data = |t: u32, bytes: &'static [u8]| Frame::Data {
+        transfer: t,
+        data: bytes::Bytes::from_static(bytes),
+    };
+    let end = |t: u32, content: &[u8]| {
+        Frame::control(&ClientMsg::TransferEnd {
+            transfer: t,
+            sha256: Sha256::digest(content).into(),
+        })
+        .unwrap()
+    };
+    async fn done(raw: &mut Raw) -> (u32, u64) {
+        match tokio::time::timeout(Duration::from_secs(10), raw.recv()).await {
+            Ok(Some(ServerMsg::Response {
+                id,
+                reply: Ok(Reply::PutDone { size, .. }),
+            })) => (id, size),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    // Two opened and left without an end: they hold admissions, no turn.
+    raw.send(&open(1, 5)).await;
+    raw.send(&open(2, 5)).await;
+    // An ordinary eager upload still runs.
+    raw.send(&open(3, 5)).await;
+    raw.wr.send(data(3, b"hello")).await.unwrap();
+    raw.wr.send(end(3, b"hello")).await.unwrap();
+    assert_eq!(done(&mut raw).await, (3, 5));
+    // One that sends its data in more frames than an upload's window
+    // holds still completes (it starts as an ordinary upload; waiting for
+    // its end would have stalled the connection's reader).
+    raw.send(&open(4, 12)).await;
+    for _ in 0..12 {
+        raw.wr.send(data(4, b"x")).await.unwrap();
+    }
+    raw.wr.send(end(4, b"xxxxxxxxxxxx")).await.unwrap();
+    assert_eq!(done(&mut raw).await, (4, 12));
+    // Four admitted at most (twice the limit): 1, 2 and two more. The
+    // fifth is refused while 1 and 2 hang on.
+    raw.send(&open(5, 0)).await;
+    raw.send(&open(6, 0)).await;
+    raw.send(&open(7, 0)).await;
+    match raw.recv().await {
+        Some(ServerMsg::Response {
+            id: 7,
+            reply: Err(e),
+        }) if e.kind == ErrorKind::TooBusy => {}
+        other => panic!("{other:?}"),
+    }
+    // Cancelled, 1 and 2 give their admissions back.
+    raw.send(&ClientMsg::Cancel { transfer: 1 }).await;
+    raw.send(&ClientMsg::Cancel { transfer: 2 }).await;
+    for t in [5, 6] {
+        raw.wr.send(end(t, b"")).await.unwrap();
+    }
+    let mut ids = vec![done(&mut raw).await, done(&mut raw).await];
+    ids.sort();
+    assert_eq!(ids, vec![(5, 0), (6, 0)]);
+    raw.send(&open(8, 5)).await;
+    raw.send(&open(9, 5)).await;
+    raw.send(&open(10, 5)).await;
+    for t in [8, 9, 10] {
+        raw.wr.send(data(t, b"hello")).await.unwrap();
+        raw.wr.send(end(t, b"hello")).await.unwrap();
+    }
+    let mut ids: Vec<u32> = Vec::new();
+    for _ in 0..3 {
+        ids.push(done(&mut raw).await.0);
+    }
+    ids.sort();
+    assert_eq!(ids, vec![8, 9, 10]);
+    let home = s.home("alice");
+    assert_eq!(std::fs::read(home.join("e4")).unwrap(), b"xxxxxxxxxxxx");
+    assert_eq!(std::fs::read(home.join("e10")).unwrap(), b"hello");
+    assert!(std::fs::read(home.join("e5")).unwrap().is_empty());
+    assert!(!home.join("e1").exists() && !home.join("e7").exists());
+    still_serving(&s).await;
+}

@@ -11,6 +11,9 @@
 //! so batches grow exactly when files arrive faster than the disk flushes.
 //! The guarantee per file is unchanged: its name appears only after its
 //! content is durable, and `PutDone` is sent only after the name is.
+//! The commit thread finishes each upload itself ([`Committer::commit_then`]:
+//! it runs the upload's last step, which sends the reply), so no thread
+//! sits waiting for a flush per file.
 //!
 //! Large files keep syncing themselves: their data is most of the flush,
 //! and a `syncfs` would make small files wait for it.
@@ -19,7 +22,7 @@ use std::collections::HashMap;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
-use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender};
 
 use cap_std::fs::Dir;
 
@@ -39,8 +42,12 @@ struct Job {
     dev: u64,
     part: PathBuf,
     target: PathBuf,
-    done: SyncSender<io::Result<()>>,
+    then: Then,
 }
+
+/// What runs once a file is committed (or failed to be), on the commit
+/// thread: keep it short and never let it block.
+pub type Then = Box<dyn FnOnce(io::Result<()>) + Send>;
 
 /// Hands small uploads to the commit thread.
 #[derive(Clone, Debug)]
@@ -75,25 +82,63 @@ impl Committer {
         target: PathBuf,
     ) -> io::Result<()> {
         let (done, result) = sync_channel(1);
-        let job = Job {
-            dir: dir.try_clone()?,
-            dev: file.metadata()?.dev(),
+        self.commit_then(
+            dir.try_clone()?,
             file,
             part,
             target,
-            done,
-        };
-        if cfg!(not(target_os = "linux")) {
-            // Without syncfs a batch would need a sync per file anyway.
-            return commit_alone(&job);
-        }
-        if let Err(returned) = self.tx.send(job) {
-            // The commit thread is gone (it panicked): commit alone.
-            return commit_alone(&returned.0);
-        }
+            Box::new(move |r| {
+                let _ = done.send(r);
+            }),
+        );
         result
             .recv()
             .unwrap_or_else(|_| Err(io::Error::other("the commit thread stopped")))
+    }
+
+    /// [`Committer::commit`] without waiting: `then` gets the outcome, on
+    /// the commit thread (or here, if the file has to be committed alone).
+    pub fn commit_then(
+        &self,
+        dir: Dir,
+        file: std::fs::File,
+        part: PathBuf,
+        target: PathBuf,
+        then: Then,
+    ) {
+        let dev = match file.metadata() {
+            Ok(md) => md.dev(),
+            Err(e) => return then(Err(e)),
+        };
+        let job = Job {
+            dir,
+            dev,
+            file,
+            part,
+            target,
+            then,
+        };
+        if cfg!(not(target_os = "linux")) {
+            // Without syncfs a batch would need a sync per file anyway.
+            return job.alone();
+        }
+        if let Err(returned) = self.tx.send(job) {
+            // The commit thread is gone (it panicked): commit alone.
+            returned.0.alone();
+        }
+    }
+}
+
+impl Job {
+    /// Commits this file by itself and reports.
+    fn alone(self) {
+        let result = commit_alone(&self);
+        (self.then)(result);
+    }
+
+    /// Reports the outcome.
+    fn done(self, result: io::Result<()>) {
+        (self.then)(result);
     }
 }
 
@@ -131,7 +176,7 @@ fn run(rx: Receiver<Job>) {
         };
         for job in renamed.drain(..) {
             let result = flush(&job);
-            let _ = job.done.send(result);
+            job.done(result);
         }
         for job in batch {
             // A failed flush or rename leaves the partial for a resume.
@@ -139,9 +184,7 @@ fn run(rx: Receiver<Job>) {
                 flush(&job).and_then(|()| job.dir.rename(&job.part, &job.dir, &job.target));
             match result {
                 Ok(()) => renamed.push(job),
-                Err(e) => {
-                    let _ = job.done.send(Err(e));
-                }
+                Err(e) => job.done(Err(e)),
             }
         }
         tracing::debug!(files, answered, elapsed = ?started.elapsed(), "commit batch");

@@ -5,6 +5,7 @@
 //! and any byte beyond it must reserve more.
 
 use std::io::{Seek, SeekFrom, Write};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use cap_std::fs::{Dir, File, OpenOptions};
@@ -17,7 +18,7 @@ use tokio::sync::mpsc;
 use super::commit::{Committer, GROUP_COMMIT_MAX};
 use super::stored;
 use super::{hash_prefix, hex, UploadMsg};
-use crate::accounts::Account;
+use crate::accounts::{Account, PathLock};
 use crate::jail::io_error;
 use crate::outbox::Outbox;
 
@@ -43,17 +44,55 @@ pub struct UploadSpec {
 }
 
 /// Runs an upload to its end on the current (blocking) thread and sends
-/// the final reply.
+/// the final reply. `keep` (what the request holds: its turn, its slot)
+/// is dropped once the reply is on its way. A small file's upload ends on
+/// the commit thread, which sends the reply once the file is durable.
 pub fn run(
     spec: UploadSpec,
     account: Arc<Account>,
     rx: mpsc::Receiver<UploadMsg>,
     out: Outbox,
     committer: &Committer,
+    keep: impl Send + 'static,
 ) {
-    let id = spec.id;
-    let result = receive(&spec, &account, rx, &out, committer);
-    match &result {
+    let result = match receive(&spec, &account, rx, &out) {
+        Ok(Received::Committed(reply)) => Ok(reply),
+        Ok(Received::ToCommit(c)) => {
+            let ToCommit {
+                dir,
+                file,
+                part,
+                target,
+                reply,
+                replaced,
+                lock,
+            } = c;
+            let then = move |committed: std::io::Result<()>| {
+                let result = match committed {
+                    Ok(()) => {
+                        account.freed(replaced);
+                        Ok(reply)
+                    }
+                    Err(e) => Err(io_error(&spec.path, e)),
+                };
+                log(&spec, &account, &result);
+                out.reply_nowait(spec.id, result);
+                drop(lock);
+                drop(keep);
+            };
+            committer.commit_then(dir, file, part, target, Box::new(then));
+            return;
+        }
+        Err(e) => Err(e),
+    };
+    log(&spec, &account, &result);
+    out.blocking_reply(spec.id, result);
+    drop(keep);
+}
+
+/// The upload's outcome, in the audit log or the server log.
+fn log(spec: &UploadSpec, account: &Account, result: &Result<Reply, RemoteError>) {
+    match result {
         Ok(_) => {
             tracing::info!(target: "audit", user = %account.name, op = "put", path = %spec.path, size = spec.size)
         }
@@ -64,7 +103,30 @@ pub fn run(
             tracing::info!(user = %account.name, path = %spec.path, error = %e, "upload failed")
         }
     }
-    out.blocking_reply(id, result);
+}
+
+/// How a verified upload ends.
+enum Received {
+    /// Renamed into place and durable (large files commit themselves).
+    Committed(Reply),
+    /// Verified, to be committed in a group (small files).
+    ToCommit(ToCommit),
+}
+
+/// A verified small upload on its way to the commit thread.
+struct ToCommit {
+    /// The parent directory; both names are in it.
+    dir: Dir,
+    file: std::fs::File,
+    part: PathBuf,
+    target: PathBuf,
+    /// Sent once committed.
+    reply: Reply,
+    /// Bytes of the file it replaces, freed once committed.
+    replaced: u64,
+    /// Held until the rename, so no other upload of the path touches the
+    /// partial meanwhile.
+    lock: PathLock,
 }
 
 fn bad(msg: impl Into<String>) -> RemoteError {
@@ -76,8 +138,7 @@ fn receive(
     account: &Arc<Account>,
     mut rx: mpsc::Receiver<UploadMsg>,
     out: &Outbox,
-    committer: &Committer,
-) -> Result<Reply, RemoteError> {
+) -> Result<Received, RemoteError> {
     let path = &spec.path;
     let dir = account.home.dir();
     let Some(name) = path.file_name() else {
@@ -99,8 +160,8 @@ fn receive(
         .open_dir(path.parent().to_relative())
         .map_err(|e| io_error(&path.parent(), e))?;
     let dir = &parent;
-    let target = std::path::PathBuf::from(name);
-    let part = std::path::PathBuf::from(partial_name(name));
+    let target = PathBuf::from(name);
+    let part = PathBuf::from(partial_name(name));
 
     let replaced = match dir.symlink_metadata(&target) {
         Ok(md) if md.is_dir() => {
@@ -230,53 +291,47 @@ fn receive(
             format!("{path}: the data received does not match the sender's SHA-256; the partial was discarded"),
         ));
     }
-    commit(dir, file, &part, &target, path, spec, &ours, committer)?;
-    account.freed(replaced);
-    Ok(Reply::PutDone {
+    let file = prepare(file, spec, &ours).map_err(|e| io_error(path, e))?;
+    let reply = Reply::PutDone {
         size: written,
         sha256: ours,
-    })
+    };
+    if spec.size <= GROUP_COMMIT_MAX {
+        return Ok(Received::ToCommit(ToCommit {
+            dir: parent,
+            file,
+            part,
+            target,
+            reply,
+            replaced,
+            lock: busy,
+        }));
+    }
+    // Large files commit themselves: their data is most of the flush.
+    let io = |e| io_error(path, e);
+    file.sync_all().map_err(io)?;
+    drop(file);
+    dir.rename(&part, dir, &target).map_err(io)?;
+    sync_dir(dir, &RemotePath::root());
+    account.freed(replaced);
+    Ok(Received::Committed(reply))
 }
 
-/// Sets times and permissions, syncs, renames `part` over `target` (both
-/// in `dir`, the parent directory) and syncs the directory, so the file
-/// appears complete under its name or not at all. Small files do the last
-/// three in groups (see [`Committer`]).
-#[allow(clippy::too_many_arguments)]
-fn commit(
-    dir: &Dir,
-    file: File,
-    part: &std::path::Path,
-    target: &std::path::Path,
-    path: &RemotePath,
-    spec: &UploadSpec,
-    sha256: &[u8; 32],
-    committer: &Committer,
-) -> Result<(), RemoteError> {
-    let io = |e| io_error(path, e);
+/// Sets permissions and times on a verified partial, and records its
+/// checksum, before it is synced and renamed.
+fn prepare(file: File, spec: &UploadSpec, sha256: &[u8; 32]) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::PermissionsExt;
-    let std_file = file.into_std();
+    let file = file.into_std();
     // The owner can always read and write what they uploaded.
     let mode = (spec.mode & 0o777) | 0o600;
-    std_file
-        .set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(io)?;
+    file.set_permissions(std::fs::Permissions::from_mode(mode))?;
     if let Some(t) = mtime(spec.mtime) {
-        let _ = std_file.set_modified(t);
+        let _ = file.set_modified(t);
     }
     if spec.size > stored::RECORD_MIN {
-        stored::record(&std_file, sha256);
+        stored::record(&file, sha256);
     }
-    if spec.size <= GROUP_COMMIT_MAX {
-        return committer
-            .commit(dir, std_file, part.to_path_buf(), target.to_path_buf())
-            .map_err(io);
-    }
-    std_file.sync_all().map_err(io)?;
-    drop(std_file);
-    dir.rename(part, dir, target).map_err(io)?;
-    sync_dir(dir, &RemotePath::root());
-    Ok(())
+    Ok(file)
 }
 
 /// Syncs a directory so a rename in it survives a crash (best effort).
