@@ -125,12 +125,67 @@ fn report_json(r: &FileReport) -> serde_json::Value {
     v
 }
 
-async fn show(mut rx: mpsc::UnboundedReceiver<TransferEvent>, bars: bool, json: bool) {
-    let mp = MultiProgress::with_draw_target(if bars {
-        ProgressDrawTarget::stderr_with_hz(10)
+async fn show(rx: mpsc::UnboundedReceiver<TransferEvent>, bars: bool, json: bool) {
+    if bars {
+        show_bars(rx, json).await
     } else {
-        ProgressDrawTarget::hidden()
-    });
+        show_lines(rx, json).await
+    }
+}
+
+/// The line (or JSON object) printed on stdout for a finished file, and
+/// the failure line for stderr.
+fn finished_lines(report: &FileReport, json: bool) -> (Option<String>, Option<String>) {
+    let out = if json {
+        Some(report_json(report).to_string())
+    } else if !report.status.is_failed() {
+        Some(summary(report))
+    } else {
+        None
+    };
+    let err = report
+        .status
+        .is_failed()
+        .then(|| format!("ferry: {}", summary(report)));
+    (out, err)
+}
+
+/// Without a terminal: one line per file, and nothing else. Lines of files
+/// that finish together are written at once (a tree of small files made
+/// one write per file).
+async fn show_lines(mut rx: mpsc::UnboundedReceiver<TransferEvent>, json: bool) {
+    use std::io::Write;
+    while let Some(first) = rx.recv().await {
+        let mut lines = String::new();
+        let mut next = Some(first);
+        while let Some(ev) = next {
+            match ev {
+                TransferEvent::Finished { report, .. } => {
+                    let (out, err) = finished_lines(&report, json);
+                    if let Some(line) = out {
+                        lines.push_str(&line);
+                        lines.push('\n');
+                    }
+                    if let Some(line) = err {
+                        eprintln!("{line}");
+                    }
+                }
+                TransferEvent::Warning { message, .. } => eprintln!("ferry: warning: {message}"),
+                _ => {}
+            }
+            next = rx.try_recv().ok();
+        }
+        if !lines.is_empty() {
+            let mut stdout = std::io::stdout().lock();
+            let _ = stdout.write_all(lines.as_bytes());
+            let _ = stdout.flush();
+        }
+    }
+}
+
+/// On a terminal: a bar per file in flight and one for the whole job.
+async fn show_bars(mut rx: mpsc::UnboundedReceiver<TransferEvent>, json: bool) {
+    let mp = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
     let file_style = ProgressStyle::with_template("{msg:30!} [{bar:25}] {percent:>3}% {bytes:>10}/{total_bytes:<10} {bytes_per_sec:>12} ETA {eta}")
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
@@ -192,14 +247,13 @@ async fn show(mut rx: mpsc::UnboundedReceiver<TransferEvent>, bars: bool, json: 
                 } else {
                     overall.inc(report.size);
                 }
+                let (out, err) = finished_lines(&report, json);
                 mp.suspend(|| {
-                    if json {
-                        println!("{}", report_json(&report));
-                    } else if !report.status.is_failed() {
-                        println!("{}", summary(&report));
+                    if let Some(line) = out {
+                        println!("{line}");
                     }
-                    if report.status.is_failed() {
-                        eprintln!("ferry: {}", summary(&report));
+                    if let Some(line) = err {
+                        eprintln!("{line}");
                     }
                 });
             }
