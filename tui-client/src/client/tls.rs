@@ -236,14 +236,6 @@ pub async fn handshake(
     opts: &TlsOptions,
 ) -> Result<(TlsStream<BufReader<TcpStream>>, Vec<u8>, ServerIdentity)> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let store = roots(opts.ca_file.as_deref())?;
-    let webpki = if store.is_empty() {
-        None
-    } else {
-        WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone())
-            .build()
-            .ok()
-    };
     let known = opts
         .known_servers
         .as_deref()
@@ -252,6 +244,19 @@ pub async fn handshake(
     let expected = given
         .clone()
         .or_else(|| known.as_ref().map(|(fp, _)| fp.clone()));
+    // A pin decides alone, so the CAs are only loaded without one (reading
+    // the system's store costs every command ~10 ms).
+    let store = match expected {
+        Some(_) => RootCertStore::empty(),
+        None => roots(opts.ca_file.as_deref())?,
+    };
+    let webpki = if store.is_empty() {
+        None
+    } else {
+        WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone())
+            .build()
+            .ok()
+    };
     let seen = Arc::new(Mutex::new(Seen::default()));
     let verifier = Verifier {
         webpki,
@@ -330,6 +335,8 @@ fn refusal(
                 got,
             };
         }
+        // The pin matched: what failed came after the certificate.
+        return ClientError::Tls(format!("TLS handshake with {server} failed: {e}"));
     }
     if let Some((expected, line)) = known {
         if expected != got {
@@ -341,6 +348,8 @@ fn refusal(
                 line,
             };
         }
+        // The pin matched: what failed came after the certificate.
+        return ClientError::Tls(format!("TLS handshake with {server} failed: {e}"));
     }
     match &seen.ca {
         Some(Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer))) | None => {
