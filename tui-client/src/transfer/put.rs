@@ -13,20 +13,25 @@ use ferry_proto::chunks::{ChunkReader, HashPipe};
 use ferry_proto::msg::{ClientMsg, EntryKind};
 use ferry_proto::{ErrorKind, Frame, RemoteError, RemotePath, Reply, Request, CHUNK_SIZE};
 use sha2::{Digest, Sha256};
-use tokio::sync::mpsc;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 use super::local::{hash_file, hash_prefix, local_err, renamed};
-use super::{Conflict, Direction, FileReport, Job, Status, TransferEvent, TransferGuard};
+use super::{
+    Conflict, Direction, FileReport, Job, Status, TransferEvent, TransferGuard, SMALL_FILE,
+};
 use crate::client::session::{Event, Queue};
 use crate::client::{Client, ClientError, Result};
 
-/// Uploads `local` to `remote`, reporting as file `id`.
+/// Uploads `local` to `remote`, reporting as file `id`. `ahead`: the
+/// file as [`read_ahead`] read it, when it was small.
 pub(crate) async fn put_file(
     client: &Client,
     job: &Job,
     id: u64,
     local: &Path,
     remote: RemotePath,
+    ahead: Option<Ahead>,
 ) -> FileReport {
     let mut report = FileReport {
         direction: Direction::Put,
@@ -37,7 +42,7 @@ pub(crate) async fn put_file(
         resumed_from: 0,
         status: Status::Done,
     };
-    match upload(client, job, id, local, remote, &mut report).await {
+    match upload(client, job, id, local, remote, ahead, &mut report).await {
         Ok(()) => {}
         Err(e) => report.status = Status::Failed(e.to_string()),
     }
@@ -66,10 +71,23 @@ async fn upload(
     id: u64,
     local: &Path,
     mut remote: RemotePath,
+    ahead: Option<Ahead>,
     report: &mut FileReport,
 ) -> Result<()> {
-    let mut file = File::open(local).map_err(|e| local_err(local, e))?;
-    let md = file.metadata().map_err(|e| local_err(local, e))?;
+    let small = match ahead {
+        Some(rx) => rx.await.ok(),
+        None => None,
+    };
+    let (file, md, small) = match small {
+        Some(Ok(Some(s))) => (None, s.md.clone(), Some(s)),
+        Some(Err(e)) => return Err(local_err(local, e)),
+        // Not read ahead, or no longer small: open it here.
+        Some(Ok(None)) | None => {
+            let file = File::open(local).map_err(|e| local_err(local, e))?;
+            let md = file.metadata().map_err(|e| local_err(local, e))?;
+            (Some(file), md, None)
+        }
+    };
     let size = md.len();
     report.size = size;
 
@@ -151,17 +169,21 @@ async fn upload(
         armed: true,
     };
     let ours = if eager {
-        // A file of one chunk at most: one trip to a blocking thread reads
-        // and hashes it whole, and its data follows the PutOpen at once.
-        let read = tokio::task::spawn_blocking(move || -> std::io::Result<(Bytes, [u8; 32])> {
-            let data = ChunkReader::new().read(&mut file, size as usize)?;
-            let sha = Sha256::digest(&data).into();
-            Ok((data, sha))
-        });
-        let (data, ours) = read
-            .await
-            .map_err(|e| ClientError::Protocol(e.to_string()))?
-            .map_err(|e| local_err(local, e))?;
+        // A file of one chunk at most: read and hashed whole, ahead of
+        // time or in one trip to a blocking thread, and its data follows
+        // the PutOpen at once.
+        let (data, ours, _window) = match (small, file) {
+            (Some(s), _) => (s.data, s.sha256, Some(s.window)),
+            (None, Some(mut file)) => {
+                let read = tokio::task::spawn_blocking(move || read_whole(&mut file, size));
+                let (data, sha) = read
+                    .await
+                    .map_err(|e| ClientError::Protocol(e.to_string()))?
+                    .map_err(|e| local_err(local, e))?;
+                (data, sha, None)
+            }
+            (None, None) => return Err(ClientError::Protocol("no file to read".into())),
+        };
         job.started(report, id, size, 0, 0, String::new);
         if !data.is_empty() {
             if let Some(l) = &job.limiter {
@@ -184,6 +206,9 @@ async fn upload(
             }
         };
 
+        let Some(mut file) = file else {
+            return Err(ClientError::Protocol("no file to read".into()));
+        };
         // Prove the server's partial is a prefix of our file, never trust size.
         let (offset, hasher, file) = {
             let (plen, theirs) = partial;
@@ -286,6 +311,89 @@ async fn upload(
     }
 }
 
+/// What [`read_ahead`] hands one small file's upload: the file read and
+/// hashed, or `None` when it is no longer small (the upload reads it
+/// itself), or the error that stopped the read.
+pub(crate) type Ahead = oneshot::Receiver<std::io::Result<Option<SmallFile>>>;
+
+/// A small file, read and hashed ahead of its upload.
+pub(crate) struct SmallFile {
+    md: std::fs::Metadata,
+    data: Bytes,
+    sha256: [u8; 32],
+    /// Its place in the read-ahead window, given back once it is sent.
+    window: OwnedSemaphorePermit,
+}
+
+/// Small files read ahead at most: with 256 KiB chunks, 16 MiB at worst.
+const READ_AHEAD: usize = 64;
+
+/// Reads the small files of a job (those of at most [`SMALL_FILE`] bytes
+/// when listed) ahead of their uploads, in job order, on one blocking
+/// thread, at most [`READ_AHEAD`] files ahead of the uploads. A tree of
+/// small files used to cost a trip to a blocking thread and back per
+/// file. Returns, per file, where its upload finds it (`None`: read it
+/// yourself). Files whose uploads are gone are not read.
+pub(crate) fn read_ahead(files: &[(&Path, u64)]) -> Vec<Option<Ahead>> {
+    let mut todo = Vec::new();
+    let found = files
+        .iter()
+        .map(|&(path, size)| {
+            (size <= SMALL_FILE).then(|| {
+                let (tx, rx) = oneshot::channel();
+                todo.push((path.to_path_buf(), tx));
+                rx
+            })
+        })
+        .collect();
+    if todo.is_empty() {
+        return found;
+    }
+    let window = Arc::new(Semaphore::new(READ_AHEAD));
+    let rt = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let mut reader = ChunkReader::new();
+        for (path, tx) in todo {
+            if tx.is_closed() {
+                continue;
+            }
+            // Never closed, so only a dropped runtime ends the wait.
+            let Ok(place) = rt.block_on(window.clone().acquire_owned()) else {
+                return;
+            };
+            let _ = tx.send(read_small(&path, &mut reader, place));
+        }
+    });
+    found
+}
+
+fn read_small(
+    path: &Path,
+    reader: &mut ChunkReader,
+    window: OwnedSemaphorePermit,
+) -> std::io::Result<Option<SmallFile>> {
+    let mut file = File::open(path)?;
+    let md = file.metadata()?;
+    if md.len() > SMALL_FILE {
+        return Ok(None);
+    }
+    let data = reader.read(&mut file, md.len() as usize)?;
+    let sha256 = Sha256::digest(&data).into();
+    Ok(Some(SmallFile {
+        md,
+        data,
+        sha256,
+        window,
+    }))
+}
+
+/// Reads a file of `size` bytes whole and hashes it.
+fn read_whole(file: &mut File, size: u64) -> std::io::Result<(Bytes, [u8; 32])> {
+    let data = ChunkReader::new().read(file, size as usize)?;
+    let sha = Sha256::digest(&data).into();
+    Ok((data, sha))
+}
+
 /// Reads `left` bytes in chunks into `tx`, hashing them; returns the final hash.
 fn read_chunks(
     mut file: File,
@@ -320,5 +428,61 @@ pub(crate) async fn next_reply(client: &Client, rx: &mut mpsc::Receiver<Event>) 
         Some(Event::Reply(Err(e))) => Err(ClientError::Remote(e)),
         Some(Event::Data(_)) => Err(ClientError::Protocol("unexpected data".into())),
         None => Err(client.lost()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn read_ahead_reads_small_files_in_order_and_leaves_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str| dir.path().join(name);
+        // More small files than the window holds, so the reader must wait
+        // for uploads to give places back.
+        let n = READ_AHEAD * 3;
+        for i in 0..n {
+            std::fs::write(path(&format!("s{i}")), format!("file {i}")).unwrap();
+        }
+        std::fs::write(path("big"), vec![7u8; SMALL_FILE as usize + 1]).unwrap();
+        std::fs::write(path("grew"), vec![1u8; SMALL_FILE as usize + 1]).unwrap();
+        let names: Vec<String> = (0..n)
+            .map(|i| format!("s{i}"))
+            .chain(["big", "grew", "gone"].map(String::from))
+            .collect();
+        let paths: Vec<_> = names.iter().map(|n| path(n)).collect();
+        // As listed: "grew" was small then, "gone" existed.
+        let mut listed: Vec<(&Path, u64)> = paths.iter().map(|p| (p.as_path(), 10)).collect();
+        listed[n].1 = SMALL_FILE + 1;
+        let mut ahead = read_ahead(&listed).into_iter();
+        for i in 0..n {
+            let small = ahead
+                .next()
+                .unwrap()
+                .unwrap()
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            let want = format!("file {i}");
+            assert_eq!(&small.data[..], want.as_bytes());
+            assert_eq!(
+                small.sha256,
+                <[u8; 32]>::from(Sha256::digest(want.as_bytes()))
+            );
+            assert_eq!(small.md.len(), want.len() as u64);
+        }
+        assert!(
+            ahead.next().unwrap().is_none(),
+            "large files are not read ahead"
+        );
+        let grew = ahead.next().unwrap().unwrap().await.unwrap();
+        assert!(
+            grew.unwrap().is_none(),
+            "a file that grew is left to its upload"
+        );
+        let gone = ahead.next().unwrap().unwrap().await.unwrap();
+        assert_eq!(gone.err().unwrap().kind(), std::io::ErrorKind::NotFound);
     }
 }

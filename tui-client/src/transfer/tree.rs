@@ -11,7 +11,7 @@ use futures::stream::{self, StreamExt};
 
 use super::get::get_file;
 use super::local::local_err;
-use super::put::put_file;
+use super::put::{put_file, read_ahead};
 use super::{run_parallel, Direction, Events, FileReport, Job, TransferOptions};
 use crate::client::{Client, ClientError, Result};
 
@@ -81,12 +81,15 @@ pub async fn put_paths(
             .map(|(s, t, n)| (s.display().to_string(), t.to_string(), *n)),
     );
     let job = &job;
+    let listed: Vec<(&Path, u64)> = files.iter().map(|(s, _, n)| (s.as_path(), *n)).collect();
+    let ahead = read_ahead(&listed);
     let work: Vec<_> = files
         .into_iter()
+        .zip(ahead)
         .enumerate()
-        .map(|(i, (src, target, size))| {
+        .map(|(i, ((src, target, size), ahead))| {
             (size, async move {
-                put_file(client, job, i as u64, &src, target).await
+                put_file(client, job, i as u64, &src, target, ahead).await
             })
         })
         .collect();
