@@ -2,6 +2,9 @@
 //! and the quota ledger. Usage is measured from disk when a user's first
 //! session starts, so it is right after restarts and after changes made
 //! while nobody was logged in; while sessions run, ferryd keeps it current.
+//! The state is kept for `limits.usage_kept_secs` after the last session
+//! ends, so a script that runs one command after another does not make
+//! ferryd walk the whole home (one stat per file) at every login.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -78,6 +81,8 @@ struct Ledger {
     sessions: usize,
     used: u64,
     limit: Option<u64>,
+    /// When the last session ended, while none is live.
+    left: Option<std::time::Instant>,
 }
 
 impl Account {
@@ -159,10 +164,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// All users with live sessions.
+/// All users with live sessions (or whose last one ended less than
+/// `kept` ago).
 #[derive(Debug, Default)]
 pub struct Accounts {
     live: tokio::sync::Mutex<HashMap<String, Arc<Account>>>,
+    kept: std::time::Duration,
 }
 
 /// Holds one session open; dropping it ends the session.
@@ -174,6 +181,14 @@ pub struct Session {
 }
 
 impl Accounts {
+    /// No accounts yet; each is kept for `kept` after its last session.
+    pub fn new(kept: std::time::Duration) -> Accounts {
+        Accounts {
+            live: Default::default(),
+            kept,
+        }
+    }
+
     /// Starts a session for `name`, opening the home and measuring usage if
     /// this is the user's first live session.
     pub async fn open(
@@ -211,6 +226,7 @@ impl Accounts {
                         sessions: 0,
                         used,
                         limit,
+                        left: None,
                     }),
                     active: Mutex::new(HashMap::new()),
                 });
@@ -228,6 +244,7 @@ impl Accounts {
             }
             l.sessions += 1;
             l.limit = limit;
+            l.left = None;
         }
         Ok(Session {
             account,
@@ -249,20 +266,27 @@ impl Accounts {
 
 impl Drop for Session {
     fn drop(&mut self) {
+        let kept = self.accounts.kept;
         let last = {
             let mut l = lock(&self.account.ledger);
             l.sessions -= 1;
+            if l.sessions == 0 {
+                l.left = Some(std::time::Instant::now());
+            }
             l.sessions == 0
         };
         if last {
             let accounts = self.accounts.clone();
             let name = self.account.name.clone();
             let forget = async move {
+                tokio::time::sleep(kept).await;
                 let mut live = accounts.live.lock().await;
-                if let Some(a) = live.get(&name) {
-                    if lock(&a.ledger).sessions == 0 {
-                        live.remove(&name);
-                    }
+                let idle = live.get(&name).is_some_and(|a| {
+                    let l = lock(&a.ledger);
+                    l.sessions == 0 && l.left.is_some_and(|t| t.elapsed() >= kept)
+                });
+                if idle {
+                    live.remove(&name);
                 }
             };
             if let Ok(rt) = tokio::runtime::Handle::try_current() {

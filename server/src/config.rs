@@ -81,6 +81,9 @@ pub struct Limits {
     pub max_dir_batch: usize,
     /// Requests run at once per connection (as many again may wait).
     pub max_requests_in_flight: usize,
+    /// Seconds a user's measured disk usage is kept after their last
+    /// session ends (a login within that time does not walk the home).
+    pub usage_kept_secs: u64,
 }
 
 /// Login settings.
@@ -124,6 +127,7 @@ impl Default for Limits {
             idle_timeout_secs: 600,
             max_dir_batch: 512,
             max_requests_in_flight: 64,
+            usage_kept_secs: 300,
         }
     }
 }

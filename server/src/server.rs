@@ -55,7 +55,9 @@ impl Shared {
             penalties: Penalties::new(config.auth.clone()),
             users,
             secret,
-            accounts: Arc::new(Accounts::default()),
+            accounts: Arc::new(Accounts::new(Duration::from_secs(
+                config.limits.usage_kept_secs,
+            ))),
             committer: crate::transfer::commit::Committer::start()
                 .context("cannot start the commit thread")?,
             config,

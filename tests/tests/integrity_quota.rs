@@ -406,3 +406,29 @@ async fn downloads_send_the_checksum_recorded_at_upload_and_heal_a_stale_one() {
     assert_eq!(get[0].status, Status::Done);
     assert_eq!(sha256_of(&dest), sha256_of(&src));
 }
+
+/// A user's usage carries over from one session to the next for
+/// `usage_kept_secs` (so back-to-back commands do not walk the home each
+/// time); once that lapses, the next login measures the home again and
+/// sees files placed there behind ferryd's back.
+#[tokio::test]
+async fn usage_carries_over_between_sessions_then_is_measured_afresh() {
+    let kept = 3;
+    let s = Server::start_with(&format!("[limits]\nusage_kept_secs = {kept}\n"));
+    s.add_user("u", PW, Some("10M"));
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("f.bin");
+    write_random(&src, 1 << 20, 3);
+    let client = s.client("u", PW).await.unwrap();
+    put_one(&client, &src, "/").await;
+    client.close().await;
+    std::fs::write(s.home("u").join("outside.bin"), vec![0u8; 1 << 20]).unwrap();
+    // Right after: the usage ferryd kept, not a fresh walk.
+    let client = s.client("u", PW).await.unwrap();
+    assert_eq!(client.quota().await.unwrap().0, 1 << 20);
+    client.close().await;
+    // Once the kept time has lapsed: measured again, the outside file too.
+    tokio::time::sleep(Duration::from_millis(kept * 1000 + 1500)).await;
+    let client = s.client("u", PW).await.unwrap();
+    assert_eq!(client.quota().await.unwrap().0, 2 << 20);
+}
