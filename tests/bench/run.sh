@@ -59,7 +59,11 @@ FAILED=0
 # last 30 s or so when it allocates (`recently_deleted`), so the timings
 # measured the allocator searching past 10,000-30,000 fresh corpses.
 TREE_N=0
-next_tree() { TREE_N=$((TREE_N + 1)); mkdir -p "$D/sshdst"; }
+next_tree() { TREE_N=$((TREE_N + 1)); mkdir -p "$D/sshdst"; warm "$TREE"; }
+# Every run starts with its source in the page cache. This VM pages out
+# file pages untouched for about a minute (DAMON reclaim, kdamond), so
+# without this whichever tool ran first after a pause read from disk.
+warm() { find "$1" -type f -exec cat {} + >/dev/null; }
 fail() { log "FAILED: $*"; FAILED=1; }
 declare -A T=()     # measurement name -> median seconds, or FAIL
 declare -A BEST=()  # measurement name -> fastest run (least disturbed by a noisy host)
@@ -252,16 +256,16 @@ same_size() { [[ $(stat -c %s "$1") == $((BIG_MIB * 1048576)) ]]; }
 same_tree() { diff -rq "$TREE" "$1"; }
 
 # Ferry (paths on the server are relative to the user's home)
-ferry_rm_big() { ferry_cmd rm /big.bin; }
+ferry_rm_big() { warm "$BIG"; ferry_cmd rm /big.bin; }
 ferry_put_big() { ferry_cmd put "$BIG" /big.bin --on-conflict overwrite; }
 ferry_get_big() { ferry_cmd get /big.bin "$D/dl/big.bin" --on-conflict overwrite; }
 ferry_get_rehash() { ferry_cmd get --rehash /big.bin "$D/dl/big.bin" --on-conflict overwrite; }
 ferry_put_tree() { ferry_cmd put -r "$TREE" "/tree-$TREE_N"; }
-rm_dl() { rm -f "$D/dl/big.bin"; }
+rm_dl() { warm "$BIG"; warm "$ROOT/home/bench/big.bin"; rm -f "$D/dl/big.bin"; }
 check_dl() { same_sha "$D/dl/big.bin"; }
 check_ferry_tree() { same_tree "$ROOT/home/bench/tree-$TREE_N"; }
 # sftp and rsync (the "remote" side is $D/sshdst on this machine)
-rm_sshdst() { rm -rf "$D/sshdst"; mkdir -p "$D/sshdst"; }
+rm_sshdst() { warm "$BIG"; rm -rf "$D/sshdst"; mkdir -p "$D/sshdst"; }
 sftp_put_big() { sftp_batch "put $BIG $D/sshdst/big.bin"; }
 sftp_get_big() { sftp_batch "get $BIG $D/dl/big.bin"; }
 sftp_put_tree() { sftp_batch "put -r $TREE $D/sshdst/tree-$TREE_N"; }
@@ -271,7 +275,7 @@ check_dl_size() { same_size "$D/dl/big.bin"; }
 check_ssh_tree() { same_tree "$D/sshdst/tree-$TREE_N"; }
 # raw TCP: the receiver listens; "put" pushes to it, "get" pulls from a sender
 nc_new_port() { [[ -z $NC_PID ]] || kill "$NC_PID" 2>/dev/null || true; NC_PORT=$(free_port 24000); }
-nc_prep_put() { rm -f "$D/nc.out"; nc_new_port
+nc_prep_put() { warm "$BIG"; rm -f "$D/nc.out"; nc_new_port
     nc -l 127.0.0.1 "$NC_PORT" >"$D/nc.out" & NC_PID=$!; wait_listen "$NC_PORT"; }
 nc_put() { nc -N 127.0.0.1 "$NC_PORT" <"$BIG" && wait "$NC_PID" && NC_PID=''; }
 nc_prep_get() { rm_dl; nc_new_port
