@@ -29,6 +29,11 @@ pub const CHUNK_SIZE: usize = 256 * 1024;
 /// few thousand large reads for one extra copy in memory.
 pub const TLS_READ_BUFFER: usize = 256 * 1024;
 
+/// Frames a connection's writer sends per flush at most, beyond the one
+/// it woke for: whatever is already queued goes out together (one TLS
+/// record and one `writev` for a burst of small replies or requests).
+pub const WRITE_BATCH: usize = 32;
+
 /// Hard maximum for one frame on the wire (header included). A length prefix
 /// above this closes the connection before anything is allocated for it.
 pub const MAX_FRAME: usize = 1024 * 1024 + 64;

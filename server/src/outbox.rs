@@ -112,7 +112,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         }
         // Batch what is already queued, control first, into one flush.
         let mut batched = 0;
-        while batched < 8 {
+        while batched < ferry_proto::WRITE_BATCH {
             let next = match control.try_recv() {
                 Ok(f) => f,
                 Err(_) => match bulk.try_recv() {

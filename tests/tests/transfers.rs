@@ -501,3 +501,39 @@ fn the_client_keeps_to_the_servers_request_limit() {
         String::from_utf8_lossy(&diff.stdout)
     );
 }
+
+/// A small file (sent without the resume handshake) replaces whatever
+/// partial an earlier attempt left, and the quota counts it once; a name
+/// its partial cannot take is refused with a clear message.
+#[test]
+fn a_small_upload_replaces_a_leftover_partial_and_counts_it_once() {
+    let s = Server::start();
+    s.add_user("u", PW, Some("1M"));
+    let home = s.home("u");
+    std::fs::write(partial(&home, "small.txt"), vec![9u8; 3000]).unwrap();
+    std::fs::create_dir(partial(&home, "blocked.txt")).unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let small = local.path().join("small.txt");
+    let blocked = local.path().join("blocked.txt");
+    std::fs::write(&small, b"hello").unwrap();
+    std::fs::write(&blocked, b"x").unwrap();
+    let o = s.ferry("u", PW, &["put", small.to_str().unwrap(), "/"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(home.join("small.txt")).unwrap(), b"hello");
+    assert!(!partial(&home, "small.txt").exists());
+    let o = s.ferry("u", PW, &["put", blocked.to_str().unwrap(), "/"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("partial-file name is taken"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!home.join("blocked.txt").exists());
+    let o = s.ferry("u", PW, &["quota"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("used 5 of"),
+        "only small.txt counts: {}",
+        stdout(&o)
+    );
+}

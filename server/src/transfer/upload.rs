@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use super::commit::{Committer, GROUP_COMMIT_MAX};
 use super::stored;
 use super::{hash_prefix, hex, UploadMsg};
-use crate::accounts::{Account, PathLock};
+use crate::accounts::{Account, PathLock, Reservation};
 use crate::jail::io_error;
 use crate::outbox::Outbox;
 
@@ -179,34 +179,25 @@ fn receive(
         Err(e) => return Err(io_error(path, e)),
     };
 
-    // How much an earlier attempt left, before touching anything, so a
-    // refusal (quota) leaves the disk as it was.
-    let found = match dir.symlink_metadata(&part) {
-        Ok(md) if md.is_file() => md.len(),
-        Ok(_) => {
-            return Err(RemoteError::new(
-                ErrorKind::AlreadyExists,
-                format!("{path}: its partial-file name is taken"),
-            ))
+    // An eager upload (a small file) starts afresh whatever a partial
+    // holds: it reserves first and creates its partial in one call, and
+    // looks at an earlier partial only when one is there.
+    let fresh = if spec.eager {
+        let reservation = account.reserve(spec.size)?;
+        let mut opts = OpenOptions::new();
+        opts.read(true).write(true).create_new(true);
+        match dir.open_with(&part, &opts) {
+            Ok(file) => Some((file, reservation)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => None,
+            Err(e) => return Err(io_error(path, e)),
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
-        Err(e) => return Err(io_error(path, e)),
-    };
-    let partial = if spec.eager || !spec.resume || found > spec.size {
-        0
     } else {
-        found
+        None
     };
-    // Refused here, before a single byte is written, if it cannot fit.
-    let mut reservation = account.reserve(spec.size - partial)?;
-
-    let mut opts = OpenOptions::new();
-    opts.read(true).write(true).create(true);
-    let mut file = dir.open_with(&part, &opts).map_err(|e| io_error(path, e))?;
-    if partial == 0 && found > 0 {
-        file.set_len(0).map_err(|e| io_error(path, e))?;
-        account.freed(found);
-    }
+    let (mut file, mut reservation, partial) = match fresh {
+        Some((file, reservation)) => (file, reservation, 0),
+        None => open_partial(spec, account, dir, &part)?,
+    };
     let mut hasher = Sha256::new();
     let prefix = if partial > 0 {
         hash_prefix(&mut file, partial, &mut hasher).map_err(|e| io_error(path, e))?;
@@ -241,8 +232,10 @@ fn receive(
             "cannot start at byte {start}: the server holds {partial}"
         )));
     }
-    file.seek(SeekFrom::Start(start))
-        .map_err(|e| io_error(path, e))?;
+    if start > 0 || partial > 0 {
+        file.seek(SeekFrom::Start(start))
+            .map_err(|e| io_error(path, e))?;
+    }
 
     let mut written = start;
     let mut pipe = HashPipe::new(hasher, spec.size - start);
@@ -315,6 +308,45 @@ fn receive(
     sync_dir(dir, &RemotePath::root());
     account.freed(replaced);
     Ok(Received::Committed(reply))
+}
+
+/// Opens the partial of an upload, keeping what an earlier attempt left
+/// when the upload may resume from it. Returns the file, the quota
+/// reserved for the rest, and the bytes kept. Looks before touching
+/// anything, so a refusal (quota) leaves the disk as it was.
+fn open_partial(
+    spec: &UploadSpec,
+    account: &Arc<Account>,
+    dir: &Dir,
+    part: &std::path::Path,
+) -> Result<(File, Reservation, u64), RemoteError> {
+    let path = &spec.path;
+    let found = match dir.symlink_metadata(part) {
+        Ok(md) if md.is_file() => md.len(),
+        Ok(_) => {
+            return Err(RemoteError::new(
+                ErrorKind::AlreadyExists,
+                format!("{path}: its partial-file name is taken"),
+            ))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => return Err(io_error(path, e)),
+    };
+    let partial = if spec.eager || !spec.resume || found > spec.size {
+        0
+    } else {
+        found
+    };
+    // Refused here, before a single byte is written, if it cannot fit.
+    let reservation = account.reserve(spec.size - partial)?;
+    let mut opts = OpenOptions::new();
+    opts.read(true).write(true).create(true);
+    let file = dir.open_with(part, &opts).map_err(|e| io_error(path, e))?;
+    if partial == 0 && found > 0 {
+        file.set_len(0).map_err(|e| io_error(path, e))?;
+        account.freed(found);
+    }
+    Ok((file, reservation, partial))
 }
 
 /// Sets permissions and times on a verified partial, and records its

@@ -463,7 +463,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             return;
         }
         let mut batched = 0;
-        while batched < 8 {
+        while batched < ferry_proto::WRITE_BATCH {
             let next = match control.try_recv() {
                 Ok(f) => f,
                 Err(_) => match bulk.try_recv() {
