@@ -299,6 +299,7 @@ mod tests {
             ServerMsg::AuthOk {
                 server_final: "v=abc".into(),
                 max_requests: 64,
+                max_small_uploads: 256,
             },
             ServerMsg::Refused {
                 error: RemoteError::bare(ErrorKind::AuthFailed),

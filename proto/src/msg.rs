@@ -83,8 +83,14 @@ pub enum ServerMsg {
         server_final: String,
         /// Requests the server runs at once on this connection. It queues
         /// as many again and refuses more (`TooBusy`), so a client keeps
-        /// at most this many in flight.
+        /// at most this many in flight. Eager uploads do not count here.
         max_requests: u32,
+        /// Eager uploads (files of one chunk or less, sent whole at once)
+        /// a client may have in flight, counted apart: they cost the server
+        /// one chunk of memory each and share a few threads, so a tree of
+        /// small files can keep many more in flight. Beyond this they are
+        /// refused (`TooBusy`).
+        max_small_uploads: u32,
     },
     /// The connection is refused (login failure, ban, limits); the server closes it next.
     Refused {

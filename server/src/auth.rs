@@ -184,13 +184,15 @@ where
             return Err(refuse(w, e).await);
         }
     };
-    let max_requests =
-        u32::try_from(shared.config.limits.max_requests_in_flight).unwrap_or(u32::MAX);
+    let limits = &shared.config.limits;
+    let max_requests = u32::try_from(limits.max_requests_in_flight).unwrap_or(u32::MAX);
+    let max_small_uploads = u32::try_from(limits.max_small_uploads_in_flight).unwrap_or(u32::MAX);
     send(
         w,
         &ServerMsg::AuthOk {
             server_final,
             max_requests,
+            max_small_uploads,
         },
     )
     .await?;

@@ -81,6 +81,9 @@ pub struct Limits {
     pub max_dir_batch: usize,
     /// Requests run at once per connection (as many again may wait).
     pub max_requests_in_flight: usize,
+    /// Small uploads (one chunk or less, sent whole) in flight per
+    /// connection, counted apart from requests.
+    pub max_small_uploads_in_flight: usize,
     /// Seconds a user's measured disk usage is kept after their last
     /// session ends (a login within that time does not walk the home).
     pub usage_kept_secs: u64,
@@ -127,6 +130,7 @@ impl Default for Limits {
             idle_timeout_secs: 600,
             max_dir_batch: 512,
             max_requests_in_flight: 64,
+            max_small_uploads_in_flight: 256,
             usage_kept_secs: 300,
         }
     }
@@ -185,6 +189,10 @@ impl Config {
         anyhow::ensure!(
             self.limits.max_requests_in_flight > 0,
             "limits.max_requests_in_flight must be positive"
+        );
+        anyhow::ensure!(
+            self.limits.max_small_uploads_in_flight > 0,
+            "limits.max_small_uploads_in_flight must be positive"
         );
         anyhow::ensure!(
             self.tls.cert.is_some() == self.tls.key.is_some(),

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use ferry_proto::chunks::READ_BUFFER;
 use ferry_proto::RemotePath;
+use ferry_proto::CHUNK_SIZE;
 
 use crate::accounts::Session;
 use crate::auth::{login, AuthEnd};
@@ -110,18 +111,25 @@ where
     let max = limits.max_requests_in_flight;
     let turns = Turns::start(max);
     let admitted = Arc::new(Semaphore::new(2 * max));
-    let lane = Lane::default();
     // Eager uploads (small files: data and end follow the open at once)
-    // start once their end has arrived, on the lane, so they never wait
-    // for the network on a blocking thread.
-    let mut deferred: HashMap<u32, (Turn<'_>, Job)> = HashMap::new();
+    // are counted apart, wait for their end, then run on the lane, so
+    // they never wait for the network on a blocking thread.
+    let small = Arc::new(Semaphore::new(limits.max_small_uploads_in_flight));
+    let lane = Lane::default();
+    let mut deferred: HashMap<u32, Deferred> = HashMap::new();
     let end = loop {
         let next = tokio::select! {
             _ = cancel.cancelled() => break "server shutting down".to_string(),
             next = tokio::time::timeout(limits.idle_timeout(), reader.next()) => next,
         };
         let frame = match next {
-            Err(_) if admitted.available_permits() < 2 * max => continue, // busy, not idle
+            // Busy, not idle: requests or small uploads still in flight.
+            Err(_)
+                if admitted.available_permits() < 2 * max
+                    || small.available_permits() < limits.max_small_uploads_in_flight =>
+            {
+                continue
+            }
             Err(_) => break "idle timeout".to_string(),
             Ok(None) => break "client closed".to_string(),
             Ok(Some(Err(FrameError::Io(e)))) => break format!("connection cut: {e}"),
@@ -133,14 +141,20 @@ where
         };
         let msg = match frame {
             Frame::Data { transfer, data } => {
-                if let Some((turn, job)) = deferred.remove(&transfer) {
-                    if holds_data(&transfers, transfer) {
-                        // More than an eager upload sends: start it as an
-                        // ordinary one rather than buffer it here.
-                        run_transfer(&transfers, transfer, turn, None, job);
-                    } else {
-                        deferred.insert(transfer, (turn, job));
+                let eager = deferred.contains_key(&transfer);
+                if eager && (data.len() > CHUNK_SIZE || holds_data(&transfers, transfer)) {
+                    // An eager upload sends one chunk at most: refused
+                    // rather than buffered here.
+                    if let Some(d) = deferred.remove(&transfer) {
+                        // Its place is free before the client hears of it.
+                        let id = d.id;
+                        drop(d);
+                        transfers.remove(transfer);
+                        let detail = "an eager upload sends its data in one chunk at most";
+                        out.reply(id, Err(RemoteError::new(ErrorKind::BadRequest, detail)))
+                            .await;
                     }
+                    continue;
                 }
                 feed_upload(&transfers, transfer, UploadMsg::Data(data)).await;
                 continue;
@@ -161,8 +175,14 @@ where
             }
             ClientMsg::TransferEnd { transfer, sha256 } => {
                 feed_upload(&transfers, transfer, UploadMsg::End(sha256)).await;
-                if let Some((turn, job)) = deferred.remove(&transfer) {
-                    run_transfer(&transfers, transfer, turn, Some(&lane), job);
+                if let Some(d) = deferred.remove(&transfer) {
+                    let held = Held {
+                        slots: transfers.clone(),
+                        transfer,
+                        _permits: vec![d.permit],
+                    };
+                    let job = d.job;
+                    lane.push(Box::new(move || job(held)));
                 }
                 continue;
             }
@@ -177,6 +197,62 @@ where
                 refuse(&out, "unexpected message after login".into()).await;
                 break "unexpected message".to_string();
             }
+        };
+        let req = match req {
+            Request::PutOpen {
+                transfer,
+                path,
+                size,
+                mtime,
+                mode,
+                overwrite,
+                resume,
+                eager: true,
+            } => {
+                let Ok(permit) = small.clone().try_acquire_owned() else {
+                    let n = limits.max_small_uploads_in_flight;
+                    let detail = format!("more than {n} small uploads at once on this connection");
+                    out.reply(id, Err(RemoteError::new(ErrorKind::TooBusy, detail)))
+                        .await;
+                    continue;
+                };
+                // Refusals free the place before the client hears of them.
+                if size > CHUNK_SIZE as u64 {
+                    drop(permit);
+                    let detail = "an eager upload is one chunk at most";
+                    out.reply(id, Err(RemoteError::new(ErrorKind::BadRequest, detail)))
+                        .await;
+                    continue;
+                }
+                let (tx, rx) = mpsc::channel(UPLOAD_WINDOW);
+                let registered = ops::path(&path)
+                    .and_then(|p| transfers.insert(transfer, Slot::Upload(tx)).map(|()| p));
+                let path = match registered {
+                    Ok(p) => p,
+                    Err(e) => {
+                        drop(permit);
+                        out.reply(id, Err(e)).await;
+                        continue;
+                    }
+                };
+                let spec = UploadSpec {
+                    id,
+                    path,
+                    size,
+                    mtime,
+                    mode,
+                    overwrite,
+                    resume,
+                    eager: true,
+                };
+                let (account, out) = (session.account.clone(), out.clone());
+                let committer = shared.committer.clone();
+                let job: Job =
+                    Box::new(move |held| upload::run(spec, account, rx, out, &committer, held));
+                deferred.insert(transfer, Deferred { id, permit, job });
+                continue;
+            }
+            req => req,
         };
         let Ok(admission) = admitted.clone().try_acquire_owned() else {
             let detail = format!("more than {} requests at once on this connection", 2 * max);
@@ -220,11 +296,7 @@ where
                 let committer = shared.committer.clone();
                 let job: Job =
                     Box::new(move |held| upload::run(spec, account, rx, out, &committer, held));
-                if eager {
-                    deferred.insert(transfer, (turn, job));
-                } else {
-                    run_transfer(&transfers, transfer, turn, None, job);
-                }
+                run_transfer(&transfers, transfer, turn, job);
             }
             Request::GetOpen {
                 transfer,
@@ -258,7 +330,7 @@ where
                     download::run(spec, account, out, flag);
                     drop(held);
                 });
-                run_transfer(&transfers, transfer, turn, None, job);
+                run_transfer(&transfers, transfer, turn, job);
             }
             req => {
                 let batch = limits.max_dir_batch;
@@ -372,12 +444,20 @@ impl Turn<'_> {
 /// A transfer's work, given what it must hold until it has answered.
 type Job = Box<dyn FnOnce(Held) + Send>;
 
+/// An eager upload waiting for its end: its request id, its place among
+/// the connection's small uploads, and its work.
+struct Deferred {
+    id: u32,
+    permit: OwnedSemaphorePermit,
+    job: Job,
+}
+
 /// What a running transfer holds until it has answered: its slot (so an
 /// eager upload's data waits in its channel) and its permits.
 struct Held {
     slots: Transfers,
     transfer: u32,
-    _permits: Permits,
+    _permits: Vec<OwnedSemaphorePermit>,
 }
 
 impl Drop for Held {
@@ -386,29 +466,16 @@ impl Drop for Held {
     }
 }
 
-/// Runs a transfer in its turn: on the lane when given (work that never
-/// waits for the network), else on a blocking thread of its own.
-fn run_transfer(
-    transfers: &Transfers,
-    transfer: u32,
-    turn: Turn<'_>,
-    lane: Option<&Lane>,
-    job: Job,
-) {
+/// Runs a transfer in its turn on a blocking thread of its own.
+fn run_transfer(transfers: &Transfers, transfer: u32, turn: Turn<'_>, job: Job) {
     let slots = transfers.clone();
-    let lane = lane.cloned();
-    let started = turn.then(move |permits| {
+    let started = turn.then(move |(turn, admission)| {
         let held = Held {
             slots,
             transfer,
-            _permits: permits,
+            _permits: vec![turn, admission],
         };
-        match lane {
-            Some(lane) => lane.push(Box::new(move || job(held))),
-            None => {
-                tokio::task::spawn_blocking(move || job(held));
-            }
-        }
+        tokio::task::spawn_blocking(move || job(held));
     });
     if !started {
         transfers.remove(transfer);

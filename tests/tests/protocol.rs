@@ -467,17 +467,16 @@ async fn requests_beyond_the_limit_queue_or_are_refused_and_never_stall() {
     still_serving(&s).await;
 }
 
-/// Eager uploads (small files: data and end follow the open at once) wait
-/// for their end before they take a turn. One that sends more data than
-/// an eager upload should still completes; one left without an end holds
-/// only its admission, and gives it back when cancelled.
+/// Eager uploads (small files: data and end follow the open at once) are
+/// counted apart from other requests, wait for their end, and may send one
+/// chunk at most; one left without an end holds its place until cancelled.
 #[tokio::test]
-async fn eager_uploads_start_at_their_end_and_misbehaving_ones_never_stall() {
-    use ferry_proto::{Frame, Reply};
+async fn eager_uploads_are_counted_apart_and_misbehaving_ones_never_stall() {
+    use ferry_proto::{Frame, RemoteError, Reply};
     use futures::SinkExt;
     use sha2::{Digest, Sha256};
 
-    let s = server_with("[limits]\nmax_requests_in_flight = 2\n");
+    let s = server_with("[limits]\nmax_requests_in_flight = 1\nmax_small_uploads_in_flight = 4\n");
     let mut raw = Raw::connect(&s).await;
     raw.login("alice", PW).await.unwrap();
     let open = |i: u32, size: u64| ClientMsg::Request {
@@ -504,71 +503,88 @@ async fn eager_uploads_start_at_their_end_and_misbehaving_ones_never_stall() {
         })
         .unwrap()
     };
-    async fn done(raw: &mut Raw) -> (u32, u64) {
+    async fn reply(raw: &mut Raw) -> (u32, Result<Reply, RemoteError>) {
         match tokio::time::timeout(Duration::from_secs(10), raw.recv()).await {
-            Ok(Some(ServerMsg::Response {
-                id,
-                reply: Ok(Reply::PutDone { size, .. }),
-            })) => (id, size),
+            Ok(Some(ServerMsg::Response { id, reply })) => (id, reply),
+            other => panic!("{other:?}"),
+        }
+    }
+    async fn done(raw: &mut Raw) -> (u32, u64) {
+        match reply(raw).await {
+            (id, Ok(Reply::PutDone { size, .. })) => (id, size),
+            other => panic!("{other:?}"),
+        }
+    }
+    fn refused(r: (u32, Result<Reply, RemoteError>), kind: ErrorKind) -> u32 {
+        match r {
+            (id, Err(e)) if e.kind == kind => id,
             other => panic!("{other:?}"),
         }
     }
 
-    // Two opened and left without an end: they hold admissions, no turn.
+    // Two opened and left without an end: they hold two of the four places.
     raw.send(&open(1, 5)).await;
     raw.send(&open(2, 5)).await;
-    // An ordinary eager upload still runs.
-    raw.send(&open(3, 5)).await;
-    raw.wr.send(data(3, b"hello")).await.unwrap();
-    raw.wr.send(end(3, b"hello")).await.unwrap();
-    assert_eq!(done(&mut raw).await, (3, 5));
-    // One that sends its data in more frames than an upload's window
-    // holds still completes (it starts as an ordinary upload; waiting for
-    // its end would have stalled the connection's reader).
-    raw.send(&open(4, 12)).await;
+    // Ordinary eager uploads still run, more at once than the request
+    // limit (1) would allow.
+    for t in [3, 4] {
+        raw.send(&open(t, 5)).await;
+    }
+    for t in [3, 4] {
+        raw.wr.send(data(t, b"hello")).await.unwrap();
+        raw.wr.send(end(t, b"hello")).await.unwrap();
+    }
+    let mut ids = vec![done(&mut raw).await, done(&mut raw).await];
+    ids.sort();
+    assert_eq!(ids, vec![(3, 5), (4, 5)]);
+    // Data in more than one frame is refused, not buffered (waiting for
+    // the end would have stalled the connection's reader), and so is a
+    // declared size over one chunk.
+    raw.send(&open(5, 12)).await;
     for _ in 0..12 {
-        raw.wr.send(data(4, b"x")).await.unwrap();
+        raw.wr.send(data(5, b"x")).await.unwrap();
     }
-    raw.wr.send(end(4, b"xxxxxxxxxxxx")).await.unwrap();
-    assert_eq!(done(&mut raw).await, (4, 12));
-    // Four admitted at most (twice the limit): 1, 2 and two more. The
-    // fifth is refused while 1 and 2 hang on.
-    raw.send(&open(5, 0)).await;
-    raw.send(&open(6, 0)).await;
+    raw.wr.send(end(5, b"xxxxxxxxxxxx")).await.unwrap();
+    assert_eq!(refused(reply(&mut raw).await, ErrorKind::BadRequest), 5);
+    raw.send(&open(6, ferry_proto::CHUNK_SIZE as u64 + 1)).await;
+    assert_eq!(refused(reply(&mut raw).await, ErrorKind::BadRequest), 6);
+    // Four places: 1, 2 and two more; the fifth is refused while 1 and 2
+    // hang on. Other requests are not affected.
     raw.send(&open(7, 0)).await;
-    match raw.recv().await {
-        Some(ServerMsg::Response {
-            id: 7,
-            reply: Err(e),
-        }) if e.kind == ErrorKind::TooBusy => {}
-        other => panic!("{other:?}"),
-    }
-    // Cancelled, 1 and 2 give their admissions back.
+    raw.send(&open(8, 0)).await;
+    raw.send(&open(9, 0)).await;
+    assert_eq!(refused(reply(&mut raw).await, ErrorKind::TooBusy), 9);
+    raw.send(&ClientMsg::Request {
+        id: 100,
+        req: Request::Stat { path: "e3".into() },
+    })
+    .await;
+    assert!(matches!(reply(&mut raw).await, (100, Ok(Reply::Stat(_)))));
+    // Cancelled, 1 and 2 give their places back.
     raw.send(&ClientMsg::Cancel { transfer: 1 }).await;
     raw.send(&ClientMsg::Cancel { transfer: 2 }).await;
-    for t in [5, 6] {
+    for t in [7, 8] {
         raw.wr.send(end(t, b"")).await.unwrap();
     }
     let mut ids = vec![done(&mut raw).await, done(&mut raw).await];
     ids.sort();
-    assert_eq!(ids, vec![(5, 0), (6, 0)]);
-    raw.send(&open(8, 5)).await;
-    raw.send(&open(9, 5)).await;
-    raw.send(&open(10, 5)).await;
-    for t in [8, 9, 10] {
+    assert_eq!(ids, vec![(7, 0), (8, 0)]);
+    for t in [10, 11, 12, 13] {
+        raw.send(&open(t, 5)).await;
         raw.wr.send(data(t, b"hello")).await.unwrap();
         raw.wr.send(end(t, b"hello")).await.unwrap();
     }
     let mut ids: Vec<u32> = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..4 {
         ids.push(done(&mut raw).await.0);
     }
     ids.sort();
-    assert_eq!(ids, vec![8, 9, 10]);
+    assert_eq!(ids, vec![10, 11, 12, 13]);
     let home = s.home("alice");
-    assert_eq!(std::fs::read(home.join("e4")).unwrap(), b"xxxxxxxxxxxx");
-    assert_eq!(std::fs::read(home.join("e10")).unwrap(), b"hello");
-    assert!(std::fs::read(home.join("e5")).unwrap().is_empty());
-    assert!(!home.join("e1").exists() && !home.join("e7").exists());
+    assert_eq!(std::fs::read(home.join("e13")).unwrap(), b"hello");
+    assert!(std::fs::read(home.join("e7")).unwrap().is_empty());
+    for gone in ["e1", "e5", "e6", "e9"] {
+        assert!(!home.join(gone).exists(), "{gone}");
+    }
     still_serving(&s).await;
 }

@@ -459,10 +459,13 @@ fn local_symlinks_are_followed_only_when_asked() {
 
 #[test]
 fn the_client_keeps_to_the_servers_request_limit() {
-    // 200 small files at --parallel 32 want 64 in flight; this server runs
-    // 3 at once and queues 3 more. The client learns the limit at login
-    // and waits instead of being refused.
-    let s = Server::start_with("[limits]\nmax_requests_in_flight = 3\n");
+    // 200 small files at --parallel 32 want many in flight; this server
+    // runs 3 requests at once and queues 3 more, and takes 3 small uploads
+    // at once. The client learns the limits at login and waits instead of
+    // being refused.
+    let s = Server::start_with(
+        "[limits]\nmax_requests_in_flight = 3\nmax_small_uploads_in_flight = 3\n",
+    );
     s.add_user("u", PW, None);
     let local = tempfile::tempdir().unwrap();
     let tree = local.path().join("small");

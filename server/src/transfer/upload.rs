@@ -76,9 +76,11 @@ pub fn run(
                     Err(e) => Err(io_error(&spec.path, e)),
                 };
                 log(&spec, &account, &result);
-                out.reply_nowait(spec.id, result);
+                // Places are given back before the client can hear of it,
+                // so its next upload never finds this one still counted.
                 drop(lock);
                 drop(keep);
+                out.reply_nowait(spec.id, result);
             };
             committer.commit_then(dir, file, part, target, Box::new(then));
             return;
@@ -86,8 +88,8 @@ pub fn run(
         Err(e) => Err(e),
     };
     log(&spec, &account, &result);
-    out.blocking_reply(spec.id, result);
     drop(keep);
+    out.blocking_reply(spec.id, result);
 }
 
 /// The upload's outcome, in the audit log or the server log.

@@ -206,6 +206,7 @@ where
     let ServerMsg::AuthOk {
         server_final,
         max_requests,
+        max_small_uploads,
     } = recv(&mut reader).await?
     else {
         return Err(ClientError::Protocol("expected the login result".into()));
@@ -219,7 +220,10 @@ where
         hello.version,
         opts.user.clone(),
         identity,
-        max_requests,
+        super::session::Limits {
+            max_requests,
+            max_small_uploads,
+        },
     ))
 }
 

@@ -56,10 +56,22 @@ pub(crate) enum Queue {
 /// Events buffered per request or download before the reader waits.
 const ROUTE_WINDOW: usize = 16;
 
+/// What the server said at login it takes at once on this connection.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Limits {
+    /// Requests (eager uploads apart).
+    pub max_requests: u32,
+    /// Eager uploads.
+    pub max_small_uploads: u32,
+}
+
 struct Inner {
     /// Requests in flight, up to the server's `max_requests`: more would
     /// be refused as `TooBusy`, so they wait here instead.
     permits: Arc<Semaphore>,
+    /// Eager uploads in flight, up to the server's `max_small_uploads`
+    /// (counted apart from requests).
+    small_permits: Arc<Semaphore>,
     control: mpsc::Sender<Frame>,
     bulk: mpsc::Sender<Frame>,
     pending: Mutex<Routes>,
@@ -103,7 +115,7 @@ impl Client {
         protocol: u16,
         user: String,
         identity: super::tls::ServerIdentity,
-        max_requests: u32,
+        limits: Limits,
     ) -> Client
     where
         R: AsyncRead + Send + Unpin + 'static,
@@ -114,7 +126,8 @@ impl Client {
         let (close, close_rx) = oneshot::channel();
         let writing = tokio::spawn(write_loop(writer, control_rx, bulk_rx, close_rx));
         let inner = Arc::new(Inner {
-            permits: Arc::new(Semaphore::new((max_requests as usize).max(1))),
+            permits: Arc::new(Semaphore::new((limits.max_requests as usize).max(1))),
+            small_permits: Arc::new(Semaphore::new((limits.max_small_uploads as usize).max(1))),
             control,
             bulk,
             pending: Mutex::new(Routes::default()),
@@ -190,9 +203,12 @@ impl Client {
         transfer: Option<u32>,
         queue: Queue,
     ) -> Result<mpsc::Receiver<Event>> {
-        let permit = self
-            .inner
-            .permits
+        // Eager uploads are counted apart from other requests.
+        let permits = match req {
+            Request::PutOpen { eager: true, .. } => &self.inner.small_permits,
+            _ => &self.inner.permits,
+        };
+        let permit = permits
             .clone()
             .acquire_owned()
             .await
@@ -527,6 +543,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
         // Dropping the senders wakes every waiting caller; closing the
         // permits wakes those waiting to send.
         inner.permits.close();
+        inner.small_permits.close();
         routes.requests.clear();
         routes.transfers.clear();
     }

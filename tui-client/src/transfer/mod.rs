@@ -239,17 +239,17 @@ impl Job {
 pub const SMALL_FILE: u64 = ferry_proto::CHUNK_SIZE as u64;
 
 /// A large file takes this many small files' share of `parallel`.
-const SMALL_PER_SLOT: usize = 8;
+const SMALL_PER_SLOT: usize = 32;
 
 /// The most files in flight on one connection, whatever `parallel` says
-/// (ferryd runs 64 requests per connection at once by default and queues
-/// as many again).
-pub const MAX_IN_FLIGHT: usize = 64;
+/// (ferryd takes 256 small uploads per connection at once by default, and
+/// runs 64 other requests; the session keeps to the limits it announced).
+pub const MAX_IN_FLIGHT: usize = 256;
 
 /// Runs a job's per-file futures over one connection: `parallel` files at
-/// a time, where a small file counts an eighth, so a tree of small files
-/// keeps up to 8 × `parallel` (at most [`MAX_IN_FLIGHT`]) in flight and
-/// their round trips and the server's fsyncs overlap. Files start in order.
+/// a time, where a small file counts a 32nd, so a tree of small files
+/// keeps up to 32 × `parallel` (at most [`MAX_IN_FLIGHT`]) in flight and
+/// their round trips and the server's flushes overlap. Files start in order.
 pub(crate) async fn run_parallel<F>(work: Vec<(u64, F)>, parallel: usize) -> Vec<FileReport>
 where
     F: std::future::Future<Output = FileReport>,
