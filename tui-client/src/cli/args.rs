@@ -141,8 +141,9 @@ pub struct XferArgs {
     /// Follow local symbolic links (put); otherwise they are skipped.
     #[arg(short = 'L', long)]
     pub follow_symlinks: bool,
-    /// Files transferred at once. Files of 256 KiB or less count an eighth,
-    /// so trees of small files keep up to 8x as many (at most 64) in flight.
+    /// Files transferred at once. Files of 256 KiB or less count a 32nd,
+    /// so trees of small files keep up to 32x as many (at most 256, or what
+    /// the server allows) in flight.
     #[arg(long, default_value_t = 8)]
     pub parallel: usize,
     /// Bandwidth limit for the whole job per second, e.g. 10MiB.
