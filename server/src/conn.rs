@@ -198,66 +198,78 @@ where
                 break "unexpected message".to_string();
             }
         };
-        let req = match req {
-            Request::PutOpen {
-                transfer,
+        if let Request::PutOpen {
+            transfer,
+            path,
+            size,
+            mtime,
+            mode,
+            overwrite,
+            resume,
+            eager,
+        } = req
+        {
+            // Eager uploads take a place among the small ones, others an
+            // admission and a turn.
+            let place = if eager {
+                match small.clone().try_acquire_owned() {
+                    Ok(permit) => Place::Small(permit),
+                    Err(_) => {
+                        let n = limits.max_small_uploads_in_flight;
+                        busy(&out, id, format!("more than {n} small uploads at once")).await;
+                        continue;
+                    }
+                }
+            } else {
+                match admitted.clone().try_acquire_owned() {
+                    Ok(admission) => Place::Turn(Turn {
+                        turns: &turns,
+                        admission,
+                    }),
+                    Err(_) => {
+                        busy(&out, id, format!("more than {} requests at once", 2 * max)).await;
+                        continue;
+                    }
+                }
+            };
+            let (tx, rx) = mpsc::channel(UPLOAD_WINDOW);
+            let registered = if eager && size > CHUNK_SIZE as u64 {
+                let detail = "an eager upload is one chunk at most";
+                Err(RemoteError::new(ErrorKind::BadRequest, detail))
+            } else {
+                register(&transfers, transfer, &path, Slot::Upload(tx))
+            };
+            let path = match registered {
+                Ok(p) => p,
+                Err(e) => {
+                    fail(&out, id, e, place).await;
+                    continue;
+                }
+            };
+            let spec = UploadSpec {
+                id,
                 path,
                 size,
                 mtime,
                 mode,
                 overwrite,
                 resume,
-                eager: true,
-            } => {
-                let Ok(permit) = small.clone().try_acquire_owned() else {
-                    let n = limits.max_small_uploads_in_flight;
-                    let detail = format!("more than {n} small uploads at once on this connection");
-                    out.reply(id, Err(RemoteError::new(ErrorKind::TooBusy, detail)))
-                        .await;
-                    continue;
-                };
-                // Refusals free the place before the client hears of them.
-                if size > CHUNK_SIZE as u64 {
-                    drop(permit);
-                    let detail = "an eager upload is one chunk at most";
-                    out.reply(id, Err(RemoteError::new(ErrorKind::BadRequest, detail)))
-                        .await;
-                    continue;
+                eager,
+            };
+            let (account, out) = (session.account.clone(), out.clone());
+            let committer = shared.committer.clone();
+            let job: Job =
+                Box::new(move |held| upload::run(spec, account, rx, out, &committer, held));
+            match place {
+                Place::Small(permit) => {
+                    deferred.insert(transfer, Deferred { id, permit, job });
                 }
-                let (tx, rx) = mpsc::channel(UPLOAD_WINDOW);
-                let registered = ops::path(&path)
-                    .and_then(|p| transfers.insert(transfer, Slot::Upload(tx)).map(|()| p));
-                let path = match registered {
-                    Ok(p) => p,
-                    Err(e) => {
-                        drop(permit);
-                        out.reply(id, Err(e)).await;
-                        continue;
-                    }
-                };
-                let spec = UploadSpec {
-                    id,
-                    path,
-                    size,
-                    mtime,
-                    mode,
-                    overwrite,
-                    resume,
-                    eager: true,
-                };
-                let (account, out) = (session.account.clone(), out.clone());
-                let committer = shared.committer.clone();
-                let job: Job =
-                    Box::new(move |held| upload::run(spec, account, rx, out, &committer, held));
-                deferred.insert(transfer, Deferred { id, permit, job });
-                continue;
+                Place::Turn(turn) => run_transfer(&transfers, transfer, turn, job),
             }
-            req => req,
-        };
+            continue;
+        }
         let Ok(admission) = admitted.clone().try_acquire_owned() else {
-            let detail = format!("more than {} requests at once on this connection", 2 * max);
-            out.reply(id, Err(RemoteError::new(ErrorKind::TooBusy, detail)))
-                .await;
+            busy(&out, id, format!("more than {} requests at once", 2 * max)).await;
             continue;
         };
         let turn = Turn {
@@ -267,37 +279,6 @@ where
         let account = session.account.clone();
         let out = out.clone();
         match req {
-            Request::PutOpen {
-                transfer,
-                path,
-                size,
-                mtime,
-                mode,
-                overwrite,
-                resume,
-                eager,
-            } => {
-                let (tx, rx) = mpsc::channel(UPLOAD_WINDOW);
-                let Some(path) =
-                    register(&out, &transfers, id, transfer, &path, Slot::Upload(tx)).await
-                else {
-                    continue;
-                };
-                let spec = UploadSpec {
-                    id,
-                    path,
-                    size,
-                    mtime,
-                    mode,
-                    overwrite,
-                    resume,
-                    eager,
-                };
-                let committer = shared.committer.clone();
-                let job: Job =
-                    Box::new(move |held| upload::run(spec, account, rx, out, &committer, held));
-                run_transfer(&transfers, transfer, turn, job);
-            }
             Request::GetOpen {
                 transfer,
                 path,
@@ -306,17 +287,13 @@ where
                 rehash,
             } => {
                 let flag = Arc::new(AtomicBool::new(false));
-                let Some(path) = register(
-                    &out,
-                    &transfers,
-                    id,
-                    transfer,
-                    &path,
-                    Slot::Download(flag.clone()),
-                )
-                .await
-                else {
-                    continue;
+                let slot = Slot::Download(flag.clone());
+                let path = match register(&transfers, transfer, &path, slot) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        fail(&out, id, e, turn).await;
+                        continue;
+                    }
                 };
                 let spec = DownloadSpec {
                     id,
@@ -354,24 +331,15 @@ where
     end
 }
 
-/// Checks a transfer's path and registers its slot. On failure the
-/// client is told (by request id) and nothing is registered.
-async fn register(
-    out: &Outbox,
+/// Checks a transfer's path and registers its slot; on failure nothing
+/// is registered.
+fn register(
     transfers: &Transfers,
-    id: u32,
     transfer: u32,
     path: &str,
     slot: Slot,
-) -> Option<RemotePath> {
-    let registered = ops::path(path).and_then(|p| transfers.insert(transfer, slot).map(|()| p));
-    match registered {
-        Ok(p) => Some(p),
-        Err(e) => {
-            out.reply(id, Err(e)).await;
-            None
-        }
-    }
+) -> Result<RemotePath, RemoteError> {
+    ops::path(path).and_then(|p| transfers.insert(transfer, slot).map(|()| p))
 }
 
 /// What an admitted request runs once it has its turn; it holds the
@@ -443,6 +411,27 @@ impl Turn<'_> {
 
 /// A transfer's work, given what it must hold until it has answered.
 type Job = Box<dyn FnOnce(Held) + Send>;
+
+/// Where an upload counts: among the connection's small uploads, or as a
+/// request with a turn.
+enum Place<'a> {
+    Small(OwnedSemaphorePermit),
+    Turn(Turn<'a>),
+}
+
+/// Answers a request with an error once what it holds (its places) is
+/// given back, so the client's next request never finds them taken.
+async fn fail(out: &Outbox, id: u32, e: RemoteError, places: impl Sized) {
+    drop(places);
+    out.reply(id, Err(e)).await;
+}
+
+/// Refuses a request as busy.
+async fn busy(out: &Outbox, id: u32, what: String) {
+    let detail = format!("{what} on this connection");
+    out.reply(id, Err(RemoteError::new(ErrorKind::TooBusy, detail)))
+        .await;
+}
 
 /// An eager upload waiting for its end: its request id, its place among
 /// the connection's small uploads, and its work.
