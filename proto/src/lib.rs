@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod chunks;
+pub mod commit;
 pub mod error;
 pub mod fingerprint;
 pub mod frame;

@@ -5,12 +5,14 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 use ferry_proto::chunks::{HashPipe, WriteBehind};
+use ferry_proto::commit::{Commit, GroupCommit, GROUP_COMMIT_MAX};
 use ferry_proto::{ErrorKind, RemoteError, RemotePath, Reply, Request};
 use sha2::{Digest, Sha256};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::local::{free_local_name, hash_file, hash_prefix, local_err, partial_path, sync_parent};
 use super::{Conflict, Direction, FileReport, Job, Status, TransferEvent, TransferGuard};
@@ -264,10 +266,16 @@ async fn download(
         )));
     }
     let l = local.clone();
-    tokio::task::spawn_blocking(move || commit(file, &part, &l, mtime, mode))
+    let committed = tokio::task::spawn_blocking(move || commit(file, part, l, mtime, mode))
         .await
-        .map_err(blocking_err)?
-        .map_err(|e| local_err(&local, e))?;
+        .map_err(blocking_err)?;
+    let committed = match committed {
+        Committed::Done(r) => r,
+        Committed::Later(rx) => rx
+            .await
+            .unwrap_or_else(|_| Err(std::io::Error::other("the commit thread stopped"))),
+    };
+    committed.map_err(|e| local_err(&local, e))?;
     report.sha256 = Some(ours);
     Ok(Fetched::Done)
 }
@@ -308,19 +316,93 @@ fn flush_and_forget(file: File) -> impl FnMut() -> std::io::Result<()> + Send {
     }
 }
 
-fn commit(file: File, part: &Path, target: &Path, mtime: i64, mode: u32) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    file.set_permissions(std::fs::Permissions::from_mode((mode & 0o777) | 0o600))?;
-    if let Some(t) =
-        std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(mtime.max(0) as u64))
-    {
-        let _ = file.set_modified(t);
+/// A verified download's partial, to be synced and renamed over its target.
+struct Verified {
+    file: File,
+    /// Its file system.
+    dev: u64,
+    part: PathBuf,
+    target: PathBuf,
+}
+
+impl Commit for Verified {
+    fn fs(&self) -> u64 {
+        self.dev
     }
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(part, target)?;
-    sync_parent(target);
-    Ok(())
+
+    fn flush(&self) -> std::io::Result<()> {
+        #[cfg(target_os = "linux")]
+        {
+            rustix::fs::syncfs(&self.file).map_err(std::io::Error::from)
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            self.file.sync_all()
+        }
+    }
+
+    fn rename(&self) -> std::io::Result<()> {
+        std::fs::rename(&self.part, &self.target)
+    }
+
+    fn alone(&self) -> std::io::Result<()> {
+        self.file.sync_all()?;
+        self.rename()?;
+        sync_parent(&self.target);
+        Ok(())
+    }
+}
+
+/// The process's commit thread for small downloads (started on first use;
+/// without it, files are committed one by one).
+fn committer() -> &'static GroupCommit<Verified> {
+    static COMMITTER: OnceLock<GroupCommit<Verified>> = OnceLock::new();
+    COMMITTER
+        .get_or_init(|| GroupCommit::start("ferry-commit").unwrap_or_else(|_| GroupCommit::alone()))
+}
+
+/// How a commit ends: here, or later on the commit thread.
+enum Committed {
+    Done(std::io::Result<()>),
+    Later(oneshot::Receiver<std::io::Result<()>>),
+}
+
+/// Sets permissions and times, syncs, renames the partial over the target
+/// and syncs the directory, so the file appears complete under its name or
+/// not at all. Small files are synced and renamed in groups
+/// (`ferry_proto::commit`).
+fn commit(file: File, part: PathBuf, target: PathBuf, mtime: i64, mode: u32) -> Committed {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let prepared = (|| {
+        file.set_permissions(std::fs::Permissions::from_mode((mode & 0o777) | 0o600))?;
+        if let Some(t) =
+            std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(mtime.max(0) as u64))
+        {
+            let _ = file.set_modified(t);
+        }
+        file.metadata()
+    })();
+    let md = match prepared {
+        Ok(md) => md,
+        Err(e) => return Committed::Done(Err(e)),
+    };
+    let verified = Verified {
+        dev: md.dev(),
+        file,
+        part,
+        target,
+    };
+    if md.len() > GROUP_COMMIT_MAX {
+        return Committed::Done(verified.alone());
+    }
+    let (tx, rx) = oneshot::channel();
+    committer().commit_then(
+        verified,
+        Box::new(move |r| {
+            let _ = tx.send(r);
+        }),
+    );
+    Committed::Later(rx)
 }
 
 #[cfg(test)]
