@@ -70,7 +70,11 @@ fn send(
         ));
     }
     let size = md.len();
-    let recorded = stored::lookup(&file);
+    // Only uploads over `RECORD_MIN` keep a record: smaller files skip
+    // the lookup (one failing xattr call per file of a tree).
+    let recorded = (size > stored::RECORD_MIN)
+        .then(|| stored::lookup(&file))
+        .flatten();
     let known = recorded.filter(|_| spec.use_stored);
     let mut hasher = Sha256::new();
     let mut start = 0;
