@@ -108,9 +108,7 @@ impl<C: Commit> GroupCommit<C> {
                 let _ = done.send(r);
             }),
         );
-        result
-            .recv()
-            .unwrap_or_else(|_| Err(io::Error::other("the commit thread stopped")))
+        result.recv().unwrap_or_else(|_| Err(stopped()))
     }
 }
 
@@ -156,6 +154,12 @@ fn run<C: Commit>(rx: Receiver<(C, Then)>) {
             }
         }
     }
+}
+
+/// The error of a file whose commit thread died before reporting (a bug):
+/// the partial stays, so running the transfer again resumes it.
+pub fn stopped() -> io::Error {
+    io::Error::other("the commit thread stopped; the partial file is kept, run the transfer again")
 }
 
 /// An `io::Error` for each of several waiters.

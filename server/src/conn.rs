@@ -239,12 +239,8 @@ where
             } else {
                 register(&transfers, transfer, &path, Slot::Upload(tx))
             };
-            let path = match registered {
-                Ok(p) => p,
-                Err(e) => {
-                    fail(&out, id, e, place).await;
-                    continue;
-                }
+            let Some((path, place)) = checked(&out, id, registered, place).await else {
+                continue;
             };
             let spec = UploadSpec {
                 id,
@@ -287,13 +283,10 @@ where
                 rehash,
             } => {
                 let flag = Arc::new(AtomicBool::new(false));
-                let slot = Slot::Download(flag.clone());
-                let path = match register(&transfers, transfer, &path, slot) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        fail(&out, id, e, turn).await;
-                        continue;
-                    }
+                let registered =
+                    register(&transfers, transfer, &path, Slot::Download(flag.clone()));
+                let Some((path, turn)) = checked(&out, id, registered, turn).await else {
+                    continue;
                 };
                 let spec = DownloadSpec {
                     id,
@@ -419,11 +412,23 @@ enum Place<'a> {
     Turn(Turn<'a>),
 }
 
-/// Answers a request with an error once what it holds (its places) is
-/// given back, so the client's next request never finds them taken.
-async fn fail(out: &Outbox, id: u32, e: RemoteError, places: impl Sized) {
-    drop(places);
-    out.reply(id, Err(e)).await;
+/// A transfer's registration, with the places it holds. On failure the
+/// places are given back first, so the client's next request never finds
+/// them taken, and then the client is told.
+async fn checked<P>(
+    out: &Outbox,
+    id: u32,
+    registered: Result<RemotePath, RemoteError>,
+    places: P,
+) -> Option<(RemotePath, P)> {
+    match registered {
+        Ok(path) => Some((path, places)),
+        Err(e) => {
+            drop(places);
+            out.reply(id, Err(e)).await;
+            None
+        }
+    }
 }
 
 /// Refuses a request as busy.

@@ -77,7 +77,9 @@ impl Committer {
 
     /// Makes `part` durable and renames it to `target` (both relative to
     /// `dir`), then makes the rename durable; returns when all is done.
-    /// `file` is the partial, already written in full.
+    /// `file` is the partial, already written in full. (Uploads use
+    /// [`Committer::commit_then`]; this waits, for tests.)
+    #[cfg(test)]
     pub fn commit(
         &self,
         dir: &Dir,

@@ -327,6 +327,7 @@ fn refusal(
              you must pass --insecure-plaintext too, and only on a trusted link"
         ));
     };
+    let pinned = given.is_some() || known.is_some();
     if let Some(expected) = given {
         if expected != got {
             return ClientError::FingerprintMismatch {
@@ -335,10 +336,7 @@ fn refusal(
                 got,
             };
         }
-        // The pin matched: what failed came after the certificate.
-        return ClientError::Tls(format!("TLS handshake with {server} failed: {e}"));
-    }
-    if let Some((expected, line)) = known {
+    } else if let Some((expected, line)) = known {
         if expected != got {
             return ClientError::ServerChanged {
                 server: server.into(),
@@ -348,6 +346,8 @@ fn refusal(
                 line,
             };
         }
+    }
+    if pinned {
         // The pin matched: what failed came after the certificate.
         return ClientError::Tls(format!("TLS handshake with {server} failed: {e}"));
     }

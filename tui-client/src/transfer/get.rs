@@ -273,7 +273,7 @@ async fn download(
         Committed::Done(r) => r,
         Committed::Later(rx) => rx
             .await
-            .unwrap_or_else(|_| Err(std::io::Error::other("the commit thread stopped"))),
+            .unwrap_or_else(|_| Err(ferry_proto::commit::stopped())),
     };
     committed.map_err(|e| local_err(&local, e))?;
     report.sha256 = Some(ours);

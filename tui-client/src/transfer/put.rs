@@ -175,7 +175,9 @@ async fn upload(
         let (data, ours, _window) = match (small, file) {
             (Some(s), _) => (s.data, s.sha256, Some(s.window)),
             (None, Some(mut file)) => {
-                let read = tokio::task::spawn_blocking(move || read_whole(&mut file, size));
+                let read = tokio::task::spawn_blocking(move || {
+                    read_whole(&mut file, size, &mut ChunkReader::new())
+                });
                 let (data, sha) = read
                     .await
                     .map_err(|e| ClientError::Protocol(e.to_string()))?
@@ -377,8 +379,7 @@ fn read_small(
     if md.len() > SMALL_FILE {
         return Ok(None);
     }
-    let data = reader.read(&mut file, md.len() as usize)?;
-    let sha256 = Sha256::digest(&data).into();
+    let (data, sha256) = read_whole(&mut file, md.len(), reader)?;
     Ok(Some(SmallFile {
         md,
         data,
@@ -387,9 +388,13 @@ fn read_small(
     }))
 }
 
-/// Reads a file of `size` bytes whole and hashes it.
-fn read_whole(file: &mut File, size: u64) -> std::io::Result<(Bytes, [u8; 32])> {
-    let data = ChunkReader::new().read(file, size as usize)?;
+/// Reads a file of `size` bytes (one chunk at most) whole and hashes it.
+fn read_whole(
+    file: &mut File,
+    size: u64,
+    reader: &mut ChunkReader,
+) -> std::io::Result<(Bytes, [u8; 32])> {
+    let data = reader.read(file, size as usize)?;
     let sha = Sha256::digest(&data).into();
     Ok((data, sha))
 }
