@@ -5,6 +5,7 @@
 pub mod access;
 pub mod chunks;
 pub mod commit;
+pub mod direct;
 pub mod error;
 pub mod fingerprint;
 pub mod frame;

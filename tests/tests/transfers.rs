@@ -62,7 +62,9 @@ fn round_trips_of_awkward_sizes_and_names() {
 fn put_resumes_from_every_partial_size() {
     let s = server();
     let local = tempfile::tempdir().unwrap();
-    let size = 5 * CHUNK + 12345;
+    // Past `ferry_proto::direct::DIRECT_MIN`, so resuming at 0 and at 1 MiB
+    // writes direct and the odd offsets through the page cache.
+    let size = 17 * CHUNK + 12345;
     let src = local.path().join("data.bin");
     write_random(&src, size, 42);
     let content = std::fs::read(&src).unwrap();
@@ -87,7 +89,7 @@ fn put_resumes_from_every_partial_size() {
 fn get_resumes_from_every_partial_size() {
     let s = server();
     let local = tempfile::tempdir().unwrap();
-    let size = 5 * CHUNK + 999;
+    let size = 17 * CHUNK + 999;
     write_random(&s.home("u").join("data.bin"), size, 7);
     let content = std::fs::read(s.home("u").join("data.bin")).unwrap();
     for held in [0, 1, 1024, 1 << 20, size - 1, size] {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use cap_std::fs::{Dir, File, OpenOptions};
 use ferry_proto::chunks::{HashPipe, WriteBehind};
+use ferry_proto::direct::{DirectFile, DirectWriter, DIRECT_MIN};
 use ferry_proto::msg::partial_name;
 use ferry_proto::{ErrorKind, RemoteError, RemotePath, Reply};
 use sha2::{Digest, Sha256};
@@ -239,12 +240,22 @@ fn receive(
             .map_err(|e| io_error(path, e))?;
     }
 
+    let file = file.into_std();
     let mut written = start;
-    let mut pipe = HashPipe::new(hasher, spec.size - start);
-    let mut behind = WriteBehind::new(spec.size - start, || {
-        file.try_clone()
-            .ok()
-            .map(|f| flush_and_forget(f.into_std()))
+    let remaining = spec.size - start;
+    let mut pipe = HashPipe::new(hasher, remaining);
+    let mut writer = DirectWriter::new(
+        Partial {
+            file: &file,
+            direct: remaining >= DIRECT_MIN,
+        },
+        start,
+    );
+    // Direct writes leave nothing in the page cache to flush behind them.
+    let mut behind = WriteBehind::new(remaining, || {
+        (!writer.is_direct())
+            .then(|| file.try_clone().ok().map(flush_and_forget))
+            .flatten()
     });
     let sha = loop {
         match next() {
@@ -255,7 +266,7 @@ fn receive(
                     let extra = (written + len - spec.size).min(len);
                     reservation.grow(extra)?;
                 }
-                file.write_all(&bytes).map_err(|e| io_error(path, e))?;
+                writer.write(&bytes).map_err(|e| io_error(path, e))?;
                 reservation.use_bytes(len);
                 behind.wrote(len);
                 pipe.update(&bytes);
@@ -272,6 +283,7 @@ fn receive(
             spec.size
         )));
     }
+    writer.finish().map_err(|e| io_error(path, e))?;
     behind.finish().map_err(|e| io_error(path, e))?;
     let ours = pipe
         .finish()
@@ -353,9 +365,12 @@ fn open_partial(
 
 /// Sets permissions and times on a verified partial, and records its
 /// checksum, before it is synced and renamed.
-fn prepare(file: File, spec: &UploadSpec, sha256: &[u8; 32]) -> std::io::Result<std::fs::File> {
+fn prepare(
+    file: std::fs::File,
+    spec: &UploadSpec,
+    sha256: &[u8; 32],
+) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::PermissionsExt;
-    let file = file.into_std();
     // The owner can always read and write what they uploaded.
     let mode = (spec.mode & 0o777) | 0o600;
     file.set_permissions(std::fs::Permissions::from_mode(mode))?;
@@ -366,6 +381,58 @@ fn prepare(file: File, spec: &UploadSpec, sha256: &[u8; 32]) -> std::io::Result<
         stored::record(&file, sha256);
     }
     Ok(file)
+}
+
+/// A large upload's partial, written direct where its file system does
+/// that well (see `ferry_proto::direct`).
+struct Partial<'a> {
+    file: &'a std::fs::File,
+    /// Big enough to be worth it.
+    direct: bool,
+}
+
+impl DirectFile for Partial<'_> {
+    fn set_direct(&mut self, on: bool) -> bool {
+        (self.direct || !on) && set_direct(self.file, on).is_ok()
+    }
+
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        (&mut &*self.file).write(buf)
+    }
+}
+
+/// Switches `O_DIRECT` on or off. On only on local file systems known to
+/// do direct writes well: over NFS or FUSE each would be a synchronous
+/// round trip, and tmpfs has no disk to go direct to.
+#[cfg(target_os = "linux")]
+fn set_direct(file: &std::fs::File, on: bool) -> std::io::Result<()> {
+    use rustix::fs::{fcntl_getfl, fcntl_setfl, fstatfs, OFlags};
+    const EXT4: i64 = 0xEF53;
+    const XFS: i64 = 0x5846_5342;
+    if on {
+        // `f_type`'s width differs between architectures.
+        #[allow(clippy::useless_conversion)]
+        let kind = i64::from(fstatfs(file)?.f_type);
+        if kind != EXT4 && kind != XFS {
+            return Err(std::io::ErrorKind::Unsupported.into());
+        }
+    }
+    let flags = fcntl_getfl(file)?;
+    let flags = if on {
+        flags | OFlags::DIRECT
+    } else {
+        flags - OFlags::DIRECT
+    };
+    Ok(fcntl_setfl(file, flags)?)
+}
+
+/// No `O_DIRECT` here: always written through the page cache.
+#[cfg(not(target_os = "linux"))]
+fn set_direct(_file: &std::fs::File, on: bool) -> std::io::Result<()> {
+    if on {
+        return Err(std::io::ErrorKind::Unsupported.into());
+    }
+    Ok(())
 }
 
 /// Syncs a directory so a rename in it survives a crash (best effort).
@@ -406,6 +473,30 @@ pub fn mtime(secs: i64) -> Option<std::time::SystemTime> {
 mod tests {
     use super::*;
     use std::io::{Read, Write};
+
+    #[test]
+    fn a_partial_written_direct_keeps_every_byte_and_ends_buffered() {
+        // In the crate's directory: a disk, where /tmp may be tmpfs.
+        let file = tempfile::tempfile_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let data: Vec<u8> = (0..(5 << 20) + 4097u32).map(|i| (i % 253) as u8).collect();
+        let mut w = DirectWriter::new(
+            Partial {
+                file: &file,
+                direct: true,
+            },
+            0,
+        );
+        for piece in data.chunks(256 * 1024 + 3) {
+            w.write(piece).unwrap();
+        }
+        w.finish().unwrap();
+        let flags = rustix::fs::fcntl_getfl(&file).unwrap();
+        assert!(!flags.contains(rustix::fs::OFlags::DIRECT));
+        let mut back = Vec::new();
+        (&file).seek(SeekFrom::Start(0)).unwrap();
+        (&file).read_to_end(&mut back).unwrap();
+        assert!(back == data);
+    }
 
     #[test]
     fn a_flush_step_keeps_the_content() {

@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 use ferry_proto::chunks::{HashPipe, WriteBehind};
 use ferry_proto::commit::{Commit, GroupCommit, GROUP_COMMIT_MAX};
+use ferry_proto::direct::{DirectFile, DirectWriter, DIRECT_MIN};
 use ferry_proto::{ErrorKind, RemoteError, RemotePath, Reply, Request};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
@@ -291,17 +292,82 @@ fn write_chunks(
     file.set_len(offset)?;
     file.seek(SeekFrom::Start(offset))?;
     let mut pipe = HashPipe::new(hasher, remaining);
-    let mut behind = WriteBehind::new(remaining, || file.try_clone().ok().map(flush_and_forget));
+    let mut writer = DirectWriter::new(
+        Partial {
+            file: &file,
+            direct: remaining >= DIRECT_MIN,
+        },
+        offset,
+    );
+    // Direct writes leave nothing in the page cache to flush behind them.
+    let mut behind = WriteBehind::new(remaining, || {
+        (!writer.is_direct())
+            .then(|| file.try_clone().ok().map(flush_and_forget))
+            .flatten()
+    });
     while let Some(chunk) = rx.blocking_recv() {
-        file.write_all(&chunk)?;
+        writer.write(&chunk)?;
         behind.wrote(chunk.len() as u64);
         pipe.update(&chunk);
     }
+    writer.finish()?;
     behind.finish()?;
     let hash = pipe
         .finish()
         .ok_or_else(|| std::io::Error::other("hashing failed"))?;
     Ok((file, hash))
+}
+
+/// A large download's partial, written direct where its file system does
+/// that well (see `ferry_proto::direct`).
+struct Partial<'a> {
+    file: &'a File,
+    /// Big enough to be worth it.
+    direct: bool,
+}
+
+impl DirectFile for Partial<'_> {
+    fn set_direct(&mut self, on: bool) -> bool {
+        (self.direct || !on) && set_direct(self.file, on).is_ok()
+    }
+
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        (&mut &*self.file).write(buf)
+    }
+}
+
+/// Switches `O_DIRECT` on or off. On only on local file systems known to
+/// do direct writes well: over NFS or FUSE each would be a synchronous
+/// round trip, and tmpfs has no disk to go direct to.
+#[cfg(target_os = "linux")]
+fn set_direct(file: &File, on: bool) -> std::io::Result<()> {
+    use rustix::fs::{fcntl_getfl, fcntl_setfl, fstatfs, OFlags};
+    const EXT4: i64 = 0xEF53;
+    const XFS: i64 = 0x5846_5342;
+    if on {
+        // `f_type`'s width differs between architectures.
+        #[allow(clippy::useless_conversion)]
+        let kind = i64::from(fstatfs(file)?.f_type);
+        if kind != EXT4 && kind != XFS {
+            return Err(std::io::ErrorKind::Unsupported.into());
+        }
+    }
+    let flags = fcntl_getfl(file)?;
+    let flags = if on {
+        flags | OFlags::DIRECT
+    } else {
+        flags - OFlags::DIRECT
+    };
+    Ok(fcntl_setfl(file, flags)?)
+}
+
+/// No `O_DIRECT` here: always written through the page cache.
+#[cfg(not(target_os = "linux"))]
+fn set_direct(_file: &File, on: bool) -> std::io::Result<()> {
+    if on {
+        return Err(std::io::ErrorKind::Unsupported.into());
+    }
+    Ok(())
 }
 
 /// A [`WriteBehind`] step: flushes what `file` has so far, then drops those
