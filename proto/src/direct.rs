@@ -57,6 +57,9 @@ pub struct DirectWriter<F: DirectFile> {
     head: usize,
     filled: usize,
     direct: bool,
+    /// A write failed: nothing more is written (it would land at the
+    /// wrong place after a partly done write).
+    failed: bool,
 }
 
 impl<F: DirectFile> DirectWriter<F> {
@@ -69,6 +72,7 @@ impl<F: DirectFile> DirectWriter<F> {
             head: 0,
             filled: 0,
             direct: false,
+            failed: false,
         };
         if at % DIRECT_ALIGN as u64 == 0 && file.set_direct(true) {
             w.buf = vec![0u8; DIRECT_BLOCK + DIRECT_ALIGN];
@@ -122,6 +126,12 @@ impl<F: DirectFile> DirectWriter<F> {
     /// Writes out the gathered bytes: the aligned part direct, the rest
     /// buffered.
     fn flush(&mut self) -> io::Result<()> {
+        if self.failed {
+            if let Some(f) = self.file.as_mut() {
+                f.set_direct(false);
+            }
+            return Err(io::Error::other("an earlier write failed"));
+        }
         if self.direct {
             let aligned = self.filled - self.filled % DIRECT_ALIGN;
             if aligned > 0 {
@@ -153,6 +163,15 @@ impl<F: DirectFile> DirectWriter<F> {
     /// Writes `len` bytes of `data` (or of the buffer from `from`), falling
     /// back to buffered writes for good if a direct one is refused.
     fn write_out(&mut self, from: usize, len: usize, data: Option<&[u8]>) -> io::Result<()> {
+        let written = self.write_bytes(from, len, data);
+        self.failed |= written.is_err();
+        written
+    }
+
+    fn write_bytes(&mut self, from: usize, len: usize, data: Option<&[u8]>) -> io::Result<()> {
+        if self.failed {
+            return Err(io::Error::other("an earlier write failed"));
+        }
         let Some(file) = self.file.as_mut() else {
             return Err(io::Error::other("direct writer used after finish"));
         };
@@ -205,6 +224,8 @@ mod tests {
         refuse_from: Option<usize>,
         /// Write at most this much per call.
         short: Option<usize>,
+        /// Fail one write (a full disk, for a moment) at this many bytes.
+        full_at: Option<usize>,
         direct_writes: usize,
         toggles: usize,
     }
@@ -221,6 +242,10 @@ mod tests {
 
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
             let n = self.short.map_or(buf.len(), |s| s.min(buf.len()));
+            if self.full_at.is_some_and(|f| self.data.len() >= f) {
+                self.full_at = None;
+                return Err(io::Error::other("no space left"));
+            }
             if self.direct {
                 let aligned = buf.as_ptr() as usize % DIRECT_ALIGN == 0
                     && self.data.len() % DIRECT_ALIGN == 0
@@ -310,6 +335,31 @@ mod tests {
             w.write(&data).expect("write");
         }
         assert!(fake.data == data);
+        assert!(!fake.direct);
+    }
+
+    #[test]
+    fn a_failed_write_is_reported_and_nothing_lands_after_it() {
+        let data = content(4 * DIRECT_BLOCK);
+        // Half a block gets written, then the disk is full for a moment:
+        // the rest of that block must not be written after the half.
+        let mut fake = Fake {
+            can_direct: true,
+            full_at: Some(DIRECT_BLOCK + DIRECT_BLOCK / 2),
+            short: Some(DIRECT_BLOCK / 2),
+            ..Fake::default()
+        };
+        {
+            let mut w = DirectWriter::new(&mut fake, 0);
+            let failed = data
+                .chunks(100_000)
+                .map(|p| w.write(p))
+                .find_map(Result::err)
+                .expect("the full disk is reported");
+            assert_eq!(failed.to_string(), "no space left");
+            assert!(w.write(b"more").is_err());
+        }
+        assert!(fake.data == data[..DIRECT_BLOCK + DIRECT_BLOCK / 2]);
         assert!(!fake.direct);
     }
 }
