@@ -1,7 +1,7 @@
 //! One connection: hello, login, then the request loop. Generic over the
 //! byte stream, so TLS or an in-memory duplex can carry it unchanged.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -117,6 +117,11 @@ where
     let small = Arc::new(Semaphore::new(limits.max_small_uploads_in_flight));
     let lane = Lane::default();
     let mut deferred: HashMap<u32, Deferred> = HashMap::new();
+    // Uploads that had their `PutStart` and no end yet: only they take data
+    // (eager ones aside). Data for an upload still waiting for its turn
+    // would sit in its channel, and once that is full the reader would wait
+    // for a turn that only data it cannot read could free.
+    let mut started: HashSet<u32> = HashSet::new();
     let end = loop {
         let next = tokio::select! {
             _ = cancel.cancelled() => break "server shutting down".to_string(),
@@ -156,6 +161,14 @@ where
                     }
                     continue;
                 }
+                if !eager
+                    && !started.contains(&transfer)
+                    && matches!(transfers.get(transfer), Some(Slot::Upload(_)))
+                {
+                    let detail = format!("data for transfer {transfer} before its PutStart");
+                    refuse(&out, detail.clone()).await;
+                    break detail;
+                }
                 feed_upload(&transfers, transfer, UploadMsg::Data(data)).await;
                 continue;
             }
@@ -170,10 +183,12 @@ where
         let (id, req) = match msg {
             ClientMsg::Request { id, req } => (id, req),
             ClientMsg::PutStart { transfer, offset } => {
+                started.insert(transfer);
                 feed_upload(&transfers, transfer, UploadMsg::Start(offset)).await;
                 continue;
             }
             ClientMsg::TransferEnd { transfer, sha256 } => {
+                started.remove(&transfer);
                 feed_upload(&transfers, transfer, UploadMsg::End(sha256)).await;
                 if let Some(d) = deferred.remove(&transfer) {
                     let held = Held {
@@ -187,6 +202,7 @@ where
                 continue;
             }
             ClientMsg::Cancel { transfer } => {
+                started.remove(&transfer);
                 deferred.remove(&transfer);
                 if let Some(Slot::Download(flag)) = transfers.remove(transfer) {
                     flag.store(true, Ordering::Relaxed);
@@ -209,6 +225,7 @@ where
             eager,
         } = req
         {
+            started.remove(&transfer);
             // Eager uploads take a place among the small ones, others an
             // admission and a turn.
             let place = if eager {

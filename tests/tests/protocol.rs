@@ -470,6 +470,60 @@ async fn requests_beyond_the_limit_queue_or_are_refused_and_never_stall() {
 /// Eager uploads (small files: data and end follow the open at once) are
 /// counted apart from other requests, wait for their end, and may send one
 /// chunk at most; one left without an end holds its place until cancelled.
+/// Data for an upload before its `PutStart` closes the connection with a
+/// protocol error. Sent to an upload still waiting for its turn, it used to
+/// fill that upload's channel and leave the reader waiting for a turn that
+/// only frames behind it could free: the connection hung for good, with
+/// its threads and places.
+#[tokio::test]
+async fn data_before_put_start_is_a_protocol_error_not_a_hang() {
+    use ferry_proto::{Frame, Reply};
+    use futures::SinkExt;
+
+    let s = server_with("[limits]\nmax_requests_in_flight = 1\n");
+    let mut raw = Raw::connect(&s).await;
+    raw.login("alice", PW).await.unwrap();
+    for t in [1u32, 2] {
+        let req = Request::PutOpen {
+            transfer: t,
+            path: format!("f{t}"),
+            size: 64 << 20,
+            mtime: 0,
+            mode: 0o644,
+            overwrite: false,
+            resume: false,
+            eager: false,
+        };
+        raw.send(&ClientMsg::Request { id: t, req }).await;
+    }
+    // 1 runs (and waits for its PutStart); 2 waits for the turn.
+    match tokio::time::timeout(Duration::from_secs(10), raw.recv()).await {
+        Ok(Some(ServerMsg::Response {
+            id: 1,
+            reply: Ok(Reply::PutReady { .. }),
+        })) => {}
+        other => panic!("{other:?}"),
+    }
+    // More frames for 2 than its channel holds.
+    for _ in 0..12 {
+        let frame = Frame::Data {
+            transfer: 2,
+            data: bytes::Bytes::from(vec![7u8; 64 * 1024]),
+        };
+        if raw.wr.send(frame).await.is_err() {
+            break;
+        }
+    }
+    match tokio::time::timeout(Duration::from_secs(10), raw.recv()).await {
+        Ok(Some(ServerMsg::Refused { error })) => {
+            assert_eq!(error.kind, ErrorKind::Protocol);
+            assert!(error.detail.contains("before its PutStart"), "{error}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    still_serving(&s).await;
+}
+
 #[tokio::test]
 async fn eager_uploads_are_counted_apart_and_misbehaving_ones_never_stall() {
     use ferry_proto::{Frame, RemoteError, Reply};
