@@ -108,6 +108,27 @@ fn get_resumes_from_every_partial_size() {
     }
 }
 
+/// A file of one chunk or less downloads whole, like its upload: a
+/// leftover partial is not resumed, and is replaced, not left behind.
+#[test]
+fn a_one_chunk_get_replaces_a_leftover_partial() {
+    let s = server();
+    let local = tempfile::tempdir().unwrap();
+    write_random(&s.home("u").join("small.bin"), CHUNK - 7, 3);
+    let content = std::fs::read(s.home("u").join("small.bin")).unwrap();
+    let target = local.path().join("small.bin");
+    std::fs::write(partial(local.path(), "small.bin"), &content[..1000]).unwrap();
+    let o = s.ferry(
+        "u",
+        PW,
+        &["--json", "get", "small.bin", target.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(json_lines(&o)[0]["resumed_from"], 0);
+    assert_eq!(std::fs::read(&target).unwrap(), content);
+    assert!(!partial(local.path(), "small.bin").exists());
+}
+
 #[test]
 fn a_partial_that_differs_restarts_from_zero_with_a_message() {
     let s = server();

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use ferry_proto::chunks::{HashPipe, WriteBehind};
 use ferry_proto::commit::{Commit, GroupCommit, GROUP_COMMIT_MAX};
 use ferry_proto::direct::{DirectFile, DirectWriter, DIRECT_MIN};
-use ferry_proto::{ErrorKind, RemoteError, RemotePath, Reply, Request};
+use ferry_proto::{ErrorKind, RemoteError, RemotePath, Reply, Request, CHUNK_SIZE};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
@@ -27,6 +27,7 @@ pub(crate) async fn get_file(
     id: u64,
     remote: RemotePath,
     local: &Path,
+    listed_size: u64,
 ) -> FileReport {
     let mut report = FileReport {
         direction: Direction::Get,
@@ -39,7 +40,17 @@ pub(crate) async fn get_file(
     };
     let local = local.to_path_buf();
     let rehash = job.opts.rehash;
-    let mut result = download(client, job, id, &remote, local.clone(), rehash, &mut report).await;
+    let one_chunk = listed_size <= CHUNK_SIZE as u64;
+    let mut result = download(
+        client,
+        job,
+        id,
+        (&remote, local.clone()),
+        rehash,
+        one_chunk,
+        &mut report,
+    )
+    .await;
     if let Ok(Fetched::StaleRecord) = result {
         // What arrived does not match the checksum the server recorded at
         // upload: either it was damaged in transit or the server's file was
@@ -54,7 +65,16 @@ pub(crate) async fn get_file(
             ),
         );
         let resumed_from = report.resumed_from;
-        result = download(client, job, id, &remote, local, true, &mut report).await;
+        result = download(
+            client,
+            job,
+            id,
+            (&remote, local),
+            true,
+            one_chunk,
+            &mut report,
+        )
+        .await;
         report.resumed_from = resumed_from;
     }
     match result {
@@ -86,13 +106,17 @@ enum Fetched {
     StaleRecord,
 }
 
+/// Downloads one file. `one_chunk`: the listing says it fits one chunk, so
+/// it is never resumed (as on upload) and arrives whole in memory before it
+/// touches the disk: one blocking trip that checks, writes and hands it to
+/// the group commit, instead of three (open the partial, write, commit).
 async fn download(
     client: &Client,
     job: &Job,
     id: u64,
-    remote: &RemotePath,
-    mut local: PathBuf,
+    (remote, mut local): (&RemotePath, PathBuf),
     rehash: bool,
+    one_chunk: bool,
     report: &mut FileReport,
 ) -> Result<Fetched> {
     if let Ok(md) = std::fs::symlink_metadata(&local) {
@@ -145,23 +169,12 @@ async fn download(
 
     // What do we already hold?
     let part = partial_path(&local);
-    let p = part.clone();
-    let (file, held, prefix) =
-        tokio::task::spawn_blocking(move || -> std::io::Result<(File, u64, Sha256)> {
-            let mut f = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&p)?;
-            let len = f.metadata()?.len();
-            let mut h = Sha256::new();
-            hash_prefix(&mut f, len, &mut h)?;
-            Ok((f, len, h))
-        })
-        .await
-        .map_err(blocking_err)?
-        .map_err(|e| local_err(&part, e))?;
+    let (file, held, prefix) = if one_chunk {
+        (None, 0, Sha256::new())
+    } else {
+        let (f, len, h) = open_partial(&part).await?;
+        (Some(f), len, h)
+    };
 
     let transfer = client.next_transfer();
     let req = Request::GetOpen {
@@ -208,6 +221,48 @@ async fn download(
         )
     });
 
+    let file = match file {
+        None if size <= CHUNK_SIZE as u64 => {
+            // Whole in memory, checked before anything is written.
+            let mut sink = Sink::Memory(Vec::new());
+            let (done, theirs) =
+                receive(client, job, id, &mut events, &mut guard, &mut sink, size, 0).await?;
+            let Sink::Memory(chunks) = sink else {
+                return Err(ClientError::Protocol("lost the chunks".into()));
+            };
+            let mut h = Sha256::new();
+            chunks.iter().for_each(|c| h.update(c));
+            let ours: [u8; 32] = h.finalize().into();
+            let (theirs, stored) = sent_whole(remote, size, theirs)?;
+            if done == size && ours != theirs && stored && !rehash {
+                return Ok(Fetched::StaleRecord);
+            }
+            if done != size || ours != theirs {
+                return Err(integrity_failed(remote, "nothing was written"));
+            }
+            let (p, l) = (part.clone(), local.clone());
+            let committed = tokio::task::spawn_blocking(move || -> std::io::Result<Committed> {
+                let mut f = OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .open(&p)?;
+                for c in &chunks {
+                    f.write_all(c)?;
+                }
+                Ok(commit(f, p, l, mtime, mode))
+            })
+            .await
+            .map_err(blocking_err)?
+            .map_err(|e| local_err(&part, e))?;
+            committed_at(committed, &local).await?;
+            report.sha256 = Some(ours);
+            return Ok(Fetched::Done);
+        }
+        // Grew past one chunk since it was listed.
+        None => open_partial(&part).await?.0,
+        Some(f) => f,
+    };
     let hasher = if offset == held {
         prefix
     } else {
@@ -218,14 +273,98 @@ async fn download(
     let writer = tokio::task::spawn_blocking(move || {
         write_chunks(file, offset, hasher, size - offset, data_rx).map_err(|e| local_err(&p, e))
     });
+    let mut sink = Sink::Writer(data_tx);
+    let received = receive(
+        client,
+        job,
+        id,
+        &mut events,
+        &mut guard,
+        &mut sink,
+        size,
+        offset,
+    )
+    .await;
+    drop(sink);
+    let (file, ours) = writer.await.map_err(blocking_err)??;
+    let (done, theirs) = received?;
+    let (theirs, stored) = sent_whole(remote, size, theirs)?;
+    if done == size && ours != theirs && stored && !rehash {
+        return Ok(Fetched::StaleRecord);
+    }
+    if done != size || ours != theirs {
+        drop(file);
+        let _ = std::fs::remove_file(&part);
+        return Err(integrity_failed(remote, "the partial was discarded"));
+    }
+    let l = local.clone();
+    let committed = tokio::task::spawn_blocking(move || commit(file, part, l, mtime, mode))
+        .await
+        .map_err(blocking_err)?;
+    committed_at(committed, &local).await?;
+    report.sha256 = Some(ours);
+    Ok(Fetched::Done)
+}
+
+/// Opens (or creates) a download's partial: the file, its length, and the
+/// hash of what it holds.
+async fn open_partial(part: &Path) -> Result<(File, u64, Sha256)> {
+    let p = part.to_path_buf();
+    tokio::task::spawn_blocking(move || -> std::io::Result<(File, u64, Sha256)> {
+        let mut f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&p)?;
+        let len = f.metadata()?.len();
+        let mut h = Sha256::new();
+        hash_prefix(&mut f, len, &mut h)?;
+        Ok((f, len, h))
+    })
+    .await
+    .map_err(blocking_err)?
+    .map_err(|e| local_err(part, e))
+}
+
+/// Where a download's data goes as it arrives.
+enum Sink {
+    /// To the writer's thread.
+    Writer(mpsc::Sender<Bytes>),
+    /// Kept until the end (a file of one chunk or less).
+    Memory(Vec<Bytes>),
+}
+
+/// Takes a download's data until `GetDone`: the bytes that came (from
+/// `offset` on) and the server's hash. `None` for the hash when the server
+/// sent more than `size`, or the writer stopped (its error is its own).
+#[allow(clippy::too_many_arguments)]
+async fn receive(
+    client: &Client,
+    job: &Job,
+    id: u64,
+    events: &mut mpsc::Receiver<Event>,
+    guard: &mut TransferGuard<'_>,
+    sink: &mut Sink,
+    size: u64,
+    offset: u64,
+) -> Result<(u64, Option<([u8; 32], bool)>)> {
     let mut done = offset;
-    let theirs = loop {
+    loop {
         match events.recv().await {
             Some(Event::Data(data)) => {
                 let n = data.len() as u64;
                 done += n;
-                if done > size || data_tx.send(data).await.is_err() {
-                    break None; // the writer failed; its error is reported below
+                let taken = done <= size
+                    && match sink {
+                        Sink::Writer(tx) => tx.send(data).await.is_ok(),
+                        Sink::Memory(chunks) => {
+                            chunks.push(data);
+                            true
+                        }
+                    };
+                if !taken {
+                    return Ok((done, None));
                 }
                 if let Some(l) = &job.limiter {
                     l.take(n).await;
@@ -233,7 +372,8 @@ async fn download(
                 job.events.emit(TransferEvent::Progress { id, done });
             }
             Some(Event::Reply(Ok(Reply::GetDone { sha256, stored }))) => {
-                break Some((sha256, stored))
+                guard.armed = false;
+                return Ok((done, Some((sha256, stored))));
             }
             Some(Event::Reply(Err(e))) => {
                 guard.armed = false;
@@ -246,39 +386,36 @@ async fn download(
             }
             None => return Err(client.lost()),
         }
-    };
-    drop(data_tx);
-    let (file, ours) = writer.await.map_err(blocking_err)??;
-    let Some((theirs, stored)) = theirs else {
-        return Err(ClientError::Protocol(format!(
-            "{remote}: the server sent more than {size} bytes"
-        )));
-    };
-    guard.armed = false;
-    if done == size && ours != theirs && stored && !rehash {
-        return Ok(Fetched::StaleRecord);
     }
-    if done != size || ours != theirs {
-        drop(file);
-        let _ = std::fs::remove_file(&part);
-        return Err(ClientError::Remote(RemoteError::new(
-            ErrorKind::IntegrityFailed,
-            format!("{remote}: the data received does not match the server's SHA-256; the partial was discarded"),
-        )));
-    }
-    let l = local.clone();
-    let committed = tokio::task::spawn_blocking(move || commit(file, part, l, mtime, mode))
-        .await
-        .map_err(blocking_err)?;
+}
+
+/// The server's hash, once all it sent fitted the size it announced.
+fn sent_whole(
+    remote: &RemotePath,
+    size: u64,
+    theirs: Option<([u8; 32], bool)>,
+) -> Result<([u8; 32], bool)> {
+    theirs.ok_or_else(|| {
+        ClientError::Protocol(format!("{remote}: the server sent more than {size} bytes"))
+    })
+}
+
+fn integrity_failed(remote: &RemotePath, what_became: &str) -> ClientError {
+    ClientError::Remote(RemoteError::new(
+        ErrorKind::IntegrityFailed,
+        format!("{remote}: the data received does not match the server's SHA-256; {what_became}"),
+    ))
+}
+
+/// Waits for a commit to be durable.
+async fn committed_at(committed: Committed, local: &Path) -> Result<()> {
     let committed = match committed {
         Committed::Done(r) => r,
         Committed::Later(rx) => rx
             .await
             .unwrap_or_else(|_| Err(ferry_proto::commit::stopped())),
     };
-    committed.map_err(|e| local_err(&local, e))?;
-    report.sha256 = Some(ours);
-    Ok(Fetched::Done)
+    committed.map_err(|e| local_err(local, e))
 }
 
 /// Writes chunks from `offset` on, hashing; returns the file and the hash.

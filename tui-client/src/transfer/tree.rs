@@ -212,7 +212,7 @@ pub async fn get_paths(
         .enumerate()
         .map(|(i, (src, target, size))| {
             (size, async move {
-                get_file(client, job, i as u64, src, &target).await
+                get_file(client, job, i as u64, src, &target, size).await
             })
         })
         .collect();
