@@ -273,6 +273,12 @@ rsync_tree() { rsync -a -e "ssh $SSH_OPTS" "$TREE/" "127.0.0.1:$D/sshdst/tree-$T
 check_sftp_big() { same_size "$D/sshdst/big.bin"; }
 check_dl_size() { same_size "$D/dl/big.bin"; }
 check_ssh_tree() { same_tree "$D/sshdst/tree-$TREE_N"; }
+# tree downloads: Ferry's last uploaded tree, pulled into fresh local trees
+DL_N=0
+next_dl_tree() { DL_N=$((DL_N + 1)); warm "$ROOT/home/bench/$GET_TREE"; }
+ferry_get_tree() { ferry_cmd get -r "/$GET_TREE" "$D/dl/tree-$DL_N"; }
+rsync_pull_tree() { rsync -a -e "ssh $SSH_OPTS" "127.0.0.1:$ROOT/home/bench/$GET_TREE/" "$D/dl/tree-$DL_N/"; }
+check_dl_tree() { same_tree "$D/dl/tree-$DL_N"; }
 # raw TCP: the receiver listens; "put" pushes to it, "get" pulls from a sender
 nc_new_port() { [[ -z $NC_PID ]] || kill "$NC_PID" 2>/dev/null || true; NC_PORT=$(free_port 24000); }
 nc_prep_put() { warm "$BIG"; rm -f "$D/nc.out"; nc_new_port
@@ -361,6 +367,7 @@ report() {
     trow "$size get, server hashing as it reads (--rehash)" ferry_get_rehash sftp sftp_get_big -
     trow "tree put ($tree)" ferry_put_tree rsync rsync_tree 1.0
     trow "tree put ($tree)" ferry_put_tree sftp sftp_put_tree -
+    trow "tree get ($tree)" ferry_get_tree rsync rsync_pull_tree -
     echo
     echo "| measure | value | target | result |"
     echo "|---|---|---|---|"
@@ -397,8 +404,13 @@ rm -rf "$D/sshdst"
 interleave "sftp_put_tree next_tree sftp_put_tree check_ssh_tree" \
     "rsync_tree next_tree rsync_tree check_ssh_tree" \
     ${FERRY:+"ferry_put_tree next_tree ferry_put_tree check_ferry_tree"}
+if [[ $FERRY ]] && [[ ${T[ferry_put_tree]:-FAIL} != FAIL ]]; then
+    GET_TREE=tree-$TREE_N   # Ferry's tree of the last round
+    interleave "rsync_pull_tree next_dl_tree rsync_pull_tree check_dl_tree" \
+        "ferry_get_tree next_dl_tree ferry_get_tree check_dl_tree"
+fi
 log "removing the trees"
-rm -rf "$D/sshdst" "$ROOT/home/bench"/tree-*
+rm -rf "$D/sshdst" "$ROOT/home/bench"/tree-* "$D/dl"/tree-*
 [[ $FERRY ]] && ls_latency
 
 report | tee "$D/results.md"
