@@ -24,6 +24,8 @@ pub struct Account {
     pub home: Arc<Home>,
     ledger: Mutex<Ledger>,
     active: Mutex<HashMap<RemotePath, CancellationToken>>,
+    /// Places for the user's running transfers, over all sessions.
+    pub transfers: Arc<tokio::sync::Semaphore>,
 }
 
 /// Quota held for an upload in progress.
@@ -170,6 +172,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub struct Accounts {
     live: tokio::sync::Mutex<HashMap<String, Arc<Account>>>,
     kept: std::time::Duration,
+    /// Running transfers allowed per user.
+    transfers_per_user: usize,
 }
 
 /// Holds one session open; dropping it ends the session.
@@ -182,10 +186,11 @@ pub struct Session {
 
 impl Accounts {
     /// No accounts yet; each is kept for `kept` after its last session.
-    pub fn new(kept: std::time::Duration) -> Accounts {
+    pub fn new(kept: std::time::Duration, transfers_per_user: usize) -> Accounts {
         Accounts {
             live: Default::default(),
             kept,
+            transfers_per_user,
         }
     }
 
@@ -229,6 +234,7 @@ impl Accounts {
                         left: None,
                     }),
                     active: Mutex::new(HashMap::new()),
+                    transfers: Arc::new(tokio::sync::Semaphore::new(self.transfers_per_user)),
                 });
                 live.insert(name.to_string(), a.clone());
                 a

@@ -84,6 +84,12 @@ pub struct Limits {
     /// Small uploads (one chunk or less, sent whole) in flight per
     /// connection, counted apart from requests.
     pub max_small_uploads_in_flight: usize,
+    /// Uploads and downloads running at once on the whole server. Each
+    /// holds a thread until it ends; more wait for their turn.
+    pub max_transfers: usize,
+    /// Uploads and downloads running at once per user, over all their
+    /// sessions.
+    pub max_transfers_per_user: usize,
     /// Seconds a user's measured disk usage is kept after their last
     /// session ends (a login within that time does not walk the home).
     pub usage_kept_secs: u64,
@@ -131,6 +137,8 @@ impl Default for Limits {
             max_dir_batch: 512,
             max_requests_in_flight: 64,
             max_small_uploads_in_flight: 256,
+            max_transfers: 256,
+            max_transfers_per_user: 64,
             usage_kept_secs: 300,
         }
     }
@@ -195,6 +203,10 @@ impl Config {
             "limits.max_small_uploads_in_flight must be positive"
         );
         anyhow::ensure!(
+            self.limits.max_transfers > 0 && self.limits.max_transfers_per_user > 0,
+            "limits.max_transfers and limits.max_transfers_per_user must be positive"
+        );
+        anyhow::ensure!(
             self.tls.cert.is_some() == self.tls.key.is_some(),
             "tls.cert and tls.key must be given together"
         );
@@ -222,6 +234,11 @@ mod tests {
         let d = Config::default();
         assert_eq!(c.listen, d.listen);
         assert_eq!(c.limits.max_connections, d.limits.max_connections);
+        assert_eq!(c.limits.max_transfers, d.limits.max_transfers);
+        assert_eq!(
+            c.limits.max_transfers_per_user,
+            d.limits.max_transfers_per_user
+        );
         assert_eq!(c.auth.iterations, d.auth.iterations);
         assert_eq!(
             c.transfers.partial_max_age_secs,

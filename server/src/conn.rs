@@ -122,6 +122,10 @@ where
     // would sit in its channel, and once that is full the reader would wait
     // for a turn that only data it cannot read could free.
     let mut started: HashSet<u32> = HashSet::new();
+    let caps = Caps {
+        user: session.account.transfers.clone(),
+        server: shared.transfers.clone(),
+    };
     let end = loop {
         let next = tokio::select! {
             _ = cancel.cancelled() => break "server shutting down".to_string(),
@@ -277,7 +281,7 @@ where
                 Place::Small(permit) => {
                     deferred.insert(transfer, Deferred { id, permit, job });
                 }
-                Place::Turn(turn) => run_transfer(&transfers, transfer, turn, job),
+                Place::Turn(turn) => run_transfer(&transfers, transfer, turn, &caps, job),
             }
             continue;
         }
@@ -317,7 +321,7 @@ where
                     download::run(spec, account, out, flag);
                     drop(held);
                 });
-                run_transfer(&transfers, transfer, turn, job);
+                run_transfer(&transfers, transfer, turn, &caps, job);
             }
             req => {
                 let batch = limits.max_dir_batch;
@@ -477,19 +481,62 @@ impl Drop for Held {
     }
 }
 
-/// Runs a transfer in its turn on a blocking thread of its own.
-fn run_transfer(transfers: &Transfers, transfer: u32, turn: Turn<'_>, job: Job) {
+/// Runs a transfer in its turn on a blocking thread of its own, once its
+/// user and the server have a place for it too.
+fn run_transfer(transfers: &Transfers, transfer: u32, turn: Turn<'_>, caps: &Caps, job: Job) {
     let slots = transfers.clone();
+    let caps = caps.clone();
     let started = turn.then(move |(turn, admission)| {
-        let held = Held {
-            slots,
-            transfer,
-            _permits: vec![turn, admission],
+        let start = move |places: [OwnedSemaphorePermit; 2]| {
+            let [user, server] = places;
+            let held = Held {
+                slots,
+                transfer,
+                _permits: vec![turn, admission, user, server],
+            };
+            tokio::task::spawn_blocking(move || job(held));
         };
-        tokio::task::spawn_blocking(move || job(held));
+        match caps.try_take() {
+            Some(places) => start(places),
+            None => {
+                tokio::spawn(async move {
+                    if let Some(places) = caps.take().await {
+                        start(places);
+                    }
+                });
+            }
+        }
     });
     if !started {
         transfers.remove(transfer);
+    }
+}
+
+/// Places for running transfers beyond the connection's turns: per user
+/// (over all sessions) and on the whole server. A running transfer holds a
+/// blocking thread until it ends, also while its client is slow or silent;
+/// without these, one user opening transfers on every session could hold
+/// every thread of the pool, and every other user's file work would wait.
+#[derive(Clone)]
+struct Caps {
+    user: Arc<Semaphore>,
+    server: Arc<Semaphore>,
+}
+
+impl Caps {
+    /// Both places at once, if both are free now.
+    fn try_take(&self) -> Option<[OwnedSemaphorePermit; 2]> {
+        let user = self.user.clone().try_acquire_owned().ok()?;
+        let server = self.server.clone().try_acquire_owned().ok()?;
+        Some([user, server])
+    }
+
+    /// Both places, always the user's first (so no two waiters each hold
+    /// what the other waits for).
+    async fn take(&self) -> Option<[OwnedSemaphorePermit; 2]> {
+        let user = self.user.clone().acquire_owned().await.ok()?;
+        let server = self.server.clone().acquire_owned().await.ok()?;
+        Some([user, server])
     }
 }
 

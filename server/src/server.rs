@@ -41,6 +41,8 @@ pub struct Shared {
     pub accounts: Arc<Accounts>,
     /// Commits small uploads in groups.
     pub committer: crate::transfer::commit::Committer,
+    /// Places for running transfers on the whole server.
+    pub transfers: Arc<tokio::sync::Semaphore>,
 }
 
 impl Shared {
@@ -55,9 +57,11 @@ impl Shared {
             penalties: Penalties::new(config.auth.clone()),
             users,
             secret,
-            accounts: Arc::new(Accounts::new(Duration::from_secs(
-                config.limits.usage_kept_secs,
-            ))),
+            accounts: Arc::new(Accounts::new(
+                Duration::from_secs(config.limits.usage_kept_secs),
+                config.limits.max_transfers_per_user,
+            )),
+            transfers: Arc::new(tokio::sync::Semaphore::new(config.limits.max_transfers)),
             committer: crate::transfer::commit::Committer::start()
                 .context("cannot start the commit thread")?,
             config,

@@ -470,6 +470,89 @@ async fn requests_beyond_the_limit_queue_or_are_refused_and_never_stall() {
 /// Eager uploads (small files: data and end follow the open at once) are
 /// counted apart from other requests, wait for their end, and may send one
 /// chunk at most; one left without an end holds its place until cancelled.
+/// Transfers running at once are capped per user over all sessions, and on
+/// the whole server: one more waits for its turn (no thread held), while
+/// the session's other requests are still answered. A running transfer
+/// holds a thread even while its client sends nothing, so without the caps
+/// one user could hold every thread of the server's pool.
+#[tokio::test]
+async fn running_transfers_are_capped_per_user_and_per_server() {
+    use ferry_proto::Reply;
+
+    let s = server_with("[limits]\nmax_transfers = 2\nmax_transfers_per_user = 1\n");
+    s.add_user("bob", "pw-bob", None);
+    s.add_user("carol", "pw-carol", None);
+    async fn session(s: &Server, user: &str, pw: &str) -> Raw {
+        let mut raw = Raw::connect(s).await;
+        raw.login(user, pw).await.unwrap();
+        raw
+    }
+    let open = |path: &str| ClientMsg::Request {
+        id: 1,
+        req: Request::PutOpen {
+            transfer: 1,
+            path: path.into(),
+            size: 64 << 20,
+            mtime: 0,
+            mode: 0o644,
+            overwrite: false,
+            resume: false,
+            eager: false,
+        },
+    };
+    async fn ready(raw: &mut Raw) {
+        match tokio::time::timeout(Duration::from_secs(10), raw.recv()).await {
+            Ok(Some(ServerMsg::Response {
+                id: 1,
+                reply: Ok(Reply::PutReady { .. }),
+            })) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    /// Nothing comes for a second, yet a stat is answered.
+    async fn waiting(raw: &mut Raw) {
+        let quiet = tokio::time::timeout(Duration::from_secs(1), raw.recv()).await;
+        assert!(quiet.is_err(), "answered while it should wait: {quiet:?}");
+        raw.send(&ClientMsg::Request {
+            id: 2,
+            req: Request::Stat { path: "/".into() },
+        })
+        .await;
+        match tokio::time::timeout(Duration::from_secs(10), raw.recv()).await {
+            Ok(Some(ServerMsg::Response {
+                id: 2,
+                reply: Ok(Reply::Stat(_)),
+            })) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+
+    // Alice runs one upload; her second session's upload waits for it.
+    let mut a1 = session(&s, "alice", PW).await;
+    a1.send(&open("a1")).await;
+    ready(&mut a1).await;
+    let mut a2 = session(&s, "alice", PW).await;
+    a2.send(&open("a2")).await;
+    waiting(&mut a2).await;
+    // Bob takes the server's second place; Carol waits for one.
+    let mut b = session(&s, "bob", "pw-bob").await;
+    b.send(&open("b")).await;
+    ready(&mut b).await;
+    let mut c = session(&s, "carol", "pw-carol").await;
+    c.send(&open("c")).await;
+    waiting(&mut c).await;
+    // Alice's first upload ends. Its server place goes to Carol, who asked
+    // for one first; Alice's second has her user's place now, and waits for
+    // the server's.
+    a1.send(&ClientMsg::Cancel { transfer: 1 }).await;
+    ready(&mut c).await;
+    waiting(&mut a2).await;
+    // Bob's ends (his connection closes): Alice's second runs.
+    drop(b);
+    ready(&mut a2).await;
+    still_serving(&s).await;
+}
+
 /// Data for an upload before its `PutStart` closes the connection with a
 /// protocol error. Sent to an upload still waiting for its turn, it used to
 /// fill that upload's channel and leave the reader waiting for a turn that

@@ -144,7 +144,14 @@ fn serve(config: Config) -> anyhow::Result<()> {
         // so `ferryd fingerprint` run right after sees the one in use.
         ferry_server::tls::server_config(&config)?;
     }
-    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    // Every running transfer holds a blocking thread; the rest of the
+    // server's file work (listings, small uploads, commits) needs room
+    // beside them.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(config.limits.max_transfers + 256)
+        .build()
+        .context("cannot start the async runtime")?;
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
