@@ -27,6 +27,23 @@ async fn still_serving(s: &Server) {
     c.list("/").await.expect("list still works");
 }
 
+/// `PutOpen` of a new file, as request `id` and transfer `id`.
+fn put_open(id: u32, path: &str, size: u64, eager: bool) -> ClientMsg {
+    ClientMsg::Request {
+        id,
+        req: Request::PutOpen {
+            transfer: id,
+            path: path.into(),
+            size,
+            mtime: 0,
+            mode: 0o644,
+            overwrite: false,
+            resume: false,
+            eager,
+        },
+    }
+}
+
 async fn read_to_end(stream: &mut TcpStream) -> Vec<u8> {
     let mut buf = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut buf))
@@ -375,17 +392,7 @@ async fn requests_beyond_the_limit_queue_or_are_refused_and_never_stall() {
     let mut raw = Raw::connect(&s).await;
     raw.login("alice", PW).await.unwrap();
     for i in 1..=6u32 {
-        let req = Request::PutOpen {
-            transfer: i,
-            path: format!("f{i}"),
-            size: 5,
-            mtime: 0,
-            mode: 0o644,
-            overwrite: false,
-            resume: false,
-            eager: false,
-        };
-        raw.send(&ClientMsg::Request { id: i, req }).await;
+        raw.send(&put_open(i, &format!("f{i}"), 5, false)).await;
     }
     // Two run (ready), two wait, two are refused.
     let (mut ready, mut busy) = (Vec::new(), Vec::new());
@@ -487,19 +494,7 @@ async fn running_transfers_are_capped_per_user_and_per_server() {
         raw.login(user, pw).await.unwrap();
         raw
     }
-    let open = |path: &str| ClientMsg::Request {
-        id: 1,
-        req: Request::PutOpen {
-            transfer: 1,
-            path: path.into(),
-            size: 64 << 20,
-            mtime: 0,
-            mode: 0o644,
-            overwrite: false,
-            resume: false,
-            eager: false,
-        },
-    };
+    let open = |path: &str| put_open(1, path, 64 << 20, false);
     async fn ready(raw: &mut Raw) {
         match tokio::time::timeout(Duration::from_secs(10), raw.recv()).await {
             Ok(Some(ServerMsg::Response {
@@ -567,17 +562,8 @@ async fn data_before_put_start_is_a_protocol_error_not_a_hang() {
     let mut raw = Raw::connect(&s).await;
     raw.login("alice", PW).await.unwrap();
     for t in [1u32, 2] {
-        let req = Request::PutOpen {
-            transfer: t,
-            path: format!("f{t}"),
-            size: 64 << 20,
-            mtime: 0,
-            mode: 0o644,
-            overwrite: false,
-            resume: false,
-            eager: false,
-        };
-        raw.send(&ClientMsg::Request { id: t, req }).await;
+        raw.send(&put_open(t, &format!("f{t}"), 64 << 20, false))
+            .await;
     }
     // 1 runs (and waits for its PutStart); 2 waits for the turn.
     match tokio::time::timeout(Duration::from_secs(10), raw.recv()).await {
@@ -616,19 +602,7 @@ async fn eager_uploads_are_counted_apart_and_misbehaving_ones_never_stall() {
     let s = server_with("[limits]\nmax_requests_in_flight = 1\nmax_small_uploads_in_flight = 4\n");
     let mut raw = Raw::connect(&s).await;
     raw.login("alice", PW).await.unwrap();
-    let open = |i: u32, size: u64| ClientMsg::Request {
-        id: i,
-        req: Request::PutOpen {
-            transfer: i,
-            path: format!("e{i}"),
-            size,
-            mtime: 0,
-            mode: 0o644,
-            overwrite: false,
-            resume: false,
-            eager: true,
-        },
-    };
+    let open = |i: u32, size: u64| put_open(i, &format!("e{i}"), size, true);
     let data = |t: u32, bytes: &'static [u8]| Frame::Data {
         transfer: t,
         data: bytes::Bytes::from_static(bytes),
