@@ -27,6 +27,24 @@ async fn still_serving(s: &Server) {
     c.list("/").await.expect("list still works");
 }
 
+/// A raw connection logged in as `user`.
+async fn session(s: &Server, user: &str, pw: &str) -> Raw {
+    let mut raw = Raw::connect(s).await;
+    raw.login(user, pw).await.expect("login");
+    raw
+}
+
+/// Waits for `PutReady` to request 1.
+async fn ready(raw: &mut Raw) {
+    match tokio::time::timeout(Duration::from_secs(10), raw.recv()).await {
+        Ok(Some(ServerMsg::Response {
+            id: 1,
+            reply: Ok(ferry_proto::Reply::PutReady { .. }),
+        })) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
 /// `PutOpen` of a new file, as request `id` and transfer `id`.
 fn put_open(id: u32, path: &str, size: u64, eager: bool) -> ClientMsg {
     ClientMsg::Request {
@@ -128,8 +146,7 @@ async fn four_gib_length_prefix_before_and_after_login() {
     while raw.recv().await.is_some() {}
     still_serving(&s).await;
 
-    let mut raw = Raw::connect(&s).await;
-    raw.login("alice", PW).await.expect("login");
+    let mut raw = session(&s, "alice", PW).await;
     raw.wr
         .get_mut()
         .write_all(&[0xFF, 0xFF, 0xFF, 0xFF, 0])
@@ -150,8 +167,7 @@ async fn four_gib_length_prefix_before_and_after_login() {
 #[tokio::test]
 async fn undecodable_frame_after_login() {
     let s = server_with("");
-    let mut raw = Raw::connect(&s).await;
-    raw.login("alice", PW).await.expect("login");
+    let mut raw = session(&s, "alice", PW).await;
     // A well-framed control frame whose body is no valid message.
     raw.wr
         .get_mut()
@@ -169,8 +185,7 @@ async fn undecodable_frame_after_login() {
 #[tokio::test]
 async fn server_validates_paths_itself() {
     let s = server_with("");
-    let mut raw = Raw::connect(&s).await;
-    raw.login("alice", PW).await.expect("login");
+    let mut raw = session(&s, "alice", PW).await;
     let cases = [
         ("../etc", ErrorKind::OutsideHome),
         ("/../../etc/passwd", ErrorKind::OutsideHome),
@@ -389,8 +404,7 @@ async fn requests_beyond_the_limit_queue_or_are_refused_and_never_stall() {
     use sha2::{Digest, Sha256};
 
     let s = server_with("[limits]\nmax_requests_in_flight = 2\n");
-    let mut raw = Raw::connect(&s).await;
-    raw.login("alice", PW).await.unwrap();
+    let mut raw = session(&s, "alice", PW).await;
     for i in 1..=6u32 {
         raw.send(&put_open(i, &format!("f{i}"), 5, false)).await;
     }
@@ -489,21 +503,7 @@ async fn running_transfers_are_capped_per_user_and_per_server() {
     let s = server_with("[limits]\nmax_transfers = 2\nmax_transfers_per_user = 1\n");
     s.add_user("bob", "pw-bob", None);
     s.add_user("carol", "pw-carol", None);
-    async fn session(s: &Server, user: &str, pw: &str) -> Raw {
-        let mut raw = Raw::connect(s).await;
-        raw.login(user, pw).await.unwrap();
-        raw
-    }
     let open = |path: &str| put_open(1, path, 64 << 20, false);
-    async fn ready(raw: &mut Raw) {
-        match tokio::time::timeout(Duration::from_secs(10), raw.recv()).await {
-            Ok(Some(ServerMsg::Response {
-                id: 1,
-                reply: Ok(Reply::PutReady { .. }),
-            })) => {}
-            other => panic!("{other:?}"),
-        }
-    }
     /// Nothing comes for a second, yet a stat is answered.
     async fn waiting(raw: &mut Raw) {
         let quiet = tokio::time::timeout(Duration::from_secs(1), raw.recv()).await;
@@ -555,24 +555,17 @@ async fn running_transfers_are_capped_per_user_and_per_server() {
 /// its threads and places.
 #[tokio::test]
 async fn data_before_put_start_is_a_protocol_error_not_a_hang() {
-    use ferry_proto::{Frame, Reply};
+    use ferry_proto::Frame;
     use futures::SinkExt;
 
     let s = server_with("[limits]\nmax_requests_in_flight = 1\n");
-    let mut raw = Raw::connect(&s).await;
-    raw.login("alice", PW).await.unwrap();
+    let mut raw = session(&s, "alice", PW).await;
     for t in [1u32, 2] {
         raw.send(&put_open(t, &format!("f{t}"), 64 << 20, false))
             .await;
     }
     // 1 runs (and waits for its PutStart); 2 waits for the turn.
-    match tokio::time::timeout(Duration::from_secs(10), raw.recv()).await {
-        Ok(Some(ServerMsg::Response {
-            id: 1,
-            reply: Ok(Reply::PutReady { .. }),
-        })) => {}
-        other => panic!("{other:?}"),
-    }
+    ready(&mut raw).await;
     // More frames for 2 than its channel holds.
     for _ in 0..12 {
         let frame = Frame::Data {
@@ -600,8 +593,7 @@ async fn eager_uploads_are_counted_apart_and_misbehaving_ones_never_stall() {
     use sha2::{Digest, Sha256};
 
     let s = server_with("[limits]\nmax_requests_in_flight = 1\nmax_small_uploads_in_flight = 4\n");
-    let mut raw = Raw::connect(&s).await;
-    raw.login("alice", PW).await.unwrap();
+    let mut raw = session(&s, "alice", PW).await;
     let open = |i: u32, size: u64| put_open(i, &format!("e{i}"), size, true);
     let data = |t: u32, bytes: &'static [u8]| Frame::Data {
         transfer: t,
