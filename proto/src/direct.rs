@@ -51,15 +51,67 @@ pub trait DirectFile {
 /// written then, so a partial keeps everything received.
 #[derive(Debug)]
 pub struct DirectWriter<F: DirectFile> {
-    file: Option<F>,
+    /// `None` once finished.
+    out: Option<Out<F>>,
     /// `DIRECT_BLOCK + DIRECT_ALIGN` bytes; the block starts at `head`.
     buf: Vec<u8>,
     head: usize,
     filled: usize,
+}
+
+/// The file, and how its writes go.
+#[derive(Debug)]
+struct Out<F> {
+    file: F,
     direct: bool,
     /// A write failed: nothing more is written (it would land at the
     /// wrong place after a partly done write).
     failed: bool,
+}
+
+impl<F: DirectFile> Out<F> {
+    /// Writes all of `bytes`, falling back to buffered writes for good if a
+    /// direct one is refused.
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if self.failed {
+            return Err(io::Error::other("an earlier write failed"));
+        }
+        let written = self.write_through(bytes);
+        self.failed = written.is_err();
+        written
+    }
+
+    fn write_through(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let mut done = 0;
+        while done < bytes.len() {
+            match self.file.write(&bytes[done..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::InvalidInput && self.direct => {
+                    // Refused as a direct write (alignment, or a file system
+                    // that only says so now): the rest goes buffered.
+                    self.direct = false;
+                    if !self.file.set_direct(false) {
+                        return Err(e);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Switches direct I/O off (for the unaligned tail, and for good).
+    fn buffered(&mut self) -> io::Result<()> {
+        if self.direct {
+            self.direct = false;
+            if !self.file.set_direct(false) {
+                return Err(io::Error::other("could not switch direct I/O off"));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl<F: DirectFile> DirectWriter<F> {
@@ -67,36 +119,39 @@ impl<F: DirectFile> DirectWriter<F> {
     /// and the file allows it.
     pub fn new(mut file: F, at: u64) -> DirectWriter<F> {
         let mut w = DirectWriter {
-            file: None,
+            out: None,
             buf: Vec::new(),
             head: 0,
             filled: 0,
-            direct: false,
-            failed: false,
         };
+        let mut direct = false;
         if at % DIRECT_ALIGN as u64 == 0 && file.set_direct(true) {
             w.buf = vec![0u8; DIRECT_BLOCK + DIRECT_ALIGN];
             w.head = w.buf.as_ptr().align_offset(DIRECT_ALIGN);
-            w.direct = w.head < DIRECT_ALIGN;
-            if !w.direct {
+            direct = w.head < DIRECT_ALIGN;
+            if !direct {
                 // No aligned block to be had (never for bytes, in fact).
                 w.buf = Vec::new();
                 w.head = 0;
                 file.set_direct(false);
             }
         }
-        w.file = Some(file);
+        w.out = Some(Out {
+            file,
+            direct,
+            failed: false,
+        });
         w
     }
 
     /// Whether bytes are going direct (else through the page cache).
     pub fn is_direct(&self) -> bool {
-        self.direct
+        self.out.as_ref().is_some_and(|o| o.direct)
     }
 
     /// Writes `data` (direct writes happen as blocks fill).
     pub fn write(&mut self, mut data: &[u8]) -> io::Result<()> {
-        while self.direct && !data.is_empty() {
+        while self.is_direct() && !data.is_empty() {
             let n = (DIRECT_BLOCK - self.filled).min(data.len());
             let at = self.head + self.filled;
             self.buf[at..at + n].copy_from_slice(&data[..n]);
@@ -109,7 +164,7 @@ impl<F: DirectFile> DirectWriter<F> {
         // Not direct (or no longer: a whole block was just written, so
         // nothing is left gathered).
         if !data.is_empty() {
-            self.write_out(0, data.len(), Some(data))?;
+            self.out()?.write_all(data)?;
         }
         Ok(())
     }
@@ -118,32 +173,25 @@ impl<F: DirectFile> DirectWriter<F> {
     /// back (to be synced by the caller).
     pub fn finish(mut self) -> io::Result<F> {
         self.flush()?;
-        self.file
-            .take()
-            .ok_or_else(|| io::Error::other("direct writer used after finish"))
+        self.out.take().map(|o| o.file).ok_or_else(finished)
+    }
+
+    fn out(&mut self) -> io::Result<&mut Out<F>> {
+        self.out.as_mut().ok_or_else(finished)
     }
 
     /// Writes out the gathered bytes: the aligned part direct, the rest
     /// buffered.
     fn flush(&mut self) -> io::Result<()> {
-        if self.failed {
-            if let Some(f) = self.file.as_mut() {
-                f.set_direct(false);
-            }
-            return Err(io::Error::other("an earlier write failed"));
-        }
-        if self.direct {
-            let aligned = self.filled - self.filled % DIRECT_ALIGN;
-            if aligned > 0 {
-                self.drain(aligned)?;
-            }
-            self.direct = false;
-            if let Some(f) = self.file.as_mut() {
-                if !f.set_direct(false) {
-                    return Err(io::Error::other("could not switch direct I/O off"));
-                }
-            }
-        }
+        let aligned = self.filled - self.filled % DIRECT_ALIGN;
+        let drained = if self.is_direct() && aligned > 0 {
+            self.drain(aligned)
+        } else {
+            Ok(())
+        };
+        // Off in any case, so the caller's later calls go buffered.
+        self.out()?.buffered()?;
+        drained?;
         if self.filled > 0 {
             self.drain(self.filled)?;
         }
@@ -153,56 +201,23 @@ impl<F: DirectFile> DirectWriter<F> {
     /// Writes the first `len` gathered bytes and keeps the rest (fewer than
     /// `DIRECT_ALIGN`, moved to the block's start).
     fn drain(&mut self, len: usize) -> io::Result<()> {
-        self.write_out(self.head, len, None)?;
+        let out = self.out.as_mut().ok_or_else(finished)?;
+        // (`self.out()` would borrow all of `self`, `buf` included.)
+        out.write_all(&self.buf[self.head..self.head + len])?;
         self.buf
             .copy_within(self.head + len..self.head + self.filled, self.head);
         self.filled -= len;
         Ok(())
     }
+}
 
-    /// Writes `len` bytes of `data` (or of the buffer from `from`), falling
-    /// back to buffered writes for good if a direct one is refused.
-    fn write_out(&mut self, from: usize, len: usize, data: Option<&[u8]>) -> io::Result<()> {
-        let written = self.write_bytes(from, len, data);
-        self.failed |= written.is_err();
-        written
-    }
-
-    fn write_bytes(&mut self, from: usize, len: usize, data: Option<&[u8]>) -> io::Result<()> {
-        if self.failed {
-            return Err(io::Error::other("an earlier write failed"));
-        }
-        let Some(file) = self.file.as_mut() else {
-            return Err(io::Error::other("direct writer used after finish"));
-        };
-        let bytes = match data {
-            Some(d) => d,
-            None => &self.buf[from..from + len],
-        };
-        let mut done = 0;
-        while done < bytes.len() {
-            match file.write(&bytes[done..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => done += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::InvalidInput && self.direct => {
-                    // Refused as a direct write (alignment, or a file system
-                    // that only says so now): the rest goes buffered.
-                    self.direct = false;
-                    if !file.set_direct(false) {
-                        return Err(e);
-                    }
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
+fn finished() -> io::Error {
+    io::Error::other("direct writer used after finish")
 }
 
 impl<F: DirectFile> Drop for DirectWriter<F> {
     fn drop(&mut self) {
-        if self.file.is_some() {
+        if self.out.is_some() {
             // Best effort: the transfer already failed, or was cut and will
             // resume from whatever the partial holds.
             let _ = self.flush();

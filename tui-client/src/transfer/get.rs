@@ -223,38 +223,42 @@ async fn download(
 
     let file = match file {
         None if size <= CHUNK_SIZE as u64 => {
-            // Whole in memory, checked before anything is written.
-            let mut sink = Sink::Memory(Vec::new());
+            let mut chunks = Vec::new();
+            let mut sink = Sink::Memory(&mut chunks);
             let (done, theirs) =
                 receive(client, job, id, &mut events, &mut guard, &mut sink, size, 0).await?;
-            let Sink::Memory(chunks) = sink else {
-                return Err(ClientError::Protocol("lost the chunks".into()));
-            };
-            let mut h = Sha256::new();
-            chunks.iter().for_each(|c| h.update(c));
-            let ours: [u8; 32] = h.finalize().into();
             let (theirs, stored) = sent_whole(remote, size, theirs)?;
-            if done == size && ours != theirs && stored && !rehash {
-                return Ok(Fetched::StaleRecord);
-            }
-            if done != size || ours != theirs {
-                return Err(integrity_failed(remote, "nothing was written"));
-            }
+            // One blocking trip: hash, and only if it matches, write the
+            // partial and hand it to the group commit.
             let (p, l) = (part.clone(), local.clone());
-            let committed = tokio::task::spawn_blocking(move || -> std::io::Result<Committed> {
-                let mut f = OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .open(&p)?;
-                for c in &chunks {
-                    f.write_all(c)?;
-                }
-                Ok(commit(f, p, l, mtime, mode))
-            })
+            let (ours, committed) = tokio::task::spawn_blocking(
+                move || -> std::io::Result<([u8; 32], Option<Committed>)> {
+                    let mut h = Sha256::new();
+                    chunks.iter().for_each(|c| h.update(c));
+                    let ours: [u8; 32] = h.finalize().into();
+                    if done != size || ours != theirs {
+                        return Ok((ours, None));
+                    }
+                    let mut f = OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .truncate(true)
+                        .open(&p)?;
+                    for c in &chunks {
+                        f.write_all(c)?;
+                    }
+                    Ok((ours, Some(commit(f, p, l, mtime, mode))))
+                },
+            )
             .await
             .map_err(blocking_err)?
             .map_err(|e| local_err(&part, e))?;
+            let Some(committed) = committed else {
+                if done == size && stored && !rehash {
+                    return Ok(Fetched::StaleRecord);
+                }
+                return Err(integrity_failed(remote, "nothing was written"));
+            };
             committed_at(committed, &local).await?;
             report.sha256 = Some(ours);
             return Ok(Fetched::Done);
@@ -328,11 +332,11 @@ async fn open_partial(part: &Path) -> Result<(File, u64, Sha256)> {
 }
 
 /// Where a download's data goes as it arrives.
-enum Sink {
+enum Sink<'a> {
     /// To the writer's thread.
     Writer(mpsc::Sender<Bytes>),
     /// Kept until the end (a file of one chunk or less).
-    Memory(Vec<Bytes>),
+    Memory(&'a mut Vec<Bytes>),
 }
 
 /// Takes a download's data until `GetDone`: the bytes that came (from
@@ -345,7 +349,7 @@ async fn receive(
     id: u64,
     events: &mut mpsc::Receiver<Event>,
     guard: &mut TransferGuard<'_>,
-    sink: &mut Sink,
+    sink: &mut Sink<'_>,
     size: u64,
     offset: u64,
 ) -> Result<(u64, Option<([u8; 32], bool)>)> {
