@@ -322,16 +322,26 @@ pub mod raw {
     /// Opens the transport the server expects (TLS pinned to its
     /// fingerprint, or plain TCP), before any Ferry byte.
     pub async fn transport(server: &Server) -> (Stream, Option<Vec<u8>>) {
-        let tcp = TcpStream::connect(server.addr).await.expect("connect");
-        match &server.fingerprint {
+        transport_to(server.addr, server.fingerprint.as_deref()).await
+    }
+
+    /// Opens a transport to `addr`: TLS pinned to `fingerprint`, or plain
+    /// TCP without one (for tools that run against a server they did not
+    /// start, such as the load benchmark).
+    pub async fn transport_to(
+        addr: SocketAddr,
+        fingerprint: Option<&str>,
+    ) -> (Stream, Option<Vec<u8>>) {
+        let tcp = TcpStream::connect(addr).await.expect("connect");
+        match fingerprint {
             None => (Box::new(tcp), None),
             Some(fp) => {
                 let opts = TlsOptions {
-                    fingerprint: Some(fp.clone()),
+                    fingerprint: Some(fp.to_string()),
                     ..Default::default()
                 };
                 let (tls, binding, _) =
-                    ferry_tui::client::tls::handshake(tcp, &server.addr.to_string(), &opts)
+                    ferry_tui::client::tls::handshake(tcp, &addr.to_string(), &opts)
                         .await
                         .expect("TLS");
                 (Box::new(tls), Some(binding))
@@ -342,7 +352,13 @@ pub mod raw {
     impl Raw {
         /// Connects and exchanges hellos.
         pub async fn connect(server: &Server) -> Raw {
-            let (mut s, binding) = transport(server).await;
+            Raw::connect_to(server.addr, server.fingerprint.as_deref()).await
+        }
+
+        /// Connects to `addr` (TLS pinned to `fingerprint`, or plain TCP)
+        /// and exchanges hellos.
+        pub async fn connect_to(addr: SocketAddr, fingerprint: Option<&str>) -> Raw {
+            let (mut s, binding) = transport_to(addr, fingerprint).await;
             s.write_all(&Hello::ours().encode()).await.expect("hello");
             let mut theirs = [0u8; 8];
             s.read_exact(&mut theirs).await.expect("server hello");
