@@ -9,6 +9,7 @@ pub mod direct;
 pub mod error;
 pub mod fingerprint;
 pub mod frame;
+pub mod fuzz;
 pub mod hello;
 pub mod msg;
 pub mod path;

@@ -220,7 +220,9 @@ impl ClientFirst {
 }
 
 /// Client state after sending client-final: waiting for the server's signature.
-#[derive(Debug)]
+/// Clone holds no secret, and lets the fuzz harness try many server-finals
+/// against one state without a PBKDF2 run each.
+#[derive(Clone, Debug)]
 pub struct ClientFinal {
     /// What the server must send back; not secret (the server reveals it).
     server_signature: [u8; 32],
