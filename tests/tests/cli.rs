@@ -190,3 +190,53 @@ fn users_never_see_each_other() {
     assert!(std::path::Path::new("/etc/passwd").exists());
     assert!(!s.home("bob").join("planted.txt").exists());
 }
+
+/// A name a hostile server (or another program writing the home) chose to
+/// drive the terminal: clear the screen, forge a line, reverse the text.
+const NASTY: &str = "a\u{1b}[2J\nferry: forged\tb\u{9b}\u{202e}txt.exe";
+/// How the CLI shows it: as `ls -b` would.
+const NASTY_SHOWN: &str = "a\\e[2J\\nferry: forged\\tb\\u{9b}\\u{202e}txt.exe";
+
+fn assert_no_controls(what: &str, out: &[u8]) {
+    let text = String::from_utf8_lossy(out);
+    assert!(
+        !text
+            .chars()
+            .any(|c| c != '\n' && ferry_tui::display::is_unsafe(c)),
+        "{what} printed raw control characters: {text:?}"
+    );
+}
+
+#[test]
+fn server_supplied_names_are_escaped_on_the_terminal() {
+    let s = server();
+    std::fs::write(s.home("alice").join(NASTY), b"x").unwrap();
+    std::fs::create_dir(s.home("alice").join("d\u{7}\u{7f}")).unwrap();
+    let ok = |args: &[&str]| {
+        let o = s.ferry("alice", PW, args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        assert_no_controls(&format!("{args:?} stdout"), &o.stdout);
+        assert_no_controls(&format!("{args:?} stderr"), &o.stderr);
+        stdout(&o)
+    };
+    assert_eq!(ok(&["ls"]), format!("{NASTY_SHOWN}\nd\\a\\x7f/\n"));
+    let long = ok(&["ls", "-l"]);
+    assert_eq!(long.lines().count(), 2, "{long}");
+    assert!(long.contains(NASTY_SHOWN), "{long}");
+    assert!(ok(&["stat", NASTY]).ends_with(&format!(" {NASTY_SHOWN}\n")));
+    let local = tempfile::tempdir().unwrap();
+    let got = ok(&["get", NASTY, local.path().to_str().unwrap()]);
+    assert!(got.contains(NASTY_SHOWN), "{got}");
+    assert_eq!(std::fs::read(local.path().join(NASTY)).unwrap(), b"x");
+    // Errors name the path escaped, on one line.
+    let o = s.ferry("alice", PW, &["stat", &format!("{NASTY}.missing")]);
+    assert_eq!(
+        stderr(&o),
+        format!("ferry: {NASTY_SHOWN}.missing: no such file or directory\n")
+    );
+    // JSON keeps the exact name (JSON escapes it itself).
+    let o = s.ferry("alice", PW, &["--json", "ls"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["name"], NASTY);
+    assert_no_controls("ls --json", &o.stdout);
+}

@@ -4,5 +4,6 @@
 pub mod cli;
 pub mod client;
 pub mod demo;
+pub mod display;
 pub mod transfer;
 pub mod tui;

@@ -12,6 +12,7 @@ use ferry_proto::msg::{EntryKind, RemoveMode};
 use serde_json::json;
 
 use crate::client::{connect, tls, Client, ClientError, ConnectOptions, Security, TlsOptions};
+use crate::display::escape;
 pub use args::{Args, Command};
 
 /// A failed command: its message and exit status.
@@ -31,7 +32,10 @@ impl Failure {
         let kind = e
             .kind()
             .map_or_else(|| "Connection".to_string(), |k| format!("{k:?}"));
-        let message = match (e, subject) {
+        // The subject is escaped like any name: it may come from the
+        // server (a moved name), and a user's own path with control
+        // characters reads better escaped too.
+        let message = match (e, subject.map(escape)) {
             (ClientError::Remote(r), Some(s)) => format!("{s}: {}", r.kind.phrase()),
             (ClientError::Path { source, .. }, Some(s)) => format!("{s}: {source}"),
             _ => e.to_string(),
@@ -173,7 +177,7 @@ pub async fn run(args: &Args, cmd: &Command) -> Result<(), Failure> {
 }
 
 fn print_json(v: serde_json::Value) {
-    println!("{v}");
+    println!("{}", output::json_line(&v));
 }
 
 async fn execute(client: &Client, cmd: &Command, json: bool) -> Result<(), Failure> {
@@ -308,10 +312,7 @@ async fn execute(client: &Client, cmd: &Command, json: bool) -> Result<(), Failu
 /// Prints a failure the way the CLI does.
 pub fn report(f: &Failure, json: bool) {
     if json {
-        println!(
-            "{}",
-            json!({ "error": { "kind": f.kind, "message": f.message } })
-        );
+        print_json(json!({ "error": { "kind": f.kind, "message": f.message } }));
     }
     if !f.message.is_empty() {
         eprintln!("ferry: {}", f.message);

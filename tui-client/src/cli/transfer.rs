@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use super::args::XferArgs;
 use super::Failure;
 use crate::client::Client;
+use crate::display::{escape, sanitize};
 use crate::transfer::{
     self, hex, Direction, Events, FileReport, Status, TransferEvent, TransferOptions,
 };
@@ -74,6 +75,7 @@ fn verb(d: Direction) -> &'static str {
     }
 }
 
+/// Source and target, exact (for JSON).
 fn endpoints(r: &FileReport) -> (String, String) {
     let local = r.local.display().to_string();
     match r.direction {
@@ -82,8 +84,12 @@ fn endpoints(r: &FileReport) -> (String, String) {
     }
 }
 
+/// One line for people: names escaped (a local name made from a remote
+/// one is as untrusted as the remote one), reasons sanitized (they may
+/// quote names already escaped).
 fn summary(r: &FileReport) -> String {
     let (from, to) = endpoints(r);
+    let (from, to) = (escape(&from), escape(&to));
     let sha = r
         .sha256
         .map(|h| format!(", sha256 {}", hex(&h)))
@@ -99,12 +105,21 @@ fn summary(r: &FileReport) -> String {
             verb(r.direction),
             r.size
         ),
-        Status::Skipped(why) => format!("{} {from} -> {to} skipped: {why}", verb(r.direction)),
-        Status::Failed(why) if why.ends_with("already exists") => format!(
-            "{} {from} -> {to} failed: {why} (use --on-conflict overwrite, skip, rename or resume)",
-            verb(r.direction)
+        Status::Skipped(why) => format!(
+            "{} {from} -> {to} skipped: {}",
+            verb(r.direction),
+            sanitize(why)
         ),
-        Status::Failed(why) => format!("{} {from} -> {to} failed: {why}", verb(r.direction)),
+        Status::Failed(why) if why.ends_with("already exists") => format!(
+            "{} {from} -> {to} failed: {} (use --on-conflict overwrite, skip, rename or resume)",
+            verb(r.direction),
+            sanitize(why)
+        ),
+        Status::Failed(why) => format!(
+            "{} {from} -> {to} failed: {}",
+            verb(r.direction),
+            sanitize(why)
+        ),
     }
 }
 
@@ -137,7 +152,7 @@ async fn show(rx: mpsc::UnboundedReceiver<TransferEvent>, bars: bool, json: bool
 /// the failure line for stderr.
 fn finished_lines(report: &FileReport, json: bool) -> (Option<String>, Option<String>) {
     let out = if json {
-        Some(report_json(report).to_string())
+        Some(super::output::json_line(&report_json(report)))
     } else if !report.status.is_failed() {
         Some(summary(report))
     } else {
@@ -170,7 +185,9 @@ async fn show_lines(mut rx: mpsc::UnboundedReceiver<TransferEvent>, json: bool) 
                         eprintln!("{line}");
                     }
                 }
-                TransferEvent::Warning { message, .. } => eprintln!("ferry: warning: {message}"),
+                TransferEvent::Warning { message, .. } => {
+                    eprintln!("ferry: warning: {}", sanitize(&message))
+                }
                 _ => {}
             }
             next = rx.try_recv().ok();
@@ -206,7 +223,7 @@ async fn show_bars(mut rx: mpsc::UnboundedReceiver<TransferEvent>, json: bool) {
             TransferEvent::Queued {
                 id, size, source, ..
             } => {
-                names.insert(id, source);
+                names.insert(id, escape(&source).into_owned());
                 count += 1;
                 overall.inc_length(size.unwrap_or(0));
                 overall.set_message(format!("total ({finished}/{count} files)"));
@@ -235,7 +252,7 @@ async fn show_bars(mut rx: mpsc::UnboundedReceiver<TransferEvent>, json: bool) {
                 }
             }
             TransferEvent::Warning { message, .. } => {
-                mp.suspend(|| eprintln!("ferry: warning: {message}"));
+                mp.suspend(|| eprintln!("ferry: warning: {}", sanitize(&message)));
             }
             TransferEvent::Finished { report, id } => {
                 finished += 1;

@@ -1,5 +1,6 @@
 //! Errors the client library reports. Each says what failed and, where it
-//! helps, what to do.
+//! helps, what to do. Their messages are safe to print on a terminal:
+//! whatever the server supplied in them is escaped ([`crate::display`]).
 
 use ferry_proto::frame::FrameError;
 use ferry_proto::hello::HelloError;
@@ -7,11 +8,13 @@ use ferry_proto::path::PathError;
 use ferry_proto::scram::ScramError;
 use ferry_proto::{ErrorKind, RemoteError};
 
+use crate::display::{escape, sanitize};
+
 /// Anything that can go wrong talking to a server.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The TCP connection could not be made.
-    #[error("cannot connect to {addr}: {source}")]
+    #[error("cannot connect to {}: {source}", escape(addr))]
     Connect {
         /// Where we tried.
         addr: String,
@@ -22,17 +25,17 @@ pub enum ClientError {
     #[error(transparent)]
     Hello(#[from] HelloError),
     /// The server refused the connection or the login.
-    #[error("{0}")]
+    #[error("{}", escape(&.0.to_string()))]
     Refused(RemoteError),
     /// The server answered a request with an error.
-    #[error("{0}")]
+    #[error("{}", escape(&.0.to_string()))]
     Remote(RemoteError),
     /// The login exchange failed on our side (e.g. the server could not
     /// prove it knows the password verifier).
-    #[error("login failed: {0}")]
+    #[error("login failed: {}", sanitize(&.0.to_string()))]
     Scram(#[from] ScramError),
     /// A path given by the user is not acceptable.
-    #[error("{path}: {source}")]
+    #[error("{}: {source}", escape(path))]
     Path {
         /// The path as given.
         path: String,
@@ -43,16 +46,16 @@ pub enum ClientError {
     #[error("this server requires an access key: pass --access-key or set FERRY_ACCESS_KEY")]
     AccessKeyRequired,
     /// The server broke the protocol.
-    #[error("protocol error: {0}")]
+    #[error("protocol error: {}", sanitize(.0))]
     Protocol(String),
     /// Framing or socket failure.
-    #[error(transparent)]
+    #[error("{}", sanitize(&.0.to_string()))]
     Frame(#[from] FrameError),
     /// The connection is gone.
-    #[error("connection lost: {0}")]
+    #[error("connection lost: {}", sanitize(.0))]
     Disconnected(String),
     /// TLS could not be set up, or the server's certificate was refused.
-    #[error("{0}")]
+    #[error("{}", sanitize(.0))]
     Tls(String),
     /// First contact with a server whose certificate no trusted CA signed.
     #[error("{server} presented a certificate that no trusted authority signed; its fingerprint is {fingerprint}. \
@@ -96,7 +99,7 @@ pub enum ClientError {
         line: usize,
     },
     /// A local file operation failed.
-    #[error("{path}: {source}")]
+    #[error("{}: {source}", escape(path))]
     Local {
         /// The local path.
         path: String,
@@ -130,3 +133,24 @@ impl ClientError {
 
 /// Result alias for the client library.
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_supplied_text_is_escaped() {
+        let detail = "x\u{1b}]0;owned\u{7}\nferry: forged";
+        for e in [
+            ClientError::Remote(RemoteError::new(ErrorKind::NotFound, detail)),
+            ClientError::Refused(RemoteError::new(ErrorKind::TooBusy, detail)),
+            ClientError::Disconnected(detail.into()),
+            ClientError::Protocol(detail.into()),
+            ClientError::Tls(detail.into()),
+        ] {
+            let shown = e.to_string();
+            assert!(shown.contains("x\\e]0;owned\\a\\nferry: forged"), "{shown}");
+            assert!(!shown.chars().any(crate::display::is_unsafe), "{shown:?}");
+        }
+    }
+}

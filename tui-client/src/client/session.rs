@@ -526,7 +526,9 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     };
                     (route, Event::Reply(reply))
                 }
-                Ok(ServerMsg::Refused { error }) => break error.to_string(),
+                Ok(ServerMsg::Refused { error }) => {
+                    break crate::display::escape(&error.to_string()).into_owned()
+                }
                 Ok(other) => break format!("unexpected message from the server: {other:?}"),
                 Err(e) => break format!("bad message from the server: {e}"),
             },
