@@ -6,9 +6,10 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use ferry_e2e::{bin, write_random, Server};
+use ferry_e2e::{bin, write_random, Server, TEST_CONFIG};
 
 const PW: &str = "pw";
 
@@ -18,7 +19,12 @@ struct Tmux {
 
 impl Tmux {
     fn start(dir: &Path, home: &Path, command: &str) -> Tmux {
-        let name = format!("ferry-e2e-{}", std::process::id());
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "ferry-e2e-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
         let status = Command::new("tmux")
             .args([
                 "new-session",
@@ -33,8 +39,9 @@ impl Tmux {
             ])
             .arg(dir)
             .arg(format!(
-                "env HOME={} TERM=xterm-256color {command}",
-                home.display()
+                "env HOME={h} XDG_CONFIG_HOME={h}/.config XDG_STATE_HOME={h}/.local/state \
+                 TERM=xterm-256color {command}",
+                h = home.display()
             ))
             .status()
             .expect("tmux must be installed (the CI script installs it)");
@@ -70,6 +77,25 @@ impl Tmux {
             .unwrap()
             .success());
         std::thread::sleep(Duration::from_millis(80));
+    }
+
+    /// Types `text` literally.
+    fn type_text(&self, text: &str) {
+        assert!(Command::new("tmux")
+            .args(["send-keys", "-t", &self.name, "-l", text])
+            .status()
+            .unwrap()
+            .success());
+        std::thread::sleep(Duration::from_millis(80));
+    }
+
+    fn quit(&self) {
+        self.keys(&["q"]);
+        let start = Instant::now();
+        while self.alive() && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(!self.alive(), "ferry quit on q");
     }
 
     fn wait_for(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
@@ -229,6 +255,193 @@ fn a_lost_connection_is_offered_a_reconnect_and_the_queue_resumes() {
     );
     t.keys(&["r"]);
     t.wait_for("the resumed upload to finish", |sc| sc.contains("done ✓"));
+    assert_eq!(
+        sha(&s.home("u").join("big.bin")),
+        sha(&work.join("big.bin"))
+    );
+}
+
+/// The connect form (no -s) uses the same known_servers as `ferry -s`:
+/// accepting an unknown server records it, the next run connects without
+/// asking, and a changed certificate gets the CLI's refusal, not a prompt.
+#[test]
+fn the_connect_form_records_trust_and_refuses_a_changed_certificate() {
+    let s = Server::start();
+    s.add_user("u", PW, None);
+    let local = tempfile::tempdir().unwrap();
+    let work = local.path().join("work");
+    let home = local.path().join("home");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::create_dir_all(&home).unwrap();
+    let known = home.join(".config/ferry/known_servers");
+    let addr = s.addr.to_string();
+    // USER is set so the form's user field is never blank: it opens on the
+    // password field.
+    let ferry = format!("USER=u {}", bin("ferry").display());
+
+    // First run: fill in the whole form, accept the unknown certificate.
+    let t = Tmux::start(&work, &home, &ferry);
+    t.wait_for("the connect form", |sc| {
+        sc.contains("Connect to a Ferry server")
+    });
+    t.keys(&["BTab", "BTab", "C-u"]);
+    t.type_text(&addr);
+    t.keys(&["Tab", "C-u"]);
+    t.type_text("u");
+    t.keys(&["Tab"]);
+    t.type_text(PW);
+    t.keys(&["Enter"]);
+    t.wait_for("the trust prompt", |sc| sc.contains("Unknown server"));
+    t.keys(&["y"]);
+    t.wait_for("the session", |sc| sc.contains("u@127.0.0.1"));
+    let text = std::fs::read_to_string(&known).unwrap_or_default();
+    let fp = s.fingerprint.clone().unwrap();
+    assert!(
+        text.contains(&format!("{addr} {fp}")),
+        "trust recorded: {text:?}"
+    );
+    t.quit();
+
+    // Second run: the form is filled from the recent list; no prompt.
+    let t = Tmux::start(&work, &home, &ferry);
+    t.wait_for("the connect form", |sc| sc.contains(&addr));
+    t.type_text(PW);
+    t.keys(&["Enter"]);
+    let screen = t.wait_for("the session", |sc| {
+        sc.contains("u@127.0.0.1") || sc.contains("Unknown server")
+    });
+    assert!(!screen.contains("Unknown server"), "{screen}");
+    t.quit();
+
+    // Third run: the pin no longer matches; the form refuses like the CLI.
+    let other = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    std::fs::write(&known, format!("{addr} {other}\n")).unwrap();
+    let t = Tmux::start(&work, &home, &ferry);
+    t.wait_for("the connect form", |sc| sc.contains(&addr));
+    t.type_text(PW);
+    t.keys(&["Enter"]);
+    let screen = t.wait_for("the refusal", |sc| {
+        sc.contains("HAS CHANGED") || sc.contains("Unknown server") || sc.contains("u@127")
+    });
+    assert!(screen.contains("HAS CHANGED"), "{screen}");
+    assert!(!screen.contains("Unknown server"), "{screen}");
+    assert!(screen.contains("Connect to a Ferry server"), "{screen}");
+    let cli = Command::new(bin("ferry"))
+        .args(["-s", &addr, "-u", "u", "--known-servers"])
+        .arg(&known)
+        .args(["ls", "/"])
+        .env("FERRY_PASSWORD", PW)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let cli_err = String::from_utf8_lossy(&cli.stderr);
+    assert!(
+        cli_err.contains("HAS CHANGED"),
+        "the CLI refuses alike: {cli_err}"
+    );
+    // Esc leaves the form for the offline app, which q quits.
+    t.keys(&["Escape"]);
+    t.wait_for("the offline app", |sc| sc.contains("offline"));
+    t.quit();
+}
+
+/// With a 2 s idle timeout on the server and a keepalive every second, an
+/// idle TUI stays connected and usable.
+#[test]
+fn an_idle_tui_stays_connected() {
+    let s =
+        Server::start_with(&TEST_CONFIG.replace("[limits]\n", "[limits]\nidle_timeout_secs = 2\n"));
+    s.add_user("u", PW, None);
+    let local = tempfile::tempdir().unwrap();
+    let work = local.path().join("work");
+    let home = local.path().join("home");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::create_dir_all(&home).unwrap();
+    let fp = s.fingerprint.clone().unwrap();
+    let cmd = format!(
+        "FERRY_KEEPALIVE=1 FERRY_PASSWORD={PW} {} -s {} -u u --fingerprint {fp}",
+        bin("ferry").display(),
+        s.addr
+    );
+    let t = Tmux::start(&work, &home, &cmd);
+    t.wait_for("the session", |sc| sc.contains("u@127.0.0.1"));
+    std::thread::sleep(Duration::from_secs(6));
+    let screen = t.screen();
+    assert!(!screen.contains("Connection lost"), "{screen}");
+    std::fs::write(s.home("u").join("later.txt"), "x").unwrap();
+    t.keys(&["Tab", "C-r"]);
+    let screen = t.wait_for("the new file", |sc| {
+        sc.contains("later.txt") || sc.contains("Connection lost")
+    });
+    assert!(!screen.contains("Connection lost"), "{screen}");
+    t.quit();
+}
+
+/// The pid of the ferryd this test started (found by its own config file).
+fn ferryd_pid(s: &Server) -> u32 {
+    let needle = s.config.to_string_lossy().into_owned();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(&needle)
+            && String::from_utf8_lossy(&cmdline).contains("ferryd")
+        {
+            return pid;
+        }
+    }
+    panic!("ferryd not found")
+}
+
+fn signal(pid: u32, sig: &str) {
+    assert!(Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+}
+
+/// A server that stops answering mid-upload shows as "stalled N s", not
+/// as the last speed; after the stall limit the job fails with its reason,
+/// and once the server answers again `r` resumes it.
+#[test]
+fn a_stalled_transfer_says_so_and_resumes() {
+    let s = Server::start();
+    s.add_user("u", PW, None);
+    let local = tempfile::tempdir().unwrap();
+    let work = local.path().join("work");
+    let home = local.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    write_random(&work.join("big.bin"), 256 << 20, 9);
+    let fp = s.fingerprint.clone().unwrap();
+    let cmd = format!(
+        "FERRY_STALL_TIMEOUT=8 FERRY_PASSWORD={PW} {} -s {} -u u --fingerprint {fp}",
+        bin("ferry").display(),
+        s.addr
+    );
+    let t = Tmux::start(&work, &home, &cmd);
+    t.wait_for("the session", |sc| sc.contains("u@127.0.0.1"));
+    t.keys(&["Down", "F5"]);
+    let part = s.home("u").join(".big.bin.ferry-part");
+    let start = Instant::now();
+    while std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0) < 1 << 20 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the upload never started:\n{}",
+            t.screen()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let pid = ferryd_pid(&s);
+    signal(pid, "-STOP");
+    let screen = t.wait_for("the stall", |sc| sc.contains("stalled"));
+    assert!(!screen.contains("done ✓"), "{screen}");
+    let screen = t.wait_for("the stall limit", |sc| sc.contains("no progress"));
+    assert!(screen.contains("failed"), "{screen}");
+    signal(pid, "-CONT");
+    t.keys(&["F9", "r"]);
+    t.wait_for("the resumed upload", |sc| sc.contains("done ✓"));
     assert_eq!(
         sha(&s.home("u").join("big.bin")),
         sha(&work.join("big.bin"))

@@ -33,7 +33,11 @@ fn key(code: KeyCode) -> Action {
 }
 
 fn draw(app: &App) -> String {
-    let mut t = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    draw_at(app, 100, 30)
+}
+
+fn draw_at(app: &App, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
     t.draw(|f| render(app, f)).unwrap();
     t.backend().to_string()
 }
@@ -179,6 +183,23 @@ fn connection_lost_dialog() {
         "the server closed the connection".into(),
     ));
     insta::assert_snapshot!(draw(&a));
+}
+
+/// A long reason on a small screen: the box grows to fit the wrapped text
+/// and the keys stay on its last row.
+#[test]
+fn a_long_reason_wraps_and_keeps_the_keys_in_view() {
+    let mut a = app();
+    a.update(Action::Resize(40, 12));
+    a.update(Action::Disconnected(
+        "the server closed the connection: connection reset by peer (os error 104) \
+         while waiting for the reply to a listing of /backups/2025"
+            .into(),
+    ));
+    let screen = draw_at(&a, 40, 12);
+    assert!(screen.contains("r reconnect"), "{screen}");
+    assert!(screen.contains("q quit"), "{screen}");
+    insta::assert_snapshot!(screen);
 }
 
 #[test]

@@ -169,6 +169,7 @@ pub struct ProgressBoard {
     order: Vec<u64>,
     rate: Rate,
     warnings: Vec<String>,
+    changed: Option<Instant>,
 }
 
 /// Figures for the whole job.
@@ -199,6 +200,9 @@ impl ProgressBoard {
     /// Applies one event.
     pub fn apply(&mut self, ev: &TransferEvent) {
         let now = Instant::now();
+        if !matches!(ev, TransferEvent::Warning { .. }) {
+            self.changed = Some(now);
+        }
         match ev {
             TransferEvent::Queued {
                 id,
@@ -270,6 +274,12 @@ impl ProgressBoard {
         self.order
             .iter()
             .filter_map(|id| self.files.get(id).map(|f| (*id, f)))
+    }
+
+    /// When a file was last queued, started, moved bytes or finished: a
+    /// running job whose figures stand still is stalled.
+    pub fn last_change(&self) -> Option<Instant> {
+        self.changed
     }
 
     /// Warnings so far.

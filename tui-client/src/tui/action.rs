@@ -21,6 +21,8 @@ pub enum Action {
     Mouse(MouseEvent),
     /// The terminal was resized.
     Resize(u16, u16),
+    /// A second passed while jobs run (stalls are noticed on ticks).
+    Tick(std::time::Instant),
     /// A local directory was read.
     LocalListed {
         /// Which directory.

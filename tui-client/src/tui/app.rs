@@ -10,10 +10,12 @@ use ferry_proto::RemotePath;
 use ratatui::layout::Rect;
 
 use super::action::{Action, Effect};
-use super::dialog::{edit_text, ConnectForm, CopyPlan, Dialog, InputKind, PendingCopy};
+use super::dialog::{CopyPlan, Dialog, InputKind, PendingCopy};
+use super::form::{ConnectForm, FormOutcome};
 use super::layout::{self, Areas};
 use super::pane::{Pane, Side, SortKey};
 use super::queue::{JobState, Queue};
+use super::text::{edit_line, Back};
 use crate::transfer::{Conflict, Direction};
 
 /// The connection as the UI sees it.
@@ -86,9 +88,22 @@ pub struct App {
     remote_dir: RemotePath,
     press: Option<(Side, usize)>,
     last_click: Option<Click>,
+    /// Server and user of the last connection attempt, for the form.
+    last_form: ConnectForm,
+    /// A connection was attempted, so `Effect::Reconnect` has options.
+    attempted: bool,
+    /// The filter's cursor.
+    filter_back: Back,
+    /// The clock as of the last tick, for stalls.
+    pub now: Instant,
+    /// A running job without progress this long fails (and can be
+    /// resumed with `r`).
+    pub stall_limit: Duration,
 }
 
 const DOUBLE_CLICK: Duration = Duration::from_millis(400);
+/// Default for [`App::stall_limit`].
+pub const STALL_LIMIT: Duration = Duration::from_secs(120);
 
 impl App {
     /// A new app with the local pane in `local_dir`.
@@ -111,6 +126,11 @@ impl App {
             remote_dir: RemotePath::root(),
             press: None,
             last_click: None,
+            last_form: ConnectForm::default(),
+            attempted: false,
+            filter_back: 0,
+            now: Instant::now(),
+            stall_limit: STALL_LIMIT,
         }
     }
 
@@ -235,6 +255,7 @@ impl App {
                 self.size = Rect::new(0, 0, w, h);
                 vec![]
             }
+            Action::Tick(now) => self.tick(now),
             Action::LocalListed { path, result } => {
                 if path == self.local_dir {
                     match result {
@@ -310,6 +331,7 @@ impl App {
             }
             Action::Connected { label, identity } => {
                 self.link = Link::Online(label.clone());
+                self.attempted = true;
                 self.identity = Some(identity);
                 if matches!(
                     self.dialog,
@@ -350,12 +372,18 @@ impl App {
             Action::ConnectFailed(e) => {
                 self.link = Link::Offline;
                 match &mut self.dialog {
-                    Some(Dialog::Connect(form)) => form.error = Some(e),
+                    Some(Dialog::Connect(form)) => {
+                        form.error = Some(e);
+                        form.password.clear();
+                        form.focus_first_blank();
+                    }
+                    // Still down: say so and keep offering the reconnect.
+                    Some(Dialog::Reconnect { reason }) => {
+                        *reason = format!("reconnecting failed: {e}");
+                    }
                     _ => {
-                        self.dialog = Some(Dialog::Connect(ConnectForm {
-                            error: Some(e),
-                            ..Default::default()
-                        }))
+                        let form = self.form_again(Some(e));
+                        self.dialog = Some(Dialog::Connect(form));
                     }
                 }
                 vec![]
@@ -370,14 +398,73 @@ impl App {
         }
     }
 
-    /// Opens the connect form (no server given on the command line).
-    pub fn ask_connect(&mut self, form: ConnectForm) {
+    /// A second passed: a job stalled past the limit fails with its reason
+    /// (its partial files stay, so `r` resumes it).
+    fn tick(&mut self, now: Instant) -> Vec<Effect> {
+        self.now = now;
+        let limit = self.stall_limit;
+        let mut fx = Vec::new();
+        let mut failed = None;
+        for job in &mut self.queue.jobs {
+            if let Some(idle) = job.stalled(now).filter(|d| *d >= limit) {
+                let why = format!(
+                    "no progress for {} s (is the server stopped?); r resumes",
+                    idle.as_secs()
+                );
+                failed = Some(format!("{}: {why}", job.source));
+                job.state = JobState::Failed(why);
+                fx.push(Effect::CancelJob(job.id));
+            }
+        }
+        if let Some(text) = failed {
+            self.error(text);
+        }
+        fx
+    }
+
+    /// Opens the connect form (no server given on the command line); with
+    /// server and user filled in, the password has the focus.
+    pub fn ask_connect(&mut self, mut form: ConnectForm) {
+        form.focus_first_blank();
+        self.last_form = ConnectForm {
+            password: String::new(),
+            error: None,
+            ..form.clone()
+        };
         self.dialog = Some(Dialog::Connect(form));
     }
 
-    /// Marks the app as connecting.
-    pub fn connecting(&mut self) {
+    /// Marks the app as connecting to `server` as `user` (given on the
+    /// command line).
+    pub fn connecting(&mut self, server: &str, user: &str) {
         self.link = Link::Connecting;
+        self.attempted = true;
+        self.last_form.server = server.to_string();
+        self.last_form.user = user.to_string();
+    }
+
+    /// The connect form again, with the last server and user and `error`.
+    fn form_again(&mut self, error: Option<String>) -> ConnectForm {
+        let mut form = ConnectForm {
+            password: String::new(),
+            error,
+            ..self.last_form.clone()
+        };
+        form.focus_first_blank();
+        form
+    }
+
+    /// Ctrl-R while not connected: try the last server again, or ask.
+    fn reconnect(&mut self) -> Vec<Effect> {
+        if self.attempted {
+            self.link = Link::Connecting;
+            self.info("reconnecting…");
+            vec![Effect::Reconnect]
+        } else {
+            let form = self.form_again(None);
+            self.dialog = Some(Dialog::Connect(form));
+            vec![]
+        }
     }
 
     fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
@@ -434,7 +521,19 @@ impl App {
             KeyCode::End | KeyCode::Char('G') => self.move_cursor(isize::MAX / 2),
             KeyCode::Enter => self.enter(self.focused_side()),
             KeyCode::Backspace => self.go_up(self.focused_side()),
-            KeyCode::Char('r') if ctrl => self.refresh(self.focused_side()),
+            KeyCode::Char('r') if ctrl => {
+                let side = self.focused_side();
+                if side == Side::Remote && !matches!(self.link, Link::Online(_) | Link::Connecting)
+                {
+                    return self.reconnect();
+                }
+                self.refresh(side)
+            }
+            KeyCode::Char('o') if ctrl => {
+                let form = self.form_again(None);
+                self.dialog = Some(Dialog::Connect(form));
+                vec![]
+            }
             KeyCode::Char(' ') | KeyCode::Insert => {
                 let side = self.focused_side();
                 let p = self.pane_mut(side);
@@ -482,6 +581,7 @@ impl App {
                     kind: InputKind::Mkdir,
                     side: self.focused_side(),
                     text: String::new(),
+                    back: 0,
                 });
                 vec![]
             }
@@ -509,6 +609,7 @@ impl App {
         if done {
             self.filtering = false;
         }
+        let mut back = self.filter_back;
         let p = self.pane_mut(side);
         match key.code {
             KeyCode::Esc => p.filter = None,
@@ -519,12 +620,13 @@ impl App {
             }
             _ => {
                 if let Some(f) = p.filter.as_mut() {
-                    edit_text(f, &key);
+                    edit_line(f, &mut back, &key);
                 }
             }
         }
         p.resort();
         p.cursor = usize::from(!p.at_root).min(p.len().saturating_sub(1));
+        self.filter_back = if done { 0 } else { back };
         vec![]
     }
 
@@ -748,6 +850,7 @@ impl App {
             kind: InputKind::Rename { from: from.clone() },
             side,
             text: from,
+            back: 0,
         });
         vec![]
     }
@@ -779,6 +882,7 @@ impl App {
                 kind,
                 side,
                 mut text,
+                mut back,
             } => {
                 if esc {
                     return vec![];
@@ -800,8 +904,13 @@ impl App {
                         }
                     };
                 }
-                edit_text(&mut text, &key);
-                self.dialog = Some(Dialog::Input { kind, side, text });
+                edit_line(&mut text, &mut back, &key);
+                self.dialog = Some(Dialog::Input {
+                    kind,
+                    side,
+                    text,
+                    back,
+                });
                 vec![]
             }
             Dialog::ConfirmDelete { side, entries } => {
@@ -852,7 +961,9 @@ impl App {
                     vec![Effect::TrustAndConnect(fingerprint)]
                 }
                 KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
-                    self.error(format!("not connected: {server} was not trusted"));
+                    self.error(format!(
+                        "not connected: {server} was not trusted (Ctrl-R on the remote pane asks again)"
+                    ));
                     vec![]
                 }
                 _ => {
@@ -869,7 +980,10 @@ impl App {
                     self.dialog = Some(Dialog::Reconnect { reason });
                     vec![Effect::Reconnect]
                 }
-                KeyCode::Esc => vec![],
+                KeyCode::Esc => {
+                    self.info("offline: Ctrl-R on the remote pane reconnects");
+                    vec![]
+                }
                 KeyCode::Char('q') => {
                     self.quit = true;
                     vec![Effect::Quit]
@@ -879,46 +993,28 @@ impl App {
                     vec![]
                 }
             },
-            Dialog::Connect(mut form) => {
-                match key.code {
-                    KeyCode::Esc => {
-                        self.quit = true;
-                        return vec![Effect::Quit];
-                    }
-                    KeyCode::Tab | KeyCode::Down => form.field = (form.field + 1) % 3,
-                    KeyCode::BackTab | KeyCode::Up => form.field = (form.field + 2) % 3,
-                    KeyCode::F(2) => {
-                        // Cycle through recent servers.
-                        if !form.recent.is_empty() {
-                            let i = form
-                                .recent
-                                .iter()
-                                .position(|(s, u)| *s == form.server && *u == form.user)
-                                .map_or(0, |i| (i + 1) % form.recent.len());
-                            form.server = form.recent[i].0.clone();
-                            form.user = form.recent[i].1.clone();
-                        }
-                    }
-                    KeyCode::Enter if form.field < 2 => form.field += 1,
-                    KeyCode::Enter => {
-                        let mut opts = crate::client::ConnectOptions::new(
-                            form.server.trim(),
-                            form.user.trim(),
-                            form.password.clone(),
-                        );
-                        opts.security = crate::client::Security::default();
-                        form.error = None;
-                        self.dialog = Some(Dialog::Connect(form));
-                        self.link = Link::Connecting;
-                        return vec![Effect::Connect(Box::new(opts))];
-                    }
-                    _ => {
-                        edit_text(form.focused(), &key);
-                    }
+            Dialog::Connect(mut form) => match form.key(&key) {
+                FormOutcome::Editing => {
+                    self.dialog = Some(Dialog::Connect(form));
+                    vec![]
                 }
-                self.dialog = Some(Dialog::Connect(form));
-                vec![]
-            }
+                FormOutcome::Closed => {
+                    if !matches!(self.link, Link::Online(_)) {
+                        self.link = Link::Offline;
+                        self.info("offline: Ctrl-O opens the connect form, q quits");
+                    }
+                    vec![]
+                }
+                FormOutcome::Connect(opts) => {
+                    self.last_form.server = form.server.trim().to_string();
+                    self.last_form.user = form.user.trim().to_string();
+                    self.last_form.recent = form.recent.clone();
+                    self.attempted = true;
+                    self.dialog = Some(Dialog::Connect(form));
+                    self.link = Link::Connecting;
+                    vec![Effect::Connect(opts)]
+                }
+            },
         }
     }
 

@@ -15,7 +15,7 @@ use super::queue::JobState;
 use crate::client::{ServerIdentity, Trust};
 use crate::transfer::{Conflict, Direction, FileReport, Status, TransferEvent};
 
-fn e(name: &str, kind: EntryKind, size: u64) -> Entry {
+pub(super) fn e(name: &str, kind: EntryKind, size: u64) -> Entry {
     Entry {
         name: name.into(),
         kind,
@@ -25,15 +25,15 @@ fn e(name: &str, kind: EntryKind, size: u64) -> Entry {
     }
 }
 
-fn key(code: KeyCode) -> Action {
+pub(super) fn key(code: KeyCode) -> Action {
     Action::Key(KeyEvent::new(code, KeyModifiers::NONE))
 }
 
-fn shift(code: KeyCode) -> Action {
+pub(super) fn shift(code: KeyCode) -> Action {
     Action::Key(KeyEvent::new(code, KeyModifiers::SHIFT))
 }
 
-fn mouse(kind: MouseEventKind, column: u16, row: u16, modifiers: KeyModifiers) -> Action {
+pub(super) fn mouse(kind: MouseEventKind, column: u16, row: u16, modifiers: KeyModifiers) -> Action {
     Action::Mouse(MouseEvent {
         kind,
         column,
@@ -43,7 +43,7 @@ fn mouse(kind: MouseEventKind, column: u16, row: u16, modifiers: KeyModifiers) -
 }
 
 /// An app at 100x30, connected, with both panes filled.
-fn app() -> App {
+pub(super) fn app() -> App {
     let mut a = App::new(PathBuf::from("/home/me"), Rect::new(0, 0, 100, 30));
     let fx = a.start();
     assert_eq!(fx, vec![Effect::ListLocal(PathBuf::from("/home/me"))]);
@@ -365,7 +365,7 @@ fn queue_tracks_progress_cancel_and_retry() {
         event: TransferEvent::Progress { id: 0, done: 40 },
     });
     assert_eq!(a.queue.jobs[0].state, JobState::Running);
-    assert_eq!(a.queue.overall().done, 40);
+    assert_eq!(a.queue.overall(a.now).done, 40);
     // Quitting now asks first.
     a.update(key(KeyCode::Char('q')));
     assert_eq!(a.dialog, Some(Dialog::ConfirmQuit));

@@ -2,6 +2,7 @@
 
 use ferry_proto::msg::Entry;
 
+pub use super::form::ConnectForm;
 use super::pane::Side;
 use crate::transfer::{Conflict, Direction};
 
@@ -87,6 +88,8 @@ pub enum Dialog {
         side: Side,
         /// The text so far.
         text: String,
+        /// The cursor, in characters from the end.
+        back: super::text::Back,
     },
     /// Delete these entries?
     ConfirmDelete {
@@ -115,52 +118,4 @@ pub enum Dialog {
     Help,
     /// Quit while transfers run?
     ConfirmQuit,
-}
-
-/// The connect form's fields.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ConnectForm {
-    /// `host:port`.
-    pub server: String,
-    /// User name.
-    pub user: String,
-    /// Password (never stored).
-    pub password: String,
-    /// Focused field: 0 server, 1 user, 2 password.
-    pub field: usize,
-    /// Recent `user@server` entries to pick from.
-    pub recent: Vec<(String, String)>,
-    /// The last attempt's error.
-    pub error: Option<String>,
-}
-
-impl ConnectForm {
-    /// The focused field's text.
-    pub fn focused(&mut self) -> &mut String {
-        match self.field {
-            0 => &mut self.server,
-            1 => &mut self.user,
-            _ => &mut self.password,
-        }
-    }
-}
-
-/// Edits a text field with a key; true when the key was used.
-pub fn edit_text(text: &mut String, key: &crossterm::event::KeyEvent) -> bool {
-    use crossterm::event::{KeyCode, KeyModifiers};
-    match key.code {
-        KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
-            text.push(c);
-            true
-        }
-        KeyCode::Backspace => {
-            text.pop();
-            true
-        }
-        KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => {
-            text.clear();
-            true
-        }
-        _ => false,
-    }
 }

@@ -8,14 +8,20 @@ pub mod action;
 pub mod app;
 pub mod config;
 pub mod dialog;
+pub mod draw_dialog;
+pub mod form;
+pub mod help;
 pub mod layout;
 pub mod pane;
 pub mod queue;
 pub mod render;
 pub mod runtime;
+pub mod text;
 
 #[cfg(test)]
 mod app_tests;
+#[cfg(test)]
+mod connection_tests;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -53,6 +59,20 @@ const FRAME: Duration = Duration::from_millis(33);
 /// redrawing gauges faster costs the transfer itself ~10% of its speed on
 /// a 2-core machine, and the eye gains nothing.
 const GAUGE_FRAME: Duration = Duration::from_millis(100);
+
+/// How often the app hears the time while jobs run.
+const TICK: Duration = Duration::from_secs(1);
+
+/// A number of seconds from the environment (settings meant for tests and
+/// unusual setups: `FERRY_STALL_TIMEOUT`, `FERRY_KEEPALIVE`).
+pub fn env_secs(name: &str) -> Option<Duration> {
+    let v = std::env::var(name).ok()?;
+    v.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|s| *s > 0)
+        .map(Duration::from_secs)
+}
 
 fn restore_terminal() {
     let _ = disable_raw_mode();
@@ -112,13 +132,16 @@ async fn event_loop(start: Start) -> anyhow::Result<()> {
     let size = terminal.size()?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut app = App::new(start.local_dir, Rect::new(0, 0, size.width, size.height));
+    if let Some(secs) = env_secs("FERRY_STALL_TIMEOUT") {
+        app.stall_limit = secs;
+    }
     let mut rt = runtime::Runtime::new(tx);
     for fx in app.start() {
         rt.run(fx);
     }
     match start.connect {
         Some(opts) => {
-            app.connecting();
+            app.connecting(&opts.server, &opts.user);
             rt.run(Effect::Connect(Box::new(opts)));
         }
         None => app.ask_connect(start.form),
@@ -127,6 +150,7 @@ async fn event_loop(start: Start) -> anyhow::Result<()> {
     let mut dirty = true;
     let mut urgent = true;
     let mut last_draw = Instant::now() - FRAME;
+    let mut last_tick = Instant::now();
     loop {
         let frame = if urgent { FRAME } else { GAUGE_FRAME };
         if dirty && last_draw.elapsed() >= frame {
@@ -135,12 +159,25 @@ async fn event_loop(start: Start) -> anyhow::Result<()> {
             urgent = false;
             last_draw = Instant::now();
         }
-        // Idle means asleep: no timer runs unless a frame is owed.
-        let wait = if dirty {
+        // Idle means asleep: no timer runs unless a frame is owed or jobs
+        // run (a tick a second notices stalls).
+        let jobs = app.queue.active() > 0;
+        if jobs && last_tick.elapsed() >= TICK {
+            last_tick = Instant::now();
+            for fx in app.update(Action::Tick(last_tick)) {
+                rt.run(fx);
+            }
+            dirty = true;
+            continue;
+        }
+        let mut wait = if dirty {
             frame.saturating_sub(last_draw.elapsed())
         } else {
             Duration::from_secs(3600)
         };
+        if jobs {
+            wait = wait.min(TICK.saturating_sub(last_tick.elapsed()));
+        }
         let action = tokio::select! {
             ev = events.next() => match ev {
                 Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => Action::Key(k),

@@ -1,9 +1,12 @@
 //! The transfer queue as the TUI shows it: one job per entry the user sent
 //! (a file, or a whole tree), each folding the engine's progress events.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::transfer::{Conflict, Direction, Overall, ProgressBoard, TransferEvent};
+
+/// No progress for this long shows as "stalled".
+pub const STALL_SHOWN: Duration = Duration::from_secs(3);
 
 /// Where a job is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,6 +54,17 @@ impl Job {
             .files()
             .find(|(_, f)| f.is_running())
             .map(|(_, f)| f.source.clone())
+    }
+
+    /// How long a running job has made no progress, once that is long
+    /// enough to say so (a few seconds: between files and chunks, the
+    /// figures never stand still that long).
+    pub fn stalled(&self, now: Instant) -> Option<Duration> {
+        if self.state != JobState::Running {
+            return None;
+        }
+        let idle = now.saturating_duration_since(self.board.last_change()?);
+        (idle >= STALL_SHOWN).then_some(idle)
     }
 
     /// Can be retried (or resumed).
@@ -115,8 +129,8 @@ impl Queue {
     /// Records a job's end.
     pub fn finish(&mut self, id: u64, result: Result<(), String>) {
         if let Some(job) = self.get_mut(id) {
-            if job.state == JobState::Cancelled {
-                return;
+            if !job.active() {
+                return; // cancelled or failed already (a stall)
             }
             let failed = job.overall().failed;
             // Say why, in the first failed file's words (a lost connection
@@ -147,8 +161,9 @@ impl Queue {
         self.jobs.iter().filter(|j| j.active()).count()
     }
 
-    /// Figures over every job (finished ones included).
-    pub fn overall(&self) -> Overall {
+    /// Figures over every job (finished ones included); stalled jobs add
+    /// no speed.
+    pub fn overall(&self, now: Instant) -> Overall {
         let mut o = Overall::default();
         for j in &self.jobs {
             let x = j.overall();
@@ -157,7 +172,7 @@ impl Queue {
             o.failed += x.failed;
             o.total += x.total;
             o.done += x.done;
-            if j.active() {
+            if j.active() && j.stalled(now).is_none() {
                 o.rate += x.rate;
             }
         }

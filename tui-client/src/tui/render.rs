@@ -5,11 +5,10 @@ use ferry_proto::msg::EntryKind;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Clear, Gauge, Paragraph, Wrap};
+use ratatui::widgets::{Block, BorderType, Gauge, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::app::{queue_offset, App, Focus, Link};
-use super::dialog::{Dialog, InputKind};
 use super::layout::{fkey_width, FKEYS};
 use super::pane::{Pane, Side, SortKey, PARENT};
 use super::queue::JobState;
@@ -44,7 +43,7 @@ pub fn render(app: &App, f: &mut Frame) {
     draw_message(app, f, a.message);
     draw_keys(f, a.keys);
     if let Some(d) = &app.dialog {
-        draw_dialog(app, d, f);
+        super::draw_dialog::draw_dialog(app, d, f);
     }
 }
 
@@ -370,14 +369,7 @@ fn draw_queue(app: &App, f: &mut Frame, area: Rect, rows: Rect) {
                 (o.done as f64 / o.total as f64).clamp(0.0, 1.0)
             };
             let text = if job.state == JobState::Running {
-                format!(
-                    "{:>3.0}% {}/{} {}/s ETA {}",
-                    ratio * 100.0,
-                    human(o.done),
-                    human(o.total),
-                    human(o.rate as u64),
-                    eta(o.eta)
-                )
+                job_figures(job, app.now)
             } else {
                 format!("{} files, {} done ✓", o.files, human(o.total))
             };
@@ -397,7 +389,7 @@ fn draw_queue(app: &App, f: &mut Frame, area: Rect, rows: Rect) {
         width: rows.width,
         height: 1,
     };
-    let o = q.overall();
+    let o = q.overall(app.now);
     let ratio = if o.total == 0 {
         0.0
     } else {
@@ -420,6 +412,22 @@ fn draw_queue(app: &App, f: &mut Frame, area: Rect, rows: Rect) {
             .label(label),
         total_row,
     );
+}
+
+/// A running job's gauge text: percent, bytes, and its speed and ETA, or
+/// how long it has been stalled (the last speed would be a lie).
+pub fn job_figures(job: &super::queue::Job, now: std::time::Instant) -> String {
+    let o = job.overall();
+    let pct = if o.total == 0 {
+        100.0
+    } else {
+        (o.done as f64 / o.total as f64).clamp(0.0, 1.0) * 100.0
+    };
+    let speed = match job.stalled(now) {
+        Some(d) => format!("stalled {} s", d.as_secs()),
+        None => format!("{}/s ETA {}", human(o.rate as u64), eta(o.eta)),
+    };
+    format!("{pct:>3.0}% {}/{} {speed}", human(o.done), human(o.total))
 }
 
 fn draw_message(app: &App, f: &mut Frame, area: Rect) {
@@ -468,305 +476,4 @@ fn draw_keys(f: &mut Frame, area: Rect) {
         ));
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
-}
-
-fn centered(area: Rect, w: u16, h: u16) -> Rect {
-    let w = w.min(area.width);
-    let h = h.min(area.height);
-    Rect {
-        x: area.x + (area.width - w) / 2,
-        y: area.y + (area.height - h) / 2,
-        width: w,
-        height: h,
-    }
-}
-
-fn draw_box(f: &mut Frame, title: &str, lines: Vec<Line>, w: u16, color: Color) {
-    // Long lines wrap: count the rows they take, so nothing is cut off.
-    let inner = w.min(f.area().width).saturating_sub(2).max(1) as usize;
-    let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner)).sum();
-    let h = rows as u16 + 2;
-    let area = centered(f.area(), w, h);
-    f.render_widget(Clear, area);
-    let block = Block::bordered()
-        .border_type(BorderType::Rounded)
-        .border_style(Style::new().fg(color))
-        .title(Line::from(format!(" {title} ")).bold());
-    f.render_widget(
-        Paragraph::new(lines)
-            .block(block)
-            .wrap(Wrap { trim: false }),
-        area,
-    );
-}
-
-fn draw_dialog(app: &App, d: &Dialog, f: &mut Frame) {
-    let key = |k: &str| Span::styled(k.to_string(), Style::new().fg(Color::Yellow).bold());
-    match d {
-        Dialog::Help => {
-            let rows = [
-                ("↑↓ j k PgUp PgDn Home End", "move"),
-                ("Enter / Backspace", "open directory / go up"),
-                ("Tab", "switch pane (and queue)"),
-                ("Space Insert", "mark and move down"),
-                ("Shift+↑↓", "extend the marked range"),
-                ("* + -", "invert / mark all / unmark all"),
-                (
-                    "mouse",
-                    "click, drag to mark, Ctrl+click, double-click, wheel",
-                ),
-                ("F2 s / F3 . / F4 /", "sort / hidden files / filter"),
-                ("F5", "copy to the other pane (upload or download)"),
-                ("F6 / F7 / F8 Del", "rename-move / mkdir / delete"),
-                ("F9, then c r x", "queue: cancel, retry/resume, clear done"),
-                ("Ctrl-R", "refresh"),
-                ("F10 q", "quit"),
-            ];
-            let lines = rows
-                .iter()
-                .map(|(k, v)| Line::from(vec![key(&format!("{k:<28}")), Span::raw(*v)]))
-                .collect();
-            draw_box(f, "Help — any key closes", lines, 78, Color::Cyan);
-        }
-        Dialog::ConfirmQuit => {
-            let n = app.queue.active();
-            draw_box(
-                f,
-                "Quit?",
-                vec![
-                    Line::from(format!(
-                        "{n} transfer(s) still running; partial files are kept for a later resume."
-                    )),
-                    Line::from(vec![
-                        Span::raw("Quit now? "),
-                        key("y"),
-                        Span::raw(" / "),
-                        key("n"),
-                    ]),
-                ],
-                60,
-                Color::Yellow,
-            );
-        }
-        Dialog::Input { kind, side, text } => {
-            let what = match kind {
-                InputKind::Mkdir => "New directory".to_string(),
-                InputKind::Rename { from } => format!("Rename or move {from}"),
-            };
-            let place = if *side == Side::Local {
-                "local"
-            } else {
-                "remote"
-            };
-            draw_box(
-                f,
-                &format!("{what} ({place})"),
-                vec![
-                    Line::from(vec![
-                        Span::raw("> "),
-                        Span::styled(format!("{text}▏"), Style::new().fg(Color::White).bold()),
-                    ]),
-                    Line::from(vec![
-                        key("Enter"),
-                        Span::raw(" ok   "),
-                        key("Esc"),
-                        Span::raw(" cancel"),
-                    ]),
-                ],
-                60,
-                Color::Cyan,
-            );
-        }
-        Dialog::ConfirmDelete { side, entries } => {
-            let dirs = entries.iter().filter(|e| e.kind == EntryKind::Dir).count();
-            let bytes: u64 = entries
-                .iter()
-                .filter(|e| e.kind != EntryKind::Dir)
-                .map(|e| e.size)
-                .sum();
-            let place = if *side == Side::Local {
-                "local"
-            } else {
-                "remote"
-            };
-            let mut lines = vec![Line::from(format!(
-                "Delete {} {place} entr{} ({} in files{})?",
-                entries.len(),
-                if entries.len() == 1 { "y" } else { "ies" },
-                human(bytes),
-                if dirs > 0 {
-                    format!(
-                        ", {dirs} director{} with everything inside",
-                        if dirs == 1 { "y" } else { "ies" }
-                    )
-                } else {
-                    String::new()
-                }
-            ))];
-            for e in entries.iter().take(5) {
-                lines.push(Line::from(format!(
-                    "  {}{}",
-                    e.name,
-                    if e.kind == EntryKind::Dir {
-                        "/  (recursive)"
-                    } else {
-                        ""
-                    }
-                )));
-            }
-            if entries.len() > 5 {
-                lines.push(Line::from(format!("  … and {} more", entries.len() - 5)));
-            }
-            lines.push(Line::from(vec![
-                key("y"),
-                Span::raw(" delete   "),
-                key("n"),
-                Span::raw("/"),
-                key("Esc"),
-                Span::raw(" keep"),
-            ]));
-            draw_box(f, "Delete", lines, 70, Color::Red);
-        }
-        Dialog::Conflict(plan) => {
-            let Some(item) = plan.items.get(plan.asking) else {
-                return;
-            };
-            let Some(existing) = &item.existing else {
-                return;
-            };
-            let describe = |e: &ferry_proto::msg::Entry| {
-                format!("{:>12}  {}", human(e.size), format_time(e.mtime))
-            };
-            let all = if plan.apply_all { "[x]" } else { "[ ]" };
-            let lines = vec![
-                Line::from(format!(
-                    "{} already exists in {}",
-                    item.entry.name, plan.to_dir
-                )),
-                Line::from(format!("  new:      {}", describe(&item.entry))),
-                Line::from(format!("  existing: {}", describe(existing))),
-                Line::from(""),
-                Line::from(vec![
-                    key("o"),
-                    Span::raw(" overwrite  "),
-                    key("s"),
-                    Span::raw(" skip  "),
-                    key("r"),
-                    Span::raw(" resume  "),
-                    key("n"),
-                    Span::raw(" rename  "),
-                    key("Esc"),
-                    Span::raw(" cancel"),
-                ]),
-                Line::from(vec![
-                    key("a"),
-                    Span::raw(format!(" {all} apply to all remaining conflicts")),
-                ]),
-            ];
-            draw_box(f, "Target exists", lines, 72, Color::Yellow);
-        }
-        Dialog::Trust {
-            server,
-            fingerprint,
-        } => {
-            let lines = vec![
-                Line::from(format!(
-                    "{server} presented a certificate no trusted authority signed."
-                )),
-                Line::from("Its fingerprint is:"),
-                Line::from(Span::styled(
-                    fingerprint.clone(),
-                    Style::new().fg(Color::White).bold(),
-                )),
-                Line::from(
-                    "Compare it with what the administrator gives you (ferryd fingerprint).",
-                ),
-                Line::from(vec![
-                    Span::raw("Trust it and remember it? "),
-                    key("y"),
-                    Span::raw(" / "),
-                    key("n"),
-                ]),
-            ];
-            draw_box(f, "Unknown server", lines, 78, Color::Yellow);
-        }
-        Dialog::Reconnect { reason } => {
-            let lines = vec![
-                Line::from(format!("The connection was lost: {reason}")),
-                Line::from(
-                    "Interrupted transfers resume from their partial files after reconnecting.",
-                ),
-                Line::from(vec![
-                    key("r"),
-                    Span::raw(" reconnect   "),
-                    key("Esc"),
-                    Span::raw(" stay offline   "),
-                    key("q"),
-                    Span::raw(" quit"),
-                ]),
-            ];
-            draw_box(f, "Connection lost", lines, 76, Color::Red);
-        }
-        Dialog::Connect(form) => {
-            let field = |i: usize, label: &str, value: String| {
-                let focused = form.field == i;
-                let v = if focused {
-                    format!("{value}▏")
-                } else {
-                    value
-                };
-                Line::from(vec![
-                    Span::raw(format!("{label:>10}: ")),
-                    Span::styled(
-                        v,
-                        if focused {
-                            Style::new().fg(Color::White).bold().underlined()
-                        } else {
-                            Style::new()
-                        },
-                    ),
-                ])
-            };
-            let mut lines = vec![
-                field(0, "Server", form.server.clone()),
-                field(1, "User", form.user.clone()),
-                field(2, "Password", "•".repeat(form.password.chars().count())),
-                Line::from(""),
-            ];
-            if !form.recent.is_empty() {
-                let recent: Vec<String> = form
-                    .recent
-                    .iter()
-                    .take(4)
-                    .map(|(s, u)| format!("{u}@{s}"))
-                    .collect();
-                lines.push(Line::from(format!(
-                    "Recent (F2 cycles): {}",
-                    recent.join(", ")
-                )));
-            }
-            if let Some(e) = &form.error {
-                // Multi-line errors (a changed certificate) keep their lines.
-                lines.extend(
-                    e.lines()
-                        .map(|l| Line::styled(l.to_string(), Style::new().fg(Color::Red))),
-                );
-            }
-            let status = if app.link == Link::Connecting {
-                "connecting…"
-            } else {
-                ""
-            };
-            lines.push(Line::from(vec![
-                key("Tab"),
-                Span::raw(" next field  "),
-                key("Enter"),
-                Span::raw(" connect  "),
-                key("Esc"),
-                Span::raw(" quit  "),
-                Span::raw(status),
-            ]));
-            draw_box(f, "Connect to a Ferry server", lines, 72, Color::Cyan);
-        }
-    }
 }

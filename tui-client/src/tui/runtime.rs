@@ -17,6 +17,12 @@ use crate::transfer::{self, Direction, Events, TransferOptions};
 
 /// Jobs that move bytes at once; more wait in the queue.
 const JOB_SLOTS: usize = 3;
+/// How often an open session asks the server something cheap (the quota),
+/// well inside the server's idle timeout (600 s by default), so an idle
+/// TUI stays connected. `FERRY_KEEPALIVE` (seconds) overrides it.
+const KEEPALIVE: Duration = Duration::from_secs(60);
+/// A keepalive not answered in this time means the link is dead.
+const KEEPALIVE_ANSWER: Duration = Duration::from_secs(30);
 
 /// The effect runner.
 pub struct Runtime {
@@ -233,6 +239,7 @@ impl Runtime {
                             let _ = fwd.send(Action::JobEvent { job, event });
                         }
                     });
+                    tracing::info!(job, ?direction, %source, %dest, "job started");
                     let opts = TransferOptions {
                         recursive: true,
                         on_conflict: conflict,
@@ -263,6 +270,12 @@ impl Runtime {
                     };
                     let _ = forward.await;
                     let result = result.map(|_| ()).map_err(|e| e.to_string());
+                    match &result {
+                        Ok(()) => tracing::info!(job, ?direction, %source, %dest, "job ended"),
+                        Err(e) => {
+                            tracing::warn!(job, ?direction, %source, %dest, "job failed: {e}")
+                        }
+                    }
                     let _ = tx.send(Action::JobEnded { job, result });
                 });
                 self.jobs.retain(|_, h| !h.is_finished());
@@ -321,7 +334,10 @@ impl Runtime {
                     message: Some(m),
                     refresh: Some(side),
                 }),
-                Err(e) => tx.send(Action::OpFailed(e)),
+                Err(e) => {
+                    tracing::warn!("{e}");
+                    tx.send(Action::OpFailed(e))
+                }
             };
         });
     }
@@ -341,6 +357,7 @@ impl Runtime {
                             }
                         }
                     }
+                    tracing::info!(server = %opts.server, user = %opts.user, "connected");
                     super::config::remember_recent(&opts.server, &opts.user);
                     let identity = c.identity().clone();
                     *lock(&slot) = Some(c.clone());
@@ -348,15 +365,34 @@ impl Runtime {
                         label: format!("{}@{}", opts.user, opts.server),
                         identity,
                     });
-                    // Watch for the connection dropping.
+                    // Watch for the connection dropping; keep it alive.
+                    let every = super::env_secs("FERRY_KEEPALIVE").unwrap_or(KEEPALIVE);
+                    let mut last_ping = tokio::time::Instant::now();
                     loop {
                         tokio::time::sleep(Duration::from_millis(300)).await;
-                        if let Some(reason) = c.closed_reason() {
-                            let mut s = lock(&slot);
-                            if s.as_ref().is_some_and(|cur| cur.same_as(&c)) {
-                                *s = None;
+                        if c.closed_reason().is_none() && last_ping.elapsed() >= every {
+                            last_ping = tokio::time::Instant::now();
+                            match tokio::time::timeout(KEEPALIVE_ANSWER, c.quota()).await {
+                                Ok(Ok((used, limit))) => {
+                                    let _ = tx.send(Action::Quota { used, limit });
+                                }
+                                // A dropped link shows in closed_reason below.
+                                Ok(Err(_)) => {}
+                                Err(_) => {
+                                    let reason = format!(
+                                        "the server did not answer for {} s",
+                                        KEEPALIVE_ANSWER.as_secs()
+                                    );
+                                    tracing::warn!(server = %opts.server, "{reason}");
+                                    forget(&slot, &c);
+                                    let _ = tx.send(Action::Disconnected(reason));
+                                    return;
+                                }
                             }
-                            drop(s);
+                        }
+                        if let Some(reason) = c.closed_reason() {
+                            tracing::warn!(server = %opts.server, "connection lost: {reason}");
+                            forget(&slot, &c);
                             let _ = tx.send(Action::Disconnected(reason));
                             return;
                         }
@@ -375,10 +411,19 @@ impl Runtime {
                     });
                 }
                 Err(e) => {
+                    tracing::warn!(server = %opts.server, user = %opts.user, "connect failed: {e}");
                     let _ = tx.send(Action::ConnectFailed(e.to_string()));
                 }
             }
         });
+    }
+}
+
+/// Drops `c` from the slot unless a newer connection took its place.
+fn forget(slot: &Mutex<Option<Client>>, c: &Client) {
+    let mut s = lock(slot);
+    if s.as_ref().is_some_and(|cur| cur.same_as(c)) {
+        *s = None;
     }
 }
 
