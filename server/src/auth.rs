@@ -14,6 +14,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::accounts::Session;
 use crate::link::{recv, send, LinkError, Reader, Writer};
+use crate::places::Admission;
 use crate::server::Shared;
 
 /// How a handshake ended without a session.
@@ -52,6 +53,7 @@ pub async fn login<R, W>(
     peer: SocketAddr,
     shared: &Arc<Shared>,
     binding: ServerBinding,
+    admission: &mut Admission,
 ) -> Result<Session, AuthEnd>
 where
     R: AsyncRead + Unpin,
@@ -168,6 +170,12 @@ where
         return Err(fail(w, peer, shared, &user, "unknown user").await);
     };
     shared.penalties.succeeded(ip);
+    // The stranger's place is given back and a session's taken only now:
+    // connections that are not logged in never compete with sessions.
+    if let Err(e) = admission.promote() {
+        tracing::warn!(target: "audit", user = %user, addr = %peer, "login refused: server at its session limit");
+        return Err(refuse(w, e).await);
+    }
     let session = match shared
         .accounts
         .open(

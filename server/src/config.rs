@@ -69,12 +69,24 @@ impl Default for TransferConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
-    /// Connections open at once; more are refused with "server busy".
+    /// Logged-in sessions at once on the whole server. A session takes its
+    /// place when its login succeeds; a login beyond this is refused as
+    /// busy. Connections still logging in never hold one (see
+    /// `max_unauthenticated`).
     pub max_connections: usize,
     /// Logged-in sessions per user at once.
     pub max_sessions_per_user: usize,
-    /// Seconds a connection may take from accept to a completed login.
-    pub handshake_timeout_secs: u64,
+    /// Connections not logged in yet (TLS, hello, login) at once, in total.
+    /// More are closed at accept, before any TLS work.
+    pub max_unauthenticated: usize,
+    /// Connections not logged in yet from one source address (an IPv6
+    /// source is its network of `auth.ipv6_prefix_len` bits). More are
+    /// closed at accept, before any TLS work.
+    pub max_unauthenticated_per_ip: usize,
+    /// Seconds from accept to a completed login: TLS, hello and login
+    /// together. (`handshake_timeout_secs` is its old name.)
+    #[serde(alias = "handshake_timeout_secs")]
+    pub login_timeout_secs: u64,
     /// Seconds without any request before a session is closed.
     pub idle_timeout_secs: u64,
     /// Directory entries per listing batch.
@@ -110,6 +122,9 @@ pub struct AuthConfig {
     pub ban_after_failures: u32,
     /// Length of a ban, in seconds.
     pub ban_secs: u64,
+    /// IPv6 sources are counted by network: the first this many bits of
+    /// the address (a host usually holds a whole /64).
+    pub ipv6_prefix_len: u8,
 }
 
 impl Default for Config {
@@ -130,9 +145,11 @@ impl Default for Config {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_connections: 256,
+            max_connections: 1024,
             max_sessions_per_user: 16,
-            handshake_timeout_secs: 20,
+            max_unauthenticated: 512,
+            max_unauthenticated_per_ip: 16,
+            login_timeout_secs: 10,
             idle_timeout_secs: 600,
             max_dir_batch: 512,
             max_requests_in_flight: 64,
@@ -152,14 +169,15 @@ impl Default for AuthConfig {
             max_failure_delay_ms: 8_000,
             ban_after_failures: 10,
             ban_secs: 600,
+            ipv6_prefix_len: 64,
         }
     }
 }
 
 impl Limits {
-    /// The handshake timeout as a duration.
-    pub fn handshake_timeout(&self) -> Duration {
-        Duration::from_secs(self.handshake_timeout_secs)
+    /// The login timeout (accept to logged in) as a duration.
+    pub fn login_timeout(&self) -> Duration {
+        Duration::from_secs(self.login_timeout_secs)
     }
 
     /// The idle timeout as a duration.
@@ -191,6 +209,14 @@ impl Config {
             "limits.max_connections must be positive"
         );
         anyhow::ensure!(
+            self.limits.max_unauthenticated > 0 && self.limits.max_unauthenticated_per_ip > 0,
+            "limits.max_unauthenticated and limits.max_unauthenticated_per_ip must be positive"
+        );
+        anyhow::ensure!(
+            self.limits.login_timeout_secs > 0,
+            "limits.login_timeout_secs must be positive"
+        );
+        anyhow::ensure!(
             self.limits.max_dir_batch > 0,
             "limits.max_dir_batch must be positive"
         );
@@ -205,6 +231,10 @@ impl Config {
         anyhow::ensure!(
             self.limits.max_transfers > 0 && self.limits.max_transfers_per_user > 0,
             "limits.max_transfers and limits.max_transfers_per_user must be positive"
+        );
+        anyhow::ensure!(
+            self.auth.ipv6_prefix_len <= 128,
+            "auth.ipv6_prefix_len must be at most 128"
         );
         anyhow::ensure!(
             self.tls.cert.is_some() == self.tls.key.is_some(),

@@ -27,6 +27,7 @@ use crate::auth::{login, AuthEnd};
 use crate::link::{LinkError, Reader, Writer};
 use crate::ops;
 use crate::outbox::Outbox;
+use crate::places::Admission;
 use crate::server::Shared;
 use crate::transfer::download::{self, DownloadSpec};
 use crate::transfer::upload::{self, UploadSpec};
@@ -38,24 +39,27 @@ pub async fn serve<S>(
     peer: SocketAddr,
     shared: Arc<Shared>,
     binding: ServerBinding,
+    mut admission: Admission,
     cancel: CancellationToken,
 ) where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (mut rd, mut wr) = tokio::io::split(stream);
-    let limit = shared.config.limits.handshake_timeout();
+    // One deadline from accept: TLS, hello and login together.
+    let deadline = admission.deadline();
+    let admission = &mut admission;
     let start = async {
         exchange_hello(&mut rd, &mut wr, peer).await?;
         let mut reader = FramedRead::with_capacity(rd, FrameCodec::new(), READ_BUFFER);
         let mut writer = FramedWrite::new(wr, FrameCodec::new());
-        match login(&mut reader, &mut writer, peer, &shared, binding).await {
+        match login(&mut reader, &mut writer, peer, &shared, binding, admission).await {
             Ok(session) => Ok((session, reader, writer)),
             Err(AuthEnd::Refused(e)) => Err(LinkError::Protocol(format!("login refused: {e}"))),
             Err(AuthEnd::Link(e)) => Err(e),
         }
     };
     let outcome = tokio::select! {
-        r = tokio::time::timeout(limit, start) => r.unwrap_or(Err(LinkError::Timeout)),
+        r = tokio::time::timeout_at(deadline, start) => r.unwrap_or(Err(LinkError::Timeout)),
         _ = cancel.cancelled() => return,
     };
     match outcome {

@@ -1,5 +1,6 @@
-//! The listener: accepts connections up to the configured maximum, runs
-//! each on its own task, and drains them on shutdown.
+//! The listener: admits connections within the strangers' budget (per
+//! source address and in total), runs each on its own task under one
+//! login deadline, and drains them on shutdown.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,9 +12,10 @@ use ferry_proto::hello::{HELLO_LEN, MAGIC};
 use ferry_proto::scram::ServerBinding;
 use ferry_proto::{ErrorKind, Frame, FrameCodec, Hello, RemoteError, ServerMsg};
 use futures::SinkExt;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::codec::FramedWrite;
@@ -24,6 +26,7 @@ use crate::accounts::Accounts;
 use crate::config::Config;
 use crate::conn;
 use crate::penalty::Penalties;
+use crate::places::{Places, Refusals};
 use crate::users::UserStore;
 
 /// State shared by every connection.
@@ -43,6 +46,8 @@ pub struct Shared {
     pub committer: crate::transfer::commit::Committer,
     /// Places for running transfers on the whole server.
     pub transfers: Arc<tokio::sync::Semaphore>,
+    /// Places for connections: strangers' and sessions'.
+    pub places: Places,
 }
 
 impl Shared {
@@ -55,6 +60,7 @@ impl Shared {
         let secret = users.server_secret()?;
         Ok(Shared {
             penalties: Penalties::new(config.auth.clone()),
+            places: Places::new(&config.limits, config.auth.ipv6_prefix_len),
             users,
             secret,
             accounts: Arc::new(Accounts::new(
@@ -89,7 +95,6 @@ pub async fn run(
         tracing::info!(fingerprint = %fp, "TLS certificate");
         Some(TlsAcceptor::from(tls))
     };
-    let limit = Arc::new(Semaphore::new(shared.config.limits.max_connections));
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     tracing::info!(addr = %listener.local_addr()?, root = %shared.config.root.display(), "ferryd listening");
@@ -100,6 +105,7 @@ pub async fn run(
         Duration::from_secs(t.partial_max_age_secs),
         Duration::from_secs(t.sweep_interval_secs),
     ));
+    let mut refusals = Refusals::default();
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -114,41 +120,52 @@ pub async fn run(
                 }
             },
         };
+        // A stranger's place, or the connection is closed now: no TLS, no
+        // read, no task. Sessions take their places only after login.
+        let Some(admission) = shared.places.admit(peer.ip()) else {
+            let _ = stream.set_zero_linger();
+            drop(stream);
+            refusals.refused(peer.ip());
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-        let permit = limit.clone().try_acquire_owned().ok();
         let shared = shared.clone();
         let cancel = cancel.child_token();
         let tls = tls.clone();
         tracker.spawn(async move {
-            let hs = shared.config.limits.handshake_timeout();
-            match tls {
-                None => match permit {
-                    Some(_permit) => {
-                        conn::serve(stream, peer, shared, ServerBinding::None, cancel).await
-                    }
-                    None => refuse_busy(stream, peer).await,
-                },
+            let binding = match tls {
+                None => {
+                    conn::serve(stream, peer, shared, ServerBinding::None, admission, cancel).await;
+                    return;
+                }
                 Some(acceptor) => {
-                    let Ok(Some((stream, binding))) =
-                        tokio::time::timeout(hs, accept_tls(acceptor, stream, peer)).await
-                    else {
-                        return;
-                    };
-                    match permit {
-                        Some(_permit) => {
-                            conn::serve(
-                                stream,
-                                peer,
-                                shared,
-                                ServerBinding::TlsExporter(binding),
-                                cancel,
-                            )
-                            .await
-                        }
-                        None => refuse_busy(stream, peer).await,
+                    // The TLS handshake runs under the same deadline as the
+                    // hello and login after it.
+                    let deadline = admission.deadline();
+                    let handshake = tokio::time::timeout_at(deadline, accept_tls(acceptor, stream, peer));
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        r = handshake => match r {
+                            Ok(Some(done)) => done,
+                            Ok(None) => return,
+                            Err(_) => {
+                                tracing::info!(addr = %peer, "TLS handshake not done by the login deadline; connection dropped");
+                                return;
+                            }
+                        },
                     }
                 }
-            }
+            };
+            let (stream, binding) = binding;
+            conn::serve(
+                stream,
+                peer,
+                shared,
+                ServerBinding::TlsExporter(binding),
+                admission,
+                cancel,
+            )
+            .await
         });
     }
     tracing::info!("shutting down: draining connections");
@@ -166,15 +183,18 @@ pub async fn run(
 /// is refused rather than left with a failed handshake.
 async fn accept_tls(
     acceptor: TlsAcceptor,
-    stream: TcpStream,
+    mut stream: TcpStream,
     peer: SocketAddr,
-) -> Option<(TlsStream<BufReader<TcpStream>>, Vec<u8>)> {
+) -> Option<(TlsStream<BufReader<Rewind>>, Vec<u8>)> {
+    // Read (not peek) the first bytes, as they come: a peek cannot wait for
+    // more than is there, and polling it on a timer cost a wake-up every
+    // 10 ms per trickling socket. What was read is handed back to TLS.
     let mut first = [0u8; 6];
-    loop {
-        match stream.peek(&mut first).await {
+    let mut n = 0;
+    while n < first.len() && first[..n] == MAGIC[..n] {
+        match stream.read(&mut first[n..]).await {
             Ok(0) | Err(_) => return None,
-            Ok(n) if n >= first.len() || first[..n] != MAGIC[..n] => break,
-            Ok(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            Ok(k) => n += k,
         }
     }
     if first == MAGIC {
@@ -183,9 +203,15 @@ async fn accept_tls(
             ErrorKind::Protocol,
             "this server only accepts TLS connections; connect without --insecure-plaintext",
         );
-        refuse(stream, error).await;
+        refuse(stream, error, HELLO_LEN - MAGIC.len()).await;
         return None;
     }
+    let stream = Rewind {
+        prefix: first,
+        len: n,
+        pos: 0,
+        inner: stream,
+    };
     let stream = BufReader::with_capacity(ferry_proto::TLS_READ_BUFFER, stream);
     match acceptor.accept(stream).await {
         Ok(tls) => {
@@ -199,21 +225,78 @@ async fn accept_tls(
     }
 }
 
-async fn refuse_busy<S: AsyncRead + AsyncWrite + Unpin>(stream: S, peer: SocketAddr) {
-    tracing::warn!(addr = %peer, "connection refused: too many connections");
-    refuse(
-        stream,
-        RemoteError::new(ErrorKind::TooBusy, "too many connections"),
-    )
-    .await;
+/// A TCP stream whose first bytes were already read: they are read again
+/// first.
+#[derive(Debug)]
+pub struct Rewind {
+    prefix: [u8; 6],
+    len: usize,
+    pos: usize,
+    inner: TcpStream,
 }
 
-/// Says hello and why the connection is refused, then lets it go. The
-/// peer's own hello is read first (with a short limit) so closing does not
-/// reset the connection before the refusal is read.
-async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, error: RemoteError) {
+impl AsyncRead for Rewind {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if self.pos < self.len {
+            let rest = &self.prefix[self.pos..self.len];
+            let k = rest.len().min(buf.remaining());
+            buf.put_slice(&rest[..k]);
+            self.pos += k;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Rewind {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// Says hello and why the connection is refused, then lets it go. The rest
+/// of the peer's own hello (`unread` bytes) is read first (with a short
+/// limit) so closing does not reset the connection before the refusal is
+/// read.
+async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    error: RemoteError,
+    unread: usize,
+) {
     let mut theirs = [0u8; HELLO_LEN];
-    let _ = tokio::time::timeout(Duration::from_secs(2), stream.read_exact(&mut theirs)).await;
+    let rest = &mut theirs[..unread.min(HELLO_LEN)];
+    let _ = tokio::time::timeout(Duration::from_secs(2), stream.read_exact(rest)).await;
     if stream.write_all(&Hello::ours().encode()).await.is_err() {
         return;
     }

@@ -38,7 +38,7 @@ pub fn bin(name: &str) -> PathBuf {
 /// Config used by tests: fast hashing, quick penalties, short timeouts.
 pub const TEST_CONFIG: &str = r#"
 [limits]
-handshake_timeout_secs = 5
+login_timeout_secs = 5
 max_dir_batch = 100
 
 [auth]

@@ -347,15 +347,22 @@ async fn connection_and_session_limits() {
     let s = server_with(
         "[limits]\nmax_connections = 3\nmax_sessions_per_user = 2\n[auth]\niterations = 4096\n",
     );
+    s.add_user("bob", "pw-bob", None);
     let a = s.client("alice", PW).await.unwrap();
     let b = s.client("alice", PW).await.unwrap();
     let err = s.client("alice", PW).await.unwrap_err();
     assert_eq!(err.kind(), Some(ErrorKind::TooBusy), "{err}");
+    // Connections not logged in hold no session's place.
     let _held = TcpStream::connect(s.addr).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let err = s.client("alice", PW).await.unwrap_err();
+    let c = s.client("bob", "pw-bob").await.unwrap();
+    // The server's sessions are all taken: a fourth is refused as busy.
+    let err = s.client("bob", "pw-bob").await.unwrap_err();
     assert_eq!(err.kind(), Some(ErrorKind::TooBusy), "{err}");
-    drop((a, b));
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    s.client("bob", "pw-bob").await.expect("a place came free");
+    drop((b, c));
 }
 
 #[tokio::test]

@@ -139,6 +139,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    ferry_server::startup::raise_open_files(&config);
     if !config.insecure_plaintext {
         // Make (or check) the certificate before announcing the address,
         // so `ferryd fingerprint` run right after sees the one in use.

@@ -1,0 +1,109 @@
+//! Strangers (connections that have not logged in) against the server:
+//! floods of silent and trickling sockets from one address must not keep
+//! anyone else from logging in.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ferry_e2e::Server;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+const PW: &str = "pw-alice";
+
+/// A TCP connection to `to` from the loopback alias `from` (127.0.0.x
+/// needs no setup on Linux).
+async fn connect_from(from: [u8; 4], to: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::from((from, 0)))?;
+    socket.connect(to).await
+}
+
+/// Holds one socket from `from` open until `stop`: silent, or sending one
+/// byte a second (the start of a plaintext hello, over and over). When the
+/// server closes it, it opens another a second later.
+async fn hold(
+    from: [u8; 4],
+    to: SocketAddr,
+    trickle: bool,
+    stop: Arc<AtomicBool>,
+    opened: Arc<AtomicUsize>,
+) {
+    while !stop.load(Ordering::Relaxed) {
+        let Ok(mut s) = connect_from(from, to).await else {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        };
+        opened.fetch_add(1, Ordering::Relaxed);
+        let mut buf = [0u8; 256];
+        let mut i = 0usize;
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let tick = tokio::time::sleep(Duration::from_secs(1));
+            tokio::select! {
+                r = s.read(&mut buf) => match r {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                },
+                _ = tick => {
+                    if trickle {
+                        let byte = b"FERRY"[i % 5];
+                        i += 1;
+                        if s.write_all(&[byte]).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// One address holds 1,000 silent and 1,000 trickling sockets; a user from
+/// another address still logs in at once. (Each socket once took a place of
+/// `max_connections` at accept: about 300 silent ones locked everyone out.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_strangers_from_one_address_locks_nobody_out() {
+    let s =
+        Server::start_with("[limits]\nhandshake_timeout_secs = 10\n[auth]\niterations = 4096\n");
+    s.add_user("alice", PW, None);
+    let stop = Arc::new(AtomicBool::new(false));
+    let opened = Arc::new(AtomicUsize::new(0));
+    let mut holders = Vec::new();
+    for i in 0..2000 {
+        holders.push(tokio::spawn(hold(
+            [127, 0, 0, 2],
+            s.addr,
+            i % 2 == 1,
+            stop.clone(),
+            opened.clone(),
+        )));
+    }
+    // Let the flood reach the server.
+    let settle = Instant::now();
+    while opened.load(Ordering::Relaxed) < 2000 && settle.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let start = Instant::now();
+    let login = tokio::time::timeout(Duration::from_secs(30), s.client("alice", PW)).await;
+    let took = start.elapsed();
+    println!(
+        "login under a flood of {} sockets took {took:?}",
+        opened.load(Ordering::Relaxed)
+    );
+    let client = login.expect("login finished").expect("login succeeded");
+    client.list("/").await.expect("list");
+    assert!(took < Duration::from_secs(5), "login took {took:?}");
+    stop.store(true, Ordering::Relaxed);
+    for h in holders {
+        h.abort();
+    }
+}
