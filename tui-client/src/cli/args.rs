@@ -41,6 +41,18 @@ pub struct Args {
     /// contents cross the wire in clear. The server must allow it too.
     #[arg(long, global = true)]
     pub insecure_plaintext: bool,
+    /// When the server is busy (too many connections, or too many
+    /// sessions of this user, as when many commands run in parallel), keep
+    /// trying for up to SECS seconds, waiting a little longer each time;
+    /// 0 fails at once (exit status 4).
+    #[arg(
+        long,
+        env = "FERRY_BUSY_TIMEOUT",
+        global = true,
+        value_name = "SECS",
+        default_value_t = crate::client::DEFAULT_BUSY_TIMEOUT.as_secs()
+    )]
+    pub busy_timeout: u64,
     /// What to do.
     #[command(subcommand)]
     pub cmd: Option<Command>,

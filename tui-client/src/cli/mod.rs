@@ -1,19 +1,28 @@
 //! The batch CLI: one command per invocation, for scripts and tests.
 //! Exit status: 0 on success, 1 when the command failed, 3 when the
-//! connection or login failed, 2 for usage errors.
+//! connection or login failed, 4 when the server was still busy after
+//! `--busy-timeout`, 2 for usage errors.
 
 pub mod args;
 pub mod output;
 pub mod transfer;
 
 use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::Duration;
 
 use ferry_proto::msg::{EntryKind, RemoveMode};
 use serde_json::json;
 
-use crate::client::{connect, tls, Client, ClientError, ConnectOptions, Security, TlsOptions};
+use crate::client::{
+    connect, is_busy, tls, BusyRetry, BusyWait, Client, ClientError, ConnectOptions, Security,
+    TlsOptions,
+};
 use crate::display::escape;
 pub use args::{Args, Command};
+
+/// Exit status when the server stayed busy for all of `--busy-timeout`.
+pub const BUSY: i32 = 4;
 
 /// A failed command: its message and exit status.
 #[derive(Debug)]
@@ -28,7 +37,13 @@ pub struct Failure {
 
 impl Failure {
     pub(crate) fn from_client(subject: Option<&str>, e: &ClientError) -> Failure {
-        let code = if e.is_fatal() { 3 } else { 1 };
+        let code = if is_busy(e) {
+            BUSY
+        } else if e.is_fatal() {
+            3
+        } else {
+            1
+        };
         let kind = e
             .kind()
             .map_or_else(|| "Connection".to_string(), |k| format!("{k:?}"));
@@ -165,12 +180,42 @@ pub async fn connect_interactive(opts: &ConnectOptions) -> Result<Client, Client
     }
 }
 
+/// How a batch command waits out a busy server: `--busy-timeout`, with a
+/// line on stderr before each wait when stderr is a terminal (scripts and
+/// `--json` get nothing extra).
+pub fn busy_retry(args: &Args) -> BusyRetry {
+    let mut busy = BusyRetry::for_up_to(Duration::from_secs(args.busy_timeout));
+    if std::io::stderr().is_terminal() {
+        busy.notify = Some(Arc::new(|w: &BusyWait| {
+            let why = if w.reason.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", w.reason)
+            };
+            eprintln!(
+                "ferry: server busy{why}, retrying in {:.1} s (attempt {})",
+                w.delay.as_secs_f64(),
+                w.attempt
+            );
+        }));
+    }
+    busy
+}
+
 /// Runs one batch command; prints results to stdout.
 pub async fn run(args: &Args, cmd: &Command) -> Result<(), Failure> {
-    let opts = options(args)?;
-    let client = connect_interactive(&opts)
-        .await
-        .map_err(|e| Failure::from_client(None, &e))?;
+    let mut opts = options(args)?;
+    opts.busy = busy_retry(args);
+    let client = connect_interactive(&opts).await.map_err(|e| {
+        let mut f = Failure::from_client(None, &e);
+        if is_busy(&e) && args.busy_timeout > 0 {
+            f.message.push_str(&format!(
+                " (still busy after {} s; --busy-timeout SECS waits longer)",
+                args.busy_timeout
+            ));
+        }
+        f
+    })?;
     let result = execute(&client, cmd, args.json).await;
     client.close().await;
     result

@@ -16,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
+use super::busy::BusyRetry;
 use super::error::{ClientError, Result};
 use super::session::Client;
 use super::tls::{self, Security, ServerIdentity, Trust};
@@ -41,6 +42,9 @@ pub struct ConnectOptions {
     pub timeout: Duration,
     /// TLS (default) or explicit plaintext.
     pub security: Security,
+    /// Waiting out a busy server (too many connections, too many sessions
+    /// of this user, a request refused as busy). Default: no retry.
+    pub busy: BusyRetry,
 }
 
 impl fmt::Debug for ConnectOptions {
@@ -51,6 +55,7 @@ impl fmt::Debug for ConnectOptions {
             .field("password", &"<hidden>")
             .field("access_key", &self.access_key.as_ref().map(|_| "<hidden>"))
             .field("security", &self.security)
+            .field("busy", &self.busy)
             .finish()
     }
 }
@@ -75,12 +80,19 @@ impl ConnectOptions {
                 known_servers: tls::default_known_servers(),
                 ..Default::default()
             }),
+            busy: BusyRetry::default(),
         }
     }
 }
 
-/// Connects over TCP, sets up TLS and logs in.
+/// Connects over TCP, sets up TLS and logs in. A server that refuses
+/// the connection or the session as busy is tried again as `opts.busy`
+/// allows; any other failure is returned at once.
 pub async fn connect(opts: &ConnectOptions) -> Result<Client> {
+    opts.busy.run(|| connect_once(opts)).await
+}
+
+async fn connect_once(opts: &ConnectOptions) -> Result<Client> {
     let connect = TcpStream::connect(&opts.server);
     let stream = match tokio::time::timeout(opts.timeout, connect).await {
         Ok(Ok(s)) => s,
@@ -216,13 +228,16 @@ where
     Ok(Client::start(
         reader,
         writer,
-        server,
-        hello.version,
-        opts.user.clone(),
-        identity,
-        super::session::Limits {
-            max_requests,
-            max_small_uploads,
+        super::session::Established {
+            server,
+            protocol: hello.version,
+            user: opts.user.clone(),
+            identity,
+            limits: super::session::Limits {
+                max_requests,
+                max_small_uploads,
+            },
+            busy: opts.busy.clone(),
         },
     ))
 }

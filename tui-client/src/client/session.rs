@@ -16,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
+use super::busy::BusyRetry;
 use super::error::{ClientError, Result};
 
 /// What arrives for a request or a download: replies and, for downloads,
@@ -56,6 +57,22 @@ pub(crate) enum Queue {
 /// Events buffered per request or download before the reader waits.
 const ROUTE_WINDOW: usize = 16;
 
+/// What the login established, for [`Client::start`].
+pub(super) struct Established {
+    /// The server's self-description from the welcome.
+    pub server: String,
+    /// The negotiated protocol version.
+    pub protocol: u16,
+    /// The logged-in user.
+    pub user: String,
+    /// The server's certificate and why it is trusted.
+    pub identity: super::tls::ServerIdentity,
+    /// What the server takes at once.
+    pub limits: Limits,
+    /// What to do when a request is refused as busy.
+    pub busy: BusyRetry,
+}
+
 /// What the server said at login it takes at once on this connection.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Limits {
@@ -84,6 +101,8 @@ struct Inner {
     protocol: u16,
     user: String,
     identity: super::tls::ServerIdentity,
+    /// What to do when a request is refused as busy.
+    busy: BusyRetry,
     /// Asks the write loop to end the connection cleanly, and the loop.
     closer: Mutex<Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)>>,
 }
@@ -111,16 +130,20 @@ impl Client {
     pub(super) fn start<R, W>(
         reader: FramedRead<R, FrameCodec>,
         writer: FramedWrite<W, FrameCodec>,
-        server: String,
-        protocol: u16,
-        user: String,
-        identity: super::tls::ServerIdentity,
-        limits: Limits,
+        login: Established,
     ) -> Client
     where
         R: AsyncRead + Send + Unpin + 'static,
         W: AsyncWrite + Send + Unpin + 'static,
     {
+        let Established {
+            server,
+            protocol,
+            user,
+            identity,
+            limits,
+            busy,
+        } = login;
         let (control, control_rx) = mpsc::channel(64);
         let (bulk, bulk_rx) = mpsc::channel(8);
         let (close, close_rx) = oneshot::channel();
@@ -139,6 +162,7 @@ impl Client {
             protocol,
             user,
             identity,
+            busy,
             closer: Mutex::new(Some((close, writing))),
         });
         tokio::spawn(read_loop(reader, Arc::downgrade(&inner)));
@@ -282,8 +306,14 @@ impl Client {
         lock(&self.inner.pending).transfers.remove(&transfer);
     }
 
-    /// One request, one response.
+    /// One request, one response; a request refused as busy (which the
+    /// server did not run) is sent again as the session's [`BusyRetry`]
+    /// allows.
     async fn call(&self, req: Request) -> Result<Reply> {
+        self.inner.busy.run(|| self.call_once(req.clone())).await
+    }
+
+    async fn call_once(&self, req: Request) -> Result<Reply> {
         let mut rx = self.submit(req).await?;
         match rx.recv().await {
             Some(Event::Reply(Ok(reply))) => Ok(reply),
@@ -323,19 +353,30 @@ impl Client {
     /// Lists a directory, handing each batch to `on_batch` as it arrives
     /// (so a UI can show a huge directory while it streams in).
     pub async fn list_with(&self, path: &str, mut on_batch: impl FnMut(Vec<Entry>)) -> Result<()> {
-        let target = self.resolve(path)?;
-        let mut rx = self
-            .submit(Request::List {
-                path: target.to_string(),
+        let req = Request::List {
+            path: self.resolve(path)?.to_string(),
+        };
+        // A busy refusal comes first, before any batch: only then is the
+        // listing asked for again.
+        let (mut rx, mut next) = self
+            .inner
+            .busy
+            .run(|| async {
+                let mut rx = self.submit(req.clone()).await?;
+                match rx.recv().await {
+                    Some(Event::Reply(Err(e))) => Err(ClientError::Remote(e)),
+                    first => Ok((rx, first)),
+                }
             })
             .await?;
         loop {
-            match rx.recv().await {
+            match next.take() {
                 Some(Event::Reply(Ok(Reply::Entries { entries, more }))) => {
                     on_batch(entries);
                     if !more {
                         return Ok(());
                     }
+                    next = rx.recv().await;
                 }
                 Some(Event::Reply(Err(e))) => return Err(ClientError::Remote(e)),
                 Some(other) => {
