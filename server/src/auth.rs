@@ -14,6 +14,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::accounts::Session;
 use crate::link::{recv, send, LinkError, Reader, Writer};
+use crate::logfmt::q;
 use crate::places::Admission;
 use crate::server::Shared;
 
@@ -135,7 +136,7 @@ where
     // relay between two TLS connections cannot pass a login through.
     if matches!(binding, ServerBinding::TlsExporter(_)) && (!plus || !parsed.requests_binding()) {
         shared.penalties.failed(ip);
-        tracing::warn!(target: "audit", user = %user, addr = %peer, "login refused: no channel binding over TLS");
+        tracing::warn!(target: "audit", user = %q(&user), addr = %peer, "login refused: no channel binding over TLS");
         let why = "this server requires SCRAM-SHA-256-PLUS with tls-exporter channel binding";
         return Err(refuse(w, RemoteError::new(ErrorKind::AuthFailed, why)).await);
     }
@@ -173,7 +174,7 @@ where
     // The stranger's place is given back and a session's taken only now:
     // connections that are not logged in never compete with sessions.
     if let Err(e) = admission.promote() {
-        tracing::warn!(target: "audit", user = %user, addr = %peer, "login refused: server at its session limit");
+        tracing::warn!(target: "audit", user = %q(&user), addr = %peer, "login refused: server at its session limit");
         return Err(refuse(w, e).await);
     }
     let session = match shared
@@ -188,7 +189,7 @@ where
     {
         Ok(s) => s,
         Err(e) => {
-            tracing::warn!(target: "audit", user = %user, addr = %peer, error = %e, "login refused");
+            tracing::warn!(target: "audit", user = %q(&user), addr = %peer, error = %e, "login refused");
             return Err(refuse(w, e).await);
         }
     };
@@ -204,7 +205,7 @@ where
         },
     )
     .await?;
-    tracing::info!(target: "audit", user = %user, addr = %peer, "login ok");
+    tracing::info!(target: "audit", user = %q(&user), addr = %peer, "login ok");
     Ok(session)
 }
 
@@ -216,7 +217,7 @@ async fn fail<W: AsyncWrite + Unpin>(
     why: &str,
 ) -> AuthEnd {
     let delay = shared.penalties.failed(peer.ip());
-    tracing::warn!(target: "audit", user = %user, addr = %peer, reason = why, "login failed");
+    tracing::warn!(target: "audit", user = %q(user), addr = %peer, reason = %q(why), "login failed");
     tokio::time::sleep(delay).await;
     refuse(w, RemoteError::bare(ErrorKind::AuthFailed)).await
 }

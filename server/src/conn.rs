@@ -25,6 +25,7 @@ use ferry_proto::CHUNK_SIZE;
 use crate::accounts::Session;
 use crate::auth::{login, AuthEnd};
 use crate::link::{LinkError, Reader, Writer};
+use crate::logfmt::q;
 use crate::ops;
 use crate::outbox::Outbox;
 use crate::places::Admission;
@@ -66,12 +67,12 @@ pub async fn serve<S>(
         Ok((session, reader, writer)) => {
             let user = session.account.name.clone();
             let end = requests(session, reader, writer, &shared, &cancel).await;
-            tracing::info!(user = %user, addr = %peer, end = %end, "session closed");
+            tracing::info!(user = %user, addr = %peer, end = %q(&end), "session closed");
         }
         Err(LinkError::Timeout) => {
             tracing::info!(addr = %peer, "handshake timed out; connection dropped")
         }
-        Err(e) => tracing::info!(addr = %peer, error = %e, "connection ended before login"),
+        Err(e) => tracing::info!(addr = %peer, error = %q(&e), "connection ended before login"),
     }
 }
 
@@ -89,7 +90,7 @@ where
     let _ = wr.write_all(&ours).await;
     let _ = wr.flush().await;
     Hello::check(&theirs, "client").map_err(|e| {
-        tracing::info!(addr = %peer, error = %e, "bad hello");
+        tracing::info!(addr = %peer, error = %q(&e), "bad hello");
         LinkError::Protocol(e.to_string())
     })?;
     Ok(())

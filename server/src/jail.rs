@@ -8,6 +8,7 @@ use cap_std::fs::MetadataExt;
 use std::io;
 use std::path::Path;
 
+use crate::logfmt::q;
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, Metadata};
 use ferry_proto::msg::{Entry, EntryKind, RemoveMode};
@@ -44,7 +45,7 @@ pub fn io_error(path: &RemotePath, e: io::Error) -> RemoteError {
         },
     };
     if kind == ErrorKind::Io {
-        tracing::warn!(path = %path, error = %e, "unexpected I/O error");
+        tracing::warn!(path = %q(path), error = %q(&e), "unexpected I/O error");
     }
     RemoteError::new(kind, path.to_string())
 }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod conn;
 pub mod jail;
 pub mod link;
+pub mod logfmt;
 pub mod ops;
 pub mod outbox;
 pub mod penalty;

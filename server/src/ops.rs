@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::accounts::Account;
 use crate::jail::io_error;
+use crate::logfmt::q;
 use crate::outbox::Outbox;
 
 /// Parses a wire path into a home-relative path.
@@ -25,7 +26,7 @@ pub async fn handle(id: u32, req: Request, account: Arc<Account>, batch: usize, 
         Ok(Some(reply)) => reply,
         Ok(None) => return, // already answered (listing)
         Err(e) => {
-            tracing::error!(user = %user, error = %e, "request handler failed");
+            tracing::error!(user = %user, error = %q(&e), "request handler failed");
             Err(RemoteError::new(ErrorKind::Io, "internal error"))
         }
     };
@@ -55,7 +56,7 @@ fn run(
         Request::Stat { path: p } => path(&p).and_then(|p| home.stat(&p)).map(Reply::Stat),
         Request::Mkdir { path: p, parents } => path(&p).and_then(|p| {
             home.mkdir(&p, parents)?;
-            tracing::info!(target: "audit", user, op = "mkdir", path = %p);
+            tracing::info!(target: "audit", user, op = "mkdir", path = %q(&p));
             Ok(Reply::Done)
         }),
         Request::Remove { path: p, mode } => path(&p).and_then(|p| {
@@ -66,7 +67,7 @@ fn run(
                 RemoveMode::EmptyDir => "rmdir",
                 RemoveMode::Recursive => "rm -r",
             };
-            tracing::info!(target: "audit", user, op, path = %p, freed);
+            tracing::info!(target: "audit", user, op, path = %q(&p), freed);
             Ok(Reply::Done)
         }),
         Request::Rename {
@@ -76,7 +77,7 @@ fn run(
         } => path(&from).and_then(|from| {
             let to = path(&to)?;
             account.freed(home.rename(&from, &to, overwrite)?);
-            tracing::info!(target: "audit", user, op = "rename", from = %from, to = %to);
+            tracing::info!(target: "audit", user, op = "rename", from = %q(&from), to = %q(&to));
             Ok(Reply::Done)
         }),
         Request::Quota => {

@@ -137,7 +137,11 @@ fn serve(config: Config) -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
+        // Every line goes out with its control characters escaped (fields
+        // from clients are quoted too, see logfmt): no colours, so no
+        // escape sequences are ever meant.
+        .with_ansi(false)
+        .with_writer(ferry_server::logfmt::EscapingStderr)
         .init();
     ferry_server::startup::raise_open_files(&config);
     if !config.insecure_plaintext {

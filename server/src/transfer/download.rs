@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use super::{hash_prefix, stored};
 use crate::accounts::Account;
 use crate::jail::io_error;
+use crate::logfmt::q;
 use crate::outbox::Outbox;
 
 /// What the client asked for.
@@ -38,9 +39,9 @@ pub struct DownloadSpec {
 /// Runs a download on the current (blocking) thread.
 pub fn run(spec: DownloadSpec, account: Arc<Account>, out: Outbox, cancel: Arc<AtomicBool>) {
     match send(&spec, &account, &out, &cancel) {
-        Ok(()) => tracing::info!(user = %account.name, path = %spec.path, "download complete"),
+        Ok(()) => tracing::info!(user = %account.name, path = %q(&spec.path), "download complete"),
         Err(e) => {
-            tracing::info!(user = %account.name, path = %spec.path, error = %e, "download ended");
+            tracing::info!(user = %account.name, path = %q(&spec.path), error = %q(&e), "download ended");
             out.blocking_bulk_reply(spec.id, Err(e));
         }
     }
@@ -126,7 +127,7 @@ fn send(
         (None, Some(Some(sha256))) => {
             if recorded.is_some_and(|r| r != sha256) {
                 tracing::warn!(
-                    path = %path,
+                    path = %q(path),
                     "content changed without a new size or mtime (edited in place, or damaged on disk): \
                      the checksum recorded at upload no longer matches; record removed"
                 );

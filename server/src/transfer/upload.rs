@@ -21,6 +21,7 @@ use super::stored;
 use super::{hash_prefix, hex, UploadMsg};
 use crate::accounts::{Account, PathLock, Reservation};
 use crate::jail::io_error;
+use crate::logfmt::q;
 use crate::outbox::Outbox;
 
 /// What the client asked for.
@@ -104,13 +105,13 @@ pub fn run(
 fn log(spec: &UploadSpec, account: &Account, result: &Result<Reply, RemoteError>) {
     match result {
         Ok(_) => {
-            tracing::info!(target: "audit", user = %account.name, op = "put", path = %spec.path, size = spec.size)
+            tracing::info!(target: "audit", user = %account.name, op = "put", path = %q(&spec.path), size = spec.size)
         }
         Err(e) if e.kind == ErrorKind::Cancelled => {
-            tracing::info!(user = %account.name, path = %spec.path, "upload interrupted; partial kept")
+            tracing::info!(user = %account.name, path = %q(&spec.path), "upload interrupted; partial kept")
         }
         Err(e) => {
-            tracing::info!(user = %account.name, path = %spec.path, error = %e, "upload failed")
+            tracing::info!(user = %account.name, path = %q(&spec.path), error = %q(e), "upload failed")
         }
     }
 }
@@ -303,7 +304,7 @@ fn receive(
         drop(file);
         let _ = dir.remove_file(&part);
         account.freed(written);
-        tracing::warn!(user = %account.name, path = %path, ours = %hex(&ours), theirs = %hex(&sha), "upload checksum mismatch");
+        tracing::warn!(user = %account.name, path = %q(path), ours = %hex(&ours), theirs = %hex(&sha), "upload checksum mismatch");
         return Err(RemoteError::new(
             ErrorKind::IntegrityFailed,
             format!("{path}: the data received does not match the sender's SHA-256; the partial was discarded"),

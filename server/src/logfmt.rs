@@ -1,0 +1,98 @@
+//! Log fields that carry what clients sent (names, paths, errors), quoted
+//! and escaped so they can neither end a line nor forge `key=value` pairs,
+//! and a log writer that escapes any control character left over.
+
+use std::fmt;
+use std::io::{self, Write};
+
+/// A value shown in the log quoted, with quotes, backslashes and control
+/// characters escaped as Rust's `escape_debug` does: `"a\nb\u{1b}"`.
+pub struct Quoted(String);
+
+/// Quotes a value for the log (see [`Quoted`]).
+pub fn q(value: impl fmt::Display) -> Quoted {
+    Quoted(value.to_string())
+}
+
+impl fmt::Display for Quoted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+impl fmt::Debug for Quoted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Escapes control characters in one formatted log line (the line's own
+/// final newline aside), so nothing that slipped past [`q`] can start a
+/// line of its own or drive a terminal.
+pub fn escape_line(line: &[u8]) -> Vec<u8> {
+    let (body, end) = match line.strip_suffix(b"\n") {
+        Some(body) => (body, &b"\n"[..]),
+        None => (line, &b""[..]),
+    };
+    let mut out = Vec::with_capacity(line.len());
+    for &b in body {
+        match b {
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.push(b'\t'),
+            0..=0x1f | 0x7f => {
+                let _ = write!(out, "\\x{b:02x}");
+            }
+            _ => out.push(b),
+        }
+    }
+    out.extend_from_slice(end);
+    out
+}
+
+/// A log writer (for `tracing_subscriber::fmt().with_writer`) that writes
+/// each formatted line to stderr through [`escape_line`]. The formatter
+/// hands over one whole event per `write_all`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct EscapingStderr;
+
+impl Write for EscapingStderr {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        io::stderr().lock().write_all(&escape_line(buf))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        io::stderr().flush()
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for EscapingStderr {
+    type Writer = EscapingStderr;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        EscapingStderr
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_fields_cannot_forge_lines_or_pairs() {
+        let evil = "x\naudit: login ok user=root \u{1b}[2J \"y\" \\";
+        let shown = q(evil).to_string();
+        assert_eq!(
+            shown,
+            r#""x\naudit: login ok user=root \u{1b}[2J \"y\" \\""#
+        );
+        assert!(!shown.contains('\n') && !shown.contains('\u{1b}'));
+    }
+
+    #[test]
+    fn lines_keep_their_end_and_lose_control_characters() {
+        assert_eq!(escape_line(b"a\nb\x1b[2J\tc\n"), b"a\\nb\\x1b[2J\tc\n");
+        assert_eq!(escape_line(b"plain"), b"plain");
+    }
+}
