@@ -99,7 +99,7 @@ start_ferryd() {
 }
 hwm() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$FERRYD_PID/status"; }
 rss() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$FERRYD_PID/status"; }
-add_user() { printf '%s\n' "$PW" | "$BIN/ferryd" user add "$1" --config "$CONF" "${@:2}" >/dev/null; }
+add_user() { printf "%s\n" "$PW" | "$BIN/ferryd" user add "$1" --config "$CONF" "${@:2}" >/dev/null 2>&1; }
 median() { sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 range() { sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {printf "%s-%s", lo, hi}'; }
 export FERRY_PASSWORD=$PW
