@@ -137,3 +137,26 @@ fn busy_timeout_zero_fails_at_once_with_exit_4() {
     let o = s.ferry("alice", "wrong", &["--busy-timeout", "60", "ls"]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
 }
+
+#[test]
+fn connections_turned_away_before_login_are_retried() {
+    // Two strangers from this address may be logging in at once; more are
+    // reset at accept, before TLS.
+    let s = Server::start_with(
+        "[limits]\nmax_unauthenticated_per_ip = 2\n\
+         [auth]\niterations = 4096\nfailure_delay_ms = 10\nmax_failure_delay_ms = 50\n",
+    );
+    s.add_user("alice", PW, None);
+    let silent: Vec<_> = (0..2)
+        .map(|_| std::net::TcpStream::connect(s.addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let o = s.ferry("alice", PW, &["--busy-timeout", "0", "ls"]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(stderr(&o).contains("turned the connection away"), "{}", stderr(&o));
+    let waiting = spawn(&s, &["ls"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    drop(silent);
+    let o = waiting.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+}

@@ -218,6 +218,15 @@ mod tests {
         assert_eq!(seen.load(Ordering::SeqCst), 4);
     }
 
+    #[test]
+    fn a_connection_turned_away_is_busy() {
+        let e = ClientError::TurnedAway {
+            server: "h:1".into(),
+        };
+        assert!(is_busy(&e));
+        assert!(reason(&e).contains("turned the connection away"));
+    }
+
     #[tokio::test]
     async fn gives_up_after_the_timeout() {
         let start = tokio::time::Instant::now();

@@ -96,6 +96,11 @@ async fn connect_once(opts: &ConnectOptions) -> Result<Client> {
     let connect = TcpStream::connect(&opts.server);
     let stream = match tokio::time::timeout(opts.timeout, connect).await {
         Ok(Ok(s)) => s,
+        Ok(Err(source)) if super::error::is_turned_away(&source) => {
+            return Err(ClientError::TurnedAway {
+                server: opts.server.clone(),
+            })
+        }
         Ok(Err(source)) => {
             return Err(ClientError::Connect {
                 addr: opts.server.clone(),
@@ -153,17 +158,26 @@ where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (mut rd, mut wr) = tokio::io::split(stream);
+    // A reset before the server's hello is how ferryd turns a connection
+    // away (plaintext; over TLS the handshake meets it first).
+    let turned_away = |e: &std::io::Error| {
+        super::error::is_turned_away(e).then(|| ClientError::TurnedAway {
+            server: opts.server.clone(),
+        })
+    };
     wr.write_all(&Hello::ours().encode())
         .await
-        .map_err(|e| ClientError::Disconnected(e.to_string()))?;
+        .map_err(|e| turned_away(&e).unwrap_or_else(|| ClientError::Disconnected(e.to_string())))?;
     wr.flush()
         .await
-        .map_err(|e| ClientError::Disconnected(e.to_string()))?;
+        .map_err(|e| turned_away(&e).unwrap_or_else(|| ClientError::Disconnected(e.to_string())))?;
     let mut theirs = [0u8; HELLO_LEN];
-    rd.read_exact(&mut theirs).await.map_err(|_| {
-        ClientError::Disconnected(
-            "the server closed the connection during the hello (is it a Ferry server?)".into(),
-        )
+    rd.read_exact(&mut theirs).await.map_err(|e| {
+        turned_away(&e).unwrap_or_else(|| {
+            ClientError::Disconnected(
+                "the server closed the connection during the hello (is it a Ferry server?)".into(),
+            )
+        })
     })?;
     let hello = Hello::check(&theirs, "server")?;
     let mut reader =

@@ -42,6 +42,18 @@ pub enum ClientError {
         /// What is wrong with it.
         source: PathError,
     },
+    /// The server reset the connection before sending a byte: how ferryd
+    /// turns away a connection when its address already has as many
+    /// connections logging in as it may. Retried like a busy answer.
+    #[error(
+        "{} turned the connection away before the handshake (too many connections \
+         from this address are logging in); try again later",
+        escape(server)
+    )]
+    TurnedAway {
+        /// The server as given.
+        server: String,
+    },
     /// The server requires an access key and none was given.
     #[error("this server requires an access key: pass --access-key or set FERRY_ACCESS_KEY")]
     AccessKeyRequired,
@@ -113,6 +125,7 @@ impl ClientError {
     pub fn kind(&self) -> Option<ErrorKind> {
         match self {
             ClientError::Remote(e) | ClientError::Refused(e) => Some(e.kind),
+            ClientError::TurnedAway { .. } => Some(ErrorKind::TooBusy),
             ClientError::Path {
                 source: PathError::OutsideHome,
                 ..
@@ -129,6 +142,12 @@ impl ClientError {
             ClientError::Remote(_) | ClientError::Path { .. } | ClientError::Local { .. }
         )
     }
+}
+
+/// True for the reset with which a server turns a connection away before
+/// saying anything (see [`ClientError::TurnedAway`]).
+pub(crate) fn is_turned_away(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::ConnectionReset
 }
 
 /// Result alias for the client library.

@@ -321,6 +321,11 @@ fn refusal(
     opts: &TlsOptions,
 ) -> ClientError {
     let Some(got) = seen.fingerprint.clone() else {
+        if super::error::is_turned_away(&e) {
+            return ClientError::TurnedAway {
+                server: server.to_string(),
+            };
+        }
         // No certificate ever arrived: not a TLS server at all.
         return ClientError::Tls(format!(
             "{server} did not answer with TLS ({e}); if it runs with --insecure-plaintext, \
