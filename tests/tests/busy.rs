@@ -153,7 +153,11 @@ fn connections_turned_away_before_login_are_retried() {
     std::thread::sleep(Duration::from_millis(200));
     let o = s.ferry("alice", PW, &["--busy-timeout", "0", "ls"]);
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
-    assert!(stderr(&o).contains("turned the connection away"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("turned the connection away"),
+        "{}",
+        stderr(&o)
+    );
     let waiting = spawn(&s, &["ls"]);
     std::thread::sleep(Duration::from_millis(1500));
     drop(silent);
