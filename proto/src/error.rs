@@ -44,6 +44,8 @@ pub enum ErrorKind {
     Cancelled,
     /// Any other I/O failure on the server.
     Io,
+    /// The operation would nest names deeper than the server allows.
+    TooDeep,
 }
 
 impl ErrorKind {
@@ -69,6 +71,7 @@ impl ErrorKind {
             ErrorKind::Protocol => "protocol error",
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::Io => "I/O error on the server",
+            ErrorKind::TooDeep => "too deeply nested (the server limits directory depth)",
         }
     }
 }

@@ -174,6 +174,8 @@ pub struct Accounts {
     kept: std::time::Duration,
     /// Running transfers allowed per user.
     transfers_per_user: usize,
+    /// Levels below a home that operations may nest names.
+    max_depth: usize,
 }
 
 /// Holds one session open; dropping it ends the session.
@@ -191,7 +193,14 @@ impl Accounts {
             live: Default::default(),
             kept,
             transfers_per_user,
+            max_depth: crate::jail::DEFAULT_MAX_DEPTH,
         }
+    }
+
+    /// Sets how many levels below a home operations may nest names.
+    pub fn with_max_depth(mut self, max_depth: usize) -> Accounts {
+        self.max_depth = max_depth;
+        self
     }
 
     /// Starts a session for `name`, opening the home and measuring usage if
@@ -207,8 +216,9 @@ impl Accounts {
         let account = match live.get(name) {
             Some(a) => a.clone(),
             None => {
+                let max_depth = self.max_depth;
                 let opened = tokio::task::spawn_blocking(move || {
-                    let home = Home::open(&home_path)?;
+                    let home = Home::open(&home_path)?.with_max_depth(max_depth);
                     let used = home.usage()?;
                     Ok::<_, std::io::Error>((home, used))
                 })

@@ -105,6 +105,11 @@ pub struct Limits {
     /// Seconds a user's measured disk usage is kept after their last
     /// session ends (a login within that time does not walk the home).
     pub usage_kept_secs: u64,
+    /// Levels below a home at which operations may create names (`mkdir`,
+    /// a move of a directory counting the depth of its tree, an upload).
+    /// Deeper trees made outside ferryd can still be listed, measured and
+    /// removed.
+    pub max_depth: usize,
 }
 
 /// Login settings.
@@ -157,6 +162,7 @@ impl Default for Limits {
             max_transfers: 256,
             max_transfers_per_user: 64,
             usage_kept_secs: 300,
+            max_depth: crate::jail::DEFAULT_MAX_DEPTH,
         }
     }
 }
@@ -237,6 +243,10 @@ impl Config {
             "auth.ipv6_prefix_len must be at most 128"
         );
         anyhow::ensure!(
+            self.limits.max_depth > 0,
+            "limits.max_depth must be positive"
+        );
+        anyhow::ensure!(
             self.tls.cert.is_some() == self.tls.key.is_some(),
             "tls.cert and tls.key must be given together"
         );
@@ -269,6 +279,7 @@ mod tests {
             c.limits.max_transfers_per_user,
             d.limits.max_transfers_per_user
         );
+        assert_eq!(c.limits.max_depth, d.limits.max_depth);
         assert_eq!(c.auth.iterations, d.auth.iterations);
         assert_eq!(
             c.transfers.partial_max_age_secs,

@@ -2,11 +2,15 @@
 //! behalf of a client goes through [`Home`], which resolves paths beneath
 //! the home only (cap-std: openat2 RESOLVE_BENEATH where available), so
 //! neither `..` nor a symlink can lead out. Symlinks are listed and removed,
-//! never followed by removal.
+//! never followed by removal. Trees are walked iteratively (see
+//! [`crate::walk`]), and no operation nests anything deeper than the
+//! home's depth limit.
 
 use cap_std::fs::MetadataExt;
+use std::ffi::CString;
 use std::io;
 use std::path::Path;
+use std::sync::RwLock;
 
 use crate::logfmt::q;
 use cap_std::ambient_authority;
@@ -14,10 +18,20 @@ use cap_std::fs::{Dir, Metadata};
 use ferry_proto::msg::{Entry, EntryKind, RemoveMode};
 use ferry_proto::{ErrorKind, RemoteError, RemotePath};
 
+/// How many levels below the home an operation may nest a name when no
+/// limit is configured (`limits.max_depth`).
+pub const DEFAULT_MAX_DEPTH: usize = 128;
+
 /// A jailed home directory.
 #[derive(Debug)]
 pub struct Home {
     dir: Dir,
+    /// Deepest level below the home an operation may create.
+    max_depth: usize,
+    /// Held shared by `mkdir` and exclusively by a move that deepens a
+    /// directory, so no directory grows under a tree while its depth is
+    /// measured for the move.
+    shape: RwLock<()>,
 }
 
 /// Maps an I/O error on `path` to the wire error the client sees.
@@ -68,7 +82,25 @@ impl Home {
     pub fn open(path: &Path) -> io::Result<Home> {
         Ok(Home {
             dir: Dir::open_ambient_dir(path, ambient_authority())?,
+            max_depth: DEFAULT_MAX_DEPTH,
+            shape: RwLock::new(()),
         })
+    }
+
+    /// Sets how many levels below the home operations may nest names.
+    pub fn with_max_depth(mut self, max_depth: usize) -> Home {
+        self.max_depth = max_depth;
+        self
+    }
+
+    /// Refuses a path deeper than the limit, for an operation that would
+    /// create it.
+    pub fn check_depth(&self, path: &RemotePath) -> Result<(), RemoteError> {
+        let depth = path.parts().len();
+        if depth > self.max_depth {
+            return Err(too_deep(path, depth, self.max_depth));
+        }
+        Ok(())
     }
 
     /// The capability, for the transfer code.
@@ -126,6 +158,8 @@ impl Home {
                 Err(RemoteError::new(ErrorKind::AlreadyExists, "/"))
             };
         }
+        self.check_depth(path)?;
+        let _shape = self.shape.read().unwrap_or_else(|p| p.into_inner());
         let rel = path.to_relative();
         let r = if parents {
             self.dir.create_dir_all(&rel)
@@ -172,33 +206,50 @@ impl Home {
         }
     }
 
-    /// Depth-first removal that looks at every entry with lstat, so a
-    /// symlink (to a directory or anywhere) is unlinked, never entered.
+    /// Removes a directory and everything in it, one level at a time (see
+    /// [`crate::walk`]): every entry is looked at with lstat, so a symlink
+    /// (to a directory or anywhere) is unlinked, never entered.
     fn remove_tree(&self, path: &RemotePath) -> Result<u64, RemoteError> {
-        let rel = path.to_relative();
-        let mut freed = 0;
-        let rd = self.dir.read_dir(&rel).map_err(|e| io_error(path, e))?;
-        for item in rd {
-            let item = item.map_err(|e| io_error(path, e))?;
-            let name = item.file_name().to_string_lossy().into_owned();
-            let child = path.child(&name).map_err(|e| e.to_remote(&name))?;
-            let md = self
-                .dir
-                .symlink_metadata(child.to_relative())
-                .map_err(|e| io_error(&child, e))?;
-            if md.file_type().is_dir() {
-                freed += self.remove_tree(&child)?;
-            } else {
-                self.dir
-                    .remove_file(child.to_relative())
-                    .map_err(|e| io_error(&child, e))?;
-                if md.file_type().is_file() {
-                    freed += md.size();
-                }
-            }
-        }
-        self.dir.remove_dir(&rel).map_err(|e| io_error(path, e))?;
+        let (parent, name) = self.open_entry_parent(path)?;
+        let root = open_dir_nofollow(&parent, &name).map_err(|e| io_error(path, e))?;
+        let freed = crate::walk::remove_contents(&root).map_err(|e| io_error(path, e))?;
+        drop(root);
+        rustix::fs::unlinkat(&parent, name.as_c_str(), rustix::fs::AtFlags::REMOVEDIR)
+            .map_err(|e| io_error(path, e.into()))?;
         Ok(freed)
+    }
+
+    /// The directory holding `path` (within the home) and the last name.
+    fn open_entry_parent(&self, path: &RemotePath) -> Result<(Dir, CString), RemoteError> {
+        let name = path
+            .file_name()
+            .and_then(|n| CString::new(n).ok())
+            .ok_or_else(|| RemoteError::new(ErrorKind::InvalidPath, path.to_string()))?;
+        let parent = self
+            .dir
+            .open_dir(path.parent().to_relative())
+            .map_err(|e| io_error(&path.parent(), e))?;
+        Ok((parent, name))
+    }
+
+    /// Refuses a move of the directory `from` to `to` that would nest
+    /// anything deeper than the limit: the target's depth plus the depth
+    /// of the tree under `from`, measured (up to what would be too deep).
+    fn check_move_depth(&self, from: &RemotePath, to: &RemotePath) -> Result<(), RemoteError> {
+        let depth = to.parts().len();
+        let (parent, name) = self.open_entry_parent(from)?;
+        let root = open_dir_nofollow(&parent, &name).map_err(|e| io_error(from, e))?;
+        let room = self.max_depth.saturating_sub(depth);
+        if crate::walk::deeper_than(&root, room).map_err(|e| io_error(from, e))? {
+            return Err(RemoteError::new(
+                ErrorKind::TooDeep,
+                format!(
+                    "{from} moved to {to} would nest names more than {} levels deep",
+                    self.max_depth
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Renames within the home. Without `overwrite`, an existing target is
@@ -221,9 +272,21 @@ impl Home {
                 format!("cannot move {from} into itself"),
             ));
         }
-        self.dir
+        self.check_depth(to)?;
+        let from_md = self
+            .dir
             .symlink_metadata(from.to_relative())
             .map_err(|e| io_error(from, e))?;
+        // A directory moved deeper takes its tree with it; moved up or
+        // sideways it nests nothing deeper than it already was.
+        let deeper = from_md.is_dir() && to.parts().len() > from.parts().len();
+        let _shape = if deeper {
+            let shape = self.shape.write().unwrap_or_else(|p| p.into_inner());
+            self.check_move_depth(from, to)?;
+            Some(shape)
+        } else {
+            None
+        };
         let replaced = match self.dir.symlink_metadata(to.to_relative()) {
             Ok(_) if !overwrite => {
                 return Err(RemoteError::new(ErrorKind::AlreadyExists, to.to_string()))
@@ -239,23 +302,26 @@ impl Home {
         Ok(replaced)
     }
 
-    /// Bytes used by regular files under the home (symlinks not followed).
+    /// Bytes used by regular files under the home (symlinks not followed),
+    /// however deep the tree.
     pub fn usage(&self) -> io::Result<u64> {
-        fn walk(dir: &Dir) -> io::Result<u64> {
-            let mut total = 0;
-            for item in dir.entries()? {
-                let item = item?;
-                let ft = item.file_type()?;
-                if ft.is_dir() {
-                    total += walk(&item.open_dir()?)?;
-                } else if ft.is_file() {
-                    total += item.metadata()?.size();
-                }
-            }
-            Ok(total)
-        }
-        walk(&self.dir)
+        crate::walk::file_bytes(&self.dir)
     }
+}
+
+/// Opens the directory `name` in `parent`, never through a symlink.
+fn open_dir_nofollow(parent: &Dir, name: &CString) -> io::Result<std::os::fd::OwnedFd> {
+    use rustix::fs::{openat, Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    Ok(openat(parent, name.as_c_str(), flags, Mode::empty())?)
+}
+
+/// The error for a path nested deeper than the limit.
+fn too_deep(path: &RemotePath, depth: usize, max: usize) -> RemoteError {
+    RemoteError::new(
+        ErrorKind::TooDeep,
+        format!("{path} is {depth} levels deep; the server allows {max}"),
+    )
 }
 
 #[cfg(test)]

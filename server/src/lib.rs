@@ -20,6 +20,7 @@ pub mod tls;
 pub use ferry_proto::size;
 pub mod transfer;
 pub mod users;
+pub mod walk;
 
 pub use config::Config;
 pub use server::run;

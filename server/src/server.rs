@@ -63,10 +63,13 @@ impl Shared {
             places: Places::new(&config.limits, config.auth.ipv6_prefix_len),
             users,
             secret,
-            accounts: Arc::new(Accounts::new(
-                Duration::from_secs(config.limits.usage_kept_secs),
-                config.limits.max_transfers_per_user,
-            )),
+            accounts: Arc::new(
+                Accounts::new(
+                    Duration::from_secs(config.limits.usage_kept_secs),
+                    config.limits.max_transfers_per_user,
+                )
+                .with_max_depth(config.limits.max_depth),
+            ),
             transfers: Arc::new(tokio::sync::Semaphore::new(config.limits.max_transfers)),
             committer: crate::transfer::commit::Committer::start()
                 .context("cannot start the commit thread")?,

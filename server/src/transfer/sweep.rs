@@ -1,6 +1,8 @@
 //! Removes partial files nobody resumed within the configured age, so
 //! abandoned uploads do not hold quota forever.
 
+use std::ffi::CStr;
+use std::os::fd::BorrowedFd;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -8,6 +10,7 @@ use std::time::{Duration, SystemTime};
 use ferry_proto::msg::PARTIAL_SUFFIX;
 
 use crate::accounts::Accounts;
+use crate::walk::{walk, Flow, Reread, Visit};
 
 /// Removes stale partials under every home; returns (files, bytes) removed
 /// per user so live ledgers can be credited.
@@ -32,22 +35,59 @@ pub fn sweep_homes(homes: &Path, max_age: Duration) -> Vec<(String, u64, u64)> {
 }
 
 fn sweep_dir(dir: &Path, cutoff: SystemTime, files: &mut u64, bytes: &mut u64) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        // DirEntry::file_type does not follow symlinks.
-        let Ok(ft) = e.file_type() else { continue };
-        if ft.is_dir() {
-            sweep_dir(&e.path(), cutoff, files, bytes);
-        } else if ft.is_file() && e.file_name().to_string_lossy().ends_with(PARTIAL_SUFFIX) {
-            let Ok(md) = e.metadata() else { continue };
-            if md.modified().is_ok_and(|m| m < cutoff) && std::fs::remove_file(e.path()).is_ok() {
-                *files += 1;
-                *bytes += md.len();
+    use rustix::fs::{openat, statat, unlinkat, AtFlags, FileType, Mode, OFlags, CWD};
+    struct Sweep {
+        cutoff: Duration,
+        files: u64,
+        bytes: u64,
+    }
+    impl Visit for Sweep {
+        fn entry(
+            &mut self,
+            at: BorrowedFd<'_>,
+            name: &CStr,
+            kind: FileType,
+            _: usize,
+        ) -> std::io::Result<Flow> {
+            if kind == FileType::Directory {
+                return Ok(Flow::Enter);
             }
+            if kind != FileType::RegularFile
+                || !name.to_bytes().ends_with(PARTIAL_SUFFIX.as_bytes())
+            {
+                return Ok(Flow::Next);
+            }
+            let Ok(st) = statat(at, name, AtFlags::SYMLINK_NOFOLLOW) else {
+                return Ok(Flow::Next);
+            };
+            let mtime = Duration::new(
+                u64::try_from(st.st_mtime).unwrap_or(0),
+                u32::try_from(st.st_mtime_nsec).unwrap_or(0),
+            );
+            if mtime < self.cutoff && unlinkat(at, name, AtFlags::empty()).is_ok() {
+                self.files += 1;
+                self.bytes += u64::try_from(st.st_size).unwrap_or(0);
+            }
+            Ok(Flow::Next)
         }
     }
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let Ok(root) = openat(CWD, dir, flags, Mode::empty()) else {
+        return;
+    };
+    let cutoff = cutoff
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let mut sweep = Sweep {
+        cutoff,
+        files: 0,
+        bytes: 0,
+    };
+    if let Err(e) = walk(&root, Reread::Skip, &mut sweep) {
+        tracing::warn!(dir = %dir.display(), error = %e, "sweeping partial files stopped");
+    }
+    *files += sweep.files;
+    *bytes += sweep.bytes;
 }
 
 /// Sweeps now and then every `interval`, crediting live users' ledgers.

@@ -159,6 +159,7 @@ fn receive(
     let Some(name) = path.file_name() else {
         return Err(RemoteError::new(ErrorKind::IsADirectory, "/"));
     };
+    account.home.check_depth(path)?;
     let busy = account.lock_path(path)?;
     let rt = tokio::runtime::Handle::current();
     // Next message from the connection, or None when it ended or a newer
