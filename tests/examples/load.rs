@@ -120,11 +120,25 @@ async fn honest_one(t: &Target, i: usize, dir: &Path, size: usize) -> anyhow::Re
     write_content(&src, size, i as u64)?;
     let client = t.client(&user_of(i)).await?;
     let name = format!("/load-{i}.bin");
-    let up = put_paths(&client, &[src.clone()], &name, overwrite(), Events::none()).await?;
+    let up = put_paths(
+        &client,
+        std::slice::from_ref(&src),
+        &name,
+        overwrite(),
+        Events::none(),
+    )
+    .await?;
     if !all_done(&up) {
         bail!("put: {up:?}");
     }
-    let down = get_paths(&client, &[name.clone()], &back, overwrite(), Events::none()).await?;
+    let down = get_paths(
+        &client,
+        std::slice::from_ref(&name),
+        &back,
+        overwrite(),
+        Events::none(),
+    )
+    .await?;
     if !all_done(&down) {
         bail!("get: {down:?}");
     }
@@ -220,7 +234,7 @@ async fn victim(t: Arc<Target>, user: &str, big: &Path) -> anyhow::Result<()> {
         let s = Instant::now();
         let r = put_paths(
             &client,
-            &[small.clone()],
+            std::slice::from_ref(&small),
             &format!("/small-{round}"),
             overwrite(),
             Events::none(),
