@@ -410,7 +410,9 @@ mod tests {
             for entry in entries {
                 let path = entry.expect("corpus entry").path();
                 let data = std::fs::read(&path).expect("corpus file");
-                harness(&data);
+                if std::panic::catch_unwind(|| harness(&data)).is_err() {
+                    panic!("{} fails (fuzz/README.md: replay it)", path.display());
+                }
                 count += 1;
             }
             assert!(count > 0, "{name}: empty corpus");
