@@ -166,11 +166,17 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// One user's slot among the live accounts: filled once her home is
+/// measured. Concurrent first logins of one user wait for one measurement;
+/// other users never wait for it.
+type Slot = Arc<tokio::sync::OnceCell<Arc<Account>>>;
+
 /// All users with live sessions (or whose last one ended less than
 /// `kept` ago).
 #[derive(Debug, Default)]
 pub struct Accounts {
-    live: tokio::sync::Mutex<HashMap<String, Arc<Account>>>,
+    /// Held only to look a slot up or change the map, never across a walk.
+    live: Mutex<HashMap<String, Slot>>,
     kept: std::time::Duration,
     /// Running transfers allowed per user.
     transfers_per_user: usize,
@@ -204,7 +210,8 @@ impl Accounts {
     }
 
     /// Starts a session for `name`, opening the home and measuring usage if
-    /// this is the user's first live session.
+    /// this is the user's first live session. Only this user's logins wait
+    /// for that measurement.
     pub async fn open(
         self: &Arc<Self>,
         name: &str,
@@ -212,45 +219,33 @@ impl Accounts {
         limit: Option<u64>,
         max_sessions: usize,
     ) -> Result<Session, RemoteError> {
-        let mut live = self.live.lock().await;
-        let account = match live.get(name) {
-            Some(a) => a.clone(),
-            None => {
-                let max_depth = self.max_depth;
-                let opened = tokio::task::spawn_blocking(move || {
-                    let home = Home::open(&home_path)?.with_max_depth(max_depth);
-                    let used = home.usage()?;
-                    Ok::<_, std::io::Error>((home, used))
-                })
+        loop {
+            let slot = lock(&self.live)
+                .entry(name.to_string())
+                .or_default()
+                .clone();
+            let measured = slot
+                .get_or_try_init(|| self.measure(name, home_path.clone(), limit))
                 .await;
-                let (home, used) = match opened {
-                    Ok(Ok(v)) => v,
-                    Ok(Err(e)) => {
-                        tracing::error!(user = name, error = %e, "cannot open home");
-                        return Err(RemoteError::new(
-                            ErrorKind::Io,
-                            "cannot open your home directory",
-                        ));
+            let account = match measured {
+                Ok(a) => a.clone(),
+                Err(e) => {
+                    let mut live = lock(&self.live);
+                    if live
+                        .get(name)
+                        .is_some_and(|s| Arc::ptr_eq(s, &slot) && s.get().is_none())
+                    {
+                        live.remove(name);
                     }
-                    Err(_) => return Err(RemoteError::bare(ErrorKind::Io)),
-                };
-                let a = Arc::new(Account {
-                    name: name.to_string(),
-                    home: Arc::new(home),
-                    ledger: Mutex::new(Ledger {
-                        sessions: 0,
-                        used,
-                        limit,
-                        left: None,
-                    }),
-                    active: Mutex::new(HashMap::new()),
-                    transfers: Arc::new(tokio::sync::Semaphore::new(self.transfers_per_user)),
-                });
-                live.insert(name.to_string(), a.clone());
-                a
+                    return Err(e);
+                }
+            };
+            // The session is counted under the map's lock, so an account
+            // is never forgotten (below) while a session joins it.
+            let live = lock(&self.live);
+            if !live.get(name).is_some_and(|s| Arc::ptr_eq(s, &slot)) {
+                continue; // forgotten meanwhile: start again
             }
-        };
-        {
             let mut l = lock(&account.ledger);
             if l.sessions >= max_sessions {
                 return Err(RemoteError::new(
@@ -261,20 +256,63 @@ impl Accounts {
             l.sessions += 1;
             l.limit = limit;
             l.left = None;
+            drop(l);
+            return Ok(Session {
+                account,
+                accounts: self.clone(),
+            });
         }
-        Ok(Session {
-            account,
-            accounts: self.clone(),
-        })
     }
-}
 
-impl Accounts {
+    /// Opens a home and measures its usage, on the blocking pool.
+    async fn measure(
+        &self,
+        name: &str,
+        home_path: PathBuf,
+        limit: Option<u64>,
+    ) -> Result<Arc<Account>, RemoteError> {
+        let max_depth = self.max_depth;
+        let opened = tokio::task::spawn_blocking(move || {
+            let home = Home::open(&home_path)?.with_max_depth(max_depth);
+            let used = home.usage()?;
+            Ok::<_, std::io::Error>((home, used))
+        })
+        .await;
+        let (home, used) = match opened {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => {
+                tracing::error!(user = name, error = %e, "cannot open home");
+                return Err(RemoteError::new(
+                    ErrorKind::Io,
+                    "cannot open your home directory",
+                ));
+            }
+            Err(_) => return Err(RemoteError::bare(ErrorKind::Io)),
+        };
+        Ok(Arc::new(Account {
+            name: name.to_string(),
+            home: Arc::new(home),
+            ledger: Mutex::new(Ledger {
+                sessions: 0,
+                used,
+                limit,
+                left: None,
+            }),
+            active: Mutex::new(HashMap::new()),
+            transfers: Arc::new(tokio::sync::Semaphore::new(self.transfers_per_user)),
+        }))
+    }
+
+    /// A live user's account, if her home has been measured.
+    fn get(&self, name: &str) -> Option<Arc<Account>> {
+        lock(&self.live).get(name).and_then(|s| s.get()).cloned()
+    }
+
     /// Credits bytes removed behind the server's back (stale partials) to a
     /// live user's ledger; users without a session are measured afresh at
     /// their next login anyway.
     pub async fn credit(&self, name: &str, bytes: u64) {
-        if let Some(a) = self.live.lock().await.get(name) {
+        if let Some(a) = self.get(name) {
             a.freed(bytes);
         }
     }
@@ -296,8 +334,8 @@ impl Drop for Session {
             let name = self.account.name.clone();
             let forget = async move {
                 tokio::time::sleep(kept).await;
-                let mut live = accounts.live.lock().await;
-                let idle = live.get(&name).is_some_and(|a| {
+                let mut live = lock(&accounts.live);
+                let idle = live.get(&name).and_then(|s| s.get()).is_some_and(|a| {
                     let l = lock(&a.ledger);
                     l.sessions == 0 && l.left.is_some_and(|t| t.elapsed() >= kept)
                 });
@@ -309,5 +347,36 @@ impl Drop for Session {
                 rt.spawn(forget);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_first_logins_of_one_user_share_one_account() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..200 {
+            std::fs::create_dir(dir.path().join(i.to_string())).unwrap();
+        }
+        std::fs::write(dir.path().join("f"), [0u8; 1000]).unwrap();
+        let accounts = Arc::new(Accounts::new(std::time::Duration::from_secs(60), 4));
+        let logins: Vec<_> = (0..8)
+            .map(|_| {
+                let accounts = accounts.clone();
+                let home = dir.path().to_path_buf();
+                tokio::spawn(async move { accounts.open("u", home, None, 16).await.unwrap() })
+            })
+            .collect();
+        let mut sessions = Vec::new();
+        for l in logins {
+            sessions.push(l.await.unwrap());
+        }
+        for s in &sessions {
+            assert!(Arc::ptr_eq(&s.account, &sessions[0].account));
+        }
+        assert_eq!(sessions[0].account.usage().0, 1000);
+        assert_eq!(lock(&sessions[0].account.ledger).sessions, 8);
     }
 }
