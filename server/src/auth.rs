@@ -1,6 +1,7 @@
 //! The login handshake after the hello: optional access-key challenge, then
 //! SCRAM-SHA-256. Unknown users get a mock verifier and fail exactly like a
-//! wrong password; failures cost the source address a growing delay.
+//! wrong password; failures are penalised per source and per user
+//! (`penalty.rs`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use crate::accounts::Session;
 use crate::link::{recv, send, LinkError, Reader, Writer};
 use crate::logfmt::q;
+use crate::penalty::Attempt;
 use crate::places::Admission;
 use crate::server::Shared;
 
@@ -61,9 +63,9 @@ where
     W: AsyncWrite + Unpin,
 {
     let ip = peer.ip();
-    if shared.penalties.is_banned(ip) {
+    if let Err(e) = shared.penalties.check(ip) {
         tracing::warn!(target: "audit", addr = %peer, "connection from banned address refused");
-        return Err(refuse(w, RemoteError::bare(ErrorKind::Banned)).await);
+        return Err(refuse(w, e).await);
     }
     let access_nonce = match shared.config.access_key {
         Some(_) => Some(random_bytes::<{ access::NONCE_LEN }>()?.to_vec()),
@@ -84,12 +86,23 @@ where
     .await?;
 
     if let (Some(key), Some(nonce)) = (&shared.config.access_key, &access_nonce) {
-        let ok = match recv(r).await? {
-            ClientMsg::AccessProof { answer } => access::verify(key.as_bytes(), nonce, &answer),
-            _ => false,
+        let answer = match recv(r).await? {
+            ClientMsg::AccessProof { answer } => answer,
+            _ => Vec::new(),
         };
-        if !ok {
+        // A wrong key counts like a wrong password (no user name).
+        let attempt = match shared.penalties.begin(ip, "") {
+            Ok(a) => a,
+            Err(e) => return Err(refuse(w, e).await),
+        };
+        if access::verify(key.as_bytes(), nonce, &answer) {
+            if let Err(e) = attempt.succeeded() {
+                return Err(refuse(w, e).await);
+            }
+        } else {
+            let delay = attempt.failed();
             tracing::warn!(target: "audit", addr = %peer, "access key refused");
+            tokio::time::sleep(delay).await;
             return Err(refuse(
                 w,
                 RemoteError::new(
@@ -135,7 +148,9 @@ where
     // it cannot bind ('n') or thinks we cannot ('y') is refused, so a
     // relay between two TLS connections cannot pass a login through.
     if matches!(binding, ServerBinding::TlsExporter(_)) && (!plus || !parsed.requests_binding()) {
-        shared.penalties.failed(ip);
+        if let Ok(attempt) = shared.penalties.begin(ip, &user) {
+            attempt.failed();
+        }
         tracing::warn!(target: "audit", user = %q(&user), addr = %peer, "login refused: no channel binding over TLS");
         let why = "this server requires SCRAM-SHA-256-PLUS with tls-exporter channel binding";
         return Err(refuse(w, RemoteError::new(ErrorKind::AuthFailed, why)).await);
@@ -150,7 +165,13 @@ where
     let server_nonce = B64.encode(random_bytes::<18>()?);
     let (state, server_first) = match ServerFirst::new(parsed, verifier, &server_nonce, binding) {
         Ok(v) => v,
-        Err(e) => return Err(fail(w, peer, shared, &user, &e.to_string()).await),
+        Err(e) => {
+            let attempt = match shared.penalties.begin(ip, &user) {
+                Ok(a) => a,
+                Err(e) => return Err(refuse(w, e).await),
+            };
+            return Err(fail(w, peer, attempt, &user, &e.to_string()).await);
+        }
     };
     send(w, &ServerMsg::AuthChallenge { server_first }).await?;
 
@@ -161,16 +182,35 @@ where
         )
         .await);
     };
+    // After failures against this user from elsewhere, its turn may wait
+    // (or be refused as busy); then the proof is checked only if this
+    // source's failures and proofs in flight leave room below its ban, and
+    // refused if a ban came meanwhile.
+    let deadline = admission.deadline().into_std();
+    if let Err(e) = shared.penalties.turn(ip, &user, deadline).await {
+        tracing::warn!(target: "audit", user = %q(&user), addr = %peer, "login deferred: failed logins as this user from other addresses");
+        return Err(refuse(w, e).await);
+    }
+    let attempt = match shared.penalties.begin(ip, &user) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(target: "audit", user = %q(&user), addr = %peer, error = %e, "login refused unchecked");
+            return Err(refuse(w, e).await);
+        }
+    };
     let server_final = match state.handle_client_final(&client_final) {
         Ok(v) => v,
-        Err(e) => return Err(fail(w, peer, shared, &user, &e.to_string()).await),
+        Err(e) => return Err(fail(w, peer, attempt, &user, &e.to_string()).await),
     };
     let Some(record) = record else {
         // Unreachable in practice (a mock verifier's keys are unknowable),
         // but never let one through.
-        return Err(fail(w, peer, shared, &user, "unknown user").await);
+        return Err(fail(w, peer, attempt, &user, "unknown user").await);
     };
-    shared.penalties.succeeded(ip);
+    if let Err(e) = attempt.succeeded() {
+        tracing::warn!(target: "audit", user = %q(&user), addr = %peer, "login refused: address banned while it was checked");
+        return Err(refuse(w, e).await);
+    }
     // The stranger's place is given back and a session's taken only now:
     // connections that are not logged in never compete with sessions.
     if let Err(e) = admission.promote() {
@@ -212,11 +252,11 @@ where
 async fn fail<W: AsyncWrite + Unpin>(
     w: &mut Writer<W>,
     peer: SocketAddr,
-    shared: &Arc<Shared>,
+    attempt: Attempt<'_>,
     user: &str,
     why: &str,
 ) -> AuthEnd {
-    let delay = shared.penalties.failed(peer.ip());
+    let delay = attempt.failed();
     tracing::warn!(target: "audit", user = %q(user), addr = %peer, reason = %q(why), "login failed");
     tokio::time::sleep(delay).await;
     refuse(w, RemoteError::bare(ErrorKind::AuthFailed)).await

@@ -130,6 +130,19 @@ pub struct AuthConfig {
     /// IPv6 sources are counted by network: the first this many bits of
     /// the address (a host usually holds a whole /64).
     pub ipv6_prefix_len: u8,
+    /// Failed logins as one user, from any address, after which that
+    /// user's logins from addresses it has not logged in from are spaced
+    /// out.
+    pub user_penalty_after: u32,
+    /// Spacing between such logins, in milliseconds; it doubles with each
+    /// further failure...
+    pub user_delay_ms: u64,
+    /// ...up to this much. A login whose turn would come after its login
+    /// deadline is refused as busy at once.
+    pub max_user_delay_ms: u64,
+    /// Failures from an address, or against a user, are forgotten after
+    /// this many seconds without a new one.
+    pub forget_after_secs: u64,
 }
 
 impl Default for Config {
@@ -176,6 +189,10 @@ impl Default for AuthConfig {
             ban_after_failures: 10,
             ban_secs: 600,
             ipv6_prefix_len: 64,
+            user_penalty_after: 20,
+            user_delay_ms: 1_000,
+            max_user_delay_ms: 8_000,
+            forget_after_secs: 3600,
         }
     }
 }
@@ -237,6 +254,14 @@ impl Config {
         anyhow::ensure!(
             self.limits.max_transfers > 0 && self.limits.max_transfers_per_user > 0,
             "limits.max_transfers and limits.max_transfers_per_user must be positive"
+        );
+        anyhow::ensure!(
+            self.auth.ban_after_failures > 0 && self.auth.user_penalty_after > 0,
+            "auth.ban_after_failures and auth.user_penalty_after must be positive"
+        );
+        anyhow::ensure!(
+            self.auth.forget_after_secs > 0,
+            "auth.forget_after_secs must be positive"
         );
         anyhow::ensure!(
             self.auth.ipv6_prefix_len <= 128,

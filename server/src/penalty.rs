@@ -1,26 +1,108 @@
-//! Per-source penalties for failed logins: each failure from an address
-//! doubles the delay before its next answer, and after too many the address
-//! is banned for a while. Successful logins clear the record.
+//! Failed-login penalties, per source and per user (the policy is in
+//! ARCHITECTURE.md, "Login penalties"): each failure from a source doubles
+//! the delay before its answer and enough of them ban it for a while;
+//! failures against one user from anywhere space out that user's logins
+//! from sources it has not logged in from.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::config::AuthConfig;
+use ferry_proto::{ErrorKind, RemoteError};
 
-#[derive(Debug, Clone, Copy)]
-struct Record {
+use crate::config::AuthConfig;
+use crate::logfmt::q;
+use crate::places::source;
+
+/// User names a source's record keeps apart; failures against further
+/// names are counted together (and no login clears them).
+const NAMES_PER_SOURCE: usize = 16;
+/// User records kept at most (see [`Table::user`]).
+const MAX_USERS: usize = 4096;
+/// Sources a user's record remembers logging in from.
+const KNOWN_PER_USER: usize = 8;
+
+#[derive(Debug, Default)]
+struct SourceRec {
+    /// Failures by the user name tried ("" for a wrong access key).
+    by_user: HashMap<String, u32>,
+    /// Failures against names beyond [`NAMES_PER_SOURCE`].
+    other: u32,
+    /// Proofs being checked now; each counts as a failure until it passes.
+    in_flight: u32,
+    last: Option<Instant>,
+    banned_until: Option<Instant>,
+}
+
+impl SourceRec {
+    fn failures(&self) -> u32 {
+        self.by_user.values().sum::<u32>() + self.other
+    }
+
+    fn banned(&mut self, now: Instant) -> bool {
+        match self.banned_until {
+            Some(until) if until > now => true,
+            Some(_) => {
+                // The ban is over: start again from nothing.
+                self.banned_until = None;
+                self.by_user.clear();
+                self.other = 0;
+                false
+            }
+            None => false,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct UserRec {
     failures: u32,
     last: Instant,
-    banned_until: Option<Instant>,
+    /// The earliest time a login from a source not in `known` is checked.
+    next_slot: Instant,
+    /// Sources this user logged in from, most recent last.
+    known: VecDeque<IpAddr>,
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    sources: HashMap<IpAddr, SourceRec>,
+    users: HashMap<String, UserRec>,
+}
+
+impl Table {
+    /// A user's record, made if there is room. Records of users with known
+    /// sources or a penalty are kept before others; with no room left a
+    /// new name goes untracked rather than evicting them.
+    fn user(&mut self, name: &str, now: Instant, penalized: u32) -> Option<&mut UserRec> {
+        if !self.users.contains_key(name) {
+            if self.users.len() >= MAX_USERS {
+                self.users
+                    .retain(|_, u| !u.known.is_empty() || u.failures >= penalized);
+            }
+            if self.users.len() >= MAX_USERS {
+                return None;
+            }
+            self.users.insert(
+                name.to_string(),
+                UserRec {
+                    failures: 0,
+                    last: now,
+                    next_slot: now,
+                    known: VecDeque::new(),
+                },
+            );
+        }
+        self.users.get_mut(name)
+    }
 }
 
 /// The penalty table.
 #[derive(Debug)]
 pub struct Penalties {
     cfg: AuthConfig,
-    table: Mutex<HashMap<IpAddr, Record>>,
+    table: Mutex<Table>,
 }
 
 impl Penalties {
@@ -28,53 +110,206 @@ impl Penalties {
     pub fn new(cfg: AuthConfig) -> Penalties {
         Penalties {
             cfg,
-            table: Mutex::new(HashMap::new()),
+            table: Mutex::new(Table::default()),
         }
     }
 
-    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Record>> {
+    fn table(&self) -> std::sync::MutexGuard<'_, Table> {
         self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Whether `ip` is banned now.
-    pub fn is_banned(&self, ip: IpAddr) -> bool {
-        let now = Instant::now();
-        self.table()
-            .get(&ip)
-            .and_then(|r| r.banned_until)
-            .is_some_and(|until| until > now)
+    fn source(&self, ip: IpAddr) -> IpAddr {
+        source(ip, self.cfg.ipv6_prefix_len)
     }
 
-    /// Records a failure; returns how long to wait before answering.
-    pub fn failed(&self, ip: IpAddr) -> Duration {
+    fn forget_after(&self) -> Duration {
+        Duration::from_secs(self.cfg.forget_after_secs)
+    }
+
+    /// Refuses a banned source (checked as its connection starts).
+    pub fn check(&self, ip: IpAddr) -> Result<(), RemoteError> {
+        let src = self.source(ip);
+        let mut table = self.table();
+        let banned = table
+            .sources
+            .get_mut(&src)
+            .is_some_and(|rec| rec.banned(Instant::now()));
+        if banned {
+            return Err(RemoteError::bare(ErrorKind::Banned));
+        }
+        Ok(())
+    }
+
+    /// Waits for `user`'s turn: after repeated failures against a user,
+    /// logins as that user from sources it has not logged in from are
+    /// checked one per delay (a delay that grows with the failures, up to
+    /// `max_user_delay_ms`). One whose turn would come after `deadline`
+    /// is refused as busy now.
+    pub async fn turn(&self, ip: IpAddr, user: &str, deadline: Instant) -> Result<(), RemoteError> {
+        let wait = {
+            let now = Instant::now();
+            let src = self.source(ip);
+            let forget = self.forget_after();
+            let penalized = self.cfg.user_penalty_after;
+            let mut table = self.table();
+            let Some(rec) = table.users.get_mut(user) else {
+                return Ok(());
+            };
+            if now.duration_since(rec.last) >= forget {
+                rec.failures = 0;
+            }
+            if rec.failures < penalized || rec.known.contains(&src) {
+                return Ok(());
+            }
+            let slot = rec.next_slot.max(now);
+            if slot > deadline {
+                let detail = "too many failed logins as this user lately: try again later";
+                return Err(RemoteError::new(ErrorKind::TooBusy, detail));
+            }
+            rec.next_slot = slot + self.user_delay(rec.failures);
+            slot - now
+        };
+        tokio::time::sleep(wait).await;
+        Ok(())
+    }
+
+    fn user_delay(&self, failures: u32) -> Duration {
+        let over = failures.saturating_sub(self.cfg.user_penalty_after).min(20);
+        let ms = self.cfg.user_delay_ms.saturating_mul(1 << over);
+        Duration::from_millis(ms.min(self.cfg.max_user_delay_ms))
+    }
+
+    /// Starts checking a proof (an access key, or a password for `user`)
+    /// from `ip`: refused if the source is banned, or if its failures and
+    /// the proofs in flight already reach the ban threshold (so parallel
+    /// connections cannot have more guesses checked than one would).
+    pub fn begin(&self, ip: IpAddr, user: &str) -> Result<Attempt<'_>, RemoteError> {
+        let src = self.source(ip);
         let now = Instant::now();
         let mut table = self.table();
-        // Forget stale records so the table cannot grow without bound.
-        let forget_after = Duration::from_secs(self.cfg.ban_secs.max(3600));
-        table.retain(|_, r| now.duration_since(r.last) < forget_after);
-        let rec = table.entry(ip).or_insert(Record {
-            failures: 0,
-            last: now,
-            banned_until: None,
-        });
-        if rec.banned_until.is_some_and(|until| until <= now) {
-            rec.failures = 0;
-            rec.banned_until = None;
+        let rec = table.sources.entry(src).or_default();
+        if rec.banned(now) {
+            return Err(RemoteError::bare(ErrorKind::Banned));
         }
-        rec.failures += 1;
-        rec.last = now;
-        if rec.failures >= self.cfg.ban_after_failures {
-            rec.banned_until = Some(now + Duration::from_secs(self.cfg.ban_secs));
-            tracing::warn!(target: "audit", addr = %ip, failures = rec.failures, "address banned after failed logins");
+        if rec.failures() + rec.in_flight >= self.cfg.ban_after_failures {
+            let detail = "too many logins in flight from this address: try again later";
+            return Err(RemoteError::new(ErrorKind::TooBusy, detail));
         }
-        let shift = rec.failures.saturating_sub(1).min(20);
-        let delay = self.cfg.failure_delay_ms.saturating_mul(1 << shift);
-        Duration::from_millis(delay.min(self.cfg.max_failure_delay_ms))
+        rec.in_flight += 1;
+        Ok(Attempt {
+            penalties: self,
+            source: src,
+            user: user.to_string(),
+            done: false,
+        })
     }
 
-    /// Clears the record after a successful login.
-    pub fn succeeded(&self, ip: IpAddr) {
-        self.table().remove(&ip);
+    fn end(&self, table: &mut Table, src: IpAddr) {
+        if let Some(rec) = table.sources.get_mut(&src) {
+            rec.in_flight = rec.in_flight.saturating_sub(1);
+        }
+    }
+}
+
+/// A proof being checked; it counts as a failure of its source until it
+/// ends. Dropped without a verdict (the client left), it counts no more.
+#[derive(Debug)]
+pub struct Attempt<'a> {
+    penalties: &'a Penalties,
+    source: IpAddr,
+    user: String,
+    done: bool,
+}
+
+impl Attempt<'_> {
+    /// Records the failure; returns how long to wait before answering.
+    pub fn failed(mut self) -> Duration {
+        self.done = true;
+        let p = self.penalties;
+        let cfg = &p.cfg;
+        let now = Instant::now();
+        let forget = p.forget_after();
+        let mut table = p.table();
+        p.end(&mut table, self.source);
+        // Forget stale records so the table cannot grow without bound.
+        table.sources.retain(|_, r| {
+            r.in_flight > 0
+                || r.banned_until.is_some_and(|u| u > now)
+                || r.last.is_some_and(|l| now.duration_since(l) < forget)
+        });
+        let rec = table.sources.entry(self.source).or_default();
+        if rec.by_user.contains_key(&self.user) || rec.by_user.len() < NAMES_PER_SOURCE {
+            *rec.by_user.entry(self.user.clone()).or_insert(0) += 1;
+        } else {
+            rec.other += 1;
+        }
+        rec.last = Some(now);
+        let failures = rec.failures();
+        if failures >= cfg.ban_after_failures && rec.banned_until.is_none() {
+            rec.banned_until = Some(now + Duration::from_secs(cfg.ban_secs));
+            tracing::warn!(target: "audit", addr = %self.source, failures, "address banned after failed logins");
+        }
+        let shift = failures.saturating_sub(1).min(20);
+        let delay = cfg.failure_delay_ms.saturating_mul(1 << shift);
+        let delay = Duration::from_millis(delay.min(cfg.max_failure_delay_ms));
+        if !self.user.is_empty() {
+            let penalized = cfg.user_penalty_after;
+            let spacing = |n| p.user_delay(n);
+            if let Some(u) = table.user(&self.user, now, penalized) {
+                if now.duration_since(u.last) >= forget {
+                    u.failures = 0;
+                }
+                u.failures += 1;
+                u.last = now;
+                if u.failures >= penalized {
+                    if u.failures == penalized {
+                        tracing::warn!(target: "audit", user = %q(&self.user), failures = u.failures, "repeated failed logins as this user: its logins from new addresses are spaced out");
+                    }
+                    u.next_slot = u.next_slot.max(now + spacing(u.failures));
+                }
+            }
+        }
+        delay
+    }
+
+    /// Ends the check of a proof that passed. Refused if the source was
+    /// banned meanwhile (the verdict must not leak past a ban). Clears
+    /// only this user's own failures from this source (a right access key
+    /// clears nothing: it is shared).
+    pub fn succeeded(mut self) -> Result<(), RemoteError> {
+        self.done = true;
+        let p = self.penalties;
+        let now = Instant::now();
+        let mut table = p.table();
+        p.end(&mut table, self.source);
+        if let Some(rec) = table.sources.get_mut(&self.source) {
+            if rec.banned(now) {
+                return Err(RemoteError::bare(ErrorKind::Banned));
+            }
+            if !self.user.is_empty() {
+                rec.by_user.remove(&self.user);
+            }
+        }
+        if !self.user.is_empty() {
+            let penalized = p.cfg.user_penalty_after;
+            if let Some(u) = table.user(&self.user, now, penalized) {
+                u.known.retain(|s| *s != self.source);
+                u.known.push_back(self.source);
+                if u.known.len() > KNOWN_PER_USER {
+                    u.known.pop_front();
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let mut table = self.penalties.table();
+            self.penalties.end(&mut table, self.source);
+        }
     }
 }
 
@@ -82,25 +317,102 @@ impl Penalties {
 mod tests {
     use super::*;
 
-    #[test]
-    fn delays_grow_then_ban() {
-        let p = Penalties::new(AuthConfig {
+    fn penalties() -> Penalties {
+        Penalties::new(AuthConfig {
             failure_delay_ms: 100,
             max_failure_delay_ms: 350,
             ban_after_failures: 4,
             ban_secs: 60,
             ..AuthConfig::default()
-        });
+        })
+    }
+
+    #[test]
+    fn delays_grow_then_ban() {
+        let p = penalties();
         let ip: IpAddr = [10, 0, 0, 1].into();
         let other: IpAddr = [10, 0, 0, 2].into();
-        assert_eq!(p.failed(ip), Duration::from_millis(100));
-        assert_eq!(p.failed(ip), Duration::from_millis(200));
-        assert_eq!(p.failed(ip), Duration::from_millis(350));
-        assert!(!p.is_banned(ip));
-        p.failed(ip);
-        assert!(p.is_banned(ip));
-        assert!(!p.is_banned(other));
-        p.succeeded(ip);
-        assert!(!p.is_banned(ip));
+        let fail = |ip| p.begin(ip, "bob").unwrap().failed();
+        assert_eq!(fail(ip), Duration::from_millis(100));
+        assert_eq!(fail(ip), Duration::from_millis(200));
+        assert_eq!(fail(ip), Duration::from_millis(350));
+        assert!(p.check(ip).is_ok());
+        fail(ip);
+        assert_eq!(p.check(ip).unwrap_err().kind, ErrorKind::Banned);
+        assert!(p.check(other).is_ok());
+    }
+
+    #[test]
+    fn a_success_clears_only_its_own_users_failures() {
+        let p = penalties();
+        let ip: IpAddr = [10, 0, 0, 1].into();
+        for _ in 0..3 {
+            p.begin(ip, "bob").unwrap().failed();
+        }
+        p.begin(ip, "mallory").unwrap().succeeded().unwrap();
+        p.begin(ip, "bob").unwrap().failed();
+        assert_eq!(p.check(ip).unwrap_err().kind, ErrorKind::Banned);
+
+        let ip: IpAddr = [10, 0, 0, 2].into();
+        for _ in 0..3 {
+            p.begin(ip, "alice").unwrap().failed();
+        }
+        // Alice's own mistakes are hers to clear.
+        p.begin(ip, "alice").unwrap().succeeded().unwrap();
+        p.begin(ip, "alice").unwrap().failed();
+        assert!(p.check(ip).is_ok());
+    }
+
+    #[test]
+    fn proofs_in_flight_count_and_abandoned_ones_do_not() {
+        let p = penalties();
+        let ip: IpAddr = [10, 0, 0, 1].into();
+        let held: Vec<_> = (0..4).map(|_| p.begin(ip, "bob").unwrap()).collect();
+        assert_eq!(p.begin(ip, "bob").unwrap_err().kind, ErrorKind::TooBusy);
+        drop(held);
+        let a = p.begin(ip, "bob").unwrap();
+        let b = p.begin(ip, "bob").unwrap();
+        p.begin(ip, "x").unwrap().failed();
+        p.begin(ip, "x").unwrap().failed();
+        // Two failures and two in flight reach the threshold of four.
+        assert_eq!(p.begin(ip, "bob").unwrap_err().kind, ErrorKind::TooBusy);
+        a.failed();
+        b.succeeded().unwrap();
+        assert!(p.check(ip).is_ok());
+    }
+
+    #[test]
+    fn an_ipv6_network_is_one_source() {
+        let p = penalties();
+        for i in 1..=4u16 {
+            let ip = IpAddr::from([0x2001, 0xdb8, 0, 7, i, 0, 0, i]);
+            p.begin(ip, "bob").unwrap().failed();
+        }
+        let same: IpAddr = "2001:db8:0:7::99".parse().unwrap();
+        let next: IpAddr = "2001:db8:0:8::1".parse().unwrap();
+        assert_eq!(p.check(same).unwrap_err().kind, ErrorKind::Banned);
+        assert!(p.check(next).is_ok());
+    }
+
+    #[tokio::test]
+    async fn failures_from_many_sources_space_out_that_user_only() {
+        let p = Penalties::new(AuthConfig {
+            ban_after_failures: 100,
+            user_penalty_after: 3,
+            user_delay_ms: 60_000,
+            max_user_delay_ms: 60_000,
+            ..AuthConfig::default()
+        });
+        let home: IpAddr = [10, 0, 0, 1].into();
+        p.begin(home, "bob").unwrap().succeeded().unwrap();
+        for i in 2..5u8 {
+            p.begin([10, 0, 0, i].into(), "bob").unwrap().failed();
+        }
+        let soon = Instant::now() + Duration::from_secs(5);
+        let stranger: IpAddr = [10, 0, 0, 9].into();
+        let refused = p.turn(stranger, "bob", soon).await.unwrap_err();
+        assert_eq!(refused.kind, ErrorKind::TooBusy);
+        p.turn(home, "bob", soon).await.unwrap();
+        p.turn(stranger, "alice", soon).await.unwrap();
     }
 }

@@ -332,7 +332,28 @@ pub mod raw {
         addr: SocketAddr,
         fingerprint: Option<&str>,
     ) -> (Stream, Option<Vec<u8>>) {
-        let tcp = TcpStream::connect(addr).await.expect("connect");
+        transport_from(addr, fingerprint, None).await
+    }
+
+    /// [`transport_to`] from the source address `from` (a loopback alias
+    /// such as 127.0.1.7 needs no setup on Linux), or any.
+    pub async fn transport_from(
+        addr: SocketAddr,
+        fingerprint: Option<&str>,
+        from: Option<std::net::IpAddr>,
+    ) -> (Stream, Option<Vec<u8>>) {
+        let tcp = match from {
+            None => TcpStream::connect(addr).await.expect("connect"),
+            Some(ip) => {
+                let socket = match ip {
+                    std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+                    std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+                }
+                .expect("socket");
+                socket.bind(SocketAddr::new(ip, 0)).expect("bind");
+                socket.connect(addr).await.expect("connect")
+            }
+        };
         match fingerprint {
             None => (Box::new(tcp), None),
             Some(fp) => {
@@ -358,7 +379,21 @@ pub mod raw {
         /// Connects to `addr` (TLS pinned to `fingerprint`, or plain TCP)
         /// and exchanges hellos.
         pub async fn connect_to(addr: SocketAddr, fingerprint: Option<&str>) -> Raw {
-            let (mut s, binding) = transport_to(addr, fingerprint).await;
+            Raw::connect_via(addr, fingerprint, None).await
+        }
+
+        /// Connects to `server` from the source address `from` and
+        /// exchanges hellos.
+        pub async fn connect_from(server: &Server, from: std::net::IpAddr) -> Raw {
+            Raw::connect_via(server.addr, server.fingerprint.as_deref(), Some(from)).await
+        }
+
+        async fn connect_via(
+            addr: SocketAddr,
+            fingerprint: Option<&str>,
+            from: Option<std::net::IpAddr>,
+        ) -> Raw {
+            let (mut s, binding) = transport_from(addr, fingerprint, from).await;
             s.write_all(&Hello::ours().encode()).await.expect("hello");
             let mut theirs = [0u8; 8];
             s.read_exact(&mut theirs).await.expect("server hello");
