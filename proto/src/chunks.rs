@@ -7,6 +7,7 @@
 //! [`WriteBehind`] likewise overlaps a large file's disk writes with its
 //! arrival.
 
+use std::any::Any;
 use std::collections::VecDeque;
 use std::io::Read;
 use std::sync::mpsc::{sync_channel, SyncSender};
@@ -25,8 +26,9 @@ pub enum HashPipe {
     Inline(Sha256),
     /// Hashing on a helper thread.
     Threaded {
-        /// Chunks to hash (bounded: at most a few chunks wait).
-        tx: SyncSender<Bytes>,
+        /// Chunks to hash (bounded: at most a few chunks wait), each with
+        /// what the caller holds until it is hashed.
+        tx: SyncSender<(Bytes, Option<Box<dyn Any + Send>>)>,
         /// The helper.
         handle: JoinHandle<Sha256>,
     },
@@ -38,13 +40,14 @@ impl HashPipe {
         if remaining < THREAD_THRESHOLD {
             return HashPipe::Inline(state);
         }
-        let (tx, rx) = sync_channel::<Bytes>(8);
+        let (tx, rx) = sync_channel::<(Bytes, Option<Box<dyn Any + Send>>)>(8);
         let spawned = std::thread::Builder::new()
             .name("ferry-sha256".into())
             .spawn(move || {
                 let mut state = state;
-                for chunk in rx {
+                for (chunk, held) in rx {
                     state.update(&chunk);
+                    drop(held);
                 }
                 state
             });
@@ -58,11 +61,21 @@ impl HashPipe {
 
     /// Adds a chunk (a cheap reference-counted clone when threaded).
     pub fn update(&mut self, chunk: &Bytes) {
+        self.feed(chunk, None);
+    }
+
+    /// [`HashPipe::update`], keeping `held` until the chunk is hashed (what
+    /// the chunk's memory is counted against).
+    pub fn update_holding(&mut self, chunk: &Bytes, held: impl Any + Send) {
+        self.feed(chunk, Some(Box::new(held)));
+    }
+
+    fn feed(&mut self, chunk: &Bytes, held: Option<Box<dyn Any + Send>>) {
         match self {
             HashPipe::Inline(state) => state.update(chunk),
             HashPipe::Threaded { tx, .. } => {
                 // The helper only goes away by panicking, which `finish` reports.
-                let _ = tx.send(chunk.clone());
+                let _ = tx.send((chunk.clone(), held));
             }
         }
     }

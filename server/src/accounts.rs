@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use ferry_proto::{ErrorKind, RemoteError, RemotePath};
 use tokio_util::sync::CancellationToken;
 
+use crate::budget::{Share, ShareLimits};
 use crate::jail::Home;
 
 /// One user's live state.
@@ -24,8 +25,9 @@ pub struct Account {
     pub home: Arc<Home>,
     ledger: Mutex<Ledger>,
     active: Mutex<HashMap<RemotePath, CancellationToken>>,
-    /// Places for the user's running transfers, over all sessions.
-    pub transfers: Arc<tokio::sync::Semaphore>,
+    /// The user's share of the server (places, bytes, threads), over all
+    /// sessions.
+    pub share: Share,
 }
 
 /// Quota held for an upload in progress.
@@ -178,8 +180,8 @@ pub struct Accounts {
     /// Held only to look a slot up or change the map, never across a walk.
     live: Mutex<HashMap<String, Slot>>,
     kept: std::time::Duration,
-    /// Running transfers allowed per user.
-    transfers_per_user: usize,
+    /// Each user's share of the server.
+    share: ShareLimits,
     /// Levels below a home that operations may nest names.
     max_depth: usize,
 }
@@ -193,12 +195,13 @@ pub struct Session {
 }
 
 impl Accounts {
-    /// No accounts yet; each is kept for `kept` after its last session.
-    pub fn new(kept: std::time::Duration, transfers_per_user: usize) -> Accounts {
+    /// No accounts yet; each is kept for `kept` after its last session,
+    /// and has `share` of the server.
+    pub fn new(kept: std::time::Duration, share: ShareLimits) -> Accounts {
         Accounts {
             live: Default::default(),
             kept,
-            transfers_per_user,
+            share,
             max_depth: crate::jail::DEFAULT_MAX_DEPTH,
         }
     }
@@ -299,7 +302,7 @@ impl Accounts {
                 left: None,
             }),
             active: Mutex::new(HashMap::new()),
-            transfers: Arc::new(tokio::sync::Semaphore::new(self.transfers_per_user)),
+            share: Share::new(&self.share),
         }))
     }
 
@@ -361,7 +364,13 @@ mod tests {
             std::fs::create_dir(dir.path().join(i.to_string())).unwrap();
         }
         std::fs::write(dir.path().join("f"), [0u8; 1000]).unwrap();
-        let accounts = Arc::new(Accounts::new(std::time::Duration::from_secs(60), 4));
+        let accounts = Arc::new(Accounts::new(
+            std::time::Duration::from_secs(60),
+            crate::budget::ShareLimits {
+                transfers: 4,
+                bytes: 1 << 20,
+            },
+        ));
         let logins: Vec<_> = (0..8)
             .map(|_| {
                 let accounts = accounts.clone();

@@ -110,6 +110,12 @@ pub struct Limits {
     /// Deeper trees made outside ferryd can still be listed, measured and
     /// removed.
     pub max_depth: usize,
+    /// MiB one connection may make ferryd hold (data not yet written,
+    /// replies not yet read, requests in flight). At the budget the
+    /// connection is not read until some is given back.
+    pub connection_budget_mib: usize,
+    /// MiB all sessions of one user may make ferryd hold together.
+    pub user_budget_mib: usize,
 }
 
 /// Login settings.
@@ -176,6 +182,8 @@ impl Default for Limits {
             max_transfers_per_user: 64,
             usage_kept_secs: 300,
             max_depth: crate::jail::DEFAULT_MAX_DEPTH,
+            connection_budget_mib: 16,
+            user_budget_mib: 48,
         }
     }
 }
@@ -206,6 +214,16 @@ impl Limits {
     /// The idle timeout as a duration.
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout_secs)
+    }
+
+    /// A connection's byte budget.
+    pub fn connection_budget(&self) -> usize {
+        self.connection_budget_mib << 20
+    }
+
+    /// A user's byte budget.
+    pub fn user_budget(&self) -> usize {
+        self.user_budget_mib << 20
     }
 }
 
@@ -254,6 +272,16 @@ impl Config {
         anyhow::ensure!(
             self.limits.max_transfers > 0 && self.limits.max_transfers_per_user > 0,
             "limits.max_transfers and limits.max_transfers_per_user must be positive"
+        );
+        // The reader takes room for a whole frame before it reads one, and
+        // an eager upload's chunk waits for its end: a budget of less than
+        // a few frames could never be read again.
+        anyhow::ensure!(
+            self.limits.connection_budget_mib >= 4
+                && self.limits.user_budget_mib >= self.limits.connection_budget_mib
+                && self.limits.user_budget_mib <= 4096,
+            "limits.connection_budget_mib must be at least 4, and limits.user_budget_mib \
+             at least that and at most 4096"
         );
         anyhow::ensure!(
             self.auth.ban_after_failures > 0 && self.auth.user_penalty_after > 0,

@@ -9,6 +9,7 @@ use ferry_proto::hello::HELLO_LEN;
 use ferry_proto::scram::ServerBinding;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use bytes::Bytes;
 use ferry_proto::{
     ClientMsg, ErrorKind, Frame, FrameCodec, FrameError, Hello, RemoteError, Request, ServerMsg,
 };
@@ -24,6 +25,7 @@ use ferry_proto::CHUNK_SIZE;
 
 use crate::accounts::Session;
 use crate::auth::{login, AuthEnd};
+use crate::budget::{self, Budget};
 use crate::link::{LinkError, Reader, Writer};
 use crate::logfmt::q;
 use crate::ops;
@@ -108,7 +110,12 @@ where
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let limits = &shared.config.limits;
-    let (out, writer_task) = Outbox::start(writer);
+    // What this connection may make ferryd hold, inside its user's share.
+    let budget = Budget::new(
+        limits.connection_budget(),
+        session.account.share.bytes.clone(),
+    );
+    let (out, writer_task) = Outbox::start(writer, budget.clone());
     let transfers = Transfers::default();
     // Requests run `max` at a time; as many again may wait for a turn.
     // Beyond that a request is refused (TooBusy). The reader itself never
@@ -128,10 +135,22 @@ where
     // for a turn that only data it cannot read could free.
     let mut started: HashSet<u32> = HashSet::new();
     let caps = Caps {
-        user: session.account.transfers.clone(),
+        user: session.account.share.transfers.clone(),
         server: shared.transfers.clone(),
     };
     let end = loop {
+        // Room for a whole frame before reading one: at the budget (data
+        // not yet written, replies not yet read) the connection is not
+        // read, and TCP holds the client back.
+        let room = tokio::select! {
+            _ = cancel.cancelled() => break "server shutting down".to_string(),
+            room = tokio::time::timeout(limits.idle_timeout(), budget.charge(FRAME_COST)) => room,
+        };
+        let mut room = match room {
+            Ok(Some(room)) => room,
+            Ok(None) => break "connection ended".to_string(),
+            Err(_) => break "stalled: its byte budget stayed spent".to_string(),
+        };
         let next = tokio::select! {
             _ = cancel.cancelled() => break "server shutting down".to_string(),
             next = tokio::time::timeout(limits.idle_timeout(), reader.next()) => next,
@@ -155,18 +174,26 @@ where
         };
         let msg = match frame {
             Frame::Data { transfer, data } => {
+                // A small frame gets memory of its own: as a slice of the
+                // read buffer it would keep all of that alive.
+                let data = if data.len() < COPY_BELOW {
+                    Bytes::copy_from_slice(&data)
+                } else {
+                    data
+                };
+                room.shrink_to(data.len() + budget::OVERHEAD);
                 let eager = deferred.contains_key(&transfer);
                 if eager && (data.len() > CHUNK_SIZE || holds_data(&transfers, transfer)) {
                     // An eager upload sends one chunk at most: refused
                     // rather than buffered here.
                     if let Some(d) = deferred.remove(&transfer) {
-                        // Its place is free before the client hears of it.
-                        let id = d.id;
-                        drop(d);
+                        // Its place is free before the client hears of it;
+                        // the reply is paid for by the request.
+                        let Deferred { id, out, .. } = d;
                         transfers.remove(transfer);
                         let detail = "an eager upload sends its data in one chunk at most";
-                        out.reply(id, Err(RemoteError::new(ErrorKind::BadRequest, detail)))
-                            .await;
+                        let error = RemoteError::new(ErrorKind::BadRequest, detail);
+                        out.reply(id, Err(error)).await;
                     }
                     continue;
                 }
@@ -178,7 +205,7 @@ where
                     refuse(&out, detail.clone()).await;
                     break detail;
                 }
-                feed_upload(&transfers, transfer, UploadMsg::Data(data)).await;
+                feed_upload(&transfers, transfer, UploadMsg::Data(data, room)).await;
                 continue;
             }
             frame => match frame.decode_control::<ClientMsg>() {
@@ -189,6 +216,9 @@ where
                 }
             },
         };
+        // A request keeps what it costs until its reply is queued, and
+        // pays for that reply with it; other messages cost nothing more.
+        room.shrink_to(budget::REQUEST);
         let (id, req) = match msg {
             ClientMsg::Request { id, req } => (id, req),
             ClientMsg::PutStart { transfer, offset } => {
@@ -223,6 +253,7 @@ where
                 break "unexpected message".to_string();
             }
         };
+        let out = out.paid(room);
         if let Request::PutOpen {
             transfer,
             path,
@@ -278,13 +309,20 @@ where
                 resume,
                 eager,
             };
-            let (account, out) = (session.account.clone(), out.clone());
+            let account = session.account.clone();
             let committer = shared.committer.clone();
+            let answer = out.clone();
             let job: Job =
-                Box::new(move |held| upload::run(spec, account, rx, out, &committer, held));
+                Box::new(move |held| upload::run(spec, account, rx, answer, &committer, held));
             match place {
                 Place::Small(permit) => {
-                    deferred.insert(transfer, Deferred { id, permit, job });
+                    let d = Deferred {
+                        id,
+                        permit,
+                        job,
+                        out,
+                    };
+                    deferred.insert(transfer, d);
                 }
                 Place::Turn(turn) => run_transfer(&transfers, transfer, turn, &caps, job),
             }
@@ -299,7 +337,6 @@ where
             admission,
         };
         let account = session.account.clone();
-        let out = out.clone();
         match req {
             Request::GetOpen {
                 transfer,
@@ -344,6 +381,8 @@ where
     turns.task.abort();
     drop(deferred);
     transfers.close_all();
+    // Whatever still waits for room gives up; what is queued is sent.
+    budget.close();
     drop(out);
     let _ = writer_task.await;
     drop(session);
@@ -465,11 +504,13 @@ async fn busy(out: &Outbox, id: u32, what: String) {
 }
 
 /// An eager upload waiting for its end: its request id, its place among
-/// the connection's small uploads, and its work.
+/// the connection's small uploads, its work, and its outbox (with what it
+/// paid when it was read).
 struct Deferred {
     id: u32,
     permit: OwnedSemaphorePermit,
     job: Job,
+    out: Outbox,
 }
 
 /// What a running transfer holds until it has answered: its slot (so an
@@ -606,6 +647,13 @@ impl Lane {
 /// Chunks queued per upload between the socket and the disk.
 const UPLOAD_WINDOW: usize = 8;
 
+/// What the reader takes from the budget before it reads a frame: room
+/// for the largest one.
+const FRAME_COST: usize = ferry_proto::MAX_FRAME + budget::OVERHEAD;
+
+/// Data frames smaller than this are copied out of the read buffer.
+const COPY_BELOW: usize = 64 * 1024;
+
 /// Hands a message to an upload. If the upload already ended (it failed and
 /// told the client so), the message is dropped.
 async fn feed_upload(transfers: &Transfers, transfer: u32, msg: UploadMsg) {
@@ -614,10 +662,13 @@ async fn feed_upload(transfers: &Transfers, transfer: u32, msg: UploadMsg) {
     }
 }
 
-/// Tells the client why the connection is being closed.
+/// Tells the client why the connection is being closed (unless it has
+/// not read what it was sent for a while).
 async fn refuse(out: &Outbox, detail: String) {
-    let error = RemoteError::new(ErrorKind::Protocol, detail);
-    let _ = out.send(&ServerMsg::Refused { error }).await;
+    let msg = ServerMsg::Refused {
+        error: RemoteError::new(ErrorKind::Protocol, detail),
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), out.send(&msg)).await;
 }
 
 #[cfg(test)]

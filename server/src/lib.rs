@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod auth;
+pub mod budget;
 pub mod config;
 pub mod conn;
 pub mod jail;

@@ -2,25 +2,50 @@
 //! replies jump ahead of bulk traffic (file data and the replies that must
 //! stay in order with it), so browsing stays fast while data streams.
 
+use std::any::Any;
+use std::sync::{Arc, Mutex};
+
 use ferry_proto::{Frame, FrameCodec, RemoteError, Reply, ServerMsg};
 use futures::SinkExt;
 use tokio::io::AsyncWrite;
 use tokio::sync::mpsc;
 use tokio_util::codec::FramedWrite;
 
+use crate::budget::{Budget, Charge, OVERHEAD};
 use crate::link::Writer;
 
-/// Frames of file data queued per connection: the bounded window that
-/// keeps memory flat whatever the file size.
-const BULK_WINDOW: usize = 16;
+/// A frame on its way out, with the bytes it is charged and whatever its
+/// request still holds (its places): those are given back just before the
+/// frame is written, so a client that hears of the end of a request never
+/// finds it still counted, and a request that cannot answer yet keeps its
+/// places.
+struct Queued {
+    frame: Frame,
+    charge: Charge,
+    held: Option<Box<dyn Any + Send>>,
+}
 
-/// The sending side of a connection, cheap to clone.
+/// The sending side of a connection, cheap to clone. Both queues are
+/// bounded in bytes by the connection's budget: a sender waits (in an
+/// async task, never on a thread) until the client has read enough.
 #[derive(Clone, Debug)]
 pub struct Outbox {
-    control: mpsc::Sender<Frame>,
-    bulk: mpsc::Sender<Frame>,
-    /// The runtime the writer task runs on, for [`Outbox::reply_nowait`].
+    control: mpsc::UnboundedSender<Queued>,
+    bulk: mpsc::UnboundedSender<Queued>,
+    budget: Budget,
+    /// What a request paid when it was read: its first reply that fits
+    /// is queued without waiting for more budget (see [`Outbox::paid`]).
+    paid: Option<Arc<Mutex<Charge>>>,
+    /// The runtime the writer task runs on, for [`Outbox::reply_later`].
     rt: tokio::runtime::Handle,
+}
+
+impl std::fmt::Debug for Queued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queued")
+            .field("charge", &self.charge)
+            .finish()
+    }
 }
 
 fn response(id: u32, reply: Result<Reply, RemoteError>) -> Option<Frame> {
@@ -29,22 +54,80 @@ fn response(id: u32, reply: Result<Reply, RemoteError>) -> Option<Frame> {
         .ok()
 }
 
+/// What a queued frame costs the budget.
+pub fn cost(frame: &Frame) -> usize {
+    OVERHEAD
+        + match frame {
+            Frame::Control(b) => b.len(),
+            Frame::Data { data, .. } => data.len(),
+        }
+}
+
 impl Outbox {
     /// Creates the queues and starts the writer task.
     pub fn start<W: AsyncWrite + Unpin + Send + 'static>(
         writer: Writer<W>,
+        budget: Budget,
     ) -> (Outbox, tokio::task::JoinHandle<()>) {
-        let (control, control_rx) = mpsc::channel(64);
-        let (bulk, bulk_rx) = mpsc::channel(BULK_WINDOW);
+        let (control, control_rx) = mpsc::unbounded_channel();
+        let (bulk, bulk_rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(write_loop(writer, control_rx, bulk_rx));
         let rt = tokio::runtime::Handle::current();
-        (Outbox { control, bulk, rt }, task)
+        let out = Outbox {
+            control,
+            bulk,
+            budget,
+            paid: None,
+            rt,
+        };
+        (out, task)
+    }
+
+    /// The connection's budget.
+    pub fn budget(&self) -> &Budget {
+        &self.budget
+    }
+
+    /// This outbox for one request that paid `charge` when it was read:
+    /// its replies use that first, so a request never waits for budget to
+    /// answer that others in the same wait hold.
+    pub fn paid(&self, charge: Charge) -> Outbox {
+        Outbox {
+            paid: Some(Arc::new(Mutex::new(charge))),
+            ..self.clone()
+        }
+    }
+
+    /// The charge for `frame`: from what the request paid if that covers
+    /// it, else taken from the budget (waiting).
+    async fn charge_for(&self, frame: &Frame) -> Option<Charge> {
+        let need = cost(frame);
+        if let Some(paid) = &self.paid {
+            let mut paid = paid.lock().unwrap_or_else(|p| p.into_inner());
+            if paid.bytes() >= need {
+                return Some(paid.split(need));
+            }
+        }
+        self.budget.charge(need).await
+    }
+
+    async fn queue(&self, bulk: bool, frame: Frame, held: Option<Box<dyn Any + Send>>) -> bool {
+        let Some(charge) = self.charge_for(&frame).await else {
+            return false;
+        };
+        let q = if bulk { &self.bulk } else { &self.control };
+        q.send(Queued {
+            frame,
+            charge,
+            held,
+        })
+        .is_ok()
     }
 
     /// Sends a control message; false when the connection is gone.
     pub async fn send(&self, msg: &ServerMsg) -> bool {
         match Frame::control(msg) {
-            Ok(f) => self.control.send(f).await.is_ok(),
+            Ok(f) => self.queue(false, f, None).await,
             Err(_) => false,
         }
     }
@@ -52,47 +135,84 @@ impl Outbox {
     /// Sends a response on the control queue.
     pub async fn reply(&self, id: u32, reply: Result<Reply, RemoteError>) -> bool {
         match response(id, reply) {
-            Some(f) => self.control.send(f).await.is_ok(),
+            Some(f) => self.queue(false, f, None).await,
             None => false,
         }
     }
 
-    /// [`Outbox::reply`] from a blocking thread.
-    pub fn blocking_reply(&self, id: u32, reply: Result<Reply, RemoteError>) -> bool {
-        response(id, reply).is_some_and(|f| self.control.blocking_send(f).is_ok())
-    }
-
-    /// Queues a response without ever waiting, from any thread: when the
-    /// control queue is full (a client that does not read), a task sends
-    /// it instead. For threads that serve every connection (the commit
-    /// thread), which must not stall behind one slow client.
-    pub fn reply_nowait(&self, id: u32, reply: Result<Reply, RemoteError>) {
-        let Some(frame) = response(id, reply) else {
-            return;
-        };
-        if let Err(mpsc::error::TrySendError::Full(frame)) = self.control.try_send(frame) {
-            let control = self.control.clone();
-            self.rt.spawn(async move {
-                let _ = control.send(frame).await;
-            });
+    /// [`Outbox::reply`], giving `held` back just before the reply is
+    /// written (places the request holds until the client can hear of it).
+    pub async fn reply_holding(
+        &self,
+        id: u32,
+        reply: Result<Reply, RemoteError>,
+        held: impl Send + 'static,
+    ) -> bool {
+        match response(id, reply) {
+            Some(f) => self.queue(false, f, Some(Box::new(held))).await,
+            None => false,
         }
     }
 
-    /// A response that must stay in order with data frames (blocking thread).
-    pub fn blocking_bulk_reply(&self, id: u32, reply: Result<Reply, RemoteError>) -> bool {
-        response(id, reply).is_some_and(|f| self.bulk.blocking_send(f).is_ok())
+    /// [`Outbox::reply_holding`] from any thread, never waiting there: a
+    /// task queues the reply. For threads that serve every connection (the
+    /// commit thread). Bounded: `held` keeps the request's places until the
+    /// reply is queued, so a client that does not read cannot start more.
+    pub fn reply_later(
+        &self,
+        id: u32,
+        reply: Result<Reply, RemoteError>,
+        held: impl Send + 'static,
+    ) {
+        let out = self.clone();
+        self.rt.spawn(async move {
+            out.reply_holding(id, reply, held).await;
+        });
     }
 
-    /// A data frame (blocking thread); waits while the window is full.
+    /// [`Outbox::reply`] from a blocking thread.
+    pub fn blocking_reply(&self, id: u32, reply: Result<Reply, RemoteError>) -> bool {
+        self.rt.block_on(self.reply(id, reply))
+    }
+
+    /// A response that must stay in order with data frames.
+    pub async fn bulk_reply(&self, id: u32, reply: Result<Reply, RemoteError>) -> bool {
+        match response(id, reply) {
+            Some(f) => self.queue(true, f, None).await,
+            None => false,
+        }
+    }
+
+    /// [`Outbox::bulk_reply`] from a blocking thread.
+    pub fn blocking_bulk_reply(&self, id: u32, reply: Result<Reply, RemoteError>) -> bool {
+        self.rt.block_on(self.bulk_reply(id, reply))
+    }
+
+    /// A data frame, already charged by the sender.
+    pub fn data(&self, frame: Frame, charge: Charge) -> bool {
+        self.bulk
+            .send(Queued {
+                frame,
+                charge,
+                held: None,
+            })
+            .is_ok()
+    }
+
+    /// A data frame (blocking thread); waits while the budget is spent.
     pub fn blocking_data(&self, frame: Frame) -> bool {
-        self.bulk.blocking_send(frame).is_ok()
+        let need = cost(&frame);
+        match self.rt.block_on(self.budget.charge(need)) {
+            Some(charge) => self.data(frame, charge),
+            None => false,
+        }
     }
 }
 
 async fn write_loop<W: AsyncWrite + Unpin>(
     mut writer: Writer<W>,
-    mut control: mpsc::Receiver<Frame>,
-    mut bulk: mpsc::Receiver<Frame>,
+    mut control: mpsc::UnboundedReceiver<Queued>,
+    mut bulk: mpsc::UnboundedReceiver<Queued>,
 ) {
     let (mut control_open, mut bulk_open) = (true, true);
     while control_open || bulk_open {
@@ -107,7 +227,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 None => { bulk_open = false; continue; }
             },
         };
-        if put_frame(&mut writer, frame).await.is_err() {
+        if write_queued(&mut writer, frame).await.is_err() {
             return;
         }
         // Batch what is already queued, control first, into one flush.
@@ -120,7 +240,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                     Err(_) => break,
                 },
             };
-            if put_frame(&mut writer, next).await.is_err() {
+            if write_queued(&mut writer, next).await.is_err() {
                 return;
             }
             batched += 1;
@@ -130,6 +250,23 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         }
     }
     let _ = writer.close().await;
+}
+
+/// Writes one queued frame: its request's places go first, its bytes
+/// are given back to the budget once written.
+async fn write_queued<W: AsyncWrite + Unpin>(
+    w: &mut FramedWrite<W, FrameCodec>,
+    q: Queued,
+) -> Result<(), ferry_proto::FrameError> {
+    let Queued {
+        frame,
+        charge,
+        held,
+    } = q;
+    drop(held);
+    let r = put_frame(w, frame).await;
+    drop(charge);
+    r
 }
 
 /// Sends one frame. Large file data goes straight to the stream (after
@@ -161,25 +298,25 @@ mod tests {
     use futures::StreamExt;
     use tokio_util::codec::FramedRead;
 
-    /// A client that does not read fills the control queue; a reply from
-    /// the commit thread must not wait for it, and still arrives in the end.
+    /// A client that does not read: replies queue up to the budget and
+    /// no further; the rest wait in their tasks with their places taken,
+    /// so the client can start nothing more. Once it reads, every reply
+    /// arrives and every place comes back.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn reply_nowait_never_waits_for_a_client_that_does_not_read() {
+    async fn unread_replies_stop_at_the_budget_and_keep_their_places() {
         let (ours, theirs) = tokio::io::duplex(64);
-        let (out, _task) = Outbox::start(FramedWrite::new(ours, FrameCodec::new()));
-        // Far more than the socket and the queue hold.
+        let budget = Budget::new(8 * 1024, Budget::user(1 << 20));
+        let writer = FramedWrite::new(ours, FrameCodec::new());
+        let (out, _task) = Outbox::start(writer, budget.clone());
         let replies = 500u32;
-        let sender = out.clone();
-        let sending = tokio::task::spawn_blocking(move || {
-            for id in 0..replies {
-                sender.reply_nowait(id, Ok(Reply::Done));
-            }
-        });
-        // Nobody reads yet: a waiting sender would never finish.
-        tokio::time::timeout(std::time::Duration::from_secs(30), sending)
-            .await
-            .expect("reply_nowait waited for the client")
-            .unwrap();
+        let places = Arc::new(tokio::sync::Semaphore::new(replies as usize));
+        for id in 0..replies {
+            let place = places.clone().try_acquire_owned().unwrap();
+            out.reply_later(id, Ok(Reply::Done), place);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(budget.available() < 2 * OVERHEAD, "{}", budget.available());
+        assert!(places.available_permits() < 50);
         let mut reader = FramedRead::new(theirs, FrameCodec::new());
         let mut seen = std::collections::BTreeSet::new();
         while seen.len() < replies as usize {
@@ -189,6 +326,6 @@ mod tests {
                 other => panic!("{other:?}"),
             };
         }
-        assert_eq!(seen.len(), replies as usize);
+        assert_eq!(places.available_permits(), replies as usize);
     }
 }

@@ -66,7 +66,7 @@ impl Shared {
             accounts: Arc::new(
                 Accounts::new(
                     Duration::from_secs(config.limits.usage_kept_secs),
-                    config.limits.max_transfers_per_user,
+                    crate::budget::ShareLimits::from(&config.limits),
                 )
                 .with_max_depth(config.limits.max_depth),
             ),

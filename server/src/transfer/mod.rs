@@ -16,13 +16,16 @@ use bytes::Bytes;
 use ferry_proto::{ErrorKind, RemoteError};
 use tokio::sync::mpsc;
 
+use crate::budget::Charge;
+
 /// What the connection's reader hands an upload.
 #[derive(Debug)]
 pub enum UploadMsg {
     /// Where the client starts sending.
     Start(u64),
-    /// File bytes.
-    Data(Bytes),
+    /// File bytes, with what they cost the connection's budget (given
+    /// back once they are written and hashed).
+    Data(Bytes, Charge),
     /// All sent; the client's SHA-256.
     End([u8; 32]),
 }

@@ -82,11 +82,13 @@ pub fn run(
                     Err(e) => Err(io_error(&spec.path, e)),
                 };
                 log(&spec, &account, &result);
-                // Places are given back before the client can hear of it,
-                // so its next upload never finds this one still counted.
+                // The path is free for the next upload at once; the places
+                // are given back as the reply goes out (before the client
+                // can hear of it, so its next upload never finds this one
+                // still counted, and not before, so a client that does not
+                // read its replies cannot start more).
                 drop(lock);
-                drop(keep);
-                out.reply_nowait(spec.id, result);
+                out.reply_later(spec.id, result, keep);
             };
             committer.commit_then(dir, file, part, target, Box::new(then));
             return;
@@ -94,8 +96,7 @@ pub fn run(
         Err(e) => Err(e),
     };
     log(&spec, &account, &result);
-    drop(keep);
-    out.blocking_reply(spec.id, result);
+    out.reply_later(spec.id, result, keep);
     // The file this upload replaced goes now, once the client has its
     // answer (see `Received::Committed`).
     drop(replaced_file);
@@ -272,7 +273,7 @@ fn receive(
     });
     let sha = loop {
         match next() {
-            Some(UploadMsg::Data(bytes)) => {
+            Some(UploadMsg::Data(bytes, charge)) => {
                 let len = bytes.len() as u64;
                 if written + len > spec.size {
                     // More than declared: every extra byte needs quota too.
@@ -282,7 +283,7 @@ fn receive(
                 writer.write(&bytes).map_err(|e| io_error(path, e))?;
                 reservation.use_bytes(len);
                 behind.wrote(len);
-                pipe.update(&bytes);
+                pipe.update_holding(&bytes, charge);
                 written += len;
             }
             Some(UploadMsg::End(sha)) => break sha,

@@ -33,7 +33,12 @@ pub(super) fn shift(code: KeyCode) -> Action {
     Action::Key(KeyEvent::new(code, KeyModifiers::SHIFT))
 }
 
-pub(super) fn mouse(kind: MouseEventKind, column: u16, row: u16, modifiers: KeyModifiers) -> Action {
+pub(super) fn mouse(
+    kind: MouseEventKind,
+    column: u16,
+    row: u16,
+    modifiers: KeyModifiers,
+) -> Action {
     Action::Mouse(MouseEvent {
         kind,
         column,

@@ -1,0 +1,166 @@
+//! What one user can make ferryd hold: data sent for uploads that never
+//! end and replies nobody reads stay within the byte budget (measured as
+//! the real ferryd's resident memory), however much the client sends.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ferry_e2e::raw::Raw;
+use ferry_e2e::Server;
+use ferry_proto::{ClientMsg, Frame, Request, CHUNK_SIZE};
+use futures::SinkExt;
+use sha2::{Digest, Sha256};
+
+const PW: &str = "pw-alice";
+
+/// A plaintext server (no TLS work in the way of the byte counts) with
+/// `limits` added to the test limits, and user alice.
+fn server(limits: &str) -> Server {
+    let s = Server::start_with(&format!(
+        "insecure_plaintext = true\n[limits]\nhandshake_timeout_secs = 5\n{limits}\n\
+         [auth]\niterations = 4096\n"
+    ));
+    s.add_user("alice", PW, Some("10M"));
+    s
+}
+
+async fn session(s: &Server) -> Raw {
+    let mut raw = Raw::connect(s).await;
+    raw.login("alice", PW).await.expect("login");
+    raw
+}
+
+fn put_open(id: u32, path: &str, size: u64) -> Frame {
+    Frame::control(&ClientMsg::Request {
+        id,
+        req: Request::PutOpen {
+            transfer: id,
+            path: path.into(),
+            size,
+            mtime: 0,
+            mode: 0o644,
+            overwrite: false,
+            resume: false,
+            eager: true,
+        },
+    })
+    .unwrap()
+}
+
+/// Runs `send` on each session in its own task, until all are done or
+/// none has sent anything for two seconds (the server stopped reading);
+/// the sessions stay open. Returns how many frames went out.
+async fn send_until_stuck<F, Fut>(sessions: Vec<Raw>, send: F) -> u64
+where
+    F: Fn(usize, Raw, std::sync::Arc<std::sync::atomic::AtomicU64>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    use std::sync::atomic::Ordering;
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let tasks: Vec<_> = sessions
+        .into_iter()
+        .enumerate()
+        .map(|(k, raw)| tokio::spawn(send(k, raw, sent.clone())))
+        .collect();
+    let (mut last, mut since) = (0, Instant::now());
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if tasks.iter().all(|t| t.is_finished()) {
+            break;
+        }
+        let now = sent.load(Ordering::Relaxed);
+        if now != last {
+            (last, since) = (now, Instant::now());
+        } else if since.elapsed() > Duration::from_secs(2) {
+            break;
+        }
+    }
+    // Whatever the server still takes in settles.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    sent.load(Ordering::Relaxed)
+}
+
+/// Four sessions each open 256 small uploads and send their data, never
+/// their ends: 256 MiB if ferryd kept it all. It stops reading at the
+/// budget instead (TCP backpressure), and holds about the user's budget
+/// (64 MiB) at most. Checked to fail without the budget (ferryd grew by
+/// ~270 MiB).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_of_uploads_that_never_end_stays_within_the_budget() {
+    let s = server("");
+    let mut sessions = Vec::new();
+    for _ in 0..4 {
+        sessions.push(session(&s).await);
+    }
+    let (base, _) = s.memory_kib();
+    let sent = send_until_stuck(sessions, |k, mut raw, sent| async move {
+        for i in 1..=256u32 {
+            let data = Bytes::from(vec![k as u8; CHUNK_SIZE]);
+            let frames = [
+                put_open(i, &format!("f{k}-{i}"), CHUNK_SIZE as u64),
+                Frame::Data { transfer: i, data },
+            ];
+            for f in frames {
+                if raw.wr.send(f).await.is_err() {
+                    return;
+                }
+            }
+            sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        // Held open, ends never sent.
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    })
+    .await;
+    let (now, peak) = s.memory_kib();
+    let grew = peak.saturating_sub(base) / 1024;
+    eprintln!("sent {sent} chunks; ferryd {base} KiB before, {now} now, peak {peak}");
+    assert!(
+        grew < 96,
+        "ferryd grew by {grew} MiB for data it cannot use yet"
+    );
+}
+
+/// A client sends 100,000 empty uploads and never reads a reply. ferryd
+/// stops reading it once the replies fill the connection's budget (4 MiB
+/// here) instead of keeping every reply: it used to grow by ~0.7 KiB per
+/// upload, without end. Checked to fail without the bounded outbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_nobody_reads_stay_within_the_budget() {
+    let s = server(
+        "max_small_uploads_in_flight = 1000000\nconnection_budget_mib = 4\nuser_budget_mib = 8\n",
+    );
+    let raw = session(&s).await;
+    let (base, _) = s.memory_kib();
+    let empty: [u8; 32] = Sha256::digest(b"").into();
+    let sent = send_until_stuck(vec![raw], move |_, mut raw, sent| async move {
+        for i in 1..=100_000u32 {
+            let frames = [
+                put_open(i, &format!("e{i}"), 0),
+                Frame::control(&ClientMsg::TransferEnd {
+                    transfer: i,
+                    sha256: empty,
+                })
+                .unwrap(),
+            ];
+            for f in frames {
+                if raw.wr.feed(f).await.is_err() {
+                    return;
+                }
+            }
+            if i % 64 == 0 && raw.wr.flush().await.is_err() {
+                return;
+            }
+            sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        let _ = raw.wr.flush().await;
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    })
+    .await;
+    let (now, peak) = s.memory_kib();
+    let grew = peak.saturating_sub(base) / 1024;
+    eprintln!("sent {sent} uploads; ferryd {base} KiB before, {now} now, peak {peak}");
+    assert!(grew < 32, "ferryd grew by {grew} MiB for unread replies");
+}
