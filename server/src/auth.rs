@@ -157,11 +157,16 @@ where
     }
 
     // Real or mock: the same code path either way.
-    let record = shared.users.get(&user).ok().flatten();
+    // An unknown name's mock shows an iteration count real users have
+    // (see `users::mock_iterations`), so no field tells it apart.
+    let login = shared
+        .users
+        .for_login(&user, &shared.secret, shared.config.auth.iterations);
+    let record = login.record;
     let verifier = record
         .as_ref()
         .and_then(|rec| rec.verifier().ok())
-        .unwrap_or_else(|| Verifier::mock(&shared.secret, &user, shared.config.auth.iterations));
+        .unwrap_or_else(|| Verifier::mock(&shared.secret, &user, login.mock_iterations));
     let server_nonce = B64.encode(random_bytes::<18>()?);
     let (state, server_first) = match ServerFirst::new(parsed, verifier, &server_nonce, binding) {
         Ok(v) => v,

@@ -15,6 +15,7 @@ pub mod ops;
 pub mod outbox;
 pub mod penalty;
 pub mod places;
+pub mod secrets;
 pub mod server;
 pub mod startup;
 pub mod tls;

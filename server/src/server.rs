@@ -54,7 +54,7 @@ impl Shared {
     /// Prepares the server state from a configuration (creates the root).
     pub fn new(config: Config) -> anyhow::Result<Shared> {
         config.validate()?;
-        std::fs::create_dir_all(config.homes())
+        crate::secrets::private_dir(&config.homes())
             .with_context(|| format!("cannot create {}", config.homes().display()))?;
         let users = UserStore::new(&config.root);
         let secret = users.server_secret()?;

@@ -12,6 +12,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
 
 use crate::config::Config;
+use crate::secrets::{private_dir, write_private};
 
 /// Where the certificate and key live, and whether they were made here.
 #[derive(Debug, Clone)]
@@ -42,7 +43,7 @@ fn ensure_self_signed(paths: &CertPaths) -> anyhow::Result<()> {
         return Ok(());
     }
     let dir = paths.cert.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    private_dir(dir)?;
     let host = std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_default();
@@ -72,21 +73,6 @@ fn ensure_self_signed(paths: &CertPaths) -> anyhow::Result<()> {
     std::fs::rename(&tmp_key, &paths.key)?;
     std::fs::rename(&tmp_cert, &paths.cert)?;
     tracing::info!(cert = %paths.cert.display(), "generated a self-signed certificate");
-    Ok(())
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
     Ok(())
 }
 

@@ -3,7 +3,6 @@
 //! password, and nothing from which one could log in, is ever stored.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -11,6 +10,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use ferry_proto::scram::Verifier;
 use serde::{Deserialize, Serialize};
+
+use crate::secrets::{private_dir, write_private};
 
 /// One user as stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +73,40 @@ struct StoreFile {
     users: BTreeMap<String, UserRecord>,
 }
 
+/// A user's record for a login, and what an unknown name shows instead.
+#[derive(Debug)]
+pub struct Login {
+    /// The user's record; none for an unknown name.
+    pub record: Option<UserRecord>,
+    /// The iteration count of the mock verifier an unknown name gets.
+    pub mock_iterations: u32,
+}
+
+/// The iteration count an unknown `name` shows: that of the real user
+/// with the highest keyed hash of (name, user) (rendezvous hashing). So
+/// unknown names show counts as real users' are spread, after an
+/// `[auth] iterations` change too; a name always shows the same one while
+/// the users do, and adding or removing a user moves only the names that
+/// user wins or held. None with no users.
+fn mock_iterations(store: &StoreFile, name: &str, secret: &[u8]) -> Option<u32> {
+    use sha2::{Digest, Sha256};
+    store
+        .users
+        .iter()
+        .map(|(user, rec)| {
+            let mut h = Sha256::new();
+            h.update(b"ferry mock iterations\0");
+            h.update((secret.len() as u64).to_be_bytes());
+            h.update(secret);
+            h.update(name.as_bytes());
+            h.update(b"\0");
+            h.update(user.as_bytes());
+            (h.finalize(), rec.iterations)
+        })
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .map(|(_, iterations)| iterations)
+}
+
 /// The store on disk. Reads are fresh each time, so `ferryd user ...`
 /// changes take effect on the next login without a restart.
 #[derive(Clone, Debug)]
@@ -117,14 +152,11 @@ impl UserStore {
     }
 
     fn write(&self, store: &StoreFile) -> anyhow::Result<()> {
-        std::fs::create_dir_all(&self.root)
-            .with_context(|| format!("cannot create {}", self.root.display()))?;
+        private_dir(&self.root)?;
         let text = toml::to_string_pretty(store).context("cannot encode user store")?;
+        // Salts and keys are an offline cracking target: mode 0600.
         let tmp = self.root.join(".users.toml.tmp");
-        let mut f = std::fs::File::create(&tmp)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
+        write_private(&tmp, text.as_bytes())?;
         std::fs::rename(&tmp, self.file())
             .with_context(|| format!("cannot replace {}", self.file().display()))?;
         Ok(())
@@ -133,6 +165,18 @@ impl UserStore {
     /// Looks a user up.
     pub fn get(&self, name: &str) -> anyhow::Result<Option<UserRecord>> {
         Ok(self.read()?.users.remove(name))
+    }
+
+    /// What a login needs from the store: `name`'s record, if any, and the
+    /// iteration count a mock verifier for `name` shows. Both are worked
+    /// out for every name, real or not, in one read (same work either way).
+    pub fn for_login(&self, name: &str, secret: &[u8], default_iterations: u32) -> Login {
+        let mut store = self.read().unwrap_or_default();
+        let mock_iterations = mock_iterations(&store, name, secret).unwrap_or(default_iterations);
+        Login {
+            record: store.users.remove(name),
+            mock_iterations,
+        }
     }
 
     /// All users, sorted by name.
@@ -148,8 +192,7 @@ impl UserStore {
             bail!("user {name} already exists (use 'ferryd user passwd {name}' to change the password)");
         }
         let home = self.home(name);
-        std::fs::create_dir_all(&home)
-            .with_context(|| format!("cannot create home {}", home.display()))?;
+        private_dir(&home).with_context(|| format!("cannot create home {}", home.display()))?;
         set_private(&home, 0o700)?;
         store.users.insert(name.to_string(), record);
         self.write(&store)
@@ -193,12 +236,11 @@ impl UserStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         }
-        std::fs::create_dir_all(&self.root)?;
+        private_dir(&self.root)?;
         let mut secret = vec![0u8; 32];
         getrandom::getrandom(&mut secret).context("no system randomness")?;
         let tmp = self.root.join(".server.secret.tmp");
-        std::fs::write(&tmp, &secret)?;
-        set_private(&tmp, 0o600)?;
+        write_private(&tmp, &secret)?;
         std::fs::rename(&tmp, &path)?;
         Ok(secret)
     }

@@ -144,6 +144,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
         .with_writer(ferry_server::logfmt::EscapingStderr)
         .init();
     ferry_server::startup::raise_open_files(&config);
+    ferry_server::secrets::warn_if_open(&config);
     if !config.insecure_plaintext {
         // Make (or check) the certificate before announcing the address,
         // so `ferryd fingerprint` run right after sees the one in use.
