@@ -9,9 +9,19 @@ use std::io::{self, Write};
 /// characters escaped as Rust's `escape_debug` does: `"a\nb\u{1b}"`.
 pub struct Quoted(String);
 
+/// Characters of a value shown at most; a longer one (a client may send
+/// a user name of a megabyte) is cut, with its length said.
+const SHOWN: usize = 512;
+
 /// Quotes a value for the log (see [`Quoted`]).
 pub fn q(value: impl fmt::Display) -> Quoted {
-    Quoted(value.to_string())
+    let mut text = value.to_string();
+    if let Some((cut, _)) = text.char_indices().nth(SHOWN) {
+        let len = text.len();
+        text.truncate(cut);
+        text.push_str(&format!("... ({len} bytes)"));
+    }
+    Quoted(text)
 }
 
 impl fmt::Display for Quoted {
@@ -88,6 +98,11 @@ mod tests {
             r#""x\naudit: login ok user=root \u{1b}[2J \"y\" \\""#
         );
         assert!(!shown.contains('\n') && !shown.contains('\u{1b}'));
+        let long = q("é".repeat(100_000)).to_string();
+        assert!(
+            long.len() < 1100 && long.ends_with("... (200000 bytes)\""),
+            "{long}"
+        );
     }
 
     #[test]

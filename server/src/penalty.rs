@@ -23,10 +23,22 @@ const MAX_USERS: usize = 4096;
 /// Sources a user's record remembers logging in from.
 const KNOWN_PER_USER: usize = 8;
 
+/// A user name as the tables keep it: a hash, so a name's length (a
+/// client may send a megabyte) costs nothing here.
+type Name = [u8; 16];
+
+fn name_key(user: &str) -> Name {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(user.as_bytes());
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&digest[..16]);
+    key
+}
+
 #[derive(Debug, Default)]
 struct SourceRec {
     /// Failures by the user name tried ("" for a wrong access key).
-    by_user: HashMap<String, u32>,
+    by_user: HashMap<Name, u32>,
     /// Failures against names beyond [`NAMES_PER_SOURCE`].
     other: u32,
     /// Proofs being checked now; each counts as a failure until it passes.
@@ -68,15 +80,15 @@ struct UserRec {
 #[derive(Debug, Default)]
 struct Table {
     sources: HashMap<IpAddr, SourceRec>,
-    users: HashMap<String, UserRec>,
+    users: HashMap<Name, UserRec>,
 }
 
 impl Table {
     /// A user's record, made if there is room. Records of users with known
     /// sources or a penalty are kept before others; with no room left a
     /// new name goes untracked rather than evicting them.
-    fn user(&mut self, name: &str, now: Instant, penalized: u32) -> Option<&mut UserRec> {
-        if !self.users.contains_key(name) {
+    fn user(&mut self, name: Name, now: Instant, penalized: u32) -> Option<&mut UserRec> {
+        if !self.users.contains_key(&name) {
             if self.users.len() >= MAX_USERS {
                 self.users
                     .retain(|_, u| !u.known.is_empty() || u.failures >= penalized);
@@ -85,7 +97,7 @@ impl Table {
                 return None;
             }
             self.users.insert(
-                name.to_string(),
+                name,
                 UserRec {
                     failures: 0,
                     last: now,
@@ -94,7 +106,7 @@ impl Table {
                 },
             );
         }
-        self.users.get_mut(name)
+        self.users.get_mut(&name)
     }
 }
 
@@ -152,7 +164,7 @@ impl Penalties {
             let forget = self.forget_after();
             let penalized = self.cfg.user_penalty_after;
             let mut table = self.table();
-            let Some(rec) = table.users.get_mut(user) else {
+            let Some(rec) = table.users.get_mut(&name_key(user)) else {
                 return Ok(());
             };
             if now.duration_since(rec.last) >= forget {
@@ -200,6 +212,7 @@ impl Penalties {
             penalties: self,
             source: src,
             user: user.to_string(),
+            key: name_key(user),
             done: false,
         })
     }
@@ -217,7 +230,9 @@ impl Penalties {
 pub struct Attempt<'a> {
     penalties: &'a Penalties,
     source: IpAddr,
+    /// The user name tried ("" for an access key), for the log.
     user: String,
+    key: Name,
     done: bool,
 }
 
@@ -238,8 +253,8 @@ impl Attempt<'_> {
                 || r.last.is_some_and(|l| now.duration_since(l) < forget)
         });
         let rec = table.sources.entry(self.source).or_default();
-        if rec.by_user.contains_key(&self.user) || rec.by_user.len() < NAMES_PER_SOURCE {
-            *rec.by_user.entry(self.user.clone()).or_insert(0) += 1;
+        if rec.by_user.contains_key(&self.key) || rec.by_user.len() < NAMES_PER_SOURCE {
+            *rec.by_user.entry(self.key).or_insert(0) += 1;
         } else {
             rec.other += 1;
         }
@@ -255,7 +270,7 @@ impl Attempt<'_> {
         if !self.user.is_empty() {
             let penalized = cfg.user_penalty_after;
             let spacing = |n| p.user_delay(n);
-            if let Some(u) = table.user(&self.user, now, penalized) {
+            if let Some(u) = table.user(self.key, now, penalized) {
                 if now.duration_since(u.last) >= forget {
                     u.failures = 0;
                 }
@@ -287,12 +302,12 @@ impl Attempt<'_> {
                 return Err(RemoteError::bare(ErrorKind::Banned));
             }
             if !self.user.is_empty() {
-                rec.by_user.remove(&self.user);
+                rec.by_user.remove(&self.key);
             }
         }
         if !self.user.is_empty() {
             let penalized = p.cfg.user_penalty_after;
-            if let Some(u) = table.user(&self.user, now, penalized) {
+            if let Some(u) = table.user(self.key, now, penalized) {
                 u.known.retain(|s| *s != self.source);
                 u.known.push_back(self.source);
                 if u.known.len() > KNOWN_PER_USER {
