@@ -107,3 +107,34 @@ async fn a_flood_of_strangers_from_one_address_locks_nobody_out() {
         h.abort();
     }
 }
+
+/// One deadline covers TLS, hello and login together: a stranger that
+/// takes most of it before its TLS handshake does not get it again for
+/// the login. (TLS and the login had a limit each.)
+#[tokio::test]
+async fn one_deadline_covers_tls_hello_and_login() {
+    let s = Server::start_with("[limits]\nlogin_timeout_secs = 4\n[auth]\niterations = 4096\n");
+    let start = Instant::now();
+    let tcp = TcpStream::connect(s.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let opts = ferry_tui::client::TlsOptions {
+        fingerprint: s.fingerprint.clone(),
+        ..Default::default()
+    };
+    let (mut tls, _, _) = ferry_tui::client::tls::handshake(tcp, &s.addr.to_string(), &opts)
+        .await
+        .expect("TLS within the deadline");
+    tls.write_all(&ferry_proto::Hello::ours().encode())
+        .await
+        .unwrap();
+    // Then silence: the server closes at the deadline, 4 s after accept,
+    // not a whole login limit after the handshake (7 s).
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(30), tls.read_to_end(&mut buf)).await;
+    let closed = start.elapsed();
+    println!("closed {closed:?} after connect");
+    assert!(
+        closed < Duration::from_millis(6500),
+        "closed after {closed:?}"
+    );
+}
