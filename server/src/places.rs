@@ -1,13 +1,14 @@
 //! Places for connections: strangers (not logged in) get a small budget
 //! per source address and in total; sessions take theirs only after login.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferry_proto::{ErrorKind, RemoteError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Limits;
 
@@ -29,10 +30,52 @@ pub fn source(ip: IpAddr, v6_prefix: u8) -> IpAddr {
     }
 }
 
+/// One stranger: its number (in order of arrival) and how to close it.
+#[derive(Debug)]
+struct Held {
+    id: u64,
+    close: CancellationToken,
+}
+
 #[derive(Debug, Default)]
 struct Counts {
     total: usize,
-    by_source: HashMap<IpAddr, usize>,
+    next_id: u64,
+    /// Each source's strangers, oldest first.
+    by_source: HashMap<IpAddr, VecDeque<Held>>,
+}
+
+impl Counts {
+    /// Makes room for one more when the budget is full: closes the oldest
+    /// stranger of the source holding most (the oldest of all when each
+    /// holds one), unless that is the newcomer's own source. Many
+    /// addresses together then cannot keep a newcomer out: it takes the
+    /// place of the biggest holder's oldest connection.
+    fn evict_for(&mut self, newcomer: IpAddr) -> bool {
+        let victim = self
+            .by_source
+            .iter()
+            .filter_map(|(src, held)| Some((*src, held.len(), held.front()?.id)))
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.2.cmp(&a.2)));
+        let Some((src, _, _)) = victim else {
+            return false;
+        };
+        if src == newcomer {
+            return false;
+        }
+        let Some(held) = self.by_source.get_mut(&src) else {
+            return false;
+        };
+        let Some(oldest) = held.pop_front() else {
+            return false;
+        };
+        if held.is_empty() {
+            self.by_source.remove(&src);
+        }
+        self.total = self.total.saturating_sub(1);
+        oldest.close.cancel();
+        true
+    }
 }
 
 /// The server's places: strangers' and sessions'.
@@ -62,22 +105,34 @@ impl Places {
     }
 
     /// A stranger's place for a new connection from `ip`, with its login
-    /// deadline; none if its source or the server has no place left (the
-    /// connection is then closed at once).
-    pub fn admit(&self, ip: IpAddr) -> Option<Admission> {
+    /// deadline; none if its source has no place left (the connection is
+    /// then closed at once). When the server's budget is full, the oldest
+    /// stranger of the source holding most is closed (its `close` token
+    /// cancelled) to make room, unless that is `ip`'s own source.
+    pub fn admit(&self, ip: IpAddr, close: CancellationToken) -> Option<Admission> {
         let src = source(ip, self.v6_prefix);
         let mut counts = self.strangers.lock().unwrap_or_else(|p| p.into_inner());
-        let mine = counts.by_source.get(&src).copied().unwrap_or(0);
-        if mine >= self.per_source || counts.total >= self.total {
+        let mine = counts.by_source.get(&src).map_or(0, VecDeque::len);
+        if mine >= self.per_source {
+            return None;
+        }
+        if counts.total >= self.total && !counts.evict_for(src) {
             return None;
         }
         counts.total += 1;
-        *counts.by_source.entry(src).or_insert(0) += 1;
+        counts.next_id += 1;
+        let id = counts.next_id;
+        counts
+            .by_source
+            .entry(src)
+            .or_default()
+            .push_back(Held { id, close });
         Some(Admission {
             deadline: tokio::time::Instant::now() + self.login_timeout,
             stranger: Some(Stranger {
                 counts: self.strangers.clone(),
                 source: src,
+                id,
             }),
             session: None,
             sessions: self.sessions.clone(),
@@ -99,18 +154,24 @@ impl Places {
 struct Stranger {
     counts: Arc<Mutex<Counts>>,
     source: IpAddr,
+    id: u64,
 }
 
 impl Drop for Stranger {
     fn drop(&mut self) {
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        counts.total = counts.total.saturating_sub(1);
-        if let Some(n) = counts.by_source.get_mut(&self.source) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                counts.by_source.remove(&self.source);
-            }
+        let Some(held) = counts.by_source.get_mut(&self.source) else {
+            return;
+        };
+        // Gone already if it was closed to make room.
+        let Some(at) = held.iter().position(|h| h.id == self.id) else {
+            return;
+        };
+        held.remove(at);
+        if held.is_empty() {
+            counts.by_source.remove(&self.source);
         }
+        counts.total = counts.total.saturating_sub(1);
     }
 }
 
@@ -220,20 +281,29 @@ mod tests {
         let places = Places::new(&limits(2, 3, 1), 64);
         let a: IpAddr = [10, 0, 0, 1].into();
         let b: IpAddr = [10, 0, 0, 2].into();
-        let a1 = places.admit(a).unwrap();
-        let _a2 = places.admit(a).unwrap();
-        assert!(places.admit(a).is_none(), "per source");
-        let _b1 = places.admit(b).unwrap();
-        assert!(places.admit(b).is_none(), "in total");
-        drop(a1);
-        let mut b2 = places.admit(b).unwrap();
+        let c: IpAddr = [10, 0, 0, 3].into();
+        let tokens: Vec<CancellationToken> = (0..6).map(|_| CancellationToken::new()).collect();
+        let a1 = places.admit(a, tokens[0].clone()).unwrap();
+        let _a2 = places.admit(a, tokens[1].clone()).unwrap();
+        assert!(places.admit(a, tokens[5].clone()).is_none(), "per source");
+        let mut b1 = places.admit(b, tokens[2].clone()).unwrap();
+        // Full: a newcomer takes the place of the biggest holder's oldest.
+        let _c1 = places.admit(c, tokens[3].clone()).unwrap();
+        assert!(tokens[0].is_cancelled() && !tokens[1].is_cancelled());
+        assert_eq!(places.strangers(), 3);
+        drop(a1); // its place was given already
+        assert_eq!(places.strangers(), 3);
+        // Each holds one now: the oldest of all goes...
+        let _c2 = places.admit(c, tokens[5].clone()).unwrap();
+        assert!(tokens[1].is_cancelled() && !tokens[2].is_cancelled());
+        // ...but never for a newcomer of the source holding most.
+        assert!(places.admit(c, CancellationToken::new()).is_none());
         // Logging in frees the stranger's place and takes a session's.
-        b2.promote().unwrap();
+        b1.promote().unwrap();
         assert_eq!(places.strangers(), 2);
-        let mut a3 = places.admit(a).unwrap();
-        assert!(places.admit(b).is_none(), "in total");
-        assert_eq!(a3.promote().unwrap_err().kind, ErrorKind::TooBusy);
-        drop(b2);
-        a3.promote().unwrap();
+        let mut b2 = places.admit(b, tokens[4].clone()).unwrap();
+        assert_eq!(b2.promote().unwrap_err().kind, ErrorKind::TooBusy);
+        drop(b1);
+        b2.promote().unwrap();
     }
 }

@@ -124,8 +124,11 @@ pub async fn run(
             },
         };
         // A stranger's place, or the connection is closed now: no TLS, no
-        // read, no task. Sessions take their places only after login.
-        let Some(admission) = shared.places.admit(peer.ip()) else {
+        // read, no task. (With the budget full, the biggest holder's oldest
+        // stranger is closed for it, through its token.) Sessions take
+        // their places only after login.
+        let cancel = cancel.child_token();
+        let Some(admission) = shared.places.admit(peer.ip(), cancel.clone()) else {
             let _ = stream.set_zero_linger();
             drop(stream);
             refusals.refused(peer.ip());
@@ -133,7 +136,6 @@ pub async fn run(
         };
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
-        let cancel = cancel.child_token();
         let tls = tls.clone();
         tracker.spawn(async move {
             let binding = match tls {

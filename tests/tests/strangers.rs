@@ -108,6 +108,47 @@ async fn a_flood_of_strangers_from_one_address_locks_nobody_out() {
     }
 }
 
+/// Many addresses together fill the server's budget of strangers (32
+/// addresses holding 8 silent sockets each, against a total of 64): a
+/// newcomer from another address still gets a place, the oldest stranger
+/// of the address holding most being closed for it. (A full budget once
+/// closed every newcomer.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_from_many_addresses_locks_nobody_out() {
+    let s = Server::start_with(
+        "[limits]\nmax_unauthenticated = 64\nmax_unauthenticated_per_ip = 8\n[auth]\niterations = 4096\n",
+    );
+    s.add_user("alice", PW, None);
+    let stop = Arc::new(AtomicBool::new(false));
+    let opened = Arc::new(AtomicUsize::new(0));
+    let mut holders = Vec::new();
+    for i in 0..256u32 {
+        let from = [127, 0, 2, 1 + (i / 8) as u8];
+        holders.push(tokio::spawn(hold(
+            from,
+            s.addr,
+            false,
+            stop.clone(),
+            opened.clone(),
+        )));
+    }
+    let settle = Instant::now();
+    while opened.load(Ordering::Relaxed) < 256 && settle.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let start = Instant::now();
+    let login = tokio::time::timeout(Duration::from_secs(30), s.client("alice", PW)).await;
+    let took = start.elapsed();
+    println!("login while 32 addresses fill the budget took {took:?}");
+    let client = login.expect("login finished").expect("login succeeded");
+    client.list("/").await.expect("list");
+    stop.store(true, Ordering::Relaxed);
+    for h in holders {
+        h.abort();
+    }
+}
+
 /// One deadline covers TLS, hello and login together: a stranger that
 /// takes most of it before its TLS handshake does not get it again for
 /// the login. (TLS and the login had a limit each.)
