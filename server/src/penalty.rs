@@ -304,6 +304,10 @@ impl Attempt<'_> {
             if !self.user.is_empty() {
                 rec.by_user.remove(&self.key);
             }
+            if rec.failures() == 0 && rec.in_flight == 0 {
+                // Nothing to remember of this source.
+                table.sources.remove(&self.source);
+            }
         }
         if !self.user.is_empty() {
             let penalized = p.cfg.user_penalty_after;
