@@ -325,11 +325,8 @@ impl Reply {
     }
 }
 
-/// The name of the hidden partial file written beside `name` while it is
-/// being received.
-pub fn partial_name(name: &str) -> String {
-    format!(".{name}{PARTIAL_SUFFIX}")
-}
-
-/// Suffix of partial files (used to find stale ones).
-pub const PARTIAL_SUFFIX: &str = ".ferry-part";
+/// The hidden directory where a receiver keeps its files in progress: the
+/// server at the top of each home, the client beside the targets. The
+/// name is reserved ([`crate::path::RemotePath`] refuses it), so no user
+/// operation or remote listing can name or reach a partial.
+pub const PARTIALS_DIR: &str = ".ferry-partials";

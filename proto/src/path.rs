@@ -33,6 +33,13 @@ pub enum PathError {
     /// The whole path is longer than [`MAX_PATH`] bytes.
     #[error("path is longer than {MAX_PATH} bytes")]
     TooLong,
+    /// A name is [`crate::msg::PARTIALS_DIR`], reserved for files being
+    /// received.
+    #[error(
+        "the name {} is reserved for files being received",
+        crate::msg::PARTIALS_DIR
+    )]
+    Reserved,
 }
 
 impl PathError {
@@ -79,6 +86,7 @@ impl RemotePath {
                     }
                 }
                 name if name.len() > MAX_NAME => return Err(PathError::NameTooLong),
+                crate::msg::PARTIALS_DIR => return Err(PathError::Reserved),
                 name => parts.push(name.to_string()),
             }
         }
@@ -171,6 +179,9 @@ mod tests {
         assert_eq!(p("a\0b"), Err(PathError::Nul));
         assert_eq!(p(&"x".repeat(256)), Err(PathError::NameTooLong));
         assert!(p(&"x".repeat(255)).is_ok());
+        assert_eq!(p("a/.ferry-partials/x"), Err(PathError::Reserved));
+        assert_eq!(p("a/../.ferry-partials"), Err(PathError::Reserved));
+        assert!(p(".ferry-partials2").is_ok());
         assert_eq!(p(&"ab/".repeat(2000)), Err(PathError::TooLong));
     }
 

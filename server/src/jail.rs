@@ -32,6 +32,8 @@ pub struct Home {
     /// directory, so no directory grows under a tree while its depth is
     /// measured for the move.
     shape: RwLock<()>,
+    /// The partial area, once an upload opened it.
+    partials: std::sync::OnceLock<Dir>,
 }
 
 /// Maps an I/O error on `path` to the wire error the client sees.
@@ -84,6 +86,7 @@ impl Home {
             dir: Dir::open_ambient_dir(path, ambient_authority())?,
             max_depth: DEFAULT_MAX_DEPTH,
             shape: RwLock::new(()),
+            partials: std::sync::OnceLock::new(),
         })
     }
 
@@ -106,6 +109,16 @@ impl Home {
     /// The capability, for the transfer code.
     pub fn dir(&self) -> &Dir {
         &self.dir
+    }
+
+    /// The user's partial area (see [`crate::transfer::partials`]),
+    /// created on first use.
+    pub fn partials(&self) -> io::Result<&Dir> {
+        if let Some(dir) = self.partials.get() {
+            return Ok(dir);
+        }
+        let dir = crate::transfer::partials::open_area(&self.dir)?;
+        Ok(self.partials.get_or_init(|| dir))
     }
 
     /// Metadata without following a final symlink.
@@ -134,6 +147,9 @@ impl Home {
         for item in rd {
             let item = item.map_err(|e| io_error(path, e))?;
             let name = item.file_name().to_string_lossy().into_owned();
+            if name == crate::transfer::partials::PARTIALS_DIR {
+                continue; // reserved: files being received
+            }
             let md = match self.dir.symlink_metadata(path.to_relative().join(&name)) {
                 Ok(md) => md,
                 // Raced with a removal: skip it.
@@ -302,8 +318,8 @@ impl Home {
         Ok(replaced)
     }
 
-    /// Bytes used by regular files under the home (symlinks not followed),
-    /// however deep the tree.
+    /// Bytes used by regular files under the home, partial files included
+    /// (symlinks not followed), however deep the tree.
     pub fn usage(&self) -> io::Result<u64> {
         crate::walk::file_bytes(&self.dir)
     }

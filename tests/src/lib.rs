@@ -130,6 +130,15 @@ impl Server {
         self.data().join("home").join(user)
     }
 
+    /// Where the server keeps the partial of `user`'s upload to `remote`
+    /// (its directory is created, so a test can plant a partial there).
+    pub fn partial(&self, user: &str, remote: &str) -> PathBuf {
+        let area = self.home(user).join(".ferry-partials");
+        std::fs::create_dir_all(&area).expect("partial area");
+        let path = ferry_proto::RemotePath::parse(remote).expect("remote path");
+        area.join(ferry_server::transfer::partials::key(&path))
+    }
+
     /// Adds a user with `ferryd user add`, password on stdin.
     pub fn add_user(&self, name: &str, password: &str, quota: Option<&str>) {
         let mut cmd = Command::new(bin("ferryd"));
@@ -562,6 +571,16 @@ pub async fn corrupting_proxy(target: SocketAddr, downstream: bool, flip_at: u64
     addr
 }
 
+/// Where the client keeps the partial of a download to `target` (its
+/// directory is created, so a test can plant a partial there).
+pub fn local_partial(target: &Path) -> PathBuf {
+    let part = ferry_tui::transfer::local::partial_path(target);
+    if let Some(dir) = part.parent() {
+        std::fs::create_dir_all(dir).expect("partials directory");
+    }
+    part
+}
+
 /// Asserts no file under a final name in `dir` (recursively) differs from
 /// the same path under `source`: partial files are the only torn ones.
 pub fn assert_no_torn_files(dir: &Path, source: &Path) {
@@ -569,9 +588,12 @@ pub fn assert_no_torn_files(dir: &Path, source: &Path) {
         let p = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
         let ft = entry.file_type().expect("type");
+        if name == ferry_proto::msg::PARTIALS_DIR {
+            continue;
+        }
         if ft.is_dir() {
             assert_no_torn_files(&p, &source.join(&name));
-        } else if ft.is_file() && !name.ends_with(".ferry-part") {
+        } else if ft.is_file() {
             let src = source.join(&name);
             if src.exists() {
                 assert_eq!(

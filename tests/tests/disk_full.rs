@@ -50,9 +50,7 @@ fn disk_full_on_either_side() {
         stderr(&o)
     );
     assert!(!s.home("d").join("big.bin").exists());
-    let part = std::fs::metadata(s.home("d").join(".big.bin.ferry-part"))
-        .unwrap()
-        .len();
+    let part = std::fs::metadata(s.partial("d", "big.bin")).unwrap().len();
     assert!(part > 0, "partial kept for a resume");
     assert_eq!(
         std::fs::read_to_string(s.home("d").join("precious.txt")).unwrap(),
@@ -63,7 +61,7 @@ fn disk_full_on_either_side() {
     assert!(o.status.success());
 
     // Now the client's disk fills on a download.
-    std::fs::remove_file(s.home("d").join(".big.bin.ferry-part")).unwrap();
+    std::fs::remove_file(s.partial("d", "big.bin")).unwrap();
     write_random(&s.home("d").join("two.bin"), 2 << 20, 2);
     let small = local.path().join("small");
     std::fs::create_dir(&small).unwrap();
@@ -80,9 +78,11 @@ fn disk_full_on_either_side() {
     );
     assert!(!small.join("two.bin").exists());
     assert!(
-        std::fs::metadata(small.join(".two.bin.ferry-part"))
-            .unwrap()
-            .len()
+        std::fs::metadata(ferry_tui::transfer::local::partial_path(
+            &small.join("two.bin")
+        ))
+        .unwrap()
+        .len()
             > 0
     );
     assert_eq!(

@@ -51,7 +51,7 @@ async fn a_corrupted_chunk_is_rejected_both_ways() {
     }
     assert!(!dest.exists(), "no torn file under the final name");
     assert!(
-        !local.path().join(".big.bin.ferry-part").exists(),
+        !ferry_tui::transfer::local::partial_path(&local.path().join("big.bin")).exists(),
         "bad partial discarded"
     );
 
@@ -74,7 +74,7 @@ async fn a_corrupted_chunk_is_rejected_both_ways() {
         other => panic!("corruption not caught: {other:?}"),
     }
     assert!(!s.home("u").join("up.bin").exists());
-    assert!(!s.home("u").join(".up.bin.ferry-part").exists());
+    assert!(!s.partial("u", "up.bin").exists());
     let c = s.client("u", PW).await.unwrap();
     assert_eq!(c.quota().await.unwrap().0, 2 << 20, "only big.bin counts");
 }
@@ -95,10 +95,14 @@ async fn quota_refuses_up_front_and_leaves_nothing() {
         other => panic!("{other:?}"),
     }
     assert_eq!(
-        std::fs::read_dir(s.home("q")).unwrap().count(),
+        std::fs::read_dir(s.home("q"))
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name() != ferry_proto::msg::PARTIALS_DIR)
+            .count(),
         0,
-        "not even a partial"
+        "nothing in the home"
     );
+    assert!(!s.partial("q", "two.bin").exists(), "not even a partial");
     assert_eq!(c.quota().await.unwrap(), (0, Some(1 << 20)));
 }
 
@@ -156,9 +160,7 @@ async fn a_client_lying_about_the_size_is_stopped_at_the_quota() {
     let c = s.client("q", PW).await.unwrap();
     let (used, limit) = c.quota().await.unwrap();
     assert!(used <= limit.unwrap(), "{used}");
-    let part = std::fs::metadata(s.home("q").join(".liar.bin.ferry-part"))
-        .unwrap()
-        .len();
+    let part = std::fs::metadata(s.partial("q", "liar.bin")).unwrap().len();
     assert!(part <= 1 << 20);
     assert!(!s.home("q").join("liar.bin").exists());
 }
@@ -201,11 +203,11 @@ async fn stale_partials_are_swept() {
         "[limits]\nhandshake_timeout_secs = 5\n[auth]\niterations = 4096\n[transfers]\npartial_max_age_secs = 1\nsweep_interval_secs = 1\n",
     );
     s.add_user("u", PW, None);
-    let part = s.home("u").join(".old.bin.ferry-part");
+    let part = s.partial("u", "old.bin");
     std::fs::write(&part, vec![1u8; 5000]).unwrap();
     let keep = s.home("u").join("keep.bin");
     std::fs::write(&keep, b"x").unwrap();
-    for _ in 0..100 {
+    for _ in 0..200 {
         if !part.exists() {
             break;
         }
@@ -366,7 +368,7 @@ async fn downloads_send_the_checksum_recorded_at_upload_and_heal_a_stale_one() {
         std::fs::read(&dest).unwrap(),
         std::fs::read(&on_server).unwrap()
     );
-    assert!(!local.path().join(".back.bin.ferry-part").exists());
+    assert!(!ferry_tui::transfer::local::partial_path(&local.path().join("back.bin")).exists());
     // ... and the server dropped the wrong record.
     let fresh = sha256_of(&on_server);
     assert_eq!(raw_get(&mut raw, 4, "f.bin", false).await, (fresh, false));

@@ -19,8 +19,9 @@ fn server() -> Server {
     s
 }
 
+/// The client's partial of a download to `dir/name`.
 fn partial(dir: &Path, name: &str) -> std::path::PathBuf {
-    dir.join(format!(".{name}.ferry-part"))
+    ferry_e2e::local_partial(&dir.join(name))
 }
 
 #[test]
@@ -71,7 +72,7 @@ fn put_resumes_from_every_partial_size() {
     for held in [0, 1, 1024, 1 << 20, size - 1, size] {
         let home = s.home("u");
         let _ = std::fs::remove_file(home.join("data.bin"));
-        std::fs::write(partial(&home, "data.bin"), &content[..held]).unwrap();
+        std::fs::write(s.partial("u", "data.bin"), &content[..held]).unwrap();
         let o = s.ferry("u", PW, &["--json", "put", src.to_str().unwrap()]);
         assert!(o.status.success(), "{held}: {}", stderr(&o));
         let r = &json_lines(&o)[0];
@@ -81,7 +82,7 @@ fn put_resumes_from_every_partial_size() {
             content,
             "{held}"
         );
-        assert!(!partial(&home, "data.bin").exists());
+        assert!(!s.partial("u", "data.bin").exists());
     }
 }
 
@@ -139,7 +140,7 @@ fn a_partial_that_differs_restarts_from_zero_with_a_message() {
     // Same length prefix, different bytes: size alone would be fooled.
     let mut wrong = std::fs::read(&src).unwrap()[..50_000].to_vec();
     wrong[10] ^= 1;
-    std::fs::write(partial(&s.home("u"), "f.bin"), &wrong).unwrap();
+    std::fs::write(s.partial("u", "f.bin"), &wrong).unwrap();
     let o = s.ferry("u", PW, &["--json", "put", src.to_str().unwrap()]);
     assert!(o.status.success());
     assert_eq!(json_lines(&o)[0]["resumed_from"], 0);
@@ -206,7 +207,7 @@ fn killed_client_then_rerun_resumes_both_ways() {
     write_random(&src, size, 3);
 
     let mut child = start_slow(&s, &["put", src.to_str().unwrap()]);
-    wait_for_partial(&partial(&s.home("u"), "big.bin"), 1 << 20);
+    wait_for_partial(&s.partial("u", "big.bin"), 1 << 20);
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(
@@ -250,7 +251,7 @@ fn server_killed_mid_upload_restarts_and_the_upload_resumes() {
     let src = local.path().join("big.bin");
     write_random(&src, size, 4);
     let mut child = start_slow(&s, &["put", src.to_str().unwrap()]);
-    wait_for_partial(&partial(&s.home("u"), "big.bin"), 1 << 20);
+    wait_for_partial(&s.partial("u", "big.bin"), 1 << 20);
     s.restart_hard(); // SIGKILL, then a new ferryd on the same root
     let status = child.wait().unwrap();
     assert!(!status.success(), "the client notices the cut");
@@ -536,8 +537,8 @@ fn a_small_upload_replaces_a_leftover_partial_and_counts_it_once() {
     let s = Server::start();
     s.add_user("u", PW, Some("1M"));
     let home = s.home("u");
-    std::fs::write(partial(&home, "small.txt"), vec![9u8; 3000]).unwrap();
-    std::fs::create_dir(partial(&home, "blocked.txt")).unwrap();
+    std::fs::write(s.partial("u", "small.txt"), vec![9u8; 3000]).unwrap();
+    std::fs::create_dir(s.partial("u", "blocked.txt")).unwrap();
     let local = tempfile::tempdir().unwrap();
     let small = local.path().join("small.txt");
     let blocked = local.path().join("blocked.txt");
@@ -546,7 +547,7 @@ fn a_small_upload_replaces_a_leftover_partial_and_counts_it_once() {
     let o = s.ferry("u", PW, &["put", small.to_str().unwrap(), "/"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(std::fs::read(home.join("small.txt")).unwrap(), b"hello");
-    assert!(!partial(&home, "small.txt").exists());
+    assert!(!s.partial("u", "small.txt").exists());
     let o = s.ferry("u", PW, &["put", blocked.to_str().unwrap(), "/"]);
     assert!(!o.status.success());
     assert!(

@@ -236,7 +236,7 @@ fn a_lost_connection_is_offered_a_reconnect_and_the_queue_resumes() {
     t.wait_for("the connection", |s| s.contains("u@127.0.0.1"));
     t.keys(&["Down", "F5"]);
     // Cut the server off mid-upload (SIGKILL), with some bytes on disk.
-    let part = s.home("u").join(".big.bin.ferry-part");
+    let part = s.partial("u", "big.bin");
     let start = Instant::now();
     while std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0) < 1 << 20 {
         assert!(
@@ -423,7 +423,7 @@ fn a_stalled_transfer_says_so_and_resumes() {
     let t = Tmux::start(&work, &home, &cmd);
     t.wait_for("the session", |sc| sc.contains("u@127.0.0.1"));
     t.keys(&["Down", "F5"]);
-    let part = s.home("u").join(".big.bin.ferry-part");
+    let part = s.partial("u", "big.bin");
     let start = Instant::now();
     while std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0) < 1 << 20 {
         assert!(

@@ -1,6 +1,6 @@
 //! Group commit for small uploads: the file operations behind
 //! `ferry_proto::commit` (which decides when each runs; see there why), on
-//! a partial in the user's home. One commit thread serves every user, so
+//! a partial in the user's partial area. One commit thread serves every user, so
 //! uploads of several users share flushes too. The commit thread finishes
 //! each upload itself ([`Committer::commit_then`]: it runs the upload's
 //! last step, which sends the reply), so no thread sits waiting for a
@@ -17,7 +17,9 @@ pub use ferry_proto::commit::GROUP_COMMIT_MAX;
 
 /// One upload waiting to be committed.
 struct Job {
-    /// The directory both names are relative to.
+    /// The user's partial area, which holds `part`.
+    from: Dir,
+    /// The directory `target` is relative to.
     dir: Dir,
     /// The partial, open.
     file: std::fs::File,
@@ -44,7 +46,7 @@ impl Commit for Job {
     }
 
     fn rename(&self) -> io::Result<()> {
-        self.dir.rename(&self.part, &self.dir, &self.target)
+        self.from.rename(&self.part, &self.dir, &self.target)
     }
 
     fn alone(&self) -> io::Result<()> {
@@ -75,13 +77,14 @@ impl Committer {
         })
     }
 
-    /// Makes `part` durable and renames it to `target` (both relative to
+    /// Makes `part` (in `from`) durable and renames it to `target` (in
     /// `dir`), then makes the rename durable; returns when all is done.
     /// `file` is the partial, already written in full. (Uploads use
     /// [`Committer::commit_then`]; this waits, for tests.)
     #[cfg(test)]
     pub fn commit(
         &self,
+        from: &Dir,
         dir: &Dir,
         file: std::fs::File,
         part: PathBuf,
@@ -89,6 +92,7 @@ impl Committer {
     ) -> io::Result<()> {
         let dev = file.metadata()?.dev();
         self.group.commit(Job {
+            from: from.try_clone()?,
             dir: dir.try_clone()?,
             file,
             dev,
@@ -101,6 +105,7 @@ impl Committer {
     /// the commit thread (or here, if the file has to be committed alone).
     pub fn commit_then(
         &self,
+        from: Dir,
         dir: Dir,
         file: std::fs::File,
         part: PathBuf,
@@ -112,6 +117,7 @@ impl Committer {
             Err(e) => return then(Err(e)),
         };
         let job = Job {
+            from,
             dir,
             file,
             dev,
@@ -132,17 +138,20 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority()).unwrap();
         dir.create_dir("sub").unwrap();
+        dir.create_dir("partials").unwrap();
+        let from = dir.open_dir("partials").unwrap();
         let committer = Committer::start().unwrap();
         let threads: Vec<_> = (0..16)
             .map(|i| {
                 let dir = dir.try_clone().unwrap();
+                let from = from.try_clone().unwrap();
                 let committer = committer.clone();
                 std::thread::spawn(move || {
-                    let part = PathBuf::from(format!("sub/.f{i}.ferry-part"));
-                    let mut file = dir.create(&part).unwrap().into_std();
+                    let part = PathBuf::from(format!("f{i}"));
+                    let mut file = from.create(&part).unwrap().into_std();
                     write!(file, "file {i}").unwrap();
                     committer
-                        .commit(&dir, file, part, PathBuf::from(format!("sub/f{i}")))
+                        .commit(&from, &dir, file, part, PathBuf::from(format!("sub/f{i}")))
                         .unwrap();
                 })
             })
@@ -155,7 +164,7 @@ mod tests {
                 dir.read_to_string(format!("sub/f{i}")).unwrap(),
                 format!("file {i}")
             );
-            assert!(!dir.exists(format!("sub/.f{i}.ferry-part")));
+            assert!(!from.exists(format!("f{i}")));
         }
     }
 
@@ -164,17 +173,19 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority()).unwrap();
         dir.create_dir("sub").unwrap();
+        dir.create_dir("partials").unwrap();
+        let from = dir.open_dir("partials").unwrap();
         let alone = Committer {
             group: GroupCommit::alone(),
         };
-        for (part, target) in [(".a.ferry-part", "a"), ("sub/.b.ferry-part", "sub/b")] {
-            let mut file = dir.create(part).unwrap().into_std();
+        for (part, target) in [("pa", "a"), ("pb", "sub/b")] {
+            let mut file = from.create(part).unwrap().into_std();
             write!(file, "{target}").unwrap();
             alone
-                .commit(&dir, file, part.into(), target.into())
+                .commit(&from, &dir, file, part.into(), target.into())
                 .unwrap();
             assert_eq!(dir.read_to_string(target).unwrap(), target);
-            assert!(!dir.exists(part));
+            assert!(!from.exists(part));
         }
     }
 
@@ -183,10 +194,10 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority()).unwrap();
         let committer = Committer::start().unwrap();
-        let part = PathBuf::from(".f.ferry-part");
+        let part = PathBuf::from("f");
         let file = dir.create(&part).unwrap().into_std();
         let err = committer
-            .commit(&dir, file, part.clone(), PathBuf::from("missing/f"))
+            .commit(&dir, &dir, file, part.clone(), PathBuf::from("missing/f"))
             .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
         assert!(dir.exists(&part));

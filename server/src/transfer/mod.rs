@@ -4,6 +4,7 @@
 
 pub mod commit;
 pub mod download;
+pub mod partials;
 pub mod stored;
 pub mod sweep;
 pub mod upload;

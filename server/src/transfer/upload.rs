@@ -1,6 +1,6 @@
-//! Receiving a file: a hidden partial beside the target, hashed as it is
-//! written, checked against the sender's SHA-256, synced, then renamed into
-//! place. A resumed upload first shows the client the partial's prefix hash.
+//! Receiving a file: a partial in the user's private area (see
+//! [`super::partials`]), hashed as it is written, checked against the
+//! sender's SHA-256, synced, then renamed into place. A resumed upload first shows the client the partial's prefix hash.
 //! The quota is reserved for the declared size before any byte is written,
 //! and any byte beyond it must reserve more.
 
@@ -11,12 +11,12 @@ use std::sync::Arc;
 use cap_std::fs::{Dir, File, OpenOptions};
 use ferry_proto::chunks::{HashPipe, WriteBehind};
 use ferry_proto::direct::{DirectFile, DirectWriter, DIRECT_MIN};
-use ferry_proto::msg::partial_name;
 use ferry_proto::{ErrorKind, RemoteError, RemotePath, Reply};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use super::commit::{Committer, GROUP_COMMIT_MAX};
+use super::partials;
 use super::stored;
 use super::{hash_prefix, hex, UploadMsg};
 use crate::accounts::{Account, PathLock, Reservation};
@@ -65,6 +65,7 @@ pub fn run(
         }
         Ok(Received::ToCommit(c)) => {
             let ToCommit {
+                from,
                 dir,
                 file,
                 part,
@@ -90,7 +91,7 @@ pub fn run(
                 drop(lock);
                 out.reply_later(spec.id, result, keep);
             };
-            committer.commit_then(dir, file, part, target, Box::new(then));
+            committer.commit_then(from, dir, file, part, target, Box::new(then));
             return;
         }
         Err(e) => Err(e),
@@ -131,7 +132,9 @@ enum Received {
 
 /// A verified small upload on its way to the commit thread.
 struct ToCommit {
-    /// The parent directory; both names are in it.
+    /// The user's partial area, which holds `part`.
+    from: Dir,
+    /// The parent directory, which gets `target`.
     dir: Dir,
     file: std::fs::File,
     part: PathBuf,
@@ -178,7 +181,8 @@ fn receive(
         .map_err(|e| io_error(&path.parent(), e))?;
     let dir = &parent;
     let target = PathBuf::from(name);
-    let part = PathBuf::from(partial_name(name));
+    let partials = account.home.partials().map_err(|e| io_error(path, e))?;
+    let part = PathBuf::from(partials::key(path));
 
     let replaced = match dir.symlink_metadata(&target) {
         Ok(md) if md.is_dir() => {
@@ -203,7 +207,7 @@ fn receive(
         let reservation = account.reserve(spec.size)?;
         let mut opts = OpenOptions::new();
         opts.read(true).write(true).create_new(true);
-        match dir.open_with(&part, &opts) {
+        match partials.open_with(&part, &opts) {
             Ok(file) => Some((file, reservation)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => None,
             Err(e) => return Err(io_error(path, e)),
@@ -213,7 +217,7 @@ fn receive(
     };
     let (mut file, mut reservation, partial) = match fresh {
         Some((file, reservation)) => (file, reservation, 0),
-        None => open_partial(spec, account, dir, &part)?,
+        None => open_partial(spec, account, partials, &part)?,
     };
     let mut hasher = Sha256::new();
     let prefix = if partial > 0 {
@@ -304,7 +308,7 @@ fn receive(
         .ok_or_else(|| RemoteError::new(ErrorKind::Io, "hashing failed"))?;
     if ours != sha {
         drop(file);
-        let _ = dir.remove_file(&part);
+        let _ = partials.remove_file(&part);
         account.freed(written);
         tracing::warn!(user = %account.name, path = %q(path), ours = %hex(&ours), theirs = %hex(&sha), "upload checksum mismatch");
         return Err(RemoteError::new(
@@ -319,6 +323,7 @@ fn receive(
     };
     if spec.size <= GROUP_COMMIT_MAX {
         return Ok(Received::ToCommit(ToCommit {
+            from: partials.try_clone().map_err(|e| io_error(path, e))?,
             dir: parent,
             file,
             part,
@@ -335,7 +340,7 @@ fn receive(
     let old = (replaced > 0)
         .then(|| open_replaced(dir, &target))
         .flatten();
-    dir.rename(&part, dir, &target).map_err(io)?;
+    partials.rename(&part, dir, &target).map_err(io)?;
     sync_dir(dir, &RemotePath::root());
     account.freed(replaced);
     Ok(Received::Committed(reply, old))

@@ -1,4 +1,5 @@
-//! Downloading one file into a hidden partial beside the target: offer the
+//! Downloading one file into a partial in the hidden partials directory
+//! beside the target (see `local.rs`): offer the
 //! server our partial's prefix hash, write what it sends on a blocking
 //! thread while hashing, compare with the server's SHA-256, sync, rename.
 
@@ -15,7 +16,10 @@ use ferry_proto::{ErrorKind, RemoteError, RemotePath, Reply, Request, CHUNK_SIZE
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
-use super::local::{free_local_name, hash_file, hash_prefix, local_err, partial_path, sync_parent};
+use super::local::{
+    free_local_name, hash_file, hash_prefix, is_reserved, local_err, open_partial_file,
+    partial_path, sync_parent, tidy_partials,
+};
 use super::{Conflict, Direction, FileReport, Job, Status, TransferEvent, TransferGuard};
 use crate::client::session::{Event, Queue};
 use crate::client::{Client, ClientError, Result};
@@ -119,6 +123,12 @@ async fn download(
     one_chunk: bool,
     report: &mut FileReport,
 ) -> Result<Fetched> {
+    if is_reserved(&local) {
+        return Err(local_err(
+            &local,
+            std::io::Error::other("the name is reserved for partial downloads; not received"),
+        ));
+    }
     if let Ok(md) = std::fs::symlink_metadata(&local) {
         if md.is_dir() {
             return Err(local_err(&local, std::io::Error::other("is a directory")));
@@ -203,6 +213,7 @@ async fn download(
             guard.armed = false;
             if held == 0 {
                 let _ = std::fs::remove_file(&part);
+                tidy_partials(&part);
             }
             return Err(ClientError::Remote(e));
         }
@@ -239,11 +250,10 @@ async fn download(
                     if done != size || ours != theirs {
                         return Ok((ours, None));
                     }
-                    let mut f = OpenOptions::new()
-                        .write(true)
-                        .create(true)
-                        .truncate(true)
-                        .open(&p)?;
+                    let mut f = open_partial_file(
+                        &p,
+                        OpenOptions::new().write(true).create(true).truncate(true),
+                    )?;
                     for c in &chunks {
                         f.write_all(c)?;
                     }
@@ -299,6 +309,7 @@ async fn download(
     if done != size || ours != theirs {
         drop(file);
         let _ = std::fs::remove_file(&part);
+        tidy_partials(&part);
         return Err(integrity_failed(remote, "the partial was discarded"));
     }
     let l = local.clone();
@@ -315,12 +326,14 @@ async fn download(
 async fn open_partial(part: &Path) -> Result<(File, u64, Sha256)> {
     let p = part.to_path_buf();
     tokio::task::spawn_blocking(move || -> std::io::Result<(File, u64, Sha256)> {
-        let mut f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&p)?;
+        let mut f = open_partial_file(
+            &p,
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false),
+        )?;
         let len = f.metadata()?.len();
         let mut h = Sha256::new();
         hash_prefix(&mut f, len, &mut h)?;
@@ -549,7 +562,9 @@ impl Commit for Verified {
     }
 
     fn rename(&self) -> std::io::Result<()> {
-        std::fs::rename(&self.part, &self.target)
+        std::fs::rename(&self.part, &self.target)?;
+        tidy_partials(&self.part);
+        Ok(())
     }
 
     fn alone(&self) -> std::io::Result<()> {

@@ -1,20 +1,60 @@
-//! Local file helpers: partial names, prefix hashes, atomic commit.
+//! Local file helpers: partial paths, prefix hashes, atomic commit.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use ferry_proto::msg::partial_name;
+pub use ferry_proto::msg::PARTIALS_DIR;
 use sha2::{Digest, Sha256};
 
 use crate::client::ClientError;
 
-/// The hidden partial file beside `target`.
+/// The partial of a download to `target`: in the hidden directory
+/// [`PARTIALS_DIR`] beside it, named by the hex SHA-256 of the
+/// target's name, so every name up to the file system's limit has one and
+/// no remote name can collide with it.
 pub fn partial_path(target: &Path) -> PathBuf {
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    target.with_file_name(partial_name(&name))
+    let name = target.file_name().unwrap_or_default();
+    let key: String = Sha256::digest(name.as_encoded_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    target.with_file_name(PARTIALS_DIR).join(key)
+}
+
+/// Whether `target` is, or lies directly in, a partials directory: such a
+/// name is reserved and never received.
+pub fn is_reserved(target: &Path) -> bool {
+    let reserved = |p: Option<&std::ffi::OsStr>| p.is_some_and(|n| n == PARTIALS_DIR);
+    reserved(target.file_name()) || reserved(target.parent().and_then(Path::file_name))
+}
+
+/// Opens a partial file with `opts`, creating its directory (mode 0700) if
+/// need be; a directory another download removed meanwhile is made again.
+pub fn open_partial_file(part: &Path, opts: &std::fs::OpenOptions) -> std::io::Result<File> {
+    let mut tries = 0;
+    loop {
+        match opts.open(part) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 3 => {
+                tries += 1;
+                if let Some(dir) = part.parent() {
+                    use std::os::unix::fs::DirBuilderExt;
+                    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+                        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+                        _ => {}
+                    }
+                }
+            }
+            r => return r,
+        }
+    }
+}
+
+/// Removes the partials directory holding `part` if it is empty (the last
+/// download into that directory is done).
+pub fn tidy_partials(part: &Path) {
+    if let Some(dir) = part.parent() {
+        let _ = std::fs::remove_dir(dir);
+    }
 }
 
 /// A local I/O error naming the path.
@@ -80,10 +120,17 @@ mod tests {
 
     #[test]
     fn names() {
+        let p = partial_path(Path::new("/a/b.txt"));
+        assert_eq!(p.parent(), Some(Path::new("/a/.ferry-partials")));
+        assert_eq!(p.file_name().unwrap().len(), 64);
+        let long = "x".repeat(255);
         assert_eq!(
-            partial_path(Path::new("/a/b.txt")),
-            PathBuf::from("/a/.b.txt.ferry-part")
+            partial_path(Path::new(&long)).file_name().unwrap().len(),
+            64
         );
+        assert!(is_reserved(Path::new("/a/.ferry-partials")));
+        assert!(is_reserved(Path::new("/a/.ferry-partials/x")));
+        assert!(!is_reserved(Path::new("/a/b.txt")));
         assert_eq!(renamed("photo.jpg", 2), "photo (2).jpg");
         assert_eq!(renamed("README", 1), "README (1)");
         assert_eq!(renamed(".bashrc", 1), ".bashrc (1)");

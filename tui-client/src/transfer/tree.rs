@@ -10,7 +10,7 @@ use ferry_proto::{ErrorKind, RemotePath};
 use futures::stream::{self, StreamExt};
 
 use super::get::get_file;
-use super::local::local_err;
+use super::local::{local_err, PARTIALS_DIR};
 use super::put::{put_file, read_ahead};
 use super::{run_parallel, Direction, Events, FileReport, Job, TransferOptions};
 use crate::client::{Client, ClientError, Result};
@@ -119,6 +119,9 @@ fn walk_local(
     for e in entries {
         let path = e.path();
         let name = e.file_name().to_string_lossy().into_owned();
+        if name == PARTIALS_DIR {
+            continue; // downloads in progress, not the user's files
+        }
         let mut md = std::fs::symlink_metadata(&path).map_err(|err| local_err(&path, err))?;
         if md.file_type().is_symlink() {
             if !job.opts.follow_symlinks {
@@ -247,6 +250,14 @@ async fn walk_remote(
         for item in listed {
             let (r, l, entries) = item?;
             for e in entries {
+                if e.name == PARTIALS_DIR {
+                    let p = format!("{}/{}", r.to_string().trim_end_matches('/'), e.name);
+                    job.warn(
+                        None,
+                        format!("{p}: name reserved for partial downloads, skipped"),
+                    );
+                    continue;
+                }
                 let rp = child(&r, &e.name)?;
                 let lp = l.join(&e.name);
                 match e.kind {
