@@ -18,7 +18,7 @@ use crate::msg::{ClientMsg, Request, ServerMsg};
 use crate::path::{RemotePath, MAX_NAME, MAX_PATH};
 use crate::scram::{
     escape_username, unescape_username, ClientBinding, ClientFinal, ClientFirst, ServerBinding,
-    ServerFirst, Verifier, MIN_ITERATIONS,
+    ServerFirst, Verifier, MAX_MESSAGE_LEN, MIN_ITERATIONS,
 };
 use crate::{access, wire, Frame, FrameCodec};
 
@@ -319,7 +319,11 @@ pub fn scram_client_first(data: &[u8]) {
     let (_, again) = ClientFirst::new(name, "pw", NONCE, ClientBinding::Unsupported);
     match ServerFirst::parse_client_first(&again) {
         Ok(p) => assert_eq!(p.username(), name),
-        Err(e) => panic!("a parsed username does not survive escaping: {e}"),
+        // Our nonce may be longer than the peer's, and push it over the limit.
+        Err(e) => assert!(
+            again.len() > MAX_MESSAGE_LEN,
+            "a parsed username does not survive escaping: {e}"
+        ),
     }
     let mock = Verifier::mock(b"secret", name, MIN_ITERATIONS);
     for binding in [ServerBinding::None, ServerBinding::TlsExporter(vec![1; 32])] {
