@@ -25,7 +25,7 @@ use bytes::Bytes;
 use ferry_e2e::raw::Raw;
 use ferry_proto::msg::Request;
 use ferry_proto::{ClientMsg, Frame};
-use ferry_tui::client::{connect, Client, ConnectOptions, Security, TlsOptions};
+use ferry_tui::client::{connect, BusyRetry, Client, ConnectOptions, Security, TlsOptions};
 use ferry_tui::transfer::{get_paths, put_paths, Conflict, Events, Status, TransferOptions};
 use futures::SinkExt;
 use sha2::{Digest, Sha256};
@@ -48,6 +48,9 @@ impl Target {
 
     fn options(&self, user: &str) -> ConnectOptions {
         let mut opts = ConnectOptions::new(self.addr.to_string(), user, &self.password);
+        // As the CLI does: a server that turns a connection away as busy
+        // (all 1,000 clients come from one address here) is waited out.
+        opts.busy = BusyRetry::for_up_to(Duration::from_secs(120));
         opts.security = match &self.fingerprint {
             Some(fp) => Security::Tls(TlsOptions {
                 fingerprint: Some(fp.clone()),
