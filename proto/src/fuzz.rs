@@ -14,7 +14,7 @@ use bytes::BytesMut;
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::hello::{Hello, HELLO_LEN};
-use crate::msg::{ClientMsg, Request, ServerMsg};
+use crate::msg::{ClientMsg, Request, ServerMsg, PARTIALS_DIR};
 use crate::path::{RemotePath, MAX_NAME, MAX_PATH};
 use crate::scram::{
     escape_username, unescape_username, ClientBinding, ClientFinal, ClientFirst, ServerBinding,
@@ -228,6 +228,7 @@ fn check_path(p: &RemotePath) {
         assert!(!part.is_empty() && part != "." && part != "..", "{part:?}");
         assert!(!part.contains('/') && !part.contains('\0'), "{part:?}");
         assert!(part.len() <= MAX_NAME);
+        assert_ne!(part, PARTIALS_DIR, "the partials' directory is reachable");
     }
     let shown = p.to_string();
     assert!(shown.len() <= MAX_PATH);

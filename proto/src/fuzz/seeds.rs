@@ -38,7 +38,14 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             .filter_map(|m| wire::encode(m).ok())
             .collect(),
         "hello" => vec![Hello::ours().encode().to_vec(), b"GET / HTTP/1.1".to_vec()],
-        "path" => text(&["/docs/2024\n../x/./y", "a//b/../c", "/..", "\n/abs"]),
+        "path" => text(&[
+            "/docs/2024\n../x/./y",
+            "a//b/../c",
+            "/..",
+            "\n/abs",
+            "a\n../.ferry-partials/x",
+            "/.ferry-partials2/.ferry-partial",
+        ]),
         "scram_client_first" => text(&[
             "n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL",
             "p=tls-exporter,,n=a=2Cb=3D,r=abc,x=ext",
