@@ -46,6 +46,8 @@ pub enum ErrorKind {
     Io,
     /// The operation would nest names deeper than the server allows.
     TooDeep,
+    /// The peer made no progress for too long (a stalled transfer).
+    TimedOut,
 }
 
 impl ErrorKind {
@@ -71,6 +73,7 @@ impl ErrorKind {
             ErrorKind::Protocol => "protocol error",
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::Io => "I/O error on the server",
+            ErrorKind::TimedOut => "no progress for too long; run it again to resume",
             ErrorKind::TooDeep => "too deeply nested (the server limits directory depth)",
         }
     }

@@ -369,6 +369,7 @@ mod tests {
             crate::budget::ShareLimits {
                 transfers: 4,
                 bytes: 1 << 20,
+                threads: 2,
             },
         ));
         let logins: Vec<_> = (0..8)

@@ -22,6 +22,8 @@ pub struct ShareLimits {
     pub transfers: usize,
     /// Bytes held.
     pub bytes: usize,
+    /// Blocking threads doing file work.
+    pub threads: usize,
 }
 
 impl From<&crate::config::Limits> for ShareLimits {
@@ -29,6 +31,7 @@ impl From<&crate::config::Limits> for ShareLimits {
         ShareLimits {
             transfers: l.max_transfers_per_user,
             bytes: l.user_budget(),
+            threads: l.max_threads_per_user,
         }
     }
 }
@@ -40,6 +43,8 @@ pub struct Share {
     pub transfers: Arc<Semaphore>,
     /// The byte budget.
     pub bytes: Arc<Semaphore>,
+    /// Blocking threads for file work.
+    pub threads: Arc<Semaphore>,
 }
 
 impl Share {
@@ -48,6 +53,7 @@ impl Share {
         Share {
             transfers: Arc::new(Semaphore::new(l.transfers)),
             bytes: Arc::new(Semaphore::new(l.bytes)),
+            threads: Arc::new(Semaphore::new(l.threads)),
         }
     }
 }

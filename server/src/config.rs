@@ -116,6 +116,15 @@ pub struct Limits {
     pub connection_budget_mib: usize,
     /// MiB all sessions of one user may make ferryd hold together.
     pub user_budget_mib: usize,
+    /// Seconds a transfer may go without progress (no data from the
+    /// client for an upload, no room to send for a download) before it is
+    /// ended; its partial stays for a resume.
+    pub transfer_stall_secs: u64,
+    /// Blocking threads doing file work at once on the whole server (each
+    /// runs one bounded step: a batch of chunks, a listing batch).
+    pub max_threads: usize,
+    /// Blocking threads one user's file work may use at once.
+    pub max_threads_per_user: usize,
 }
 
 /// Login settings.
@@ -179,11 +188,14 @@ impl Default for Limits {
             max_requests_in_flight: 64,
             max_small_uploads_in_flight: 256,
             max_transfers: 256,
-            max_transfers_per_user: 64,
+            max_transfers_per_user: 16,
             usage_kept_secs: 300,
             max_depth: crate::jail::DEFAULT_MAX_DEPTH,
             connection_budget_mib: 16,
             user_budget_mib: 48,
+            transfer_stall_secs: 120,
+            max_threads: 64,
+            max_threads_per_user: 8,
         }
     }
 }
@@ -214,6 +226,11 @@ impl Limits {
     /// The idle timeout as a duration.
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout_secs)
+    }
+
+    /// The transfer stall limit as a duration.
+    pub fn transfer_stall(&self) -> Duration {
+        Duration::from_secs(self.transfer_stall_secs)
     }
 
     /// A connection's byte budget.
@@ -298,6 +315,15 @@ impl Config {
         anyhow::ensure!(
             self.limits.max_depth > 0,
             "limits.max_depth must be positive"
+        );
+        anyhow::ensure!(
+            self.limits.transfer_stall_secs > 0,
+            "limits.transfer_stall_secs must be positive"
+        );
+        anyhow::ensure!(
+            self.limits.max_threads_per_user > 0
+                && self.limits.max_threads >= self.limits.max_threads_per_user,
+            "limits.max_threads_per_user must be positive and at most limits.max_threads"
         );
         anyhow::ensure!(
             self.tls.cert.is_some() == self.tls.key.is_some(),

@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use ferry_proto::hello::HELLO_LEN;
 use ferry_proto::scram::ServerBinding;
@@ -13,6 +14,7 @@ use bytes::Bytes;
 use ferry_proto::{
     ClientMsg, ErrorKind, Frame, FrameCodec, FrameError, Hello, RemoteError, Request, ServerMsg,
 };
+use futures::future::BoxFuture;
 use futures::StreamExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
@@ -32,6 +34,7 @@ use crate::ops;
 use crate::outbox::Outbox;
 use crate::places::Admission;
 use crate::server::Shared;
+use crate::threads::Threads;
 use crate::transfer::download::{self, DownloadSpec};
 use crate::transfer::upload::{self, UploadSpec};
 use crate::transfer::{Slot, Transfers, UploadMsg};
@@ -127,7 +130,24 @@ where
     // are counted apart, wait for their end, then run on the lane, so
     // they never wait for the network on a blocking thread.
     let small = Arc::new(Semaphore::new(limits.max_small_uploads_in_flight));
-    let lane = Lane::default();
+    // File work runs in steps on the user's share of threads.
+    let threads = Threads::new(
+        session.account.share.threads.clone(),
+        shared.threads.clone(),
+    );
+    let ctx = upload::Ctx {
+        threads: threads.clone(),
+        stall: limits.transfer_stall(),
+        committer: shared.committer.clone(),
+    };
+    let lane = Lane::new(threads.clone());
+    // Eager uploads whose end has not come are dropped after the stall
+    // limit; looked for this often.
+    let mut sweep = tokio::time::interval(limits.transfer_stall() / 2);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Nothing progressing for this long (whatever is in flight) is idle.
+    let idle = limits.idle_timeout();
+    let idle_deadline = || tokio::time::Instant::from_std(out.activity().last() + idle);
     let mut deferred: HashMap<u32, Deferred> = HashMap::new();
     // Uploads that had their `PutStart` and no end yet: only they take data
     // (eager ones aside). Data for an upload still waiting for its turn
@@ -144,25 +164,25 @@ where
         // read, and TCP holds the client back.
         let room = tokio::select! {
             _ = cancel.cancelled() => break "server shutting down".to_string(),
-            room = tokio::time::timeout(limits.idle_timeout(), budget.charge(FRAME_COST)) => room,
+            room = tokio::time::timeout_at(idle_deadline(), budget.charge(FRAME_COST)) => room,
         };
         let mut room = match room {
             Ok(Some(room)) => room,
             Ok(None) => break "connection ended".to_string(),
-            Err(_) => break "stalled: its byte budget stayed spent".to_string(),
+            // Something progressed meanwhile: wait on.
+            Err(_) if idle_deadline() > tokio::time::Instant::now() => continue,
+            Err(_) => break "idle timeout (at its byte budget)".to_string(),
         };
         let next = tokio::select! {
             _ = cancel.cancelled() => break "server shutting down".to_string(),
-            next = tokio::time::timeout(limits.idle_timeout(), reader.next()) => next,
+            next = tokio::time::timeout_at(idle_deadline(), reader.next()) => next,
+            _ = sweep.tick() => {
+                drop_stalled(&mut deferred, &transfers, limits.transfer_stall()).await;
+                continue;
+            }
         };
         let frame = match next {
-            // Busy, not idle: requests or small uploads still in flight.
-            Err(_)
-                if admitted.available_permits() < 2 * max
-                    || small.available_permits() < limits.max_small_uploads_in_flight =>
-            {
-                continue
-            }
+            Err(_) if idle_deadline() > tokio::time::Instant::now() => continue,
             Err(_) => break "idle timeout".to_string(),
             Ok(None) => break "client closed".to_string(),
             Ok(Some(Err(FrameError::Io(e)))) => break format!("connection cut: {e}"),
@@ -170,7 +190,10 @@ where
                 refuse(&out, e.to_string()).await;
                 break format!("bad frame: {e}");
             }
-            Ok(Some(Ok(frame))) => frame,
+            Ok(Some(Ok(frame))) => {
+                out.progressed();
+                frame
+            }
         };
         let msg = match frame {
             Frame::Data { transfer, data } => {
@@ -310,21 +333,29 @@ where
                 eager,
             };
             let account = session.account.clone();
-            let committer = shared.committer.clone();
             let answer = out.clone();
-            let job: Job =
-                Box::new(move |held| upload::run(spec, account, rx, answer, &committer, held));
             match place {
                 Place::Small(permit) => {
+                    let committer = shared.committer.clone();
+                    let job: Job = Box::new(move |held| {
+                        upload::run_eager(spec, account, rx, answer, &committer, held)
+                    });
                     let d = Deferred {
                         id,
                         permit,
                         job,
                         out,
+                        since: std::time::Instant::now(),
                     };
                     deferred.insert(transfer, d);
                 }
-                Place::Turn(turn) => run_transfer(&transfers, transfer, turn, &caps, job),
+                Place::Turn(turn) => {
+                    let ctx = ctx.clone();
+                    let task: Task = Box::new(move |held| {
+                        Box::pin(upload::stream(spec, account, rx, answer, ctx, held))
+                    });
+                    run_transfer(&transfers, transfer, turn, &caps, task);
+                }
             }
             continue;
         }
@@ -359,17 +390,20 @@ where
                     prefix_sha256,
                     use_stored: !rehash && shared.config.transfers.stored_checksums,
                 };
-                let job: Job = Box::new(move |held| {
-                    download::run(spec, account, out, flag);
-                    drop(held);
+                let (threads, stall) = (threads.clone(), limits.transfer_stall());
+                let task: Task = Box::new(move |held| {
+                    Box::pin(download::stream(
+                        spec, account, out, flag, threads, stall, held,
+                    ))
                 });
-                run_transfer(&transfers, transfer, turn, &caps, job);
+                run_transfer(&transfers, transfer, turn, &caps, task);
             }
             req => {
                 let batch = limits.max_dir_batch;
+                let threads = threads.clone();
                 turn.then(move |permits| {
                     tokio::spawn(async move {
-                        ops::handle(id, req, account, batch, out).await;
+                        ops::handle(id, req, account, batch, out, threads).await;
                         drop(permits);
                     });
                 });
@@ -467,8 +501,12 @@ impl Turn<'_> {
     }
 }
 
-/// A transfer's work, given what it must hold until it has answered.
+/// An eager upload's work (one blocking step, on the lane), given what it
+/// must hold until it has answered.
 type Job = Box<dyn FnOnce(Held) + Send>;
+
+/// A transfer's task, given what it must hold until it has answered.
+type Task = Box<dyn FnOnce(Held) -> BoxFuture<'static, ()> + Send>;
 
 /// Where an upload counts: among the connection's small uploads, or as a
 /// request with a turn.
@@ -504,13 +542,36 @@ async fn busy(out: &Outbox, id: u32, what: String) {
 }
 
 /// An eager upload waiting for its end: its request id, its place among
-/// the connection's small uploads, its work, and its outbox (with what it
-/// paid when it was read).
+/// the connection's small uploads, its work, its outbox (with what it
+/// paid when it was read), and since when it waits.
 struct Deferred {
     id: u32,
     permit: OwnedSemaphorePermit,
     job: Job,
     out: Outbox,
+    since: std::time::Instant,
+}
+
+/// Ends the eager uploads whose end has not come within `stall`: their
+/// chunk and place are given back, the client is told.
+async fn drop_stalled(
+    deferred: &mut HashMap<u32, Deferred>,
+    transfers: &Transfers,
+    stall: Duration,
+) {
+    let stalled: Vec<u32> = deferred
+        .iter()
+        .filter(|(_, d)| d.since.elapsed() >= stall)
+        .map(|(t, _)| *t)
+        .collect();
+    for t in stalled {
+        if let Some(Deferred { id, out, .. }) = deferred.remove(&t) {
+            transfers.remove(t);
+            let detail = format!("its end did not come within {} s", stall.as_secs());
+            out.reply(id, Err(RemoteError::new(ErrorKind::TimedOut, detail)))
+                .await;
+        }
+    }
 }
 
 /// What a running transfer holds until it has answered: its slot (so an
@@ -527,9 +588,9 @@ impl Drop for Held {
     }
 }
 
-/// Runs a transfer in its turn on a blocking thread of its own, once its
-/// user and the server have a place for it too.
-fn run_transfer(transfers: &Transfers, transfer: u32, turn: Turn<'_>, caps: &Caps, job: Job) {
+/// Runs a transfer's task in its turn, once its user and the server have
+/// a place for it too.
+fn run_transfer(transfers: &Transfers, transfer: u32, turn: Turn<'_>, caps: &Caps, task: Task) {
     let slots = transfers.clone();
     let caps = caps.clone();
     let started = turn.then(move |(turn, admission)| {
@@ -540,7 +601,7 @@ fn run_transfer(transfers: &Transfers, transfer: u32, turn: Turn<'_>, caps: &Cap
                 transfer,
                 _permits: vec![turn, admission, user, server],
             };
-            tokio::task::spawn_blocking(move || job(held));
+            tokio::spawn(task(held));
         };
         match caps.try_take() {
             Some(places) => start(places),
@@ -559,10 +620,8 @@ fn run_transfer(transfers: &Transfers, transfer: u32, turn: Turn<'_>, caps: &Cap
 }
 
 /// Places for running transfers beyond the connection's turns: per user
-/// (over all sessions) and on the whole server. A running transfer holds a
-/// blocking thread until it ends, also while its client is slow or silent;
-/// without these, one user opening transfers on every session could hold
-/// every thread of the pool, and every other user's file work would wait.
+/// (over all sessions, well below the server's) and on the whole server.
+/// They bound open files, helper threads and the state of transfers.
 #[derive(Clone)]
 struct Caps {
     user: Arc<Semaphore>,
@@ -596,11 +655,13 @@ const LANE_THREADS: usize = 2;
 
 /// Short blocking jobs of one connection (eager uploads, whose data has
 /// all arrived), run back to back on at most [`LANE_THREADS`] threads of
-/// the blocking pool. A tree of small files used to cost a thread wake-up
-/// and a sleep per file; on the lane a burst of files costs one.
-#[derive(Clone, Default)]
+/// the user's share. A tree of small files used to cost a thread wake-up
+/// and a sleep per file; on the lane a burst of files costs one. A thread
+/// runs [`LANE_BURST`] jobs at most before it lets others have a turn.
+#[derive(Clone)]
 struct Lane {
     state: Arc<Mutex<LaneState>>,
+    threads: Threads,
 }
 
 #[derive(Default)]
@@ -609,7 +670,17 @@ struct LaneState {
     threads: usize,
 }
 
+/// Jobs a lane thread runs before it waits for a turn again.
+const LANE_BURST: usize = 64;
+
 impl Lane {
+    fn new(threads: Threads) -> Lane {
+        Lane {
+            state: Arc::default(),
+            threads,
+        }
+    }
+
     fn state(&self) -> std::sync::MutexGuard<'_, LaneState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -620,14 +691,29 @@ impl Lane {
         state.jobs.push_back(job);
         if state.threads < LANE_THREADS {
             state.threads += 1;
-            let lane = self.clone();
-            tokio::task::spawn_blocking(move || lane.drain());
+            self.start();
         }
     }
 
-    /// Runs queued jobs until none is left.
+    /// Waits for a thread of the user's share, then drains on it.
+    fn start(&self) {
+        let lane = self.clone();
+        tokio::spawn(async move {
+            match lane.threads.permits().await {
+                Some(permits) => {
+                    tokio::task::spawn_blocking(move || {
+                        lane.drain();
+                        drop(permits);
+                    });
+                }
+                None => lane.state().threads -= 1,
+            }
+        });
+    }
+
+    /// Runs queued jobs until none is left or the burst is over.
     fn drain(&self) {
-        loop {
+        for _ in 0..LANE_BURST {
             let job = {
                 let mut state = self.state();
                 match state.jobs.pop_front() {
@@ -641,6 +727,8 @@ impl Lane {
             // A job that panics (a bug) must not leave the lane stuck.
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
         }
+        // More to do: in a new turn, behind whoever waits.
+        self.start();
     }
 }
 
@@ -680,7 +768,8 @@ mod tests {
     /// job that panics does not stop the ones behind it.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_lane_runs_every_job_on_at_most_its_threads() {
-        let lane = Lane::default();
+        let share = || Arc::new(Semaphore::new(8));
+        let lane = Lane::new(Threads::new(share(), share()));
         let (running, most, done) = (
             Arc::new(AtomicUsize::new(0)),
             Arc::new(AtomicUsize::new(0)),

@@ -139,30 +139,25 @@ impl Home {
         batch_size: usize,
         mut batch: impl FnMut(Vec<Entry>, bool) -> bool,
     ) -> Result<(), RemoteError> {
-        let rd = self
-            .dir
-            .read_dir(path.to_relative())
-            .map_err(|e| io_error(path, e))?;
-        let mut buf = Vec::with_capacity(batch_size.min(1024));
-        for item in rd {
-            let item = item.map_err(|e| io_error(path, e))?;
-            let name = item.file_name().to_string_lossy().into_owned();
-            if name == crate::transfer::partials::PARTIALS_DIR {
-                continue; // reserved: files being received
-            }
-            let md = match self.dir.symlink_metadata(path.to_relative().join(&name)) {
-                Ok(md) => md,
-                // Raced with a removal: skip it.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io_error(path, e)),
-            };
-            buf.push(entry(name, &md));
-            if buf.len() == batch_size && !batch(std::mem::take(&mut buf), true) {
+        let mut listing = self.listing(path)?;
+        loop {
+            let (entries, more) = listing.next_batch(batch_size)?;
+            if !batch(entries, more) || !more {
                 return Ok(());
             }
         }
-        batch(buf, false);
-        Ok(())
+    }
+
+    /// Starts listing a directory, to be read a batch at a time
+    /// ([`Listing::next_batch`]), each batch one bounded step.
+    pub fn listing(&self, path: &RemotePath) -> Result<Listing, RemoteError> {
+        let io = |e| io_error(path, e);
+        let rd = self.dir.read_dir(path.to_relative()).map_err(io)?;
+        Ok(Listing {
+            dir: self.dir.try_clone().map_err(io)?,
+            path: path.clone(),
+            rd,
+        })
     }
 
     /// Creates a directory, optionally with its parents.
@@ -338,6 +333,40 @@ fn too_deep(path: &RemotePath, depth: usize, max: usize) -> RemoteError {
         ErrorKind::TooDeep,
         format!("{path} is {depth} levels deep; the server allows {max}"),
     )
+}
+
+/// A directory being listed (see [`Home::listing`]).
+#[derive(Debug)]
+pub struct Listing {
+    dir: Dir,
+    path: RemotePath,
+    rd: cap_std::fs::ReadDir,
+}
+
+impl Listing {
+    /// Up to `n` more entries, and whether there may be more.
+    pub fn next_batch(&mut self, n: usize) -> Result<(Vec<Entry>, bool), RemoteError> {
+        let path = &self.path;
+        let mut buf = Vec::with_capacity(n.min(1024));
+        while buf.len() < n {
+            let Some(item) = self.rd.next() else {
+                return Ok((buf, false));
+            };
+            let item = item.map_err(|e| io_error(path, e))?;
+            let name = item.file_name().to_string_lossy().into_owned();
+            if name == crate::transfer::partials::PARTIALS_DIR {
+                continue; // reserved: files being received
+            }
+            let md = match self.dir.symlink_metadata(path.to_relative().join(&name)) {
+                Ok(md) => md,
+                // Raced with a removal: skip it.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_error(path, e)),
+            };
+            buf.push(entry(name, &md));
+        }
+        Ok((buf, true))
+    }
 }
 
 #[cfg(test)]

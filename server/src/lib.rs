@@ -18,6 +18,7 @@ pub mod places;
 pub mod secrets;
 pub mod server;
 pub mod startup;
+pub mod threads;
 pub mod tls;
 pub use ferry_proto::size;
 pub mod transfer;

@@ -1,5 +1,5 @@
-//! Browsing requests: each runs on the blocking pool against the user's
-//! jailed home and answers with one or more responses.
+//! Browsing requests: each runs in steps on the user's share of blocking
+//! threads against their jailed home, and answers with one or more responses.
 
 use std::sync::Arc;
 
@@ -11,48 +11,103 @@ use crate::accounts::Account;
 use crate::jail::io_error;
 use crate::logfmt::q;
 use crate::outbox::Outbox;
+use crate::threads::Threads;
 
 /// Parses a wire path into a home-relative path.
 pub fn path(s: &str) -> Result<RemotePath, RemoteError> {
     RemotePath::parse(s).map_err(|e| e.to_remote(s))
 }
 
-/// Handles one request, sending its response(s) through `out`.
-pub async fn handle(id: u32, req: Request, account: Arc<Account>, batch: usize, out: Outbox) {
+/// Handles one request, sending its response(s) through `out`. File work
+/// runs on the user's share of threads (`threads`), in bounded steps.
+pub async fn handle(
+    id: u32,
+    req: Request,
+    account: Arc<Account>,
+    batch: usize,
+    out: Outbox,
+    threads: Threads,
+) {
+    if let Request::List { path: p } = req {
+        return list(id, p, account, batch, out, threads).await;
+    }
     let user = account.name.clone();
-    let out2 = out.clone();
-    let result = tokio::task::spawn_blocking(move || run(id, req, &account, batch, &out2)).await;
-    let reply = match result {
-        Ok(Some(reply)) => reply,
-        Ok(None) => return, // already answered (listing)
-        Err(e) => {
-            tracing::error!(user = %user, error = %q(&e), "request handler failed");
+    let reply = match threads.run(move || run(req, &account)).await {
+        Some(reply) => reply,
+        None => {
+            tracing::error!(user = %user, "request handler failed");
             Err(RemoteError::new(ErrorKind::Io, "internal error"))
         }
     };
     out.reply(id, reply).await;
 }
 
-fn run(
+/// A listing: each batch is read in a step of its own, and the client's
+/// reading of the batch before it is waited for in async, holding no
+/// thread (sessions that never read their listings used to hold every
+/// thread of the pool).
+async fn list(
     id: u32,
-    req: Request,
-    account: &Account,
+    p: String,
+    account: Arc<Account>,
     batch: usize,
-    out: &Outbox,
-) -> Option<Result<Reply, RemoteError>> {
+    out: Outbox,
+    threads: Threads,
+) {
+    let internal = || RemoteError::new(ErrorKind::Io, "internal error");
+    let opened = match path(&p) {
+        Ok(p) => threads.run(move || account.home.listing(&p)).await,
+        Err(e) => Some(Err(e)),
+    };
+    let mut listing = match opened {
+        Some(Ok(listing)) => listing,
+        Some(Err(e)) => {
+            out.reply(id, Err(e)).await;
+            return;
+        }
+        None => {
+            out.reply(id, Err(internal())).await;
+            return;
+        }
+    };
+    loop {
+        let step = threads
+            .run(move || {
+                let r = listing.next_batch(batch);
+                (listing, r)
+            })
+            .await;
+        let (back, r) = match step {
+            Some(step) => step,
+            None => {
+                out.reply(id, Err(internal())).await;
+                return;
+            }
+        };
+        listing = back;
+        match r {
+            Ok((entries, more)) => {
+                let sent = out.reply(id, Ok(Reply::Entries { entries, more })).await;
+                if !sent || !more {
+                    return;
+                }
+            }
+            Err(e) => {
+                out.reply(id, Err(e)).await;
+                return;
+            }
+        }
+    }
+}
+
+fn run(req: Request, account: &Account) -> Result<Reply, RemoteError> {
     let home = &account.home;
     let user = account.name.as_str();
     let result = match req {
-        Request::List { path: p } => {
-            let p = match path(&p) {
-                Ok(p) => p,
-                Err(e) => return Some(Err(e)),
-            };
-            let r = home.list(&p, batch, |entries, more| {
-                out.blocking_reply(id, Ok(Reply::Entries { entries, more }))
-            });
-            return r.err().map(Err);
-        }
+        Request::List { .. } => Err(RemoteError::new(
+            ErrorKind::BadRequest,
+            "listings are answered in batches",
+        )),
         Request::Stat { path: p } => path(&p).and_then(|p| home.stat(&p)).map(Reply::Stat),
         Request::Mkdir { path: p, parents } => path(&p).and_then(|p| {
             home.mkdir(&p, parents)?;
@@ -92,7 +147,7 @@ fn run(
             "transfers are opened by the connection",
         )),
     };
-    Some(result)
+    result
 }
 
 fn checksum(account: &Account, p: &RemotePath, length: Option<u64>) -> Result<Reply, RemoteError> {

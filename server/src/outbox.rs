@@ -3,7 +3,9 @@
 //! stay in order with it), so browsing stays fast while data streams.
 
 use std::any::Any;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use ferry_proto::{Frame, FrameCodec, RemoteError, Reply, ServerMsg};
 use futures::SinkExt;
@@ -21,7 +23,9 @@ use crate::link::Writer;
 /// places.
 struct Queued {
     frame: Frame,
-    charge: Charge,
+    /// What the frame costs the budget (a [`Charge`], or one shared with
+    /// whoever else still holds the bytes).
+    charge: Box<dyn Any + Send>,
     held: Option<Box<dyn Any + Send>>,
 }
 
@@ -38,13 +42,42 @@ pub struct Outbox {
     paid: Option<Arc<Mutex<Charge>>>,
     /// The runtime the writer task runs on, for [`Outbox::reply_later`].
     rt: tokio::runtime::Handle,
+    /// When the connection last made progress.
+    activity: Activity,
+}
+
+/// When a connection last made progress: a frame read or written, a step
+/// of file work done. A session where nothing progresses is idle, whatever
+/// it has in flight. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Activity {
+    base: Instant,
+    last_ms: Arc<AtomicU64>,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            base: Instant::now(),
+            last_ms: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Notes progress now.
+    pub fn touch(&self) {
+        let ms = self.base.elapsed().as_millis() as u64;
+        self.last_ms.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    /// When the last progress was.
+    pub fn last(&self) -> Instant {
+        self.base + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
+    }
 }
 
 impl std::fmt::Debug for Queued {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Queued")
-            .field("charge", &self.charge)
-            .finish()
+        f.debug_struct("Queued").finish_non_exhaustive()
     }
 }
 
@@ -71,7 +104,8 @@ impl Outbox {
     ) -> (Outbox, tokio::task::JoinHandle<()>) {
         let (control, control_rx) = mpsc::unbounded_channel();
         let (bulk, bulk_rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(write_loop(writer, control_rx, bulk_rx));
+        let activity = Activity::new();
+        let task = tokio::spawn(write_loop(writer, control_rx, bulk_rx, activity.clone()));
         let rt = tokio::runtime::Handle::current();
         let out = Outbox {
             control,
@@ -79,6 +113,7 @@ impl Outbox {
             budget,
             paid: None,
             rt,
+            activity,
         };
         (out, task)
     }
@@ -86,6 +121,16 @@ impl Outbox {
     /// The connection's budget.
     pub fn budget(&self) -> &Budget {
         &self.budget
+    }
+
+    /// When the connection last made progress.
+    pub fn activity(&self) -> &Activity {
+        &self.activity
+    }
+
+    /// Notes that the connection made progress (a step of file work).
+    pub fn progressed(&self) {
+        self.activity.touch();
     }
 
     /// This outbox for one request that paid `charge` when it was read:
@@ -118,7 +163,7 @@ impl Outbox {
         let q = if bulk { &self.bulk } else { &self.control };
         q.send(Queued {
             frame,
-            charge,
+            charge: Box::new(charge),
             held,
         })
         .is_ok()
@@ -170,11 +215,6 @@ impl Outbox {
         });
     }
 
-    /// [`Outbox::reply`] from a blocking thread.
-    pub fn blocking_reply(&self, id: u32, reply: Result<Reply, RemoteError>) -> bool {
-        self.rt.block_on(self.reply(id, reply))
-    }
-
     /// A response that must stay in order with data frames.
     pub async fn bulk_reply(&self, id: u32, reply: Result<Reply, RemoteError>) -> bool {
         match response(id, reply) {
@@ -183,29 +223,31 @@ impl Outbox {
         }
     }
 
-    /// [`Outbox::bulk_reply`] from a blocking thread.
-    pub fn blocking_bulk_reply(&self, id: u32, reply: Result<Reply, RemoteError>) -> bool {
-        self.rt.block_on(self.bulk_reply(id, reply))
+    /// [`Outbox::bulk_reply`], giving `held` back just before the reply is
+    /// written.
+    pub async fn bulk_reply_holding(
+        &self,
+        id: u32,
+        reply: Result<Reply, RemoteError>,
+        held: impl Send + 'static,
+    ) -> bool {
+        match response(id, reply) {
+            Some(f) => self.queue(true, f, Some(Box::new(held))).await,
+            None => false,
+        }
     }
 
-    /// A data frame, already charged by the sender.
-    pub fn data(&self, frame: Frame, charge: Charge) -> bool {
+    /// A data frame, already charged by the sender: `charge` is given
+    /// back once the frame is written (and dropped by whoever else holds
+    /// it, when it is shared).
+    pub fn data(&self, frame: Frame, charge: impl Any + Send) -> bool {
         self.bulk
             .send(Queued {
                 frame,
-                charge,
+                charge: Box::new(charge),
                 held: None,
             })
             .is_ok()
-    }
-
-    /// A data frame (blocking thread); waits while the budget is spent.
-    pub fn blocking_data(&self, frame: Frame) -> bool {
-        let need = cost(&frame);
-        match self.rt.block_on(self.budget.charge(need)) {
-            Some(charge) => self.data(frame, charge),
-            None => false,
-        }
     }
 }
 
@@ -213,6 +255,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     mut writer: Writer<W>,
     mut control: mpsc::UnboundedReceiver<Queued>,
     mut bulk: mpsc::UnboundedReceiver<Queued>,
+    activity: Activity,
 ) {
     let (mut control_open, mut bulk_open) = (true, true);
     while control_open || bulk_open {
@@ -248,6 +291,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         if writer.flush().await.is_err() {
             return;
         }
+        activity.touch();
     }
     let _ = writer.close().await;
 }

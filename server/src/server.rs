@@ -46,6 +46,8 @@ pub struct Shared {
     pub committer: crate::transfer::commit::Committer,
     /// Places for running transfers on the whole server.
     pub transfers: Arc<tokio::sync::Semaphore>,
+    /// Blocking threads for file work on the whole server (`threads.rs`).
+    pub threads: Arc<tokio::sync::Semaphore>,
     /// Places for connections: strangers' and sessions'.
     pub places: Places,
 }
@@ -71,6 +73,7 @@ impl Shared {
                 .with_max_depth(config.limits.max_depth),
             ),
             transfers: Arc::new(tokio::sync::Semaphore::new(config.limits.max_transfers)),
+            threads: Arc::new(tokio::sync::Semaphore::new(config.limits.max_threads)),
             committer: crate::transfer::commit::Committer::start()
                 .context("cannot start the commit thread")?,
             config,

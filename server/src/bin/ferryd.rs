@@ -150,12 +150,11 @@ fn serve(config: Config) -> anyhow::Result<()> {
         // so `ferryd fingerprint` run right after sees the one in use.
         ferry_server::tls::server_config(&config)?;
     }
-    // Every running transfer holds a blocking thread; the rest of the
-    // server's file work (listings, small uploads, commits) needs room
-    // beside them.
+    // File work of sessions runs on `max_threads` of these (threads.rs);
+    // the rest is for logins (home measurement) and sweeping.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .max_blocking_threads(config.limits.max_transfers + 256)
+        .max_blocking_threads(config.limits.max_threads + 64)
         .build()
         .context("cannot start the async runtime")?;
     rt.block_on(async {

@@ -5,7 +5,9 @@
 use std::io::{Seek, SeekFrom};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
+use bytes::Bytes;
 use cap_std::fs::MetadataExt;
 use ferry_proto::chunks::{ChunkReader, HashPipe};
 use ferry_proto::{ErrorKind, Frame, RemoteError, RemotePath, Reply, CHUNK_SIZE};
@@ -13,9 +15,11 @@ use sha2::{Digest, Sha256};
 
 use super::{hash_prefix, stored};
 use crate::accounts::Account;
+use crate::budget::{Charge, OVERHEAD};
 use crate::jail::io_error;
 use crate::logfmt::q;
 use crate::outbox::Outbox;
+use crate::threads::Threads;
 
 /// What the client asked for.
 #[derive(Debug)]
@@ -36,23 +40,183 @@ pub struct DownloadSpec {
     pub use_stored: bool,
 }
 
-/// Runs a download on the current (blocking) thread.
-pub fn run(spec: DownloadSpec, account: Arc<Account>, out: Outbox, cancel: Arc<AtomicBool>) {
-    match send(&spec, &account, &out, &cancel) {
-        Ok(()) => tracing::info!(user = %account.name, path = %q(&spec.path), "download complete"),
+/// Runs a download to its end: each few chunks are read in a step of
+/// their own on the user's threads, once the connection's budget has room
+/// for them; waiting for the client to read happens here, in async, with
+/// `stall` as its limit. `keep` (turn, places, slot) goes back as the last
+/// reply is written.
+pub async fn stream(
+    spec: DownloadSpec,
+    account: Arc<Account>,
+    out: Outbox,
+    cancel: Arc<AtomicBool>,
+    threads: Threads,
+    stall: Duration,
+    keep: impl Send + 'static,
+) {
+    let spec = Arc::new(spec);
+    let last = match send(&spec, &account, &out, &cancel, &threads, stall).await {
+        Ok(done) => {
+            tracing::info!(user = %account.name, path = %q(&spec.path), "download complete");
+            done
+        }
         Err(e) => {
             tracing::info!(user = %account.name, path = %q(&spec.path), error = %q(&e), "download ended");
-            out.blocking_bulk_reply(spec.id, Err(e));
+            Some(Err(e))
         }
+    };
+    if let Some(reply) = last {
+        out.bulk_reply_holding(spec.id, reply, keep).await;
     }
 }
 
-fn send(
-    spec: &DownloadSpec,
-    account: &Account,
+/// A file being sent: what its steps need.
+struct Sending {
+    file: std::fs::File,
+    reader: ChunkReader,
+    pipe: Option<HashPipe>,
+}
+
+/// Chunks read in one step at most.
+const STEP_CHUNKS: usize = 4;
+
+/// Sends the file; returns the last reply (None when the connection is
+/// gone).
+async fn send(
+    spec: &Arc<DownloadSpec>,
+    account: &Arc<Account>,
     out: &Outbox,
     cancel: &AtomicBool,
-) -> Result<(), RemoteError> {
+    threads: &Threads,
+    stall: Duration,
+) -> Result<Option<Result<Reply, RemoteError>>, RemoteError> {
+    let internal = || RemoteError::new(ErrorKind::Io, "internal error");
+    let (s, a) = (spec.clone(), account.clone());
+    let (ready, mut sending, recorded, known, mut left) = threads
+        .run(move || open(&s, &a))
+        .await
+        .ok_or_else(internal)??;
+    if !out.bulk_reply(spec.id, Ok(ready)).await {
+        return Ok(None); // connection gone
+    }
+    while left > 0 {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(RemoteError::bare(ErrorKind::Cancelled));
+        }
+        // Room for the next chunk (waiting while the client does not
+        // read), and for a few more if there is some now.
+        let chunk = |left: u64| left.min(CHUNK_SIZE as u64) as usize;
+        let first = chunk(left);
+        let room = tokio::time::timeout(stall, out.budget().charge(first + OVERHEAD)).await;
+        let mut charges = match room {
+            Ok(Some(c)) => vec![(first, c)],
+            Ok(None) => return Ok(None),
+            Err(_) => {
+                return Err(RemoteError::new(
+                    ErrorKind::TimedOut,
+                    format!(
+                        "{}: nothing was read for {} s; run the download again to resume",
+                        spec.path,
+                        stall.as_secs()
+                    ),
+                ))
+            }
+        };
+        let mut planned = first as u64;
+        while charges.len() < STEP_CHUNKS && planned < left {
+            let want = chunk(left - planned);
+            match out.budget().try_charge(want + OVERHEAD) {
+                Some(c) => charges.push((want, c)),
+                None => break,
+            }
+            planned += want as u64;
+        }
+        let s = spec.clone();
+        let (back, read) = threads
+            .run(move || {
+                let r = sending.read(&s, charges);
+                (sending, r)
+            })
+            .await
+            .ok_or_else(internal)?;
+        sending = back;
+        for (data, charge) in read? {
+            left -= data.len() as u64;
+            let frame = Frame::Data {
+                transfer: spec.transfer,
+                data,
+            };
+            if !out.data(frame, charge) {
+                return Ok(None);
+            }
+        }
+        out.progressed();
+    }
+    let path = spec.path.clone();
+    let hashed = threads
+        .run(move || {
+            sending
+                .pipe
+                .map(HashPipe::finish)
+                .map(|h| (h, sending.file))
+        })
+        .await
+        .ok_or_else(internal)?;
+    let done = match (known, hashed) {
+        (Some(sha256), _) => Ok(Reply::GetDone {
+            sha256,
+            stored: true,
+        }),
+        (None, Some((Some(sha256), file))) => {
+            if recorded.is_some_and(|r| r != sha256) {
+                tracing::warn!(
+                    path = %q(&path),
+                    "content changed without a new size or mtime (edited in place, or damaged on disk): \
+                     the checksum recorded at upload no longer matches; record removed"
+                );
+                stored::forget(&file);
+            }
+            Ok(Reply::GetDone {
+                sha256,
+                stored: false,
+            })
+        }
+        (None, _) => Err(RemoteError::new(ErrorKind::Io, "hashing failed")),
+    };
+    Ok(Some(done))
+}
+
+impl Sending {
+    /// Reads one chunk per charge (one step), each with its charge, which
+    /// the hash thread shares until it has hashed the chunk.
+    fn read(
+        &mut self,
+        spec: &DownloadSpec,
+        charges: Vec<(usize, Charge)>,
+    ) -> Result<Vec<(Bytes, Arc<Charge>)>, RemoteError> {
+        let io = |e| io_error(&spec.path, e);
+        let mut read = Vec::with_capacity(charges.len());
+        for (want, charge) in charges {
+            let data = self.reader.read(&mut self.file, want).map_err(io)?;
+            let charge = Arc::new(charge);
+            if let Some(pipe) = &mut self.pipe {
+                pipe.update_holding(&data, charge.clone());
+            }
+            read.push((data, charge));
+        }
+        Ok(read)
+    }
+}
+
+/// The first step: opens the file, looks up its recorded checksum, checks
+/// the client's prefix. Returns `GetReady`, the file positioned where
+/// sending starts, the record, the checksum to send without hashing, and
+/// the bytes left to send.
+#[allow(clippy::type_complexity)]
+fn open(
+    spec: &DownloadSpec,
+    account: &Account,
+) -> Result<(Reply, Sending, Option<[u8; 32]>, Option<[u8; 32]>, u64), RemoteError> {
     let path = &spec.path;
     let io = |e| io_error(path, e);
     let dir = account.home.dir();
@@ -93,53 +257,15 @@ fn send(
         mtime: md.mtime(),
         mode: md.mode() & 0o7777,
     };
-    if !out.blocking_bulk_reply(spec.id, Ok(ready)) {
-        return Ok(()); // connection gone
-    }
     file.seek(SeekFrom::Start(start)).map_err(io)?;
-    let mut left = size - start;
+    let left = size - start;
     // With a valid record the content needs no hash here: the client
     // checks it against the hash verified at upload.
-    let mut pipe = known.is_none().then(|| HashPipe::new(hasher, left));
-    let mut reader = ChunkReader::new();
-    while left > 0 {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(RemoteError::bare(ErrorKind::Cancelled));
-        }
-        let want = left.min(CHUNK_SIZE as u64) as usize;
-        let data = reader.read(&mut file, want).map_err(io)?;
-        if let Some(pipe) = &mut pipe {
-            pipe.update(&data);
-        }
-        left -= want as u64;
-        if !out.blocking_data(Frame::Data {
-            transfer: spec.transfer,
-            data,
-        }) {
-            return Ok(());
-        }
-    }
-    let done = match (known, pipe.map(HashPipe::finish)) {
-        (Some(sha256), _) => Ok(Reply::GetDone {
-            sha256,
-            stored: true,
-        }),
-        (None, Some(Some(sha256))) => {
-            if recorded.is_some_and(|r| r != sha256) {
-                tracing::warn!(
-                    path = %q(path),
-                    "content changed without a new size or mtime (edited in place, or damaged on disk): \
-                     the checksum recorded at upload no longer matches; record removed"
-                );
-                stored::forget(&file);
-            }
-            Ok(Reply::GetDone {
-                sha256,
-                stored: false,
-            })
-        }
-        (None, _) => Err(RemoteError::new(ErrorKind::Io, "hashing failed")),
+    let pipe = known.is_none().then(|| HashPipe::new(hasher, left));
+    let sending = Sending {
+        file,
+        reader: ChunkReader::new(),
+        pipe,
     };
-    out.blocking_bulk_reply(spec.id, done);
-    Ok(())
+    Ok((ready, sending, recorded, known, left))
 }

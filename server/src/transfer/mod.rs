@@ -1,6 +1,8 @@
-//! The server side of transfers. Each upload or download runs on a
-//! blocking thread of its own, fed or drained through bounded channels, so
-//! memory stays flat and the connection keeps serving other requests.
+//! The server side of transfers. Each upload or download is an async task
+//! that does its file work in bounded steps on the user's share of
+//! blocking threads, fed or drained through queues bounded by the
+//! connection's byte budget, so memory stays flat, no thread waits for a
+//! client, and the connection keeps serving other requests.
 
 pub mod commit;
 pub mod download;

@@ -7,6 +7,7 @@
 use std::io::{Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use cap_std::fs::{Dir, File, OpenOptions};
 use ferry_proto::chunks::{HashPipe, WriteBehind};
@@ -23,6 +24,7 @@ use crate::accounts::{Account, PathLock, Reservation};
 use crate::jail::io_error;
 use crate::logfmt::q;
 use crate::outbox::Outbox;
+use crate::threads::Threads;
 
 /// What the client asked for.
 #[derive(Debug)]
@@ -45,24 +47,188 @@ pub struct UploadSpec {
     pub eager: bool,
 }
 
-/// Runs an upload to its end on the current (blocking) thread and sends
-/// the final reply. `keep` (what the request holds: its turn, its slot)
-/// is dropped once the reply is on its way. A small file's upload ends on
-/// the commit thread, which sends the reply once the file is durable.
-pub fn run(
+/// What every upload of a connection shares.
+#[derive(Clone, Debug)]
+pub struct Ctx {
+    /// The user's share of blocking threads.
+    pub threads: Threads,
+    /// How long an upload may go without a message from its client.
+    pub stall: Duration,
+    /// Commits small files in groups.
+    pub committer: Committer,
+}
+
+/// Runs an ordinary upload to its end and sends the final reply; `keep`
+/// (its turn, places, slot) goes back as that reply is written. File work
+/// runs in bounded steps on the user's threads (open, each batch of
+/// chunks that has arrived, finish); waiting for the client happens here,
+/// between steps, with `ctx.stall` as its limit.
+pub async fn stream(
     spec: UploadSpec,
     account: Arc<Account>,
     rx: mpsc::Receiver<UploadMsg>,
     out: Outbox,
+    ctx: Ctx,
+    keep: impl Send + 'static,
+) {
+    let spec = Arc::new(spec);
+    let (result, replaced_file) = match streamed(&spec, &account, rx, &out, &ctx).await {
+        Ok((reply, old)) => (Ok(reply), old),
+        Err(e) => (Err(e), None),
+    };
+    log(&spec, &account, &result);
+    out.reply_holding(spec.id, result, keep).await;
+    // The file this upload replaced goes now, once the answer is on its
+    // way (see `Received::Committed`).
+    drop(replaced_file);
+}
+
+/// The upload's steps; the reply and the replaced file, still open.
+async fn streamed(
+    spec: &Arc<UploadSpec>,
+    account: &Arc<Account>,
+    mut rx: mpsc::Receiver<UploadMsg>,
+    out: &Outbox,
+    ctx: &Ctx,
+) -> Result<(Reply, Option<File>), RemoteError> {
+    let internal = || RemoteError::new(ErrorKind::Io, "internal error");
+    let (s, a) = (spec.clone(), account.clone());
+    let (opened, prefix) = ctx
+        .threads
+        .run(move || open(&s, &a))
+        .await
+        .ok_or_else(internal)??;
+    let superseded = opened.lock.superseded.clone();
+    let partial = opened.partial;
+    out.reply(
+        spec.id,
+        Ok(Reply::PutReady {
+            partial,
+            prefix_sha256: prefix,
+        }),
+    )
+    .await;
+    let start = match next(&mut rx, &superseded, ctx.stall).await? {
+        UploadMsg::Start(offset) => offset,
+        _ => return Err(bad("expected PutStart")),
+    };
+    let s = spec.clone();
+    let mut writing = ctx
+        .threads
+        .run(move || begin(opened, &s, start))
+        .await
+        .ok_or_else(internal)??;
+    let sha = loop {
+        // What has arrived, written in one step.
+        let mut batch = vec![next(&mut rx, &superseded, ctx.stall).await?];
+        while batch.len() < STEP_CHUNKS {
+            match rx.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
+        let s = spec.clone();
+        let (back, r) = ctx
+            .threads
+            .run(move || {
+                let r = writing.write(&s, batch);
+                (writing, r)
+            })
+            .await
+            .ok_or_else(internal)?;
+        writing = back;
+        out.progressed();
+        if let Some(sha) = r? {
+            break sha;
+        }
+    };
+    let (s, a) = (spec.clone(), account.clone());
+    match ctx
+        .threads
+        .run(move || writing.finish(&s, &a, sha))
+        .await
+        .ok_or_else(internal)??
+    {
+        Received::Committed(reply, old) => Ok((reply, old)),
+        Received::ToCommit(c) => {
+            let (tx, done) = tokio::sync::oneshot::channel();
+            let then = move |r: std::io::Result<()>| {
+                let _ = tx.send(r);
+            };
+            let ToCommit {
+                from,
+                dir,
+                file,
+                part,
+                target,
+                reply,
+                replaced,
+                lock,
+            } = c;
+            ctx.committer
+                .commit_then(from, dir, file, part, target, Box::new(then));
+            let committed = done
+                .await
+                .unwrap_or_else(|_| Err(ferry_proto::commit::stopped()));
+            drop(lock);
+            committed.map_err(|e| io_error(&spec.path, e))?;
+            account.freed(replaced);
+            Ok((reply, None))
+        }
+    }
+}
+
+/// Chunks written in one step at most.
+const STEP_CHUNKS: usize = 16;
+
+/// The next message for an upload: an error when the connection ended, a
+/// newer upload of the path took over, or nothing came for `stall`.
+async fn next(
+    rx: &mut mpsc::Receiver<UploadMsg>,
+    superseded: &tokio_util::sync::CancellationToken,
+    stall: Duration,
+) -> Result<UploadMsg, RemoteError> {
+    tokio::select! {
+        m = tokio::time::timeout(stall, rx.recv()) => match m {
+            Ok(Some(m)) => Ok(m),
+            Ok(None) => Err(RemoteError::bare(ErrorKind::Cancelled)),
+            Err(_) => Err(RemoteError::new(
+                ErrorKind::TimedOut,
+                format!(
+                    "nothing arrived for {} s; the partial file is kept for a resume",
+                    stall.as_secs()
+                ),
+            )),
+        },
+        _ = superseded.cancelled() => Err(RemoteError::bare(ErrorKind::Cancelled)),
+    }
+}
+
+/// Runs an eager upload (a small file, whose data and end have all
+/// arrived) on the current blocking thread, in one step. A small file
+/// ends on the commit thread, which hands the reply to a task once the
+/// file is durable; `keep` goes back as that reply is written.
+pub fn run_eager(
+    spec: UploadSpec,
+    account: Arc<Account>,
+    mut rx: mpsc::Receiver<UploadMsg>,
+    out: Outbox,
     committer: &Committer,
     keep: impl Send + 'static,
 ) {
-    let mut replaced_file = None;
-    let result = match receive(&spec, &account, rx, &out) {
-        Ok(Received::Committed(reply, old)) => {
-            replaced_file = old;
-            Ok(reply)
+    let mut msgs = Vec::new();
+    while let Ok(m) = rx.try_recv() {
+        msgs.push(m);
+    }
+    let received = open(&spec, &account).and_then(|(opened, _)| {
+        let mut writing = begin(opened, &spec, 0)?;
+        match writing.write(&spec, msgs)? {
+            Some(sha) => writing.finish(&spec, &account, sha),
+            None => Err(RemoteError::bare(ErrorKind::Cancelled)),
         }
+    });
+    let result = match received {
+        Ok(Received::Committed(reply, _old)) => Ok(reply),
         Ok(Received::ToCommit(c)) => {
             let ToCommit {
                 from,
@@ -98,9 +264,6 @@ pub fn run(
     };
     log(&spec, &account, &result);
     out.reply_later(spec.id, result, keep);
-    // The file this upload replaced goes now, once the client has its
-    // answer (see `Received::Committed`).
-    drop(replaced_file);
 }
 
 /// The upload's outcome, in the audit log or the server log.
@@ -152,30 +315,41 @@ fn bad(msg: impl Into<String>) -> RemoteError {
     RemoteError::new(ErrorKind::BadRequest, msg)
 }
 
-fn receive(
+/// An upload's partial, open, with what it already holds.
+struct Opened {
+    lock: PathLock,
+    /// The parent directory, opened once (within the home, as every path
+    /// is): the names are single components, so each call looks up one
+    /// name instead of walking the whole path again.
+    parent: Dir,
+    /// The user's partial area, which holds `part`.
+    partials: Dir,
+    target: PathBuf,
+    part: PathBuf,
+    file: File,
+    reservation: Reservation,
+    /// Bytes an earlier attempt left that may be resumed from.
+    partial: u64,
+    /// Their hash so far.
+    hasher: Sha256,
+    /// Bytes of the file this upload replaces.
+    replaced: u64,
+}
+
+/// The first step: takes the path, checks the target, opens (or creates)
+/// the partial with quota reserved, and hashes what it already holds.
+/// Returns it with that prefix hash.
+fn open(
     spec: &UploadSpec,
     account: &Arc<Account>,
-    mut rx: mpsc::Receiver<UploadMsg>,
-    out: &Outbox,
-) -> Result<Received, RemoteError> {
+) -> Result<(Opened, Option<[u8; 32]>), RemoteError> {
     let path = &spec.path;
     let dir = account.home.dir();
     let Some(name) = path.file_name() else {
         return Err(RemoteError::new(ErrorKind::IsADirectory, "/"));
     };
     account.home.check_depth(path)?;
-    let busy = account.lock_path(path)?;
-    let rt = tokio::runtime::Handle::current();
-    // Next message from the connection, or None when it ended or a newer
-    // upload of this path took over.
-    let mut next = || {
-        rt.block_on(async {
-            tokio::select! { m = rx.recv() => m, _ = busy.superseded.cancelled() => None }
-        })
-    };
-    // Everything below happens in the parent directory, opened once (within
-    // the home, as every path is): the names are single components, so
-    // each call looks up one name instead of walking the whole path again.
+    let lock = account.lock_path(path)?;
     let parent = dir
         .open_dir(path.parent().to_relative())
         .map_err(|e| io_error(&path.parent(), e))?;
@@ -215,7 +389,7 @@ fn receive(
     } else {
         None
     };
-    let (mut file, mut reservation, partial) = match fresh {
+    let (mut file, reservation, partial) = match fresh {
         Some((file, reservation)) => (file, reservation, 0),
         None => open_partial(spec, account, partials, &part)?,
     };
@@ -226,22 +400,52 @@ fn receive(
     } else {
         None
     };
-    let start = if spec.eager {
-        0
-    } else {
-        out.blocking_reply(
-            spec.id,
-            Ok(Reply::PutReady {
-                partial,
-                prefix_sha256: prefix,
-            }),
-        );
-        match next() {
-            Some(UploadMsg::Start(offset)) => offset,
-            Some(_) => return Err(bad("expected PutStart")),
-            None => return Err(RemoteError::bare(ErrorKind::Cancelled)),
-        }
+    let opened = Opened {
+        lock,
+        partials: partials.try_clone().map_err(|e| io_error(path, e))?,
+        parent,
+        target,
+        part,
+        file,
+        reservation,
+        partial,
+        hasher,
+        replaced,
     };
+    Ok((opened, prefix))
+}
+
+/// An upload receiving its data: everything its steps need.
+struct Writing {
+    lock: PathLock,
+    parent: Dir,
+    partials: Dir,
+    target: PathBuf,
+    part: PathBuf,
+    replaced: u64,
+    file: std::fs::File,
+    writer: DirectWriter<Partial>,
+    behind: WriteBehind,
+    pipe: HashPipe,
+    reservation: Reservation,
+    written: u64,
+}
+
+/// Starts writing at `start` (where the client starts sending).
+fn begin(o: Opened, spec: &UploadSpec, start: u64) -> Result<Writing, RemoteError> {
+    let path = &spec.path;
+    let Opened {
+        lock,
+        parent,
+        partials,
+        target,
+        part,
+        mut file,
+        mut reservation,
+        partial,
+        mut hasher,
+        replaced,
+    } = o;
     if start == 0 && partial > 0 {
         // The client's file differs from our partial: start afresh. The
         // partial's bytes were counted; now they are reserved instead.
@@ -257,93 +461,145 @@ fn receive(
         file.seek(SeekFrom::Start(start))
             .map_err(|e| io_error(path, e))?;
     }
-
     let file = file.into_std();
-    let mut written = start;
-    let remaining = spec.size - start;
-    let mut pipe = HashPipe::new(hasher, remaining);
-    let mut writer = DirectWriter::new(
+    let remaining = spec.size.saturating_sub(start);
+    let pipe = HashPipe::new(hasher, remaining);
+    let writer = DirectWriter::new(
         Partial {
-            file: &file,
+            file: file.try_clone().map_err(|e| io_error(path, e))?,
             direct: remaining >= DIRECT_MIN,
         },
         start,
     );
     // Direct writes leave nothing in the page cache to flush behind them.
-    let mut behind = WriteBehind::new(remaining, || {
+    let behind = WriteBehind::new(remaining, || {
         (!writer.is_direct())
             .then(|| file.try_clone().ok().map(flush_and_forget))
             .flatten()
     });
-    let sha = loop {
-        match next() {
-            Some(UploadMsg::Data(bytes, charge)) => {
-                let len = bytes.len() as u64;
-                if written + len > spec.size {
-                    // More than declared: every extra byte needs quota too.
-                    let extra = (written + len - spec.size).min(len);
-                    reservation.grow(extra)?;
+    Ok(Writing {
+        lock,
+        parent,
+        partials,
+        target,
+        part,
+        replaced,
+        file,
+        writer,
+        behind,
+        pipe,
+        reservation,
+        written: start,
+    })
+}
+
+impl Writing {
+    /// Writes what has arrived (one step); the client's SHA-256 once its
+    /// end is among it.
+    fn write(
+        &mut self,
+        spec: &UploadSpec,
+        msgs: Vec<UploadMsg>,
+    ) -> Result<Option<[u8; 32]>, RemoteError> {
+        let path = &spec.path;
+        for m in msgs {
+            match m {
+                UploadMsg::Data(bytes, charge) => {
+                    let len = bytes.len() as u64;
+                    if self.written + len > spec.size {
+                        // More than declared: every extra byte needs quota too.
+                        let extra = (self.written + len - spec.size).min(len);
+                        self.reservation.grow(extra)?;
+                    }
+                    self.writer.write(&bytes).map_err(|e| io_error(path, e))?;
+                    self.reservation.use_bytes(len);
+                    self.behind.wrote(len);
+                    self.pipe.update_holding(&bytes, charge);
+                    self.written += len;
                 }
-                writer.write(&bytes).map_err(|e| io_error(path, e))?;
-                reservation.use_bytes(len);
-                behind.wrote(len);
-                pipe.update_holding(&bytes, charge);
-                written += len;
+                UploadMsg::End(sha) => return Ok(Some(sha)),
+                UploadMsg::Start(_) => return Err(bad("PutStart sent twice")),
             }
-            Some(UploadMsg::End(sha)) => break sha,
-            Some(UploadMsg::Start(_)) => return Err(bad("PutStart sent twice")),
-            None => return Err(RemoteError::bare(ErrorKind::Cancelled)),
         }
-    };
-    if written != spec.size {
-        return Err(bad(format!(
-            "declared {} bytes but sent {written}",
-            spec.size
-        )));
+        Ok(None)
     }
-    writer.finish().map_err(|e| io_error(path, e))?;
-    behind.finish().map_err(|e| io_error(path, e))?;
-    let ours = pipe
-        .finish()
-        .ok_or_else(|| RemoteError::new(ErrorKind::Io, "hashing failed"))?;
-    if ours != sha {
-        drop(file);
-        let _ = partials.remove_file(&part);
-        account.freed(written);
-        tracing::warn!(user = %account.name, path = %q(path), ours = %hex(&ours), theirs = %hex(&sha), "upload checksum mismatch");
-        return Err(RemoteError::new(
-            ErrorKind::IntegrityFailed,
-            format!("{path}: the data received does not match the sender's SHA-256; the partial was discarded"),
-        ));
-    }
-    let file = prepare(file, spec, &ours).map_err(|e| io_error(path, e))?;
-    let reply = Reply::PutDone {
-        size: written,
-        sha256: ours,
-    };
-    if spec.size <= GROUP_COMMIT_MAX {
-        return Ok(Received::ToCommit(ToCommit {
-            from: partials.try_clone().map_err(|e| io_error(path, e))?,
-            dir: parent,
-            file,
-            part,
+
+    /// The last step: checks the hash, then commits a large file here and
+    /// hands a small one on for a group commit.
+    fn finish(
+        self,
+        spec: &UploadSpec,
+        account: &Account,
+        sha: [u8; 32],
+    ) -> Result<Received, RemoteError> {
+        let path = &spec.path;
+        let Writing {
+            lock,
+            parent,
+            partials,
             target,
-            reply,
+            part,
             replaced,
-            lock: busy,
-        }));
+            file,
+            writer,
+            behind,
+            pipe,
+            reservation,
+            written,
+        } = self;
+        let dir = &parent;
+        if written != spec.size {
+            return Err(bad(format!(
+                "declared {} bytes but sent {written}",
+                spec.size
+            )));
+        }
+        drop(writer.finish().map_err(|e| io_error(path, e))?);
+        behind.finish().map_err(|e| io_error(path, e))?;
+        let ours = pipe
+            .finish()
+            .ok_or_else(|| RemoteError::new(ErrorKind::Io, "hashing failed"))?;
+        drop(reservation);
+        if ours != sha {
+            drop(file);
+            let _ = partials.remove_file(&part);
+            account.freed(written);
+            tracing::warn!(user = %account.name, path = %q(path), ours = %hex(&ours), theirs = %hex(&sha), "upload checksum mismatch");
+            return Err(RemoteError::new(
+                ErrorKind::IntegrityFailed,
+                format!("{path}: the data received does not match the sender's SHA-256; the partial was discarded"),
+            ));
+        }
+        let file = prepare(file, spec, &ours).map_err(|e| io_error(path, e))?;
+        let reply = Reply::PutDone {
+            size: written,
+            sha256: ours,
+        };
+        if spec.size <= GROUP_COMMIT_MAX {
+            return Ok(Received::ToCommit(ToCommit {
+                from: partials,
+                dir: parent,
+                file,
+                part,
+                target,
+                reply,
+                replaced,
+                lock,
+            }));
+        }
+        // Large files commit themselves: their data is most of the flush.
+        let io = |e| io_error(path, e);
+        file.sync_all().map_err(io)?;
+        drop(file);
+        let old = (replaced > 0)
+            .then(|| open_replaced(dir, &target))
+            .flatten();
+        partials.rename(&part, dir, &target).map_err(io)?;
+        sync_dir(dir, &RemotePath::root());
+        account.freed(replaced);
+        drop(lock);
+        Ok(Received::Committed(reply, old))
     }
-    // Large files commit themselves: their data is most of the flush.
-    let io = |e| io_error(path, e);
-    file.sync_all().map_err(io)?;
-    drop(file);
-    let old = (replaced > 0)
-        .then(|| open_replaced(dir, &target))
-        .flatten();
-    partials.rename(&part, dir, &target).map_err(io)?;
-    sync_dir(dir, &RemotePath::root());
-    account.freed(replaced);
-    Ok(Received::Committed(reply, old))
 }
 
 /// Opens the file an upload is about to replace, to hold it across the
@@ -418,19 +674,20 @@ fn prepare(
 
 /// A large upload's partial, written direct where its file system does
 /// that well (see `ferry_proto::direct`).
-struct Partial<'a> {
-    file: &'a std::fs::File,
+struct Partial {
+    /// The partial (a second handle on the same open file).
+    file: std::fs::File,
     /// Big enough to be worth it.
     direct: bool,
 }
 
-impl DirectFile for Partial<'_> {
+impl DirectFile for Partial {
     fn set_direct(&mut self, on: bool) -> bool {
-        (self.direct || !on) && set_direct(self.file, on).is_ok()
+        (self.direct || !on) && set_direct(&self.file, on).is_ok()
     }
 
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        (&mut &*self.file).write(buf)
+        (&self.file).write(buf)
     }
 }
 
@@ -514,7 +771,7 @@ mod tests {
         let data: Vec<u8> = (0..(5 << 20) + 4097u32).map(|i| (i % 253) as u8).collect();
         let mut w = DirectWriter::new(
             Partial {
-                file: &file,
+                file: file.try_clone().unwrap(),
                 direct: true,
             },
             0,
