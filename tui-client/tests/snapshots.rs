@@ -46,7 +46,7 @@ fn app() -> App {
     let mut a = App::new(PathBuf::from("/home/me/projects"), Rect::new(0, 0, 100, 30));
     a.start();
     a.update(Action::LocalListed {
-        path: PathBuf::from("/home/me/projects"),
+        generation: 1,
         result: Ok(vec![
             e("src", EntryKind::Dir, 4096),
             e("Cargo.toml", EntryKind::File, 1234),
@@ -147,7 +147,7 @@ fn help_dialog() {
 fn connect_form_with_an_error() {
     let mut a = App::new(PathBuf::from("/home/me"), Rect::new(0, 0, 100, 30));
     a.update(Action::LocalListed {
-        path: PathBuf::from("/home/me"),
+        generation: 0,
         result: Ok(vec![e("file.txt", EntryKind::File, 10)]),
     });
     a.ask_connect(ConnectForm {
@@ -183,6 +183,33 @@ fn connection_lost_dialog() {
         "the server closed the connection".into(),
     ));
     insta::assert_snapshot!(draw(&a));
+}
+
+/// Wide characters take two columns and keep the columns straight;
+/// control characters show escaped; the full name of the entry under the
+/// cursor is on the message line.
+#[test]
+fn wide_and_control_characters() {
+    let mut a = App::new(PathBuf::from("/home/me"), Rect::new(0, 0, 100, 30));
+    a.start();
+    a.update(Action::LocalListed {
+        generation: 1,
+        result: Ok(vec![
+            e("日本語のファイル名.txt", EntryKind::File, 1234),
+            e("party 🎉🎉🎉.png", EntryKind::File, 99),
+            e("tab\there", EntryKind::File, 5),
+            e(
+                "a very long name that does not fit in the pane at all, not even close.txt",
+                EntryKind::File,
+                7,
+            ),
+        ]),
+    });
+    a.update(key(KeyCode::Down));
+    let screen = draw(&a);
+    assert!(screen.contains("tab\\there"), "{screen}");
+    assert!(screen.contains("not even close.txt"), "{screen}");
+    insta::assert_snapshot!(screen);
 }
 
 /// A long reason on a small screen: the box grows to fit the wrapped text

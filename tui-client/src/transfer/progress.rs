@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::FileReport;
+use super::{FileReport, Status};
 
 /// Which way a transfer goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -162,15 +162,28 @@ fn eta(left: u64, rate: f64) -> Option<Duration> {
     (rate > 0.0).then(|| Duration::from_secs_f64(left as f64 / rate))
 }
 
-/// Folds events into figures.
+/// Folds events into figures. Totals are kept as running sums and a
+/// finished file is folded into them and forgotten, so every event costs
+/// O(1) and memory holds only the files not yet finished, however many
+/// files the job has (100,000 or more).
 #[derive(Debug, Default)]
 pub struct ProgressBoard {
+    /// Files queued or running, by id.
     files: HashMap<u64, FileProgress>,
-    order: Vec<u64>,
     rate: Rate,
     warnings: Vec<String>,
     changed: Option<Instant>,
+    known: usize,
+    finished: usize,
+    failed: usize,
+    total: u64,
+    done: u64,
+    moved: u64,
+    first_failure: Option<String>,
 }
+
+/// Warnings kept per job (the count goes on).
+const MAX_WARNINGS: usize = 100;
 
 /// Figures for the whole job.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -211,14 +224,16 @@ impl ProgressBoard {
                 target,
                 size,
             } => {
-                self.order.push(*id);
-                self.files.insert(
+                let size = size.unwrap_or(0);
+                self.known += 1;
+                self.total += size;
+                let old = self.files.insert(
                     *id,
                     FileProgress {
                         direction: *direction,
                         source: source.clone(),
                         target: target.clone(),
-                        size: size.unwrap_or(0),
+                        size,
                         done: 0,
                         resumed_from: 0,
                         started: None,
@@ -226,6 +241,12 @@ impl ProgressBoard {
                         rate: Rate::default(),
                     },
                 );
+                if let Some(old) = old {
+                    // The same id again: the old one no longer counts.
+                    self.known -= 1;
+                    self.total -= old.size;
+                    self.done -= old.done;
+                }
             }
             TransferEvent::Started {
                 id,
@@ -233,6 +254,8 @@ impl ProgressBoard {
                 resumed_from,
             } => {
                 if let Some(f) = self.files.get_mut(id) {
+                    self.total = self.total - f.size + size;
+                    self.done = self.done - f.done + resumed_from;
                     f.size = *size;
                     f.done = *resumed_from;
                     f.resumed_from = *resumed_from;
@@ -242,38 +265,61 @@ impl ProgressBoard {
             }
             TransferEvent::Progress { id, done } => {
                 if let Some(f) = self.files.get_mut(id) {
+                    self.done = self.done - f.done + done;
+                    self.moved += done.saturating_sub(f.done.max(f.resumed_from));
                     f.done = *done;
                     f.rate.sample(now, *done);
                 }
             }
-            TransferEvent::Warning { message, .. } => self.warnings.push(message.clone()),
+            TransferEvent::Warning { message, .. } => {
+                if self.warnings.len() < MAX_WARNINGS {
+                    self.warnings.push(message.clone());
+                }
+            }
             TransferEvent::Finished { id, report } => {
-                if let Some(f) = self.files.get_mut(id) {
-                    if report.status.is_done() {
-                        f.done = f.size.max(report.size);
+                if let Some(f) = self.files.remove(id) {
+                    let end = if report.status.is_done() {
+                        f.size.max(report.size)
+                    } else {
+                        f.done
+                    };
+                    // A skipped file leaves the totals; a failed one keeps
+                    // its size, so its job shows what is missing.
+                    let counted = match report.status {
+                        Status::Skipped(_) => end,
+                        _ => f.size.max(end),
+                    };
+                    self.total = self.total - f.size + counted;
+                    self.done = self.done - f.done + end;
+                    self.moved += end.saturating_sub(f.done.max(f.resumed_from));
+                    self.finished += 1;
+                    if let Status::Failed(why) = &report.status {
+                        self.failed += 1;
+                        self.first_failure.get_or_insert_with(|| why.clone());
                     }
-                    f.report = Some(report.clone());
                 }
             }
         }
-        let moved: u64 = self
-            .files
-            .values()
-            .map(|f| f.done - f.resumed_from.min(f.done))
-            .sum();
-        self.rate.sample(now, moved);
+        self.rate.sample(now, self.moved);
     }
 
-    /// A file's figures.
+    /// A file's figures, while it is queued or running.
     pub fn file(&self, id: u64) -> Option<&FileProgress> {
         self.files.get(&id)
     }
 
-    /// Files in the order they were queued.
-    pub fn files(&self) -> impl Iterator<Item = (u64, &FileProgress)> {
-        self.order
+    /// The running file with the lowest id, for display.
+    pub fn current(&self) -> Option<&FileProgress> {
+        self.files
             .iter()
-            .filter_map(|id| self.files.get(id).map(|f| (*id, f)))
+            .filter(|(_, f)| f.is_running())
+            .min_by_key(|(id, _)| **id)
+            .map(|(_, f)| f)
+    }
+
+    /// Why the first file that failed failed.
+    pub fn first_failure(&self) -> Option<&str> {
+        self.first_failure.as_deref()
     }
 
     /// When a file was last queued, started, moved bytes or finished: a
@@ -282,28 +328,78 @@ impl ProgressBoard {
         self.changed
     }
 
-    /// Warnings so far.
+    /// Warnings so far (the first [`MAX_WARNINGS`]).
     pub fn warnings(&self) -> &[String] {
         &self.warnings
     }
 
     /// The whole job.
     pub fn overall(&self) -> Overall {
-        let total: u64 = self.files.values().map(|f| f.size).sum();
-        let done: u64 = self.files.values().map(|f| f.done).sum();
         let rate = self.rate.value();
         Overall {
-            files: self.files.len(),
-            finished: self.files.values().filter(|f| f.report.is_some()).count(),
-            failed: self
-                .files
-                .values()
-                .filter(|f| f.report.as_ref().is_some_and(|r| r.status.is_failed()))
-                .count(),
-            total,
-            done,
+            files: self.known,
+            finished: self.finished,
+            failed: self.failed,
+            total: self.total,
+            done: self.done,
             rate,
-            eta: eta(total.saturating_sub(done), rate),
+            eta: eta(self.total.saturating_sub(self.done), rate),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(status: Status, size: u64) -> FileReport {
+        FileReport {
+            direction: Direction::Get,
+            local: "x".into(),
+            remote: "/x".into(),
+            size,
+            sha256: None,
+            resumed_from: 0,
+            status,
+        }
+    }
+
+    #[test]
+    fn totals_follow_every_event_and_finished_files_are_forgotten() {
+        let mut b = ProgressBoard::new();
+        for id in 0..100_000u64 {
+            b.apply(&TransferEvent::Queued {
+                id,
+                direction: Direction::Get,
+                source: format!("/f{id}"),
+                target: format!("f{id}"),
+                size: Some(10),
+            });
+        }
+        b.apply(&TransferEvent::Started {
+            id: 0,
+            size: 10,
+            resumed_from: 4,
+        });
+        b.apply(&TransferEvent::Progress { id: 0, done: 7 });
+        let o = b.overall();
+        assert_eq!((o.files, o.total, o.done), (100_000, 1_000_000, 7));
+        for id in 0..100_000u64 {
+            let status = if id == 5 {
+                Status::Failed("disk full".into())
+            } else {
+                Status::Done
+            };
+            b.apply(&TransferEvent::Finished {
+                id,
+                report: report(status, 10),
+            });
+        }
+        let o = b.overall();
+        assert_eq!((o.finished, o.failed), (100_000, 1));
+        assert_eq!(o.done, 1_000_000 - 10, "the failed file moved nothing");
+        assert_eq!(b.first_failure(), Some("disk full"));
+        assert!(b.files.is_empty(), "finished files are forgotten");
+        assert_eq!(b.moved, 1_000_000 - 10 - 4, "resumed bytes did not move");
     }
 }

@@ -10,7 +10,7 @@ use ferry_proto::RemotePath;
 
 use super::pane::Side;
 use crate::client::{ConnectOptions, ServerIdentity};
-use crate::transfer::{Conflict, Direction, TransferEvent};
+use crate::transfer::TransferEvent;
 
 /// Something that happened.
 #[derive(Debug, Clone)]
@@ -25,8 +25,8 @@ pub enum Action {
     Tick(std::time::Instant),
     /// A local directory was read.
     LocalListed {
-        /// Which directory.
-        path: PathBuf,
+        /// Which listing (stale ones are ignored).
+        generation: u64,
         /// Its entries, or why not.
         result: Result<Vec<Entry>, String>,
     },
@@ -99,8 +99,14 @@ pub enum Action {
 /// Work for the runtime.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
-    /// Read a local directory.
-    ListLocal(PathBuf),
+    /// Read a local directory; the result comes back tagged with
+    /// `generation`.
+    ListLocal {
+        /// The directory.
+        path: PathBuf,
+        /// Tag.
+        generation: u64,
+    },
     /// List a remote directory; batches come back tagged with `generation`.
     ListRemote {
         /// The directory.
@@ -114,20 +120,23 @@ pub enum Effect {
     Mkdir(Side, String),
     /// Rename or move.
     Rename(Side, String, String),
+    /// Move entries into a directory.
+    Move {
+        /// In which pane.
+        side: Side,
+        /// The entries' paths.
+        from: Vec<String>,
+        /// The directory.
+        to_dir: String,
+    },
     /// Delete paths (recursively for directories).
     Delete(Side, Vec<String>),
     /// Start a transfer job.
     StartJob {
         /// Job id.
         job: u64,
-        /// Up or down.
-        direction: Direction,
-        /// Source path.
-        source: String,
-        /// Target directory.
-        dest: String,
-        /// Conflict policy.
-        conflict: Conflict,
+        /// What and where.
+        spec: super::queue::JobSpec,
     },
     /// Cancel a job (its partials stay for a resume).
     CancelJob(u64),

@@ -14,7 +14,7 @@ use super::dialog::{CopyPlan, Dialog, InputKind, PendingCopy};
 use super::form::{ConnectForm, FormOutcome};
 use super::layout::{self, Areas};
 use super::pane::{Pane, Side, SortKey};
-use super::queue::{JobState, Queue};
+use super::queue::{JobSpec, JobState, Queue};
 use super::text::{edit_line, Back};
 use crate::transfer::{Conflict, Direction};
 
@@ -84,6 +84,7 @@ pub struct App {
     /// Filter typing mode in the focused pane.
     pub filtering: bool,
     remote_generation: u64,
+    local_generation: u64,
     local_dir: PathBuf,
     remote_dir: RemotePath,
     press: Option<(Side, usize)>,
@@ -122,6 +123,7 @@ impl App {
             quit: false,
             filtering: false,
             remote_generation: 0,
+            local_generation: 0,
             local_dir,
             remote_dir: RemotePath::root(),
             press: None,
@@ -192,7 +194,11 @@ impl App {
         let at_root = dir.parent().is_none();
         self.local.begin(dir.display().to_string(), at_root);
         self.local_dir = dir.clone();
-        Effect::ListLocal(dir)
+        self.local_generation += 1;
+        Effect::ListLocal {
+            path: dir,
+            generation: self.local_generation,
+        }
     }
 
     fn open_remote(&mut self, dir: RemotePath) -> Vec<Effect> {
@@ -256,10 +262,16 @@ impl App {
                 vec![]
             }
             Action::Tick(now) => self.tick(now),
-            Action::LocalListed { path, result } => {
-                if path == self.local_dir {
+            Action::LocalListed { generation, result } => {
+                // Only the newest listing counts: older ones in flight
+                // would add their entries again.
+                if generation == self.local_generation {
                     match result {
-                        Ok(entries) => self.local.extend(entries, true),
+                        Ok(entries) => {
+                            // A local listing arrives whole.
+                            self.local.entries.clear();
+                            self.local.extend(entries, true)
+                        }
                         Err(e) => {
                             self.local.fail(e.clone());
                             self.error(e);
@@ -314,7 +326,7 @@ impl App {
                 vec![]
             }
             Action::JobEnded { job, result } => {
-                let direction = self.queue.get_mut(job).map(|j| j.direction);
+                let direction = self.queue.get_mut(job).map(|j| j.spec.direction);
                 self.queue.finish(job, result);
                 if let Some(j) = self.queue.get_mut(job) {
                     if let JobState::Failed(e) = &j.state {
@@ -349,10 +361,7 @@ impl App {
                         job.board = Default::default();
                         fx.push(Effect::StartJob {
                             job: job.id,
-                            direction: job.direction,
-                            source: job.source.clone(),
-                            dest: job.dest.clone(),
-                            conflict: resume_policy(job.conflict),
+                            spec: job.spec.resumed(),
                         });
                     }
                 }
@@ -500,9 +509,18 @@ impl App {
                 self.focus = if self.focus == Focus::Queue {
                     Focus::Pane(Side::Local)
                 } else {
+                    // Start on the job that is running, if any.
+                    if let Some(i) = self.queue.jobs.iter().position(|j| j.active()) {
+                        self.queue.selected = i;
+                    }
                     Focus::Queue
                 };
                 vec![]
+            }
+            KeyCode::Char('r') if ctrl && self.focus == Focus::Queue => {
+                let mut fx = self.refresh(Side::Local);
+                fx.extend(self.refresh(Side::Remote));
+                fx
             }
             _ if self.focus == Focus::Queue => self.queue_key(key),
             KeyCode::Up | KeyCode::Char('k') if shift => self.extend_selection(-1),
@@ -552,7 +570,7 @@ impl App {
                 self.pane_mut(self.focused_side()).marked.clear();
                 vec![]
             }
-            KeyCode::F(2) | KeyCode::Char('s') => {
+            KeyCode::Char('s') => {
                 let p = self.pane_mut(self.focused_side());
                 p.sort = match p.sort {
                     SortKey::Name => SortKey::Size,
@@ -562,13 +580,24 @@ impl App {
                 p.resort();
                 vec![]
             }
-            KeyCode::F(3) | KeyCode::Char('.') => {
+            KeyCode::F(3) | KeyCode::F(4) => {
+                let what = if key.code == KeyCode::F(3) {
+                    "viewer"
+                } else {
+                    "editor"
+                };
+                self.info(format!(
+                    "there is no {what} yet (it comes with the tools issue): copy the file with F5 and open it there"
+                ));
+                vec![]
+            }
+            KeyCode::Char('.') => {
                 let p = self.pane_mut(self.focused_side());
                 p.show_hidden = !p.show_hidden;
                 p.resort();
                 vec![]
             }
-            KeyCode::F(4) | KeyCode::Char('/') => {
+            KeyCode::Char('/') => {
                 self.filtering = true;
                 let p = self.pane_mut(self.focused_side());
                 p.filter = Some(String::new());
@@ -647,28 +676,46 @@ impl App {
                     }
                 }
             }
-            KeyCode::Char('r') | KeyCode::Enter => {
+            KeyCode::Char('r') => {
                 if let Some(job) = self.queue.jobs.get_mut(self.queue.selected) {
                     if job.retryable() {
                         job.state = JobState::Queued;
                         job.board = Default::default();
                         return vec![Effect::StartJob {
                             job: job.id,
-                            direction: job.direction,
-                            source: job.source.clone(),
-                            dest: job.dest.clone(),
-                            conflict: resume_policy(job.conflict),
+                            spec: job.spec.resumed(),
                         }];
                     }
                 }
             }
             KeyCode::Char('x') => {
-                // Clear finished jobs from the list.
-                self.queue.jobs.retain(|j| j.state != JobState::Done);
+                // Clear ended jobs (done, failed, cancelled) from the list.
+                self.queue.jobs.retain(|j| j.active());
                 self.queue.selected = self
                     .queue
                     .selected
                     .min(self.queue.jobs.len().saturating_sub(1));
+                if self.queue.jobs.is_empty() {
+                    self.focus = Focus::Pane(Side::Local);
+                }
+            }
+            KeyCode::Enter => {
+                // The whole story of the job, unabridged.
+                if let Some(job) = self.queue.jobs.get(self.queue.selected) {
+                    let text = match &job.state {
+                        JobState::Failed(e) => format!("{}: failed: {e} (r retries)", job.source),
+                        state => format!("{} → {}: {state:?}", job.source, job.spec.dest),
+                    };
+                    self.info(text);
+                }
+            }
+            KeyCode::F(5) | KeyCode::F(6) | KeyCode::F(7) => {
+                self.info("that key works on a pane: Tab or F9 goes back to one");
+            }
+            KeyCode::Char(c) if !c.is_control() => {
+                self.info(
+                    "queue keys: c cancel, r retry, x clear ended jobs, Enter details, F9 back",
+                );
             }
             _ => {}
         }
@@ -755,18 +802,7 @@ impl App {
     /// After going up, put the cursor on the directory we came from once
     /// it shows up in the listing.
     fn pending_select(&mut self, side: Side, name: String) {
-        let p = self.pane_mut(side);
-        p.entries.push(ferry_proto::msg::Entry {
-            name: name.clone(),
-            kind: EntryKind::Dir,
-            size: 0,
-            mtime: 0,
-            mode: 0,
-        });
-        p.resort();
-        p.select_name(&name);
-        p.entries.clear();
-        p.resort();
+        self.pane_mut(side).pending = Some(name);
     }
 
     fn copy(&mut self) -> Vec<Effect> {
@@ -779,11 +815,18 @@ impl App {
         if selection.is_empty() {
             return vec![];
         }
-        let target = self.pane(from.other());
+        // One pass over the target's names (not one search per entry: with
+        // 100,000 marked entries that was 10^10 comparisons).
+        let target: std::collections::HashMap<&str, &ferry_proto::msg::Entry> = self
+            .pane(from.other())
+            .entries
+            .iter()
+            .map(|e| (e.name.as_str(), e))
+            .collect();
         let items = selection
             .into_iter()
             .map(|entry| PendingCopy {
-                existing: target.find(&entry.name).cloned(),
+                existing: target.get(entry.name.as_str()).map(|e| (*e).clone()),
                 entry,
                 conflict: Conflict::Auto,
             })
@@ -808,40 +851,81 @@ impl App {
         self.launch(plan)
     }
 
+    /// Starts the copy: one job per conflict policy chosen (usually one
+    /// job for everything marked), and one per folder renamed on conflict
+    /// (the folder gets the free name, not the files inside).
     fn launch(&mut self, plan: CopyPlan) -> Vec<Effect> {
         let from = if plan.direction == Direction::Put {
             Side::Local
         } else {
             Side::Remote
         };
-        let mut fx = Vec::new();
-        for item in plan.items {
+        let spec = |sources: Vec<String>, name: Option<String>, conflict| JobSpec {
+            direction: plan.direction,
+            sources,
+            dest: plan.to_dir.clone(),
+            name,
+            conflict,
+        };
+        let mut specs: Vec<JobSpec> = Vec::new();
+        let mut groups: Vec<(Conflict, Vec<String>)> = Vec::new();
+        let mut entries = 0;
+        for item in &plan.items {
             if item.existing.is_some() && item.conflict == Conflict::Skip {
                 continue;
             }
+            entries += 1;
             let source = self.join(from, &item.entry.name);
-            let id = self.queue.push(
-                plan.direction,
-                source.clone(),
-                plan.to_dir.clone(),
-                item.conflict,
-            );
-            fx.push(Effect::StartJob {
-                job: id,
-                direction: plan.direction,
-                source,
-                dest: plan.to_dir.clone(),
-                conflict: item.conflict,
-            });
+            let renamed_dir = item.conflict == Conflict::Rename
+                && item.existing.is_some()
+                && item.entry.kind == EntryKind::Dir;
+            if renamed_dir {
+                let name = free_name(self.pane(from.other()), &item.entry.name);
+                specs.push(spec(vec![source], Some(name), Conflict::Auto));
+                continue;
+            }
+            match groups.iter_mut().find(|(c, _)| *c == item.conflict) {
+                Some((_, v)) => v.push(source),
+                None => groups.push((item.conflict, vec![source])),
+            }
         }
-        if !fx.is_empty() {
-            self.info(format!("{} transfer(s) queued", fx.len()));
+        for (conflict, sources) in groups {
+            specs.push(spec(sources, None, conflict));
+        }
+        let fx: Vec<Effect> = specs
+            .into_iter()
+            .map(|spec| Effect::StartJob {
+                job: self.queue.push(spec.clone()),
+                spec,
+            })
+            .collect();
+        if entries > 0 {
+            self.info(format!(
+                "copying {entries} entr{}",
+                if entries == 1 { "y" } else { "ies" }
+            ));
         }
         fx
     }
 
+    /// F6: rename the entry under the cursor, or move the marked ones.
     fn start_rename(&mut self) -> Vec<Effect> {
         let side = self.focused_side();
+        if !self.pane(side).marked.is_empty() {
+            let names = self
+                .pane(side)
+                .selection()
+                .into_iter()
+                .map(|e| e.name)
+                .collect();
+            self.dialog = Some(Dialog::Input {
+                kind: InputKind::Move { names },
+                side,
+                text: String::new(),
+                back: 0,
+            });
+            return vec![];
+        }
         let Some(e) = self.pane(side).current() else {
             return vec![];
         };
@@ -893,8 +977,26 @@ impl App {
                         return vec![];
                     }
                     return match kind {
-                        InputKind::Mkdir => vec![Effect::Mkdir(side, self.join(side, &text))],
+                        InputKind::Mkdir => {
+                            if !text.contains('/') {
+                                self.pane_mut(side).pending = Some(text.clone());
+                            }
+                            vec![Effect::Mkdir(side, self.join(side, &text))]
+                        }
+                        InputKind::Move { names } => {
+                            let to_dir = if text.starts_with('/') {
+                                text
+                            } else {
+                                self.join(side, &text)
+                            };
+                            let from = names.iter().map(|n| self.join(side, n)).collect();
+                            self.pane_mut(side).marked.clear();
+                            vec![Effect::Move { side, from, to_dir }]
+                        }
                         InputKind::Rename { from } => {
+                            if !text.contains('/') {
+                                self.pane_mut(side).pending = Some(text.clone());
+                            }
                             let to = if text.starts_with('/') {
                                 text
                             } else {
@@ -1049,14 +1151,13 @@ impl App {
             MouseEventKind::Down(MouseButton::Left) => {
                 if layout::contains(a.keys, m.column, m.row) {
                     return match layout::fkey_at(a.keys, m.column) {
-                        Some(n) => self.on_key(KeyEvent::new(KeyCode::F(n), KeyModifiers::NONE)),
+                        Some(code) => self.on_key(KeyEvent::new(code, KeyModifiers::NONE)),
                         None => vec![],
                     };
                 }
                 if layout::contains(a.queue_rows, m.column, m.row) {
                     self.focus = Focus::Queue;
-                    let i = (m.row - a.queue_rows.y) as usize
-                        + queue_offset(self.queue.selected, a.queue_rows.height as usize);
+                    let i = (m.row - a.queue_rows.y) as usize + self.queue_view_offset();
                     if i < self.queue.jobs.len() {
                         self.queue.selected = i;
                     }
@@ -1152,6 +1253,14 @@ impl App {
     }
 }
 
+/// `name (1)`, `name (2)`… : the first name not in `pane`.
+fn free_name(pane: &Pane, name: &str) -> String {
+    (1..)
+        .map(|i| format!("{name} ({i})"))
+        .find(|n| pane.find(n).is_none())
+        .unwrap_or_else(|| name.to_string())
+}
+
 /// First job row shown when `selected` must be visible in `height` rows.
 pub fn queue_offset(selected: usize, height: usize) -> usize {
     if height == 0 {
@@ -1161,11 +1270,17 @@ pub fn queue_offset(selected: usize, height: usize) -> usize {
     }
 }
 
-/// Retrying resumes partials; an explicit overwrite or rename is kept.
-fn resume_policy(c: Conflict) -> Conflict {
-    match c {
-        Conflict::Auto | Conflict::Fail => Conflict::Auto,
-        other => other,
+impl App {
+    /// First job row shown: with the queue focused, the selection stays
+    /// in view; otherwise the view follows the running jobs.
+    pub fn queue_view_offset(&self) -> usize {
+        let height = self.areas().queue_rows.height as usize;
+        if self.focus == Focus::Queue {
+            return queue_offset(self.queue.selected, height);
+        }
+        let jobs = &self.queue.jobs;
+        let first_active = jobs.iter().position(|j| j.active()).unwrap_or(jobs.len());
+        first_active.min(jobs.len().saturating_sub(height))
     }
 }
 

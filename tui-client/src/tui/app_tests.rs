@@ -51,9 +51,15 @@ pub(super) fn mouse(
 pub(super) fn app() -> App {
     let mut a = App::new(PathBuf::from("/home/me"), Rect::new(0, 0, 100, 30));
     let fx = a.start();
-    assert_eq!(fx, vec![Effect::ListLocal(PathBuf::from("/home/me"))]);
+    assert_eq!(
+        fx,
+        vec![Effect::ListLocal {
+            path: PathBuf::from("/home/me"),
+            generation: 1
+        }]
+    );
     a.update(Action::LocalListed {
-        path: PathBuf::from("/home/me"),
+        generation: 1,
         result: Ok(vec![
             e("a.txt", EntryKind::File, 100),
             e("b.txt", EntryKind::File, 200),
@@ -96,13 +102,25 @@ fn navigation_and_opening_directories() {
     assert!(a.local.is_parent_row(a.local.cursor));
     a.update(key(KeyCode::Char('j')));
     let fx = a.update(key(KeyCode::Enter));
-    assert_eq!(fx, vec![Effect::ListLocal(PathBuf::from("/home/me/pics"))]);
+    assert_eq!(
+        fx,
+        vec![Effect::ListLocal {
+            path: PathBuf::from("/home/me/pics"),
+            generation: 2
+        }]
+    );
     a.update(Action::LocalListed {
-        path: PathBuf::from("/home/me/pics"),
+        generation: 2,
         result: Ok(vec![]),
     });
     let fx = a.update(key(KeyCode::Backspace));
-    assert_eq!(fx, vec![Effect::ListLocal(PathBuf::from("/home/me"))]);
+    assert_eq!(
+        fx,
+        vec![Effect::ListLocal {
+            path: PathBuf::from("/home/me"),
+            generation: 3
+        }]
+    );
     a.update(key(KeyCode::Tab));
     assert_eq!(a.focus, Focus::Pane(Side::Remote));
     let fx = a.update(Action::Key(KeyEvent::new(
@@ -215,13 +233,19 @@ fn mouse_click_drag_ctrl_click_double_click_and_wheel() {
         rows.y + 1,
         KeyModifiers::NONE,
     ));
-    assert_eq!(fx, vec![Effect::ListLocal(PathBuf::from("/home/me/pics"))]);
+    assert_eq!(
+        fx,
+        vec![Effect::ListLocal {
+            path: PathBuf::from("/home/me/pics"),
+            generation: 2
+        }]
+    );
     // The wheel scrolls a long listing.
     let many: Vec<Entry> = (0..200)
         .map(|i| e(&format!("f{i:03}"), EntryKind::File, 1))
         .collect();
     a.update(Action::LocalListed {
-        path: PathBuf::from("/home/me/pics"),
+        generation: 2,
         result: Ok(many),
     });
     a.update(mouse(
@@ -305,20 +329,24 @@ fn copy_with_conflicts_asks_and_applies_to_all() {
     };
     assert_eq!(plan.items[plan.asking].entry.name, "b.txt");
     let fx = a.update(key(KeyCode::Char('r')));
-    assert_eq!(fx.len(), 4, "one job per entry");
-    let b = fx
+    // One job per policy: b.txt resumes, the three others in one job.
+    let specs: Vec<_> = fx
         .iter()
-        .find(|f| matches!(f, Effect::StartJob { source, .. } if source.ends_with("b.txt")))
+        .map(|f| match f {
+            Effect::StartJob { spec, .. } => spec.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(specs.len(), 2, "{specs:?}");
+    let b = specs
+        .iter()
+        .find(|s| s.conflict == Conflict::Resume)
         .unwrap();
-    assert!(matches!(
-        b,
-        Effect::StartJob {
-            conflict: Conflict::Resume,
-            direction: Direction::Put,
-            ..
-        }
-    ));
-    assert_eq!(a.queue.jobs.len(), 4);
+    assert_eq!(b.sources, vec!["/home/me/b.txt".to_string()]);
+    assert_eq!(b.direction, Direction::Put);
+    let rest = specs.iter().find(|s| s.conflict == Conflict::Auto).unwrap();
+    assert_eq!(rest.sources.len(), 3);
+    assert_eq!(a.queue.jobs.len(), 2);
     assert!(a.local.marked.is_empty());
 
     // Skip with "apply to all" queues nothing for the conflicting ones.
@@ -326,7 +354,7 @@ fn copy_with_conflicts_asks_and_applies_to_all() {
     a.update(key(KeyCode::Tab));
     a.update(key(KeyCode::Char('+')));
     a.update(Action::LocalListed {
-        path: PathBuf::from("/home/me"),
+        generation: 1,
         result: Ok(vec![
             e("b.txt", EntryKind::File, 1),
             e("remote.bin", EntryKind::File, 1),
@@ -389,11 +417,8 @@ fn queue_tracks_progress_cancel_and_retry() {
     // Retry resumes.
     let fx = a.update(key(KeyCode::Char('r')));
     assert!(matches!(
-        fx[0],
-        Effect::StartJob {
-            conflict: Conflict::Auto,
-            ..
-        }
+        &fx[0],
+        Effect::StartJob { spec, .. } if spec.conflict == Conflict::Auto
     ));
     let report = FileReport {
         direction: Direction::Put,

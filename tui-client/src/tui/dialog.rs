@@ -11,6 +11,11 @@ use crate::transfer::{Conflict, Direction};
 pub enum InputKind {
     /// A new directory's name.
     Mkdir,
+    /// A directory to move the marked entries into.
+    Move {
+        /// Their names.
+        names: Vec<String>,
+    },
     /// A new name or path for `from`.
     Rename {
         /// The entry's current name.

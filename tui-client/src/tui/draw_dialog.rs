@@ -165,7 +165,14 @@ pub fn draw_dialog(app: &App, d: &Dialog, f: &mut Frame) {
         } => {
             let what = match kind {
                 InputKind::Mkdir => "New directory".to_string(),
-                InputKind::Rename { from } => format!("Rename or move {from}"),
+                InputKind::Rename { from } => {
+                    format!("Rename or move {}", crate::display::escape(from))
+                }
+                InputKind::Move { names } => format!(
+                    "Move {} marked entr{} into the directory",
+                    names.len(),
+                    if names.len() == 1 { "y" } else { "ies" }
+                ),
             };
             let place = if *side == Side::Local {
                 "local"
@@ -199,24 +206,33 @@ pub fn draw_dialog(app: &App, d: &Dialog, f: &mut Frame) {
             } else {
                 "remote"
             };
+            // A directory's size is not what is inside: only files get
+            // a figure.
+            let files = entries.len() - dirs;
+            let mut what = Vec::new();
+            if files > 0 {
+                what.push(format!(
+                    "{files} file{}, {}",
+                    if files == 1 { "" } else { "s" },
+                    human(bytes)
+                ));
+            }
+            if dirs > 0 {
+                what.push(format!(
+                    "{dirs} director{} with everything inside",
+                    if dirs == 1 { "y" } else { "ies" }
+                ));
+            }
             let mut lines = vec![Line::from(format!(
-                "Delete {} {place} entr{} ({} in files{})?",
+                "Delete {} {place} entr{} ({})?",
                 entries.len(),
                 if entries.len() == 1 { "y" } else { "ies" },
-                human(bytes),
-                if dirs > 0 {
-                    format!(
-                        ", {dirs} director{} with everything inside",
-                        if dirs == 1 { "y" } else { "ies" }
-                    )
-                } else {
-                    String::new()
-                }
+                what.join(", ")
             ))];
             for e in entries.iter().take(5) {
                 lines.push(Line::from(format!(
                     "  {}{}",
-                    e.name,
+                    crate::display::escape(&e.name),
                     if e.kind == EntryKind::Dir {
                         "/  (recursive)"
                     } else {
@@ -250,7 +266,8 @@ pub fn draw_dialog(app: &App, d: &Dialog, f: &mut Frame) {
             let lines = vec![
                 Line::from(format!(
                     "{} already exists in {}",
-                    item.entry.name, plan.to_dir
+                    crate::display::escape(&item.entry.name),
+                    crate::display::escape(&plan.to_dir)
                 )),
                 Line::from(format!("  new:      {}", describe(&item.entry))),
                 Line::from(format!("  existing: {}", describe(existing))),

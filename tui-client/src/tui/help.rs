@@ -1,7 +1,7 @@
 //! The key help (F1), one table for the help dialog and the README.
 
 /// (keys, what they do), in the order shown.
-pub const ROWS: [(&str, &str); 15] = [
+pub const ROWS: [(&str, &str); 17] = [
     ("↑↓ j k PgUp PgDn Home End", "move"),
     ("Enter / Backspace", "open directory / go up"),
     ("Tab", "switch pane (and queue)"),
@@ -12,10 +12,15 @@ pub const ROWS: [(&str, &str); 15] = [
         "mouse",
         "click, drag marks, Ctrl+click, double-click, wheel",
     ),
-    ("F2 s / F3 . / F4 /", "sort / hidden files / filter"),
+    ("s / . / /", "sort / hidden files / filter"),
+    ("F3 / F4", "view / edit (not yet: they come later)"),
     ("F5", "copy to the other pane (upload or download)"),
-    ("F6 / F7 / F8 Del", "rename-move / mkdir / delete"),
-    ("F9, then c r x", "queue: cancel, retry/resume, clear done"),
+    ("F6", "rename, or move the marked entries"),
+    ("F7 / F8 Del", "mkdir / delete"),
+    (
+        "F9, then c r x Enter",
+        "queue: cancel, retry, clear ended, details",
+    ),
     ("Ctrl-R", "refresh (reconnect when offline)"),
     ("Ctrl-O", "connect form"),
     (

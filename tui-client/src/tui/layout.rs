@@ -1,6 +1,7 @@
 //! Where everything goes on screen, computed from the terminal size alone,
 //! so drawing and mouse hit-testing agree.
 
+use crossterm::event::KeyCode;
 use ratatui::layout::{Constraint, Layout, Rect};
 
 /// The screen's regions.
@@ -71,32 +72,36 @@ pub fn areas(area: Rect, jobs: usize) -> Areas {
     }
 }
 
-/// The F-key bar's labels, in order, with the key number.
-pub const FKEYS: [(u8, &str); 10] = [
-    (1, "Help"),
-    (2, "Sort"),
-    (3, "Hidden"),
-    (4, "Filter"),
-    (5, "Copy"),
-    (6, "RenMov"),
-    (7, "Mkdir"),
-    (8, "Delete"),
-    (9, "Queue"),
-    (10, "Quit"),
+/// The key bar: mc's F-keys, then the keys for sorting, hidden files and
+/// the filter (which leave F2-F4 to what mc users expect). Each entry is
+/// the key as shown, its label, and the key a click on it presses.
+pub const KEYBAR: [(&str, &str, KeyCode); 12] = [
+    ("1", "Help", KeyCode::F(1)),
+    ("3", "View", KeyCode::F(3)),
+    ("4", "Edit", KeyCode::F(4)),
+    ("5", "Copy", KeyCode::F(5)),
+    ("6", "RenMov", KeyCode::F(6)),
+    ("7", "Mkdir", KeyCode::F(7)),
+    ("8", "Delete", KeyCode::F(8)),
+    ("9", "Queue", KeyCode::F(9)),
+    ("10", "Quit", KeyCode::F(10)),
+    ("s", "Sort", KeyCode::Char('s')),
+    (".", "Hidden", KeyCode::Char('.')),
+    ("/", "Filter", KeyCode::Char('/')),
 ];
 
-/// Width of one F-key button on a bar of `width` columns.
+/// Width of one button on a bar of `width` columns.
 pub fn fkey_width(width: u16) -> u16 {
-    (width / FKEYS.len() as u16).max(1)
+    (width / KEYBAR.len() as u16).max(1)
 }
 
-/// Which F-key a click at column `x` of the bar hits.
-pub fn fkey_at(bar: Rect, x: u16) -> Option<u8> {
+/// Which key a click at column `x` of the bar presses.
+pub fn fkey_at(bar: Rect, x: u16) -> Option<KeyCode> {
     if x < bar.x {
         return None;
     }
     let i = ((x - bar.x) / fkey_width(bar.width)) as usize;
-    FKEYS.get(i).map(|(n, _)| *n)
+    KEYBAR.get(i).map(|(_, _, k)| *k)
 }
 
 /// True if `(x, y)` is inside `r`.

@@ -11,6 +11,7 @@ pub mod dialog;
 pub mod draw_dialog;
 pub mod form;
 pub mod help;
+pub mod jobs;
 pub mod layout;
 pub mod pane;
 pub mod queue;
@@ -22,6 +23,8 @@ pub mod text;
 mod app_tests;
 #[cfg(test)]
 mod connection_tests;
+#[cfg(test)]
+mod habits_tests;
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -70,6 +70,10 @@ pub struct Pane {
     pub loading: bool,
     /// The last listing error.
     pub error: Option<String>,
+    /// The entry the cursor goes to once the listing shows it: the
+    /// directory we came up from, a new directory, the entry under the
+    /// cursor before a refresh.
+    pub pending: Option<String>,
 }
 
 impl Pane {
@@ -90,6 +94,7 @@ impl Pane {
             filter: None,
             loading: false,
             error: None,
+            pending: None,
         }
     }
 
@@ -100,6 +105,10 @@ impl Pane {
             self.offset = 0;
             self.marked.clear();
             self.filter = None;
+            self.pending = None;
+        } else if self.pending.is_none() {
+            // A refresh: stay on the same entry.
+            self.pending = self.current().map(|e| e.name.clone());
         }
         self.path = path;
         self.at_root = at_root;
@@ -115,7 +124,10 @@ impl Pane {
     /// directory of 100,000 entries never stalls the UI); the one sort
     /// happens when the last batch arrives.
     pub fn extend(&mut self, batch: Vec<Entry>, done: bool) {
-        let cursor_name = self.current().map(|e| e.name.clone());
+        let cursor_name = self
+            .pending
+            .clone()
+            .or_else(|| self.current().map(|e| e.name.clone()));
         self.entries.extend(batch);
         if done {
             self.loading = false;
@@ -125,6 +137,10 @@ impl Pane {
         }
         if let Some(name) = cursor_name {
             self.select_name(&name);
+        }
+        // Until the listing ends, a pending name may still come.
+        if done {
+            self.pending = None;
         }
         self.clamp();
     }
@@ -216,15 +232,32 @@ impl Pane {
         }
     }
 
-    /// Moves the cursor to the entry called `name`, if shown.
-    pub fn select_name(&mut self, name: &str) {
-        if let Some(row) = (0..self.len()).find(|&r| self.row(r).is_some_and(|e| e.name == name)) {
-            self.cursor = row;
+    /// Moves the cursor to the entry called `name`, if shown; true if so.
+    pub fn select_name(&mut self, name: &str) -> bool {
+        match (0..self.len()).find(|&r| self.row(r).is_some_and(|e| e.name == name)) {
+            Some(row) => {
+                self.cursor = row;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Entries not shown because they are hidden (dot files).
+    pub fn hidden_count(&self) -> usize {
+        if self.show_hidden {
+            0
+        } else {
+            self.entries
+                .iter()
+                .filter(|e| e.name.starts_with('.'))
+                .count()
         }
     }
 
     /// Moves the cursor by `delta` rows (clamped).
     pub fn move_by(&mut self, delta: isize) {
+        self.pending = None;
         let len = self.len();
         if len == 0 {
             return;
@@ -235,6 +268,7 @@ impl Pane {
 
     /// Moves the cursor to a row (clamped).
     pub fn move_to(&mut self, row: usize) {
+        self.pending = None;
         if !self.is_empty() {
             self.cursor = row.min(self.len() - 1);
         }
@@ -303,12 +337,13 @@ impl Pane {
             .collect()
     }
 
-    /// Count and total size of the marked entries.
+    /// Count of the marked entries and the size of the marked files (a
+    /// directory's own size says nothing about what is inside).
     pub fn marked_summary(&self) -> (usize, u64) {
         let size = self
             .entries
             .iter()
-            .filter(|e| self.marked.contains(&e.name))
+            .filter(|e| self.marked.contains(&e.name) && e.kind != EntryKind::Dir)
             .map(|e| e.size)
             .sum();
         (self.marked.len(), size)

@@ -23,19 +23,64 @@ pub enum JobState {
     Cancelled,
 }
 
-/// One job: an entry and where it goes.
+/// What a job copies and where: everything needed to start it again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobSpec {
+    /// Up or down.
+    pub direction: Direction,
+    /// Source paths (local or remote), any number: one job copies them all.
+    pub sources: Vec<String>,
+    /// Target directory.
+    pub dest: String,
+    /// A new name for the one source (a renamed folder), if any.
+    pub name: Option<String>,
+    /// Conflict policy.
+    pub conflict: Conflict,
+}
+
+impl JobSpec {
+    /// The job as a short label: its one source, or how many.
+    pub fn label(&self) -> String {
+        let base = |p: &str| {
+            p.rsplit('/')
+                .find(|s| !s.is_empty())
+                .unwrap_or(p)
+                .to_string()
+        };
+        match (&self.sources[..], &self.name) {
+            ([one], Some(name)) => format!("{} as {name}", base(one)),
+            ([one], None) => base(one),
+            (many, _) => {
+                let first = many.first().map_or("", |s| s.as_str());
+                let dir = first.rsplit_once('/').map_or("", |(d, _)| d);
+                format!("{} entries from {}/", many.len(), base(dir))
+            }
+        }
+    }
+
+    /// The same job, restarted: partial files are resumed, an explicit
+    /// overwrite or rename is kept.
+    pub fn resumed(&self) -> JobSpec {
+        let conflict = match self.conflict {
+            Conflict::Auto | Conflict::Fail => Conflict::Auto,
+            other => other,
+        };
+        JobSpec {
+            conflict,
+            ..self.clone()
+        }
+    }
+}
+
+/// One job: a copy of one or many entries and where it goes.
 #[derive(Debug)]
 pub struct Job {
     /// Id, unique in the session.
     pub id: u64,
-    /// Up or down.
-    pub direction: Direction,
-    /// Source path (local path or remote path).
+    /// What and where.
+    pub spec: JobSpec,
+    /// For display: the source, or how many.
     pub source: String,
-    /// Target directory.
-    pub dest: String,
-    /// Conflict policy chosen.
-    pub conflict: Conflict,
     /// State.
     pub state: JobState,
     /// The engine's figures.
@@ -50,10 +95,7 @@ impl Job {
 
     /// The file being moved right now, for display.
     pub fn current_file(&self) -> Option<String> {
-        self.board
-            .files()
-            .find(|(_, f)| f.is_running())
-            .map(|(_, f)| f.source.clone())
+        self.board.current().map(|f| f.source.clone())
     }
 
     /// How long a running job has made no progress, once that is long
@@ -90,21 +132,13 @@ pub struct Queue {
 
 impl Queue {
     /// Adds a job; returns its id.
-    pub fn push(
-        &mut self,
-        direction: Direction,
-        source: String,
-        dest: String,
-        conflict: Conflict,
-    ) -> u64 {
+    pub fn push(&mut self, spec: JobSpec) -> u64 {
         self.next_id += 1;
         let id = self.next_id;
         self.jobs.push(Job {
             id,
-            direction,
-            source,
-            dest,
-            conflict,
+            source: spec.label(),
+            spec,
             state: JobState::Queued,
             board: ProgressBoard::new(),
         });
@@ -135,13 +169,7 @@ impl Queue {
             let failed = job.overall().failed;
             // Say why, in the first failed file's words (a lost connection
             // must be recognisable so the job resumes after a reconnect).
-            let first =
-                job.board
-                    .files()
-                    .find_map(|(_, f)| match f.report.as_ref().map(|r| &r.status) {
-                        Some(crate::transfer::Status::Failed(why)) => Some(why.clone()),
-                        _ => None,
-                    });
+            let first = job.board.first_failure().map(str::to_string);
             job.state = match (result, first) {
                 (Err(e), _) => JobState::Failed(e),
                 (Ok(()), Some(why)) if failed == 1 => JobState::Failed(why),
@@ -161,11 +189,16 @@ impl Queue {
         self.jobs.iter().filter(|j| j.active()).count()
     }
 
-    /// Figures over every job (finished ones included); stalled jobs add
-    /// no speed.
+    /// Figures over the running, queued and finished jobs (failed and
+    /// cancelled ones are counted in the title, not here, so they do not
+    /// hold Overall below 100% forever); stalled jobs add no speed.
     pub fn overall(&self, now: Instant) -> Overall {
         let mut o = Overall::default();
-        for j in &self.jobs {
+        for j in self
+            .jobs
+            .iter()
+            .filter(|j| j.active() || j.state == JobState::Done)
+        {
             let x = j.overall();
             o.files += x.files;
             o.finished += x.finished;

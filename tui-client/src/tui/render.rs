@@ -7,9 +7,10 @@ use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Gauge, Paragraph, Wrap};
 use ratatui::Frame;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-use super::app::{queue_offset, App, Focus, Link};
-use super::layout::{fkey_width, FKEYS};
+use super::app::{App, Focus, Link};
+use super::layout::{fkey_width, KEYBAR};
 use super::pane::{Pane, Side, SortKey, PARENT};
 use super::queue::JobState;
 use crate::cli::output::format_time;
@@ -141,13 +142,19 @@ fn draw_pane(app: &App, f: &mut Frame, side: Side, area: Rect, rows: Rect) {
     };
     let (n, bytes) = p.marked_summary();
     let mut left = vec![];
+    // The entries shown; hidden ones are counted apart.
+    let shown = p.len() - usize::from(!p.at_root);
+    let hidden = match p.hidden_count() {
+        0 => String::new(),
+        n => format!("(+{n} hidden) "),
+    };
     if p.loading {
         left.push(Span::styled(
-            format!("⟳ loading… {} entries ", p.entries.len()),
+            format!("⟳ loading… {shown} entries {hidden}"),
             Style::new().fg(Color::Yellow),
         ));
     } else {
-        left.push(Span::raw(format!("{} entries ", p.entries.len())));
+        left.push(Span::raw(format!("{shown} entries {hidden}")));
     }
     if n > 0 {
         left.push(Span::styled(
@@ -234,19 +241,19 @@ fn entry_line(
             };
             let mark = if marked { "*" } else { " " };
             (
-                format!("{mark}{}{suffix}", e.name),
+                format!("{mark}{}{suffix}", crate::display::escape(&e.name)),
                 size,
                 format_time(e.mtime),
                 style,
             )
         }
     };
-    let name: String = truncate(&name, name_w);
+    // Columns in display widths: CJK and emoji take two columns each.
     let text = format!(
-        "{name:<name_w$}{size:>size_w$}{time:>time_w$}",
-        name_w = name_w,
-        size_w = size_w,
-        time_w = time_w
+        "{}{}{}",
+        fit(&name, name_w),
+        fit_right(&size, size_w),
+        fit_right(&time, time_w)
     );
     let style = if cursor && focused {
         style.bg(Color::Cyan).fg(Color::Black)
@@ -258,13 +265,38 @@ fn entry_line(
     Line::styled(text, style)
 }
 
-fn truncate(s: &str, w: usize) -> String {
-    if s.chars().count() <= w {
+/// `s` cut to `w` display columns (wide characters count two), with `…`
+/// where it was cut.
+pub fn truncate(s: &str, w: usize) -> String {
+    if s.width() <= w {
         return s.to_string();
     }
-    let mut out: String = s.chars().take(w.saturating_sub(1)).collect();
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let cw = c.width().unwrap_or(0);
+        if used + cw + 1 > w {
+            break;
+        }
+        out.push(c);
+        used += cw;
+    }
     out.push('…');
     out
+}
+
+/// `s` cut or padded to exactly `w` display columns.
+pub fn fit(s: &str, w: usize) -> String {
+    let mut out = truncate(s, w);
+    let pad = w.saturating_sub(out.width());
+    out.extend(std::iter::repeat_n(' ', pad));
+    out
+}
+
+/// `s` right-aligned in `w` display columns.
+fn fit_right(s: &str, w: usize) -> String {
+    let t = truncate(s, w);
+    format!("{}{t}", " ".repeat(w.saturating_sub(t.width())))
 }
 
 fn draw_queue(app: &App, f: &mut Frame, area: Rect, rows: Rect) {
@@ -299,7 +331,7 @@ fn draw_queue(app: &App, f: &mut Frame, area: Rect, rows: Rect) {
         .title(Line::from(t).bold())
         .title(
             Line::from(if focused {
-                " c cancel · r retry · x clear done "
+                " c cancel · r retry · x clear ended · Enter details "
             } else {
                 " F9 "
             })
@@ -317,7 +349,7 @@ fn draw_queue(app: &App, f: &mut Frame, area: Rect, rows: Rect) {
         );
         return;
     }
-    let offset = queue_offset(q.selected, rows.height as usize);
+    let offset = app.queue_view_offset();
     for (i, job) in q
         .jobs
         .iter()
@@ -333,17 +365,12 @@ fn draw_queue(app: &App, f: &mut Frame, area: Rect, rows: Rect) {
             height: 1,
         };
         let o = job.overall();
-        let arrow = if job.direction == Direction::Put {
+        let arrow = if job.spec.direction == Direction::Put {
             "↑"
         } else {
             "↓"
         };
-        let name = job
-            .source
-            .rsplit('/')
-            .next()
-            .unwrap_or(&job.source)
-            .to_string();
+        let name = crate::display::escape(&job.source).into_owned();
         let (state, color) = match &job.state {
             JobState::Queued => ("queued".to_string(), Color::DarkGray),
             JobState::Running => ("".to_string(), Color::Cyan),
@@ -433,29 +460,64 @@ pub fn job_figures(job: &super::queue::Job, now: std::time::Instant) -> String {
 fn draw_message(app: &App, f: &mut Frame, area: Rect) {
     let (text, style) = match &app.message {
         Some(m) if m.error => (
-            format!(" ✗ {}  (Esc to dismiss)", m.text.replace('\n', " ")),
+            format!(
+                " ✗ {}  (Esc to dismiss)",
+                crate::display::sanitize(&m.text.replace('\n', " "))
+            ),
             Style::new().fg(Color::White).bg(Color::Red),
         ),
         Some(m) => (
-            format!(" {}", m.text.replace('\n', " ")),
+            format!(" {}", crate::display::sanitize(&m.text.replace('\n', " "))),
             Style::new().fg(Color::Green),
         ),
-        None => match &app.identity {
-            Some(id) => (
-                format!(
-                    " {} · {}",
-                    id.fingerprint.as_deref().unwrap_or("no TLS"),
-                    match id.trust {
-                        crate::client::Trust::CaSigned => "CA-signed certificate",
-                        crate::client::Trust::Pinned => "pinned certificate",
-                        crate::client::Trust::NewlyTrusted => "newly trusted certificate",
-                        crate::client::Trust::Plaintext => "UNENCRYPTED",
-                    }
-                ),
-                Style::new().fg(Color::DarkGray),
-            ),
-            None => (String::new(), Style::new()),
-        },
+        None => {
+            // The full name of the entry under the cursor (a long one is
+            // cut in its pane), and the server's identity on the right.
+            let side = match app.focus {
+                Focus::Pane(s) => s,
+                Focus::Queue => Side::Local,
+            };
+            let current = app
+                .pane(side)
+                .current()
+                .map(|e| {
+                    let size = if e.kind == EntryKind::Dir {
+                        String::new()
+                    } else {
+                        format!("  {}", human(e.size))
+                    };
+                    format!(" {}{size}", crate::display::escape(&e.name))
+                })
+                .unwrap_or_default();
+            let id = app
+                .identity
+                .as_ref()
+                .map(|id| {
+                    format!(
+                        "{} · {} ",
+                        id.fingerprint.as_deref().unwrap_or("no TLS"),
+                        match id.trust {
+                            crate::client::Trust::CaSigned => "CA-signed",
+                            crate::client::Trust::Pinned => "pinned",
+                            crate::client::Trust::NewlyTrusted => "newly trusted",
+                            crate::client::Trust::Plaintext => "UNENCRYPTED",
+                        }
+                    )
+                })
+                .unwrap_or_default();
+            let w = area.width as usize;
+            let id_w = id.width();
+            let line = if current.width() + id_w + 2 <= w {
+                Line::from(vec![
+                    Span::raw(fit(&current, w - id_w)),
+                    Span::styled(id, Style::new().fg(Color::DarkGray)),
+                ])
+            } else {
+                Line::from(truncate(&current, w))
+            };
+            f.render_widget(Paragraph::new(line), area);
+            return;
+        }
     };
     f.render_widget(Paragraph::new(text).style(style), area);
 }
@@ -463,8 +525,8 @@ fn draw_message(app: &App, f: &mut Frame, area: Rect) {
 fn draw_keys(f: &mut Frame, area: Rect) {
     let w = fkey_width(area.width) as usize;
     let mut spans = Vec::new();
-    for (n, label) in FKEYS {
-        let num = format!("{n}");
+    for (n, label, _) in KEYBAR {
+        let num = n.to_string();
         let text = truncate(label, w.saturating_sub(num.len()));
         spans.push(Span::styled(
             num.clone(),

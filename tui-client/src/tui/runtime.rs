@@ -2,7 +2,7 @@
 //! each reporting back as actions. The UI never waits on any of it.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,7 +13,6 @@ use tokio::task::JoinHandle;
 use super::action::{Action, Effect};
 use super::pane::Side;
 use crate::client::{connect, Client, ClientError, ConnectOptions, Security};
-use crate::transfer::{self, Direction, Events, TransferOptions};
 
 /// Jobs that move bytes at once; more wait in the queue.
 const JOB_SLOTS: usize = 3;
@@ -100,10 +99,10 @@ impl Runtime {
                     h.abort();
                 }
             }
-            Effect::ListLocal(dir) => {
+            Effect::ListLocal { path, generation } => {
                 tokio::task::spawn_blocking(move || {
-                    let result = read_local(&dir);
-                    let _ = tx.send(Action::LocalListed { path: dir, result });
+                    let result = read_local(&path);
+                    let _ = tx.send(Action::LocalListed { generation, result });
                 });
             }
             Effect::ListRemote { path, generation } => {
@@ -163,7 +162,7 @@ impl Runtime {
                         .rename(&from, &to, false)
                         .await
                         .map(|_| format!("renamed to {to}"))
-                        .map_err(|e| format!("{from}: {e}")),
+                        .map_err(|e| format!("cannot move {from} to {to}: {e}")),
                     None => {
                         local(move || {
                             if Path::new(&to).exists() {
@@ -171,11 +170,46 @@ impl Runtime {
                             }
                             std::fs::rename(&from, &to)
                                 .map(|_| format!("renamed to {to}"))
-                                .map_err(|e| format!("{from}: {e}"))
+                                .map_err(|e| format!("cannot move {from} to {to}: {e}"))
                         })
                         .await
                     }
                 }
+            }),
+            Effect::Move { side, from, to_dir } => self.op(side, move |c| async move {
+                let n = from.len();
+                match c {
+                    Some(c) => {
+                        for p in &from {
+                            let to = into_dir(&to_dir, p);
+                            c.rename(p, &to, false)
+                                .await
+                                .map_err(|e| format!("cannot move {p} to {to}: {e}"))?;
+                        }
+                    }
+                    None => {
+                        let to_dir = to_dir.clone();
+                        local(move || {
+                            if !Path::new(&to_dir).is_dir() {
+                                return Err(format!("{to_dir}: no such directory"));
+                            }
+                            for p in &from {
+                                let to = into_dir(&to_dir, p);
+                                if Path::new(&to).exists() {
+                                    return Err(format!("{to}: already exists"));
+                                }
+                                std::fs::rename(p, &to)
+                                    .map_err(|e| format!("cannot move {p} to {to}: {e}"))?;
+                            }
+                            Ok(String::new())
+                        })
+                        .await?;
+                    }
+                }
+                Ok(format!(
+                    "moved {n} entr{} to {to_dir}",
+                    if n == 1 { "y" } else { "ies" }
+                ))
             }),
             Effect::Delete(side, paths) => self.op(side, move |c| async move {
                 let n = paths.len();
@@ -212,13 +246,7 @@ impl Runtime {
                     }
                 }
             }),
-            Effect::StartJob {
-                job,
-                direction,
-                source,
-                dest,
-                conflict,
-            } => {
+            Effect::StartJob { job, spec } => {
                 let client = self.client.clone();
                 let slots = self.slots.clone();
                 let handle = tokio::spawn(async move {
@@ -232,49 +260,12 @@ impl Runtime {
                         });
                         return;
                     };
-                    let (etx, mut erx) = mpsc::unbounded_channel();
-                    let fwd = tx.clone();
-                    let forward = tokio::spawn(async move {
-                        while let Some(event) = erx.recv().await {
-                            let _ = fwd.send(Action::JobEvent { job, event });
-                        }
-                    });
-                    tracing::info!(job, ?direction, %source, %dest, "job started");
-                    let opts = TransferOptions {
-                        recursive: true,
-                        on_conflict: conflict,
-                        parallel: 4,
-                        ..Default::default()
-                    };
-                    let result = match direction {
-                        Direction::Put => {
-                            transfer::put_paths(
-                                &c,
-                                &[PathBuf::from(&source)],
-                                &format!("{dest}/"),
-                                opts,
-                                Events::to(etx),
-                            )
-                            .await
-                        }
-                        Direction::Get => {
-                            transfer::get_paths(
-                                &c,
-                                std::slice::from_ref(&source),
-                                Path::new(&dest),
-                                opts,
-                                Events::to(etx),
-                            )
-                            .await
-                        }
-                    };
-                    let _ = forward.await;
-                    let result = result.map(|_| ()).map_err(|e| e.to_string());
+                    let what = spec.label();
+                    tracing::info!(job, direction = ?spec.direction, %what, dest = %spec.dest, "job started");
+                    let result = super::jobs::run(&c, job, &spec, &tx).await;
                     match &result {
-                        Ok(()) => tracing::info!(job, ?direction, %source, %dest, "job ended"),
-                        Err(e) => {
-                            tracing::warn!(job, ?direction, %source, %dest, "job failed: {e}")
-                        }
+                        Ok(()) => tracing::info!(job, %what, "job ended"),
+                        Err(e) => tracing::warn!(job, %what, "job failed: {e}"),
                     }
                     let _ = tx.send(Action::JobEnded { job, result });
                 });
@@ -417,6 +408,12 @@ impl Runtime {
             }
         });
     }
+}
+
+/// `dir/name` for the entry at path `p`.
+fn into_dir(dir: &str, p: &str) -> String {
+    let name = p.rsplit('/').next().unwrap_or(p);
+    format!("{}/{name}", dir.trim_end_matches('/'))
 }
 
 /// Drops `c` from the slot unless a newer connection took its place.

@@ -1,0 +1,302 @@
+//! `update` for the habits of mc and FileZilla users and the defects found
+//! in use: cursor placement, F-keys, F6 on marks, the queue's keys and
+//! view, folder renames on conflict, counts and sizes, big copies.
+
+use std::time::Instant;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEventKind};
+use ferry_proto::msg::EntryKind;
+
+use super::action::{Action, Effect};
+use super::app::{App, Focus};
+use super::app_tests::{app, e, key, mouse};
+use super::dialog::Dialog;
+use super::pane::Side;
+use super::queue::JobState;
+use crate::transfer::Conflict;
+
+fn ctrl(c: char) -> Action {
+    Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+}
+
+fn cursor_name(a: &App, side: Side) -> String {
+    a.pane(side)
+        .current()
+        .map(|e| e.name.clone())
+        .unwrap_or_default()
+}
+
+fn local_listed(a: &mut App, fx: &[Effect], names: &[(&str, EntryKind)]) {
+    let Some(Effect::ListLocal { generation, .. }) = fx.first() else {
+        panic!("{fx:?}")
+    };
+    a.update(Action::LocalListed {
+        generation: *generation,
+        result: Ok(names.iter().map(|(n, k)| e(n, *k, 1)).collect()),
+    });
+}
+
+#[test]
+fn the_cursor_lands_where_it_should() {
+    let mut a = app();
+    // Into pics/ and back up: the cursor is on pics/.
+    a.update(key(KeyCode::Down));
+    let fx = a.update(key(KeyCode::Enter));
+    local_listed(&mut a, &fx, &[]);
+    let fx = a.update(key(KeyCode::Backspace));
+    local_listed(
+        &mut a,
+        &fx,
+        &[
+            ("a.txt", EntryKind::File),
+            ("pics", EntryKind::Dir),
+            ("z", EntryKind::File),
+        ],
+    );
+    assert_eq!(cursor_name(&a, Side::Local), "pics");
+    // After a refresh, on the same entry even though one came before it.
+    a.update(key(KeyCode::Down));
+    a.update(key(KeyCode::Down));
+    assert_eq!(cursor_name(&a, Side::Local), "z");
+    let fx = a.update(ctrl('r'));
+    local_listed(
+        &mut a,
+        &fx,
+        &[
+            ("0", EntryKind::File),
+            ("a.txt", EntryKind::File),
+            ("pics", EntryKind::Dir),
+            ("z", EntryKind::File),
+        ],
+    );
+    assert_eq!(cursor_name(&a, Side::Local), "z");
+    // After mkdir, on the new directory.
+    a.update(key(KeyCode::F(7)));
+    for c in "new".chars() {
+        a.update(key(KeyCode::Char(c)));
+    }
+    let fx = a.update(key(KeyCode::Enter));
+    assert!(matches!(&fx[..], [Effect::Mkdir(Side::Local, p)] if p == "/home/me/new"));
+    let fx = a.update(Action::OpDone {
+        message: None,
+        refresh: Some(Side::Local),
+    });
+    local_listed(
+        &mut a,
+        &fx,
+        &[
+            ("a.txt", EntryKind::File),
+            ("new", EntryKind::Dir),
+            ("z", EntryKind::File),
+        ],
+    );
+    assert_eq!(cursor_name(&a, Side::Local), "new");
+}
+
+#[test]
+fn a_stale_local_listing_is_ignored() {
+    let mut a = app();
+    let first = a.update(ctrl('r'));
+    let second = a.update(ctrl('r'));
+    local_listed(&mut a, &second, &[("x", EntryKind::File)]);
+    local_listed(&mut a, &first, &[("x", EntryKind::File)]);
+    assert_eq!(a.local.entries.len(), 1, "listed once, not twice");
+}
+
+#[test]
+fn f6_moves_the_marked_entries() {
+    let mut a = app();
+    a.update(key(KeyCode::Down));
+    a.update(key(KeyCode::Down));
+    a.update(key(KeyCode::Char(' ')));
+    a.update(key(KeyCode::Char(' ')));
+    a.update(key(KeyCode::F(6)));
+    assert!(matches!(&a.dialog, Some(Dialog::Input { .. })));
+    for c in "pics".chars() {
+        a.update(key(KeyCode::Char(c)));
+    }
+    let fx = a.update(key(KeyCode::Enter));
+    assert_eq!(
+        fx,
+        vec![Effect::Move {
+            side: Side::Local,
+            from: vec!["/home/me/a.txt".into(), "/home/me/b.txt".into()],
+            to_dir: "/home/me/pics".into(),
+        }]
+    );
+    assert!(a.local.marked.is_empty());
+}
+
+#[test]
+fn mc_f_keys_and_the_key_bar() {
+    let mut a = app();
+    for f in [3, 4] {
+        assert!(a.update(key(KeyCode::F(f))).is_empty());
+        assert!(
+            a.message.as_ref().unwrap().text.contains("no "),
+            "F{f} says why"
+        );
+    }
+    // Sorting left F2: it is on `s`, and on the bar.
+    let sort = a.local.sort;
+    a.update(key(KeyCode::F(2)));
+    assert_eq!(a.local.sort, sort);
+    let bar = a.areas().keys;
+    let w = super::layout::fkey_width(bar.width);
+    a.update(mouse(
+        MouseEventKind::Down(MouseButton::Left),
+        bar.x + 9 * w + 1,
+        bar.y,
+        KeyModifiers::NONE,
+    ));
+    assert_ne!(a.local.sort, sort, "the bar's Sort button sorts");
+}
+
+#[test]
+fn queue_keys_mean_one_thing() {
+    let mut a = app();
+    a.update(key(KeyCode::Down));
+    let fx = a.update(key(KeyCode::F(5)));
+    let Effect::StartJob { job, .. } = fx[0].clone() else {
+        panic!()
+    };
+    a.update(Action::JobEnded {
+        job,
+        result: Err("quota exceeded".into()),
+    });
+    a.update(key(KeyCode::F(9)));
+    assert_eq!(a.focus, Focus::Queue);
+    // Ctrl-R refreshes; it does not retry.
+    let fx = a.update(ctrl('r'));
+    assert!(
+        fx.iter().all(|f| !matches!(f, Effect::StartJob { .. })),
+        "{fx:?}"
+    );
+    assert!(fx.iter().any(|f| matches!(f, Effect::ListLocal { .. })));
+    // F5 says why it does nothing here.
+    a.message = None;
+    assert!(a.update(key(KeyCode::F(5))).is_empty());
+    assert!(a.message.is_some());
+    // Failed jobs do not hold Overall down, and x clears them.
+    assert_eq!(a.queue.overall(Instant::now()).total, 0);
+    a.update(key(KeyCode::Char('x')));
+    assert!(a.queue.jobs.is_empty());
+    assert_eq!(a.focus, Focus::Pane(Side::Local));
+}
+
+#[test]
+fn the_queue_view_follows_the_running_jobs() {
+    let mut a = app();
+    let mut ids = Vec::new();
+    for _ in 0..12 {
+        a.update(key(KeyCode::Down));
+        let fx = a.update(key(KeyCode::F(5)));
+        if let Some(Effect::StartJob { job, .. }) = fx.first() {
+            ids.push(*job);
+        }
+        a.update(key(KeyCode::Home));
+    }
+    for &job in &ids[..10] {
+        a.update(Action::JobEnded {
+            job,
+            result: Ok(()),
+        });
+    }
+    let height = a.areas().queue_rows.height as usize;
+    let offset = a.queue_view_offset();
+    assert!(offset + height > 10, "job 11 (running) is in view");
+    assert!(a.queue.jobs[offset..]
+        .iter()
+        .take(height)
+        .any(|j| j.active()));
+}
+
+#[test]
+fn renaming_a_folder_on_conflict_renames_the_folder() {
+    let mut a = app();
+    // Remote has pics/ already.
+    a.update(Action::RemoteBatch {
+        generation: 1,
+        entries: vec![
+            e("pics", EntryKind::Dir, 0),
+            e("pics (1)", EntryKind::Dir, 0),
+        ],
+        done: true,
+    });
+    a.update(key(KeyCode::Down)); // pics (dirs first)
+    a.update(key(KeyCode::F(5)));
+    assert!(matches!(a.dialog, Some(Dialog::Conflict(_))));
+    let fx = a.update(key(KeyCode::Char('n')));
+    let [Effect::StartJob { spec, .. }] = &fx[..] else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(spec.sources, vec!["/home/me/pics".to_string()]);
+    assert_eq!(spec.name.as_deref(), Some("pics (2)"));
+    assert_eq!(spec.conflict, Conflict::Auto);
+}
+
+#[test]
+fn counts_and_sizes_say_what_they_mean() {
+    let mut a = app();
+    a.update(Action::LocalListed {
+        generation: 1,
+        result: Ok(vec![
+            e("dir", EntryKind::Dir, 4096),
+            e("f", EntryKind::File, 10),
+            e(".hidden", EntryKind::File, 5),
+        ]),
+    });
+    a.update(key(KeyCode::Char('+')));
+    assert_eq!(
+        a.local.marked_summary(),
+        (2, 10),
+        "a directory's inode size is not counted"
+    );
+    assert_eq!(a.local.hidden_count(), 1);
+    assert_eq!(a.local.len(), 3, "parent row, dir, f");
+}
+
+/// F5 on 100,000 marked files is one job (started at once), not 100,000.
+#[test]
+fn a_big_copy_is_one_job() {
+    let mut a = app();
+    let many: Vec<_> = (0..100_000)
+        .map(|i| e(&format!("f{i:06}"), EntryKind::File, 1))
+        .collect();
+    a.update(Action::LocalListed {
+        generation: 1,
+        result: Ok(many),
+    });
+    a.update(key(KeyCode::Char('+')));
+    let fx = a.update(key(KeyCode::F(5)));
+    let [Effect::StartJob { spec, .. }] = &fx[..] else {
+        panic!("{} effects", fx.len())
+    };
+    assert_eq!(spec.sources.len(), 100_000);
+    assert_eq!(a.queue.jobs.len(), 1);
+    assert_eq!(a.queue.jobs[0].state, JobState::Queued);
+    assert!(a.queue.jobs[0].source.starts_with("100000 entries"));
+}
+
+#[test]
+fn f9_then_c_cancels_the_running_job() {
+    let mut a = app();
+    a.update(key(KeyCode::Down));
+    let fx = a.update(key(KeyCode::F(5)));
+    let Effect::StartJob { job: first, .. } = fx[0].clone() else {
+        panic!()
+    };
+    a.update(Action::JobEnded {
+        job: first,
+        result: Ok(()),
+    });
+    let fx = a.update(key(KeyCode::F(5)));
+    let Effect::StartJob { job: second, .. } = fx[0].clone() else {
+        panic!()
+    };
+    a.update(key(KeyCode::F(9)));
+    assert_eq!(
+        a.update(key(KeyCode::Char('c'))),
+        vec![Effect::CancelJob(second)]
+    );
+}
