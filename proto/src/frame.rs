@@ -324,6 +324,8 @@ mod tests {
                 reply: Ok(Reply::Quota {
                     used: 1 << 40,
                     limit: Some(1 << 41),
+                    entries: 1 << 20,
+                    max_entries: Some(1 << 21),
                 }),
             },
             ServerMsg::Response {

@@ -264,10 +264,14 @@ pub enum Reply {
     Done,
     /// Quota report.
     Quota {
-        /// Bytes used, partial files included.
+        /// Bytes used, partial files included (a directory counts 4 KiB).
         used: u64,
         /// The limit, if any.
         limit: Option<u64>,
+        /// Entries used: files, directories, symlinks, partial files.
+        entries: u64,
+        /// The entry limit, if any.
+        max_entries: Option<u64>,
     },
     /// Checksum result.
     Checksum {

@@ -1,5 +1,5 @@
-//! Per-user state shared by all of a user's connections: the session count
-//! and the quota ledger. Usage is measured from disk when a user's first
+//! Per-user state shared by all of a user's connections: the session count,
+//! the quota ledger (`ledger.rs`) and upload locks. Usage is measured from disk when a user's first
 //! session starts, so it is right after restarts and after changes made
 //! while nobody was logged in; while sessions run, ferryd keeps it current.
 //! The state is kept for `limits.usage_kept_secs` after the last session
@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::budget::{Share, ShareLimits};
 use crate::jail::Home;
+use crate::ledger::{Cost, Ledger, Limits};
 
 /// One user's live state.
 #[derive(Debug)]
@@ -23,44 +24,13 @@ pub struct Account {
     pub name: String,
     /// The jailed home.
     pub home: Arc<Home>,
-    ledger: Mutex<Ledger>,
+    /// Bytes and entries used, and their limits.
+    pub ledger: Arc<Ledger>,
+    sessions: Mutex<Sessions>,
     active: Mutex<HashMap<RemotePath, CancellationToken>>,
     /// The user's share of the server (places, bytes, threads), over all
     /// sessions.
     pub share: Share,
-}
-
-/// Quota held for an upload in progress.
-#[derive(Debug)]
-pub struct Reservation {
-    account: Arc<Account>,
-    reserved: u64,
-    used: u64,
-}
-
-impl Reservation {
-    /// Counts bytes already in the ledger (a truncated partial) as reserved.
-    pub fn adopt(&mut self, bytes: u64) {
-        self.reserved += bytes;
-    }
-
-    /// Reserves more, or refuses when the quota is full.
-    pub fn grow(&mut self, bytes: u64) -> Result<(), RemoteError> {
-        self.account.take(bytes)?;
-        self.reserved += bytes;
-        Ok(())
-    }
-
-    /// Records bytes written to disk.
-    pub fn use_bytes(&mut self, bytes: u64) {
-        self.used += bytes;
-    }
-}
-
-impl Drop for Reservation {
-    fn drop(&mut self) {
-        self.account.freed(self.reserved.saturating_sub(self.used));
-    }
 }
 
 /// A path being uploaded; dropping it lets the next writer in.
@@ -80,39 +50,18 @@ impl Drop for PathLock {
     }
 }
 
+/// A user's live sessions.
 #[derive(Debug)]
-struct Ledger {
-    sessions: usize,
-    used: u64,
-    limit: Option<u64>,
+struct Sessions {
+    count: usize,
     /// When the last session ended, while none is live.
     left: Option<std::time::Instant>,
 }
 
 impl Account {
-    /// Bytes used and the limit.
-    pub fn usage(&self) -> (u64, Option<u64>) {
-        let l = lock(&self.ledger);
-        (l.used, l.limit)
-    }
-
-    /// Records bytes freed by a removal.
-    pub fn freed(&self, bytes: u64) {
-        let mut l = lock(&self.ledger);
-        l.used = l.used.saturating_sub(bytes);
-    }
-
-    /// Reserves `bytes` against the quota, or refuses if they do not fit.
-    /// Every writer of a user goes through this one lock, so concurrent
-    /// uploads can never together exceed the limit. Bytes reserved but not
-    /// used are given back when the reservation is dropped.
-    pub fn reserve(self: &Arc<Self>, bytes: u64) -> Result<Reservation, RemoteError> {
-        self.take(bytes)?;
-        Ok(Reservation {
-            account: self.clone(),
-            reserved: bytes,
-            used: 0,
-        })
+    /// What is used and the limits.
+    pub fn usage(&self) -> (Cost, Limits) {
+        self.ledger.usage()
     }
 
     /// Marks `path` as being written by this upload. An older upload of the
@@ -143,23 +92,6 @@ impl Account {
             ErrorKind::TooBusy,
             format!("{path} is already being uploaded"),
         ))
-    }
-
-    fn take(&self, bytes: u64) -> Result<(), RemoteError> {
-        let mut l = lock(&self.ledger);
-        if let Some(limit) = l.limit {
-            if l.used.saturating_add(bytes) > limit {
-                return Err(RemoteError::new(
-                    ErrorKind::QuotaExceeded,
-                    format!(
-                        "needs {bytes} bytes, {} of {limit} free",
-                        limit.saturating_sub(l.used)
-                    ),
-                ));
-            }
-        }
-        l.used = l.used.saturating_add(bytes);
-        Ok(())
     }
 }
 
@@ -219,7 +151,7 @@ impl Accounts {
         self: &Arc<Self>,
         name: &str,
         home_path: PathBuf,
-        limit: Option<u64>,
+        limits: Limits,
         max_sessions: usize,
     ) -> Result<Session, RemoteError> {
         loop {
@@ -228,7 +160,7 @@ impl Accounts {
                 .or_default()
                 .clone();
             let measured = slot
-                .get_or_try_init(|| self.measure(name, home_path.clone(), limit))
+                .get_or_try_init(|| self.measure(name, home_path.clone(), limits))
                 .await;
             let account = match measured {
                 Ok(a) => a.clone(),
@@ -249,17 +181,17 @@ impl Accounts {
             if !live.get(name).is_some_and(|s| Arc::ptr_eq(s, &slot)) {
                 continue; // forgotten meanwhile: start again
             }
-            let mut l = lock(&account.ledger);
-            if l.sessions >= max_sessions {
+            let mut l = lock(&account.sessions);
+            if l.count >= max_sessions {
                 return Err(RemoteError::new(
                     ErrorKind::TooBusy,
                     format!("{name} already has {max_sessions} sessions"),
                 ));
             }
-            l.sessions += 1;
-            l.limit = limit;
+            l.count += 1;
             l.left = None;
             drop(l);
+            account.ledger.set_limits(limits);
             return Ok(Session {
                 account,
                 accounts: self.clone(),
@@ -272,7 +204,7 @@ impl Accounts {
         &self,
         name: &str,
         home_path: PathBuf,
-        limit: Option<u64>,
+        limits: Limits,
     ) -> Result<Arc<Account>, RemoteError> {
         let max_depth = self.max_depth;
         let opened = tokio::task::spawn_blocking(move || {
@@ -295,10 +227,9 @@ impl Accounts {
         Ok(Arc::new(Account {
             name: name.to_string(),
             home: Arc::new(home),
-            ledger: Mutex::new(Ledger {
-                sessions: 0,
-                used,
-                limit,
+            ledger: Arc::new(Ledger::new(used, limits)),
+            sessions: Mutex::new(Sessions {
+                count: 0,
                 left: None,
             }),
             active: Mutex::new(HashMap::new()),
@@ -311,12 +242,12 @@ impl Accounts {
         lock(&self.live).get(name).and_then(|s| s.get()).cloned()
     }
 
-    /// Credits bytes removed behind the server's back (stale partials) to a
-    /// live user's ledger; users without a session are measured afresh at
-    /// their next login anyway.
-    pub async fn credit(&self, name: &str, bytes: u64) {
+    /// Credits what was removed behind the server's back (stale partials)
+    /// to a live user's ledger; users without a session are measured afresh
+    /// at their next login anyway.
+    pub async fn credit(&self, name: &str, freed: Cost) {
         if let Some(a) = self.get(name) {
-            a.freed(bytes);
+            a.ledger.give(freed);
         }
     }
 }
@@ -325,12 +256,12 @@ impl Drop for Session {
     fn drop(&mut self) {
         let kept = self.accounts.kept;
         let last = {
-            let mut l = lock(&self.account.ledger);
-            l.sessions -= 1;
-            if l.sessions == 0 {
+            let mut l = lock(&self.account.sessions);
+            l.count -= 1;
+            if l.count == 0 {
                 l.left = Some(std::time::Instant::now());
             }
-            l.sessions == 0
+            l.count == 0
         };
         if last {
             let accounts = self.accounts.clone();
@@ -339,8 +270,8 @@ impl Drop for Session {
                 tokio::time::sleep(kept).await;
                 let mut live = lock(&accounts.live);
                 let idle = live.get(&name).and_then(|s| s.get()).is_some_and(|a| {
-                    let l = lock(&a.ledger);
-                    l.sessions == 0 && l.left.is_some_and(|t| t.elapsed() >= kept)
+                    let l = lock(&a.sessions);
+                    l.count == 0 && l.left.is_some_and(|t| t.elapsed() >= kept)
                 });
                 if idle {
                     live.remove(&name);
@@ -376,7 +307,12 @@ mod tests {
             .map(|_| {
                 let accounts = accounts.clone();
                 let home = dir.path().to_path_buf();
-                tokio::spawn(async move { accounts.open("u", home, None, 16).await.unwrap() })
+                tokio::spawn(async move {
+                    accounts
+                        .open("u", home, Limits::default(), 16)
+                        .await
+                        .unwrap()
+                })
             })
             .collect();
         let mut sessions = Vec::new();
@@ -386,7 +322,13 @@ mod tests {
         for s in &sessions {
             assert!(Arc::ptr_eq(&s.account, &sessions[0].account));
         }
-        assert_eq!(sessions[0].account.usage().0, 1000);
-        assert_eq!(lock(&sessions[0].account.ledger).sessions, 8);
+        assert_eq!(
+            sessions[0].account.usage().0,
+            Cost {
+                bytes: 1000 + 200 * crate::ledger::DIR_BYTES,
+                entries: 201
+            }
+        );
+        assert_eq!(lock(&sessions[0].account.sessions).count, 8);
     }
 }

@@ -35,7 +35,12 @@ pub fn read_new_password(name: &str) -> anyhow::Result<String> {
 }
 
 /// `user add`.
-pub fn add(config: &Config, name: &str, quota: Option<u64>) -> anyhow::Result<()> {
+pub fn add(
+    config: &Config,
+    name: &str,
+    quota: Option<u64>,
+    max_entries: Option<u64>,
+) -> anyhow::Result<()> {
     let store = UserStore::new(&config.root);
     crate::users::validate_name(name)?;
     if store.get(name)?.is_some() {
@@ -46,7 +51,10 @@ pub fn add(config: &Config, name: &str, quota: Option<u64>) -> anyhow::Result<()
     let password = read_new_password(name)?;
     store.add(
         name,
-        UserRecord::new(&password, config.auth.iterations, quota)?,
+        UserRecord {
+            max_entries,
+            ..UserRecord::new(&password, config.auth.iterations, quota)?
+        },
     )?;
     eprintln!("added user {name} (home {})", store.home(name).display());
     Ok(())
@@ -85,17 +93,51 @@ pub fn quota(config: &Config, name: &str, quota: Option<u64>) -> anyhow::Result<
     Ok(())
 }
 
-/// `user list`: name, quota and usage.
+/// `user set`: the limits given; the others are kept.
+pub fn set(
+    config: &Config,
+    name: &str,
+    quota: Option<Option<u64>>,
+    max_entries: Option<Option<u64>>,
+) -> anyhow::Result<()> {
+    if quota.is_none() && max_entries.is_none() {
+        bail!("nothing to set: give --quota or --max-entries");
+    }
+    let store = UserStore::new(&config.root);
+    if let Some(q) = quota {
+        store.set_quota(name, q)?;
+    }
+    if let Some(m) = max_entries {
+        store.set_max_entries(name, m)?;
+    }
+    let rec = store
+        .get(name)?
+        .ok_or_else(|| anyhow::anyhow!("no user {name}"))?;
+    let limits = rec.limits(config.limits.max_entries_per_user);
+    eprintln!(
+        "limits of {name}: quota {}, entries {}",
+        limits.bytes.map_or("unlimited".into(), format_size),
+        limits.entries.map_or("unlimited".into(), |e| e.to_string())
+    );
+    Ok(())
+}
+
+/// `user list`: name, limits and usage (bytes and entries).
 pub fn list(config: &Config) -> anyhow::Result<()> {
     let store = UserStore::new(&config.root);
-    println!("{:<20} {:>12} {:>12}", "USER", "QUOTA", "USED");
+    println!(
+        "{:<20} {:>12} {:>12} {:>10} {:>10}",
+        "USER", "QUOTA", "USED", "ENTRIES", "MAX"
+    );
     for (name, rec) in store.list()? {
-        let used = Home::open(&store.home(&name))
-            .and_then(|h| h.usage())
-            .map(format_size)
-            .unwrap_or_else(|_| "?".into());
-        let quota = rec.quota.map_or("unlimited".into(), format_size);
-        println!("{name:<20} {quota:>12} {used:>12}");
+        let (used, entries) = match Home::open(&store.home(&name)).and_then(|h| h.usage()) {
+            Ok(u) => (format_size(u.bytes), u.entries.to_string()),
+            Err(_) => ("?".into(), "?".into()),
+        };
+        let limits = rec.limits(config.limits.max_entries_per_user);
+        let quota = limits.bytes.map_or("unlimited".into(), format_size);
+        let max = limits.entries.map_or("unlimited".into(), |e| e.to_string());
+        println!("{name:<20} {quota:>12} {used:>12} {entries:>10} {max:>10}");
     }
     Ok(())
 }

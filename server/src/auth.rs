@@ -227,7 +227,7 @@ where
         .open(
             &user,
             shared.users.home(&user),
-            record.quota,
+            record.limits(shared.config.limits.max_entries_per_user),
             shared.config.limits.max_sessions_per_user,
         )
         .await

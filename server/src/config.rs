@@ -105,6 +105,9 @@ pub struct Limits {
     /// Seconds a user's measured disk usage is kept after their last
     /// session ends (a login within that time does not walk the home).
     pub usage_kept_secs: u64,
+    /// Entries (files, directories, symlinks, partial files) a user's home
+    /// may hold, for users without their own `max_entries`; 0: no limit.
+    pub max_entries_per_user: u64,
     /// Levels below a home at which operations may create names (`mkdir`,
     /// a move of a directory counting the depth of its tree, an upload).
     /// Deeper trees made outside ferryd can still be listed, measured and
@@ -190,6 +193,7 @@ impl Default for Limits {
             max_transfers: 256,
             max_transfers_per_user: 16,
             usage_kept_secs: 300,
+            max_entries_per_user: 100_000,
             max_depth: crate::jail::DEFAULT_MAX_DEPTH,
             connection_budget_mib: 16,
             user_budget_mib: 48,

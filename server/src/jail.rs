@@ -18,6 +18,8 @@ use cap_std::fs::{Dir, Metadata};
 use ferry_proto::msg::{Entry, EntryKind, RemoveMode};
 use ferry_proto::{ErrorKind, RemoteError, RemotePath};
 
+use crate::ledger::{Cost, Ledger};
+
 /// How many levels below the home an operation may nest a name when no
 /// limit is configured (`limits.max_depth`).
 pub const DEFAULT_MAX_DEPTH: usize = 128;
@@ -160,8 +162,14 @@ impl Home {
         })
     }
 
-    /// Creates a directory, optionally with its parents.
-    pub fn mkdir(&self, path: &RemotePath, parents: bool) -> Result<(), RemoteError> {
+    /// Creates a directory, optionally with its parents. Each directory
+    /// made is counted in `ledger` (refused when it does not fit).
+    pub fn mkdir(
+        &self,
+        path: &RemotePath,
+        parents: bool,
+        ledger: &Ledger,
+    ) -> Result<(), RemoteError> {
         if path.is_root() {
             return if parents {
                 Ok(())
@@ -171,17 +179,43 @@ impl Home {
         }
         self.check_depth(path)?;
         let _shape = self.shape.read().unwrap_or_else(|p| p.into_inner());
-        let rel = path.to_relative();
-        let r = if parents {
-            self.dir.create_dir_all(&rel)
-        } else {
-            self.dir.create_dir(&rel)
-        };
-        r.map_err(|e| io_error(path, e))
+        if !parents {
+            return self.mkdir_one(path, ledger);
+        }
+        let mut at = RemotePath::root();
+        for part in path.parts() {
+            at = at.child(part).map_err(|e| e.to_remote(part))?;
+            if self.dir.is_dir(at.to_relative()) {
+                continue;
+            }
+            match self.mkdir_one(&at, ledger) {
+                Err(e)
+                    if e.kind == ErrorKind::AlreadyExists && self.dir.is_dir(at.to_relative()) => {}
+                r => r?,
+            }
+        }
+        Ok(())
     }
 
-    /// Removes a path; returns the bytes of regular files freed.
-    pub fn remove(&self, path: &RemotePath, mode: RemoveMode) -> Result<u64, RemoteError> {
+    /// Makes one directory and counts it.
+    fn mkdir_one(&self, path: &RemotePath, ledger: &Ledger) -> Result<(), RemoteError> {
+        ledger.with(|books| {
+            books.take(Cost::DIR)?;
+            self.dir.create_dir(path.to_relative()).map_err(|e| {
+                books.give(Cost::DIR);
+                io_error(path, e)
+            })
+        })
+    }
+
+    /// Removes a path; returns what was freed, which is uncounted from
+    /// `ledger` entry by entry as it goes.
+    pub fn remove(
+        &self,
+        path: &RemotePath,
+        mode: RemoveMode,
+        ledger: &Ledger,
+    ) -> Result<Cost, RemoteError> {
         if path.is_root() {
             return Err(RemoteError::new(
                 ErrorKind::PermissionDenied,
@@ -193,41 +227,51 @@ impl Home {
             .dir
             .symlink_metadata(&rel)
             .map_err(|e| io_error(path, e))?;
-        let is_dir = md.file_type().is_dir();
-        match (mode, is_dir) {
+        match (mode, md.is_dir()) {
             (RemoveMode::File, true) => {
                 Err(RemoteError::new(ErrorKind::IsADirectory, path.to_string()))
             }
             (RemoveMode::EmptyDir, false) => {
                 Err(RemoteError::new(ErrorKind::NotADirectory, path.to_string()))
             }
-            (RemoveMode::EmptyDir, true) => {
-                self.dir.remove_dir(&rel).map_err(|e| io_error(path, e))?;
-                Ok(0)
-            }
-            (_, false) => {
-                self.dir.remove_file(&rel).map_err(|e| io_error(path, e))?;
-                Ok(if md.file_type().is_file() {
-                    md.size()
+            (RemoveMode::Recursive, true) => self.remove_tree(path, ledger),
+            (_, is_dir) => ledger.with(|books| {
+                // Looked at again under the lock: what is removed is what
+                // is uncounted.
+                let md = self
+                    .dir
+                    .symlink_metadata(&rel)
+                    .map_err(|e| io_error(path, e))?;
+                if md.is_dir() != is_dir {
+                    return Err(RemoteError::new(ErrorKind::Io, format!("{path} changed")));
+                }
+                if is_dir {
+                    self.dir.remove_dir(&rel)
                 } else {
-                    0
-                })
-            }
-            (RemoveMode::Recursive, true) => self.remove_tree(path),
+                    self.dir.remove_file(&rel)
+                }
+                .map_err(|e| io_error(path, e))?;
+                let freed = Cost::of_metadata(&md);
+                books.give(freed);
+                Ok(freed)
+            }),
         }
     }
 
     /// Removes a directory and everything in it, one level at a time (see
     /// [`crate::walk`]): every entry is looked at with lstat, so a symlink
     /// (to a directory or anywhere) is unlinked, never entered.
-    fn remove_tree(&self, path: &RemotePath) -> Result<u64, RemoteError> {
+    fn remove_tree(&self, path: &RemotePath, ledger: &Ledger) -> Result<Cost, RemoteError> {
         let (parent, name) = self.open_entry_parent(path)?;
         let root = open_dir_nofollow(&parent, &name).map_err(|e| io_error(path, e))?;
-        let freed = crate::walk::remove_contents(&root).map_err(|e| io_error(path, e))?;
+        let freed = crate::walk::remove_contents(&root, ledger).map_err(|e| io_error(path, e))?;
         drop(root);
-        rustix::fs::unlinkat(&parent, name.as_c_str(), rustix::fs::AtFlags::REMOVEDIR)
-            .map_err(|e| io_error(path, e.into()))?;
-        Ok(freed)
+        ledger.with(|books| {
+            rustix::fs::unlinkat(&parent, name.as_c_str(), rustix::fs::AtFlags::REMOVEDIR)
+                .map_err(|e| io_error(path, e.into()))?;
+            books.give(Cost::DIR);
+            Ok(freed + Cost::DIR)
+        })
     }
 
     /// The directory holding `path` (within the home) and the last name.
@@ -264,13 +308,14 @@ impl Home {
     }
 
     /// Renames within the home. Without `overwrite`, an existing target is
-    /// an error. Returns the bytes of a regular file that was replaced.
+    /// an error. Returns what was replaced, uncounted from `ledger`.
     pub fn rename(
         &self,
         from: &RemotePath,
         to: &RemotePath,
         overwrite: bool,
-    ) -> Result<u64, RemoteError> {
+        ledger: &Ledger,
+    ) -> Result<Cost, RemoteError> {
         if from.is_root() || to.is_root() {
             return Err(RemoteError::new(
                 ErrorKind::PermissionDenied,
@@ -298,28 +343,48 @@ impl Home {
         } else {
             None
         };
-        let replaced = match self.dir.symlink_metadata(to.to_relative()) {
-            Ok(_) if !overwrite => {
-                return Err(RemoteError::new(ErrorKind::AlreadyExists, to.to_string()))
-            }
-            Ok(md) if md.file_type().is_file() => md.size(),
-            Ok(_) => 0,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
-            Err(e) => return Err(io_error(to, e)),
-        };
-        self.dir
-            .rename(from.to_relative(), &self.dir, to.to_relative())
-            .map_err(|e| io_error(from, e))?;
-        Ok(replaced)
+        // Looked at and done under the ledger's lock: what is uncounted is
+        // what the rename replaced, and nothing when it replaced nothing
+        // else (a name renamed onto itself or onto another link to it).
+        ledger.with(|books| {
+            let from_md = self
+                .dir
+                .symlink_metadata(from.to_relative())
+                .map_err(|e| io_error(from, e))?;
+            let replaced = match self.dir.symlink_metadata(to.to_relative()) {
+                Ok(_) if !overwrite => {
+                    return Err(RemoteError::new(ErrorKind::AlreadyExists, to.to_string()))
+                }
+                Ok(md) if (md.dev(), md.ino()) == (from_md.dev(), from_md.ino()) => Cost::ZERO,
+                Ok(md) => Cost::of_metadata(&md),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Cost::ZERO,
+                Err(e) => return Err(io_error(to, e)),
+            };
+            self.dir
+                .rename(from.to_relative(), &self.dir, to.to_relative())
+                .map_err(|e| io_error(from, e))?;
+            books.give(replaced);
+            Ok(replaced)
+        })
     }
 
-    /// Bytes used by regular files under the home, partial files included
-    /// (symlinks not followed), however deep the tree.
-    pub fn usage(&self) -> io::Result<u64> {
-        crate::walk::file_bytes(&self.dir)
+    /// What the home holds (see [`crate::ledger`]), partial files included,
+    /// however deep the tree. The partial area itself is ferryd's and
+    /// costs nothing.
+    pub fn usage(&self) -> io::Result<Cost> {
+        let all = crate::walk::usage(&self.dir)?;
+        let area = self
+            .dir
+            .symlink_metadata(crate::transfer::partials::PARTIALS_DIR);
+        Ok(match area {
+            Ok(md) if md.is_dir() => Cost {
+                bytes: all.bytes.saturating_sub(Cost::DIR.bytes),
+                entries: all.entries.saturating_sub(1),
+            },
+            _ => all,
+        })
     }
 }
-
 /// Opens the directory `name` in `parent`, never through a symlink.
 fn open_dir_nofollow(parent: &Dir, name: &CString) -> io::Result<std::os::fd::OwnedFd> {
     use rustix::fs::{openat, Mode, OFlags};
@@ -389,6 +454,7 @@ mod tests {
     #[test]
     fn symlinks_do_not_lead_out() {
         let (dir, home) = setup();
+        let l = Ledger::new(Cost::ZERO, Default::default());
         let h = dir.path().join("home");
         std::os::unix::fs::symlink("/etc", h.join("etc")).unwrap();
         std::os::unix::fs::symlink("../other", h.join("other")).unwrap();
@@ -401,17 +467,17 @@ mod tests {
             assert_eq!(err.kind, ErrorKind::OutsideHome, "{link}: {err}");
             let sub = p(&format!("{link}/secret"));
             assert!(home.stat(&sub).is_err());
-            assert!(home.remove(&sub, RemoveMode::File).is_err());
-            assert!(home.rename(&sub, &p("stolen"), false).is_err());
+            assert!(home.remove(&sub, RemoveMode::File, &l).is_err());
+            assert!(home.rename(&sub, &p("stolen"), false, &l).is_err());
             assert!(home
-                .rename(&p("x"), &p(&format!("{link}/x")), false)
+                .rename(&p("x"), &p(&format!("{link}/x")), false, &l)
                 .is_err());
         }
         // Recursive removal of a link removes the link, never the target.
-        home.remove(&p("other"), RemoveMode::Recursive).unwrap();
+        home.remove(&p("other"), RemoveMode::Recursive, &l).unwrap();
         std::fs::create_dir(h.join("d")).unwrap();
         std::os::unix::fs::symlink("../../other", h.join("d/l")).unwrap();
-        home.remove(&p("d"), RemoveMode::Recursive).unwrap();
+        home.remove(&p("d"), RemoveMode::Recursive, &l).unwrap();
         assert_eq!(
             std::fs::read_to_string(dir.path().join("other/secret")).unwrap(),
             "top secret"
@@ -421,25 +487,36 @@ mod tests {
     #[test]
     fn basic_operations() {
         let (dir, home) = setup();
-        home.mkdir(&p("a/b/c"), true).unwrap();
+        let l = Ledger::new(Cost::ZERO, Default::default());
+        home.mkdir(&p("a/b/c"), true, &l).unwrap();
+        home.mkdir(&p("a/b"), true, &l).unwrap();
+        let three = Cost {
+            bytes: 3 * crate::ledger::DIR_BYTES,
+            entries: 3,
+        };
+        assert_eq!(l.usage().0, three, "each directory made counts once");
         assert_eq!(
-            home.mkdir(&p("a"), false).unwrap_err().kind,
+            home.mkdir(&p("a"), false, &l).unwrap_err().kind,
             ErrorKind::AlreadyExists
         );
         std::fs::write(dir.path().join("home/a/b/f"), vec![0u8; 1000]).unwrap();
-        assert_eq!(home.usage().unwrap(), 1000);
+        assert_eq!(home.usage().unwrap(), three + Cost::file(1000));
         assert_eq!(
-            home.remove(&p("a"), RemoveMode::EmptyDir).unwrap_err().kind,
+            home.remove(&p("a"), RemoveMode::EmptyDir, &l)
+                .unwrap_err()
+                .kind,
             ErrorKind::NotEmpty
         );
         assert_eq!(
-            home.remove(&p("a"), RemoveMode::File).unwrap_err().kind,
+            home.remove(&p("a"), RemoveMode::File, &l).unwrap_err().kind,
             ErrorKind::IsADirectory
         );
-        home.rename(&p("a/b/f"), &p("g"), false).unwrap();
+        home.rename(&p("a/b/f"), &p("g"), false, &l).unwrap();
         assert_eq!(home.stat(&p("g")).unwrap().size, 1000);
         assert_eq!(
-            home.rename(&p("a"), &p("a/b/x"), false).unwrap_err().kind,
+            home.rename(&p("a"), &p("a/b/x"), false, &l)
+                .unwrap_err()
+                .kind,
             ErrorKind::BadRequest
         );
         let mut seen = Vec::new();
@@ -451,11 +528,24 @@ mod tests {
         seen.sort_by(|a, b| a.name.cmp(&b.name));
         let names: Vec<_> = seen.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names, ["a", "g"]);
-        assert_eq!(home.remove(&p("a"), RemoveMode::Recursive).unwrap(), 0);
-        assert_eq!(home.remove(&p("g"), RemoveMode::File).unwrap(), 1000);
-        assert_eq!(home.usage().unwrap(), 0);
+        l.with(|b| b.add(Cost::file(1000)));
         assert_eq!(
-            home.remove(&p("/"), RemoveMode::Recursive)
+            home.rename(&p("g"), &p("g"), true, &l).unwrap(),
+            Cost::ZERO,
+            "a file renamed onto itself replaces nothing"
+        );
+        assert_eq!(
+            home.remove(&p("a"), RemoveMode::Recursive, &l).unwrap(),
+            three
+        );
+        assert_eq!(
+            home.remove(&p("g"), RemoveMode::File, &l).unwrap(),
+            Cost::file(1000)
+        );
+        assert_eq!(home.usage().unwrap(), Cost::ZERO);
+        assert_eq!(l.usage().0, Cost::ZERO);
+        assert_eq!(
+            home.remove(&p("/"), RemoveMode::Recursive, &l)
                 .unwrap_err()
                 .kind,
             ErrorKind::PermissionDenied

@@ -9,6 +9,7 @@ pub mod budget;
 pub mod config;
 pub mod conn;
 pub mod jail;
+pub mod ledger;
 pub mod link;
 pub mod logfmt;
 pub mod ops;

@@ -110,19 +110,18 @@ fn run(req: Request, account: &Account) -> Result<Reply, RemoteError> {
         )),
         Request::Stat { path: p } => path(&p).and_then(|p| home.stat(&p)).map(Reply::Stat),
         Request::Mkdir { path: p, parents } => path(&p).and_then(|p| {
-            home.mkdir(&p, parents)?;
+            home.mkdir(&p, parents, &account.ledger)?;
             tracing::info!(target: "audit", user, op = "mkdir", path = %q(&p));
             Ok(Reply::Done)
         }),
         Request::Remove { path: p, mode } => path(&p).and_then(|p| {
-            let freed = home.remove(&p, mode)?;
-            account.freed(freed);
+            let freed = home.remove(&p, mode, &account.ledger)?;
             let op = match mode {
                 RemoveMode::File => "rm",
                 RemoveMode::EmptyDir => "rmdir",
                 RemoveMode::Recursive => "rm -r",
             };
-            tracing::info!(target: "audit", user, op, path = %q(&p), freed);
+            tracing::info!(target: "audit", user, op, path = %q(&p), freed = freed.bytes, entries = freed.entries);
             Ok(Reply::Done)
         }),
         Request::Rename {
@@ -131,13 +130,18 @@ fn run(req: Request, account: &Account) -> Result<Reply, RemoteError> {
             overwrite,
         } => path(&from).and_then(|from| {
             let to = path(&to)?;
-            account.freed(home.rename(&from, &to, overwrite)?);
+            home.rename(&from, &to, overwrite, &account.ledger)?;
             tracing::info!(target: "audit", user, op = "rename", from = %q(&from), to = %q(&to));
             Ok(Reply::Done)
         }),
         Request::Quota => {
-            let (used, limit) = account.usage();
-            Ok(Reply::Quota { used, limit })
+            let (used, limits) = account.usage();
+            Ok(Reply::Quota {
+                used: used.bytes,
+                limit: limits.bytes,
+                entries: used.entries,
+                max_entries: limits.entries,
+            })
         }
         Request::Checksum { path: p, length } => {
             path(&p).and_then(|p| checksum(account, &p, length))

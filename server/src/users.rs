@@ -27,6 +27,10 @@ pub struct UserRecord {
     /// Quota in bytes; none means unlimited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota: Option<u64>,
+    /// Most entries (files, directories, symlinks) the home may hold; none
+    /// means the server's `limits.max_entries_per_user`, 0 unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_entries: Option<u64>,
 }
 
 impl UserRecord {
@@ -45,6 +49,17 @@ impl UserRecord {
             stored_key: B64.encode(v.stored_key),
             server_key: B64.encode(v.server_key),
             quota,
+            max_entries: None,
+        }
+    }
+
+    /// The user's limits, with the server's entry limit (0: none) where
+    /// the record sets none.
+    pub fn limits(&self, default_max_entries: u64) -> crate::ledger::Limits {
+        let entries = self.max_entries.unwrap_or(default_max_entries);
+        crate::ledger::Limits {
+            bytes: self.quota,
+            entries: (entries > 0).then_some(entries),
         }
     }
 
@@ -204,7 +219,20 @@ impl UserStore {
         let Some(rec) = store.users.get_mut(name) else {
             bail!("no user {name}");
         };
-        *rec = UserRecord::new(password, iterations, rec.quota)?;
+        *rec = UserRecord {
+            max_entries: rec.max_entries,
+            ..UserRecord::new(password, iterations, rec.quota)?
+        };
+        self.write(&store)
+    }
+
+    /// Changes a user's entry limit (none: the server's default).
+    pub fn set_max_entries(&self, name: &str, max_entries: Option<u64>) -> anyhow::Result<()> {
+        let mut store = self.read()?;
+        let Some(rec) = store.users.get_mut(name) else {
+            bail!("no user {name}");
+        };
+        rec.max_entries = max_entries;
         self.write(&store)
     }
 

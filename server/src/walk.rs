@@ -20,6 +20,8 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{fstat, openat, statat, AtFlags, Dir, FileType, Mode, OFlags, Stat};
 use rustix::io::Errno;
 
+use crate::ledger::{Cost, Ledger};
+
 /// Directory streams one walk keeps open at once.
 pub const OPEN_DIRS: usize = 32;
 
@@ -198,9 +200,10 @@ fn reopen(parent: &mut Level, child: &Level, reread: Reread) -> io::Result<()> {
     Ok(())
 }
 
-/// Sums the sizes of the regular files under `root`.
-pub fn file_bytes(root: impl AsFd) -> io::Result<u64> {
-    struct Sum(u64);
+/// What the tree under `root` holds (see [`crate::ledger`]): every entry,
+/// the bytes of regular files and a block per directory.
+pub fn usage(root: impl AsFd) -> io::Result<Cost> {
+    struct Sum(Cost);
     impl Visit for Sum {
         fn entry(
             &mut self,
@@ -210,30 +213,44 @@ pub fn file_bytes(root: impl AsFd) -> io::Result<u64> {
             _: usize,
         ) -> io::Result<Flow> {
             match kind {
-                FileType::Directory => return Ok(Flow::Enter),
+                FileType::Directory => {
+                    self.0 += Cost::DIR;
+                    return Ok(Flow::Enter);
+                }
                 FileType::RegularFile => match statat(at, name, AtFlags::SYMLINK_NOFOLLOW) {
-                    Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile => {
-                        self.0 += u64::try_from(st.st_size).unwrap_or(0);
-                    }
-                    Ok(_) => {}
+                    Ok(st) => self.0 += cost(&st),
                     Err(e) if e == Errno::NOENT => {}
                     Err(e) => return Err(e.into()),
                 },
-                _ => {}
+                _ => self.0 += Cost::ENTRY,
             }
             Ok(Flow::Next)
         }
     }
-    let mut sum = Sum(0);
+    let mut sum = Sum(Cost::ZERO);
     walk(root, Reread::Skip, &mut sum)?;
     Ok(sum.0)
 }
 
-/// Removes everything under `root` (not `root` itself); returns the bytes
-/// of regular files removed. Symlinks are unlinked, never entered.
-pub fn remove_contents(root: impl AsFd) -> io::Result<u64> {
-    struct Remove(u64);
-    impl Visit for Remove {
+/// What an entry costs, from its lstat.
+pub fn cost(st: &Stat) -> Cost {
+    let kind = FileType::from_raw_mode(st.st_mode);
+    Cost::of(
+        kind == FileType::Directory,
+        kind == FileType::RegularFile,
+        u64::try_from(st.st_size).unwrap_or(0),
+    )
+}
+
+/// Removes everything under `root` (not `root` itself); returns what was
+/// removed. Symlinks are unlinked, never entered. Each entry is looked at
+/// and removed under the ledger's lock, and uncounted there.
+pub fn remove_contents(root: impl AsFd, ledger: &Ledger) -> io::Result<Cost> {
+    struct Remove<'a> {
+        freed: Cost,
+        ledger: &'a Ledger,
+    }
+    impl Visit for Remove<'_> {
         fn entry(
             &mut self,
             at: BorrowedFd<'_>,
@@ -244,32 +261,49 @@ pub fn remove_contents(root: impl AsFd) -> io::Result<u64> {
             if kind == FileType::Directory {
                 return Ok(Flow::Enter);
             }
-            let size = match statat(at, name, AtFlags::SYMLINK_NOFOLLOW) {
-                Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile => {
-                    u64::try_from(st.st_size).unwrap_or(0)
+            self.freed += self.ledger.with(|books| {
+                let st = match statat(at, name, AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(st) => st,
+                    Err(e) if e == Errno::NOENT => return Ok(Cost::ZERO),
+                    Err(e) => return Err(e),
+                };
+                let flags = if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+                    AtFlags::REMOVEDIR // swapped in since it was read
+                } else {
+                    AtFlags::empty()
+                };
+                match rustix::fs::unlinkat(at, name, flags) {
+                    Ok(()) => {
+                        books.give(cost(&st));
+                        Ok(cost(&st))
+                    }
+                    Err(e) if e == Errno::NOENT => Ok(Cost::ZERO),
+                    Err(e) => Err(e),
                 }
-                Ok(_) => 0,
-                Err(e) if e == Errno::NOENT => return Ok(Flow::Next),
-                Err(e) => return Err(e.into()),
-            };
-            match rustix::fs::unlinkat(at, name, AtFlags::empty()) {
-                Ok(()) => self.0 += size,
-                Err(e) if e == Errno::NOENT => {}
-                Err(e) => return Err(e.into()),
-            }
+            })?;
             Ok(Flow::Next)
         }
 
         fn leave(&mut self, at: BorrowedFd<'_>, name: &CStr, _: usize) -> io::Result<()> {
-            match rustix::fs::unlinkat(at, name, AtFlags::REMOVEDIR) {
-                Err(e) if e != Errno::NOENT => Err(e.into()),
-                _ => Ok(()),
-            }
+            self.freed += self.ledger.with(|books| {
+                match rustix::fs::unlinkat(at, name, AtFlags::REMOVEDIR) {
+                    Ok(()) => {
+                        books.give(Cost::DIR);
+                        Ok(Cost::DIR)
+                    }
+                    Err(e) if e == Errno::NOENT => Ok(Cost::ZERO),
+                    Err(e) => Err(e),
+                }
+            })?;
+            Ok(())
         }
     }
-    let mut removed = Remove(0);
+    let mut removed = Remove {
+        freed: Cost::ZERO,
+        ledger,
+    };
     walk(root, Reread::FromStart, &mut removed)?;
-    Ok(removed.0)
+    Ok(removed.freed)
 }
 
 /// Whether anything under `root` lies more than `depth` levels below it.
@@ -309,6 +343,7 @@ pub fn deeper_than(root: impl AsFd, depth: usize) -> io::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ledger::DIR_BYTES;
     use rustix::fs::{mkdirat, CWD};
 
     /// A chain of `levels` directories `d` under `top`, made one name at a
@@ -367,10 +402,17 @@ mod tests {
         walk(&root, Reread::Skip, &mut m).unwrap();
         // The streams, plus `root` itself.
         assert!(m.1 <= OPEN_DIRS + 1, "{} open", m.1);
-        assert_eq!(file_bytes(&root).unwrap(), 30_003);
+        // 3,000 directories and 3,000 files of 10 bytes, "top" and a link.
+        let all = Cost {
+            bytes: 30_003 + 3000 * DIR_BYTES,
+            entries: 6002,
+        };
+        assert_eq!(usage(&root).unwrap(), all);
         assert!(deeper_than(&root, 2999).unwrap());
         assert!(!deeper_than(&root, 3000).unwrap());
-        assert_eq!(remove_contents(&root).unwrap(), 30_003);
+        let ledger = Ledger::new(all, Default::default());
+        assert_eq!(remove_contents(&root, &ledger).unwrap(), all);
+        assert_eq!(ledger.usage().0, Cost::ZERO);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         assert!(std::path::Path::new("/etc").exists());
     }
@@ -386,11 +428,14 @@ mod tests {
             chain(&sub, OPEN_DIRS * 2);
         }
         let root = std::fs::File::open(dir.path()).unwrap();
-        assert_eq!(file_bytes(&root).unwrap(), 5 * 10 * OPEN_DIRS as u64 * 2);
-        assert_eq!(
-            remove_contents(&root).unwrap(),
-            5 * 10 * OPEN_DIRS as u64 * 2
-        );
+        let n = 5 * OPEN_DIRS as u64 * 2;
+        let all = Cost {
+            bytes: 10 * n + (n + 5) * DIR_BYTES,
+            entries: 2 * n + 5,
+        };
+        assert_eq!(usage(&root).unwrap(), all);
+        let ledger = Ledger::new(all, Default::default());
+        assert_eq!(remove_contents(&root, &ledger).unwrap(), all);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

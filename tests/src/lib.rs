@@ -155,6 +155,14 @@ impl Server {
         );
     }
 
+    /// Runs `ferryd <args> --config <this server's config>` (e.g.
+    /// `["user", "set", "alice", "--max-entries", "5"]`), with `stdin`.
+    pub fn ferryd(&self, args: &[&str], stdin: &str) -> Output {
+        let mut cmd = Command::new(bin("ferryd"));
+        cmd.args(args).arg("--config").arg(&self.config);
+        run_with_stdin(cmd, stdin)
+    }
+
     /// Runs the real `ferry` binary as `user` with `args`.
     pub fn ferry(&self, user: &str, password: &str, args: &[&str]) -> Output {
         let mut cmd = Command::new(bin("ferry"));

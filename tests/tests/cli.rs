@@ -122,11 +122,14 @@ fn quota_tracks_removals() {
     std::fs::create_dir(s.home("alice").join("d")).unwrap();
     std::fs::write(s.home("alice").join("d/a"), vec![0u8; 3000]).unwrap();
     std::fs::write(s.home("alice").join("b"), vec![0u8; 1000]).unwrap();
-    assert!(stdout(&s.ferry("alice", PW, &["quota"])).starts_with("used 4000 of 10485760 bytes"));
+    // Files' bytes, and 4 KiB for the directory.
+    let quota = stdout(&s.ferry("alice", PW, &["quota"]));
+    assert!(quota.starts_with("used 8096 of 10485760 bytes"), "{quota}");
+    assert!(quota.contains("used 3 of 100000 entries"), "{quota}");
     let c = tokio::runtime::Runtime::new().unwrap();
     c.block_on(async {
         let client = s.client("alice", PW).await.unwrap();
-        assert_eq!(client.quota().await.unwrap(), (4000, Some(10 << 20)));
+        assert_eq!(client.quota().await.unwrap(), (8096, Some(10 << 20)));
         client
             .remove("d", ferry_proto::msg::RemoveMode::Recursive)
             .await

@@ -182,6 +182,8 @@ fn sample_server_msgs() -> Vec<ServerMsg> {
             Ok(Reply::Quota {
                 used: 1,
                 limit: Some(2),
+                entries: 3,
+                max_entries: None,
             }),
         ),
         response(

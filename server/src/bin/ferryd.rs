@@ -62,6 +62,10 @@ enum UserCmd {
         /// Disk quota, e.g. 10MiB or 5GB.
         #[arg(long, value_parser = parse_size)]
         quota: Option<u64>,
+        /// Most files, directories and symlinks the home may hold (0: no
+        /// limit); without it, the server's limits.max_entries_per_user.
+        #[arg(long)]
+        max_entries: Option<u64>,
     },
     /// Change a user's password.
     Passwd { name: String },
@@ -69,8 +73,27 @@ enum UserCmd {
     Del { name: String },
     /// Set or clear ("none") a user's quota.
     Quota { name: String, size: String },
+    /// Change a user's limits; what is not given is kept.
+    Set {
+        name: String,
+        /// Disk quota, e.g. 10MiB, or "none".
+        #[arg(long)]
+        quota: Option<String>,
+        /// Most files, directories and symlinks the home may hold (0: no
+        /// limit), or "default" for the server's limits.max_entries_per_user.
+        #[arg(long)]
+        max_entries: Option<String>,
+    },
     /// List users with quota and usage.
     List,
+}
+
+/// A quota argument: a size, or "none" for unlimited.
+fn quota_arg(size: &str) -> anyhow::Result<Option<u64>> {
+    if size == "none" {
+        return Ok(None);
+    }
+    Ok(Some(parse_size(size).map_err(anyhow::Error::msg)?))
 }
 
 fn load(at: &Where) -> anyhow::Result<Config> {
@@ -114,16 +137,30 @@ fn real_main() -> anyhow::Result<()> {
         Cmd::User { at, cmd } => {
             let config = load(&at)?;
             match cmd {
-                UserCmd::Add { name, quota } => admin::add(&config, &name, quota),
+                UserCmd::Add {
+                    name,
+                    quota,
+                    max_entries,
+                } => admin::add(&config, &name, quota, max_entries),
                 UserCmd::Passwd { name } => admin::passwd(&config, &name),
                 UserCmd::Del { name } => admin::del(&config, &name),
-                UserCmd::Quota { name, size } => {
-                    let q = if size == "none" {
-                        None
-                    } else {
-                        Some(parse_size(&size).map_err(anyhow::Error::msg)?)
-                    };
-                    admin::quota(&config, &name, q)
+                UserCmd::Quota { name, size } => admin::quota(&config, &name, quota_arg(&size)?),
+                UserCmd::Set {
+                    name,
+                    quota,
+                    max_entries,
+                } => {
+                    let quota = quota.as_deref().map(quota_arg).transpose()?;
+                    let max_entries = max_entries
+                        .as_deref()
+                        .map(|m| match m {
+                            "default" => Ok(None),
+                            n => n.parse().map(Some).with_context(|| {
+                                format!("--max-entries {n:?}: give a number or \"default\"")
+                            }),
+                        })
+                        .transpose()?;
+                    admin::set(&config, &name, quota, max_entries)
                 }
                 UserCmd::List => admin::list(&config),
             }

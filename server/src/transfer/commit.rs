@@ -13,6 +13,8 @@ use std::path::PathBuf;
 use cap_std::fs::Dir;
 use ferry_proto::commit::{Commit, GroupCommit, Then};
 
+use crate::ledger::Reservation;
+
 pub use ferry_proto::commit::GROUP_COMMIT_MAX;
 
 /// One upload waiting to be committed.
@@ -27,6 +29,8 @@ struct Job {
     dev: u64,
     part: PathBuf,
     target: PathBuf,
+    /// The upload's quota, settled by what the rename replaced.
+    quota: Option<Reservation>,
 }
 
 impl Commit for Job {
@@ -46,7 +50,13 @@ impl Commit for Job {
     }
 
     fn rename(&self) -> io::Result<()> {
-        self.from.rename(&self.part, &self.dir, &self.target)
+        let rename = || self.from.rename(&self.part, &self.dir, &self.target);
+        match &self.quota {
+            Some(quota) => quota.settle(rename, || {
+                super::upload::replaced_cost(&self.dir, &self.target)
+            }),
+            None => rename(),
+        }
     }
 
     fn alone(&self) -> io::Result<()> {
@@ -98,20 +108,22 @@ impl Committer {
             dev,
             part,
             target,
+            quota: None,
         })
     }
 
     /// [`Committer::commit`] without waiting: `then` gets the outcome, on
     /// the commit thread (or here, if the file has to be committed alone).
-    pub fn commit_then(
-        &self,
-        from: Dir,
-        dir: Dir,
-        file: std::fs::File,
-        part: PathBuf,
-        target: PathBuf,
-        then: Then,
-    ) {
+    /// The rename is counted in the upload's quota by what it replaced.
+    pub fn commit_then(&self, upload: Verified, then: Then) {
+        let Verified {
+            from,
+            part,
+            dir,
+            target,
+            file,
+            quota,
+        } = upload;
         let dev = match file.metadata() {
             Ok(md) => md.dev(),
             Err(e) => return then(Err(e)),
@@ -123,9 +135,27 @@ impl Committer {
             dev,
             part,
             target,
+            quota: Some(quota),
         };
         self.group.commit_then(job, then);
     }
+}
+
+/// A verified small upload, ready to be committed.
+#[derive(Debug)]
+pub struct Verified {
+    /// The user's partial area, which holds `part`.
+    pub from: Dir,
+    /// The partial's name there.
+    pub part: PathBuf,
+    /// The target's directory.
+    pub dir: Dir,
+    /// The target's name there.
+    pub target: PathBuf,
+    /// The partial, open and written in full.
+    pub file: std::fs::File,
+    /// The upload's quota, settled by what the rename replaces.
+    pub quota: Reservation,
 }
 
 #[cfg(test)]

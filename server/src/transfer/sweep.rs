@@ -100,8 +100,12 @@ pub async fn run(
     loop {
         let h = homes.clone();
         if let Ok(removed) = tokio::task::spawn_blocking(move || sweep_homes(&h, max_age)).await {
-            for (user, _, bytes) in removed {
-                accounts.credit(&user, bytes).await;
+            for (user, files, bytes) in removed {
+                let freed = crate::ledger::Cost {
+                    bytes,
+                    entries: files,
+                };
+                accounts.credit(&user, freed).await;
             }
         }
         tokio::time::sleep(interval).await;

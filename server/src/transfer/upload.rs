@@ -1,8 +1,10 @@
 //! Receiving a file: a partial in the user's private area (see
 //! [`super::partials`]), hashed as it is written, checked against the
 //! sender's SHA-256, synced, then renamed into place. A resumed upload first shows the client the partial's prefix hash.
-//! The quota is reserved for the declared size before any byte is written,
-//! and any byte beyond it must reserve more.
+//! The quota is reserved for the declared size (less the file it replaces)
+//! before any byte is written, any byte beyond it must reserve more, and
+//! the final rename is counted by what it actually replaced
+//! ([`Reservation::settle`]).
 
 use std::io::{Seek, SeekFrom, Write};
 use std::path::PathBuf;
@@ -16,12 +18,13 @@ use ferry_proto::{ErrorKind, RemoteError, RemotePath, Reply};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use super::commit::{Committer, GROUP_COMMIT_MAX};
+use super::commit::{Committer, Verified, GROUP_COMMIT_MAX};
 use super::partials;
 use super::stored;
 use super::{hash_prefix, hex, UploadMsg};
-use crate::accounts::{Account, PathLock, Reservation};
+use crate::accounts::{Account, PathLock};
 use crate::jail::io_error;
+use crate::ledger::{Cost, Ledger, Reservation};
 use crate::logfmt::q;
 use crate::outbox::Outbox;
 use crate::threads::Threads;
@@ -156,23 +159,16 @@ async fn streamed(
                 let _ = tx.send(r);
             };
             let ToCommit {
-                from,
-                dir,
-                file,
-                part,
-                target,
+                upload,
                 reply,
-                replaced,
                 lock,
             } = c;
-            ctx.committer
-                .commit_then(from, dir, file, part, target, Box::new(then));
+            ctx.committer.commit_then(upload, Box::new(then));
             let committed = done
                 .await
                 .unwrap_or_else(|_| Err(ferry_proto::commit::stopped()));
             drop(lock);
             committed.map_err(|e| io_error(&spec.path, e))?;
-            account.freed(replaced);
             Ok((reply, None))
         }
     }
@@ -231,21 +227,13 @@ pub fn run_eager(
         Ok(Received::Committed(reply, _old)) => Ok(reply),
         Ok(Received::ToCommit(c)) => {
             let ToCommit {
-                from,
-                dir,
-                file,
-                part,
-                target,
+                upload,
                 reply,
-                replaced,
                 lock,
             } = c;
             let then = move |committed: std::io::Result<()>| {
                 let result = match committed {
-                    Ok(()) => {
-                        account.freed(replaced);
-                        Ok(reply)
-                    }
+                    Ok(()) => Ok(reply),
                     Err(e) => Err(io_error(&spec.path, e)),
                 };
                 log(&spec, &account, &result);
@@ -257,7 +245,7 @@ pub fn run_eager(
                 drop(lock);
                 out.reply_later(spec.id, result, keep);
             };
-            committer.commit_then(from, dir, file, part, target, Box::new(then));
+            committer.commit_then(upload, Box::new(then));
             return;
         }
         Err(e) => Err(e),
@@ -295,17 +283,10 @@ enum Received {
 
 /// A verified small upload on its way to the commit thread.
 struct ToCommit {
-    /// The user's partial area, which holds `part`.
-    from: Dir,
-    /// The parent directory, which gets `target`.
-    dir: Dir,
-    file: std::fs::File,
-    part: PathBuf,
-    target: PathBuf,
+    /// The files, names and quota.
+    upload: Verified,
     /// Sent once committed.
     reply: Reply,
-    /// Bytes of the file it replaces, freed once committed.
-    replaced: u64,
     /// Held until the rename, so no other upload of the path touches the
     /// partial meanwhile.
     lock: PathLock,
@@ -378,20 +359,16 @@ fn open(
     // holds: it reserves first and creates its partial in one call, and
     // looks at an earlier partial only when one is there.
     let fresh = if spec.eager {
-        let reservation = account.reserve(spec.size)?;
-        let mut opts = OpenOptions::new();
-        opts.read(true).write(true).create_new(true);
-        match partials.open_with(&part, &opts) {
-            Ok(file) => Some((file, reservation)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => None,
-            Err(e) => return Err(io_error(path, e)),
-        }
+        let reservation = account.ledger.reserve(spec.size, replaced)?;
+        create_partial(partials, &part, &account.ledger)
+            .map_err(|e| io_error(path, e))?
+            .map(|file| (file, reservation))
     } else {
         None
     };
     let (mut file, reservation, partial) = match fresh {
         Some((file, reservation)) => (file, reservation, 0),
-        None => open_partial(spec, account, partials, &part)?,
+        None => open_partial(spec, &account.ledger, partials, &part, replaced)?,
     };
     let mut hasher = Sha256::new();
     let prefix = if partial > 0 {
@@ -559,11 +536,13 @@ impl Writing {
         let ours = pipe
             .finish()
             .ok_or_else(|| RemoteError::new(ErrorKind::Io, "hashing failed"))?;
-        drop(reservation);
         if ours != sha {
             drop(file);
-            let _ = partials.remove_file(&part);
-            account.freed(written);
+            account.ledger.with(|books| {
+                if partials.remove_file(&part).is_ok() {
+                    books.give(Cost::file(written));
+                }
+            });
             tracing::warn!(user = %account.name, path = %q(path), ours = %hex(&ours), theirs = %hex(&sha), "upload checksum mismatch");
             return Err(RemoteError::new(
                 ErrorKind::IntegrityFailed,
@@ -576,14 +555,17 @@ impl Writing {
             sha256: ours,
         };
         if spec.size <= GROUP_COMMIT_MAX {
-            return Ok(Received::ToCommit(ToCommit {
+            let upload = Verified {
                 from: partials,
-                dir: parent,
-                file,
                 part,
+                dir: parent,
                 target,
+                file,
+                quota: reservation,
+            };
+            return Ok(Received::ToCommit(ToCommit {
+                upload,
                 reply,
-                replaced,
                 lock,
             }));
         }
@@ -594,9 +576,13 @@ impl Writing {
         let old = (replaced > 0)
             .then(|| open_replaced(dir, &target))
             .flatten();
-        partials.rename(&part, dir, &target).map_err(io)?;
+        reservation
+            .settle(
+                || partials.rename(&part, dir, &target),
+                || replaced_cost(dir, &target),
+            )
+            .map_err(io)?;
         sync_dir(dir, &RemotePath::root());
-        account.freed(replaced);
         drop(lock);
         Ok(Received::Committed(reply, old))
     }
@@ -613,15 +599,53 @@ fn open_replaced(dir: &Dir, target: &std::path::Path) -> Option<File> {
     dir.open_with(target, &opts).ok()
 }
 
+/// What the entry at `target` costs, looked at right before a rename
+/// over it (none when there is none).
+pub fn replaced_cost(dir: &Dir, target: &std::path::Path) -> std::io::Result<Option<Cost>> {
+    match dir.symlink_metadata(target) {
+        Ok(md) => Ok(Some(Cost::of_metadata(&md))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates a partial file, counted as an entry (refused with `EDQUOT`
+/// when the user's entries are all taken); `None` if one is there.
+fn create_partial(
+    dir: &Dir,
+    part: &std::path::Path,
+    ledger: &Ledger,
+) -> std::io::Result<Option<File>> {
+    let mut opts = OpenOptions::new();
+    opts.read(true).write(true).create_new(true);
+    ledger.with(|books| {
+        if books.take(Cost::ENTRY).is_err() {
+            return Err(std::io::Error::from_raw_os_error(libc::EDQUOT));
+        }
+        match dir.open_with(part, &opts) {
+            Ok(file) => Ok(Some(file)),
+            Err(e) => {
+                books.give(Cost::ENTRY);
+                match e.kind() {
+                    std::io::ErrorKind::AlreadyExists => Ok(None),
+                    _ => Err(e),
+                }
+            }
+        }
+    })
+}
+
 /// Opens the partial of an upload, keeping what an earlier attempt left
 /// when the upload may resume from it. Returns the file, the quota
 /// reserved for the rest, and the bytes kept. Looks before touching
-/// anything, so a refusal (quota) leaves the disk as it was.
+/// anything, so a refusal (quota) leaves the disk as it was. `replaced`:
+/// the bytes of the file the upload would replace.
 fn open_partial(
     spec: &UploadSpec,
-    account: &Arc<Account>,
+    ledger: &Arc<Ledger>,
     dir: &Dir,
     part: &std::path::Path,
+    replaced: u64,
 ) -> Result<(File, Reservation, u64), RemoteError> {
     let path = &spec.path;
     let found = match dir.symlink_metadata(part) {
@@ -641,13 +665,25 @@ fn open_partial(
         found
     };
     // Refused here, before a single byte is written, if it cannot fit.
-    let reservation = account.reserve(spec.size - partial)?;
-    let mut opts = OpenOptions::new();
-    opts.read(true).write(true).create(true);
-    let file = dir.open_with(part, &opts).map_err(|e| io_error(path, e))?;
-    if partial == 0 && found > 0 {
-        file.set_len(0).map_err(|e| io_error(path, e))?;
-        account.freed(found);
+    let reservation = ledger.reserve(spec.size - partial, replaced)?;
+    let file = match create_partial(dir, part, ledger).map_err(|e| io_error(path, e))? {
+        Some(file) => file,
+        None => {
+            let mut opts = OpenOptions::new();
+            opts.read(true).write(true);
+            dir.open_with(part, &opts).map_err(|e| io_error(path, e))?
+        }
+    };
+    if partial == 0 {
+        // Starting afresh: what an earlier attempt left goes.
+        ledger
+            .with(|books| {
+                let had = file.metadata()?.len();
+                file.set_len(0)?;
+                books.give(Cost::bytes(had));
+                Ok(())
+            })
+            .map_err(|e| io_error(path, e))?;
     }
     Ok((file, reservation, partial))
 }

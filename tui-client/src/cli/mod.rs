@@ -337,17 +337,23 @@ async fn execute(client: &Client, cmd: &Command, json: bool) -> Result<(), Failu
         }
         Command::Demo => return Err(Failure::usage("demo runs on its own")),
         Command::Quota => {
-            let (used, limit) = client.quota().await.map_err(fail("quota"))?;
+            let u = client.usage().await.map_err(fail("quota"))?;
             if json {
-                print_json(json!({ "used": used, "limit": limit }));
+                print_json(json!({
+                    "used": u.used,
+                    "limit": u.limit,
+                    "entries": u.entries,
+                    "max_entries": u.max_entries,
+                }));
             } else {
-                match limit {
-                    Some(l) => println!(
-                        "used {used} of {l} bytes ({:.1}%)",
-                        used as f64 * 100.0 / l.max(1) as f64
-                    ),
-                    None => println!("used {used} bytes (no quota)"),
-                }
+                println!(
+                    "{}",
+                    output::usage_line(u.used, u.limit, "bytes", "no quota")
+                );
+                println!(
+                    "{}",
+                    output::usage_line(u.entries, u.max_entries, "entries", "no limit")
+                );
             }
         }
     }

@@ -98,6 +98,18 @@ pub fn entry_json(e: &Entry) -> serde_json::Value {
     json!({ "name": e.name, "kind": kind, "size": e.size, "mtime": e.mtime, "mode": format!("{:o}", e.mode) })
 }
 
+/// One line of `ferry quota`: `used 10 of 20 bytes (50.0%)`, or
+/// `used 10 bytes (no quota)` without a limit.
+pub fn usage_line(used: u64, limit: Option<u64>, unit: &str, unlimited: &str) -> String {
+    match limit {
+        Some(l) => format!(
+            "used {used} of {l} {unit} ({:.1}%)",
+            used as f64 * 100.0 / l.max(1) as f64
+        ),
+        None => format!("used {used} {unit} ({unlimited})"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -486,13 +486,42 @@ impl Client {
 
     /// Bytes used and the quota, if any.
     pub async fn quota(&self) -> Result<(u64, Option<u64>)> {
+        let u = self.usage().await?;
+        Ok((u.used, u.limit))
+    }
+
+    /// Bytes and entries used, and their limits.
+    pub async fn usage(&self) -> Result<Usage> {
         match self.call(Request::Quota).await? {
-            Reply::Quota { used, limit } => Ok((used, limit)),
+            Reply::Quota {
+                used,
+                limit,
+                entries,
+                max_entries,
+            } => Ok(Usage {
+                used,
+                limit,
+                entries,
+                max_entries,
+            }),
             other => Err(ClientError::Protocol(format!(
                 "unexpected reply to quota: {other:?}"
             ))),
         }
     }
+}
+
+/// A user's usage and limits, as the server counts them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Usage {
+    /// Bytes used (partial files included; a directory counts 4 KiB).
+    pub used: u64,
+    /// The byte quota, if any.
+    pub limit: Option<u64>,
+    /// Entries used: files, directories, symlinks, partial files.
+    pub entries: u64,
+    /// The entry limit, if any.
+    pub max_entries: Option<u64>,
 }
 
 async fn write_loop<W: AsyncWrite + Unpin>(
