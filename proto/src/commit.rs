@@ -8,10 +8,11 @@
 //! that is two disk flushes for every file, and a tree of 10,000 small
 //! files spends most of its time there (measured on the server: 1.4-2.6 s
 //! of a 5 s upload; on the client 20,000 `fsync`s per tree download). Here
-//! one thread commits whatever files are waiting, together: one flush per
-//! file system makes every file of the batch durable, the renames follow,
-//! and the next flush (which also carries the next batch's content) makes
-//! the renames durable. While a batch is being flushed the next one
+//! one thread commits whatever files are waiting, together: the batch's
+//! flushes (by default one `syncfs` per file system; a receiver serving
+//! many users syncs each file and directory instead, all at once) make its
+//! content durable, the renames follow, and the next round's flushes
+//! (beside the next batch's content) make the renames durable. While a batch is being flushed the next one
 //! gathers, so batches grow exactly when files arrive faster than the disk
 //! flushes. The guarantee per file is unchanged: its name appears only
 //! after its content is durable, and it is reported committed only after
@@ -30,11 +31,37 @@ pub const GROUP_COMMIT_MAX: u64 = 1 << 20;
 const MAX_BATCH: usize = 1024;
 
 /// One verified partial file, as the receiver knows it.
-pub trait Commit: Send + 'static {
-    /// Its file system: one flush per file system and batch.
+///
+/// Each round flushes what the files need: their content before their
+/// renames, and the renames before they are reported. Files whose flushes
+/// have the same key share one (by default a `syncfs` of their file
+/// system covers everything); flushes with different keys run at once, on
+/// up to [`FLUSH_THREADS`] threads, so the disk sees them together.
+pub trait Commit: Send + Sync + 'static {
+    /// Its file system.
     fn fs(&self) -> u64;
     /// Makes everything written to its file system durable (`syncfs`).
     fn flush(&self) -> io::Result<()>;
+    /// Which [`Commit::flush_data`] covers this file's content: one flush
+    /// per key and round. By default its file system.
+    fn data_key(&self) -> u64 {
+        self.fs()
+    }
+    /// Makes its content durable. By default [`Commit::flush`] (so one
+    /// writer's flush waits for every writer's data on the file system; a
+    /// receiver that serves many users syncs only the file).
+    fn flush_data(&self) -> io::Result<()> {
+        self.flush()
+    }
+    /// Which [`Commit::flush_rename`] covers its rename. By default its
+    /// file system (sharing the flush with the next round's content).
+    fn rename_key(&self) -> u64 {
+        self.fs()
+    }
+    /// Makes its rename durable. By default [`Commit::flush`].
+    fn flush_rename(&self) -> io::Result<()> {
+        self.flush()
+    }
     /// Renames the partial over the target.
     fn rename(&self) -> io::Result<()>;
     /// The per-file way, where batches cannot be had: sync the file,
@@ -131,29 +158,72 @@ fn run<C: Commit>(rx: Receiver<(C, Then)>) {
                 Err(_) => break,
             }
         }
-        // One flush per file system: the batch's content, and the
-        // previous batch's renames.
-        let mut flushed: HashMap<u64, io::Result<()>> = HashMap::new();
-        let mut flush = |file: &C| -> io::Result<()> {
-            flushed
-                .entry(file.fs())
-                .or_insert_with(|| file.flush())
-                .as_ref()
-                .map(|_| ())
-                .map_err(copy_error)
+        // The previous batch's renames and this batch's content, each
+        // flush once per key, all at once.
+        let mut wanted: Vec<(u64, &C, bool)> = Vec::new();
+        for (file, _) in &renamed {
+            wanted.push((file.rename_key(), file, true));
+        }
+        for (file, _) in &batch {
+            wanted.push((file.data_key(), file, false));
+        }
+        let flushed = flush_all(wanted);
+        let result = |key: u64| -> io::Result<()> {
+            match flushed.get(&key) {
+                Some(Ok(())) => Ok(()),
+                Some(Err(e)) => Err(copy_error(e)),
+                None => Err(stopped()),
+            }
         };
-        for (file, then) in renamed.drain(..) {
-            let result = flush(&file);
-            then(result);
+        for (file, then) in std::mem::take(&mut renamed) {
+            let r = result(file.rename_key());
+            then(r);
         }
         for (file, then) in batch {
             // A failed flush or rename leaves the partial for a resume.
-            match flush(&file).and_then(|()| file.rename()) {
+            match result(file.data_key()).and_then(|()| file.rename()) {
                 Ok(()) => renamed.push((file, then)),
                 Err(e) => then(Err(e)),
             }
         }
     }
+}
+
+/// Threads that flush at once, at most.
+pub const FLUSH_THREADS: usize = 8;
+
+/// Runs one flush per key (the first file's), on up to [`FLUSH_THREADS`]
+/// threads at once; `rename` says which flush a file needs.
+fn flush_all<C: Commit>(wanted: Vec<(u64, &C, bool)>) -> HashMap<u64, io::Result<()>> {
+    let mut seen = std::collections::HashSet::new();
+    let jobs: Vec<(u64, &C, bool)> = wanted
+        .into_iter()
+        .filter(|(key, _, _)| seen.insert(*key))
+        .collect();
+    let run = |(key, file, rename): &(u64, &C, bool)| {
+        let r = if *rename {
+            file.flush_rename()
+        } else {
+            file.flush_data()
+        };
+        (*key, r)
+    };
+    if jobs.len() <= 1 {
+        return jobs.iter().map(run).collect();
+    }
+    let threads = jobs.len().min(FLUSH_THREADS);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let mine: Vec<&(u64, &C, bool)> = jobs.iter().skip(t).step_by(threads).collect();
+                scope.spawn(move || mine.into_iter().map(run).collect::<Vec<_>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
 }
 
 /// The error of a file whose commit thread died before reporting (a bug):
@@ -292,5 +362,101 @@ mod tests {
             })
             .unwrap();
         assert_eq!(*log.0.lock().unwrap(), vec!["alone x".to_string()]);
+    }
+
+    /// A file that flushes only itself and its directory.
+    struct PerFile {
+        name: &'static str,
+        dir: u64,
+        log: Arc<Log>,
+    }
+
+    impl Commit for PerFile {
+        fn fs(&self) -> u64 {
+            1
+        }
+        fn flush(&self) -> io::Result<()> {
+            self.log.0.lock().unwrap().push("syncfs".into());
+            Ok(())
+        }
+        fn data_key(&self) -> u64 {
+            self.name.len() as u64 * 1000 + self.name.as_bytes()[0] as u64
+        }
+        fn flush_data(&self) -> io::Result<()> {
+            self.log
+                .0
+                .lock()
+                .unwrap()
+                .push(format!("data {}", self.name));
+            Ok(())
+        }
+        fn rename_key(&self) -> u64 {
+            self.dir
+        }
+        fn flush_rename(&self) -> io::Result<()> {
+            self.log.0.lock().unwrap().push(format!("dir {}", self.dir));
+            Ok(())
+        }
+        fn rename(&self) -> io::Result<()> {
+            self.log
+                .0
+                .lock()
+                .unwrap()
+                .push(format!("rename {}", self.name));
+            Ok(())
+        }
+        fn alone(&self) -> io::Result<()> {
+            self.log
+                .0
+                .lock()
+                .unwrap()
+                .push(format!("alone {}", self.name));
+            Ok(())
+        }
+    }
+
+    /// Files with keys of their own are flushed one by one (their content,
+    /// then their directory), never with a flush of the whole file system,
+    /// which would wait for every other writer's data.
+    #[test]
+    fn files_with_their_own_keys_flush_only_themselves() {
+        if cfg!(not(target_os = "linux")) {
+            return;
+        }
+        let log = Arc::new(Log::default());
+        let commit = GroupCommit::start("test-commit").unwrap();
+        for (name, dir) in [("a", 7), ("b", 7), ("c", 8)] {
+            let log2 = log.clone();
+            let file = PerFile {
+                name,
+                dir,
+                log: log.clone(),
+            };
+            commit.commit_then(
+                file,
+                Box::new(move |r| {
+                    r.unwrap();
+                    log2.0.lock().unwrap().push(format!("done {name}"));
+                }),
+            );
+        }
+        let last = PerFile {
+            name: "d",
+            dir: 7,
+            log: log.clone(),
+        };
+        commit.commit(last).unwrap();
+        let log = log.0.lock().unwrap().clone();
+        let at = |what: &str| log.iter().position(|l| l == what).unwrap();
+        assert!(at("data d") < at("rename d"), "{log:?}");
+        for (name, dir) in [("a", 7), ("b", 7), ("c", 8)] {
+            let (renamed, done) = (at(&format!("rename {name}")), at(&format!("done {name}")));
+            assert!(at(&format!("data {name}")) < renamed, "{log:?}");
+            assert!(
+                log[renamed..done].contains(&format!("dir {dir}")),
+                "{log:?}"
+            );
+        }
+        assert!(!log.contains(&"syncfs".to_string()), "{log:?}");
     }
 }

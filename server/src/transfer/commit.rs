@@ -1,7 +1,10 @@
 //! Group commit for small uploads: the file operations behind
 //! `ferry_proto::commit` (which decides when each runs; see there why), on
 //! a partial in the user's partial area. One commit thread serves every user, so
-//! uploads of several users share flushes too. The commit thread finishes
+//! uploads of several users share a round. Each file flushes only itself
+//! (`fdatasync`) and its directory (`fsync`), never the whole file system:
+//! a `syncfs` waited for every writer's dirty pages, so one user's large
+//! writes slowed every other user's small files. The commit thread finishes
 //! each upload itself ([`Committer::commit_then`]: it runs the upload's
 //! last step, which sends the reply), so no thread sits waiting for a
 //! flush per file.
@@ -27,10 +30,55 @@ struct Job {
     file: std::fs::File,
     /// Its file system.
     dev: u64,
+    /// Its content's flush, and its rename's (the target's directory).
+    keys: (u64, u64),
     part: PathBuf,
     target: PathBuf,
     /// The upload's quota, settled by what the rename replaced.
     quota: Option<Reservation>,
+}
+
+/// A flush's key: what it syncs, by kind, device and inode.
+fn key(kind: u8, dev: u64, ino: u64) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (kind, dev, ino).hash(&mut h);
+    h.finish()
+}
+
+/// The directory `target` (relative to `dir`) is in.
+fn parent_of(target: &std::path::Path) -> &std::path::Path {
+    match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    }
+}
+
+/// A file's device and flush keys.
+fn keys(
+    file: &std::fs::File,
+    dir: &Dir,
+    target: &std::path::Path,
+) -> io::Result<(u64, (u64, u64))> {
+    use cap_std::fs::MetadataExt as _;
+    let md = file.metadata()?;
+    let parent = dir.symlink_metadata(parent_of(target))?;
+    let keys = (
+        key(0, md.dev(), md.ino()),
+        key(1, parent.dev(), parent.ino()),
+    );
+    Ok((md.dev(), keys))
+}
+
+impl Job {
+    /// Syncs the directory that gets the target.
+    fn sync_parent(&self) -> io::Result<()> {
+        let parent = self.dir.open_with(
+            parent_of(&self.target),
+            cap_std::fs::OpenOptions::new().read(true),
+        )?;
+        parent.sync_all()
+    }
 }
 
 impl Commit for Job {
@@ -49,6 +97,22 @@ impl Commit for Job {
         }
     }
 
+    fn data_key(&self) -> u64 {
+        self.keys.0
+    }
+
+    fn flush_data(&self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+
+    fn rename_key(&self) -> u64 {
+        self.keys.1
+    }
+
+    fn flush_rename(&self) -> io::Result<()> {
+        self.sync_parent()
+    }
+
     fn rename(&self) -> io::Result<()> {
         let rename = || self.from.rename(&self.part, &self.dir, &self.target);
         match &self.quota {
@@ -62,14 +126,7 @@ impl Commit for Job {
     fn alone(&self) -> io::Result<()> {
         self.file.sync_all()?;
         self.rename()?;
-        let parent = match self.target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => std::path::Path::new("."),
-        };
-        let parent = self
-            .dir
-            .open_with(parent, cap_std::fs::OpenOptions::new().read(true))?;
-        parent.sync_all()
+        self.sync_parent()
     }
 }
 
@@ -100,12 +157,13 @@ impl Committer {
         part: PathBuf,
         target: PathBuf,
     ) -> io::Result<()> {
-        let dev = file.metadata()?.dev();
+        let (dev, keys) = keys(&file, dir, &target)?;
         self.group.commit(Job {
             from: from.try_clone()?,
             dir: dir.try_clone()?,
             file,
             dev,
+            keys,
             part,
             target,
             quota: None,
@@ -124,8 +182,8 @@ impl Committer {
             file,
             quota,
         } = upload;
-        let dev = match file.metadata() {
-            Ok(md) => md.dev(),
+        let (dev, keys) = match keys(&file, &dir, &target) {
+            Ok(k) => k,
             Err(e) => return then(Err(e)),
         };
         let job = Job {
@@ -133,6 +191,7 @@ impl Committer {
             dir,
             file,
             dev,
+            keys,
             part,
             target,
             quota: Some(quota),
