@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use ferry_proto::{ErrorKind, RemoteError, RemotePath};
@@ -16,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::budget::{Share, ShareLimits};
 use crate::jail::Home;
 use crate::ledger::{Cost, Ledger, Limits};
+use crate::revoke::{Revoke, UserState};
 
 /// One user's live state.
 #[derive(Debug)]
@@ -53,7 +55,9 @@ impl Drop for PathLock {
 /// A user's live sessions.
 #[derive(Debug)]
 struct Sessions {
-    count: usize,
+    /// By session number: the credential it logged in with, and how to
+    /// end it.
+    live: HashMap<u64, (String, Arc<Revoke>)>,
     /// When the last session ended, while none is live.
     left: Option<std::time::Instant>,
 }
@@ -116,6 +120,8 @@ pub struct Accounts {
     share: ShareLimits,
     /// Levels below a home that operations may nest names.
     max_depth: usize,
+    /// Sessions begun so far; the next one's number.
+    begun: std::sync::atomic::AtomicU64,
 }
 
 /// Holds one session open; dropping it ends the session.
@@ -124,6 +130,9 @@ pub struct Session {
     /// The account.
     pub account: Arc<Account>,
     accounts: Arc<Accounts>,
+    number: u64,
+    /// Fires when the session is to end (user removed, password changed).
+    pub revoke: Arc<Revoke>,
 }
 
 impl Accounts {
@@ -135,6 +144,7 @@ impl Accounts {
             kept,
             share,
             max_depth: crate::jail::DEFAULT_MAX_DEPTH,
+            begun: Default::default(),
         }
     }
 
@@ -146,13 +156,15 @@ impl Accounts {
 
     /// Starts a session for `name`, opening the home and measuring usage if
     /// this is the user's first live session. Only this user's logins wait
-    /// for that measurement.
+    /// for that measurement. `credential` is what the login was checked
+    /// against (see [`crate::revoke`]).
     pub async fn open(
         self: &Arc<Self>,
         name: &str,
         home_path: PathBuf,
         limits: Limits,
         max_sessions: usize,
+        credential: String,
     ) -> Result<Session, RemoteError> {
         loop {
             let slot = lock(&self.live)
@@ -182,19 +194,25 @@ impl Accounts {
                 continue; // forgotten meanwhile: start again
             }
             let mut l = lock(&account.sessions);
-            if l.count >= max_sessions {
+            if l.live.len() >= max_sessions {
                 return Err(RemoteError::new(
                     ErrorKind::TooBusy,
                     format!("{name} already has {max_sessions} sessions"),
                 ));
             }
-            l.count += 1;
+            // Numbered and registered in one step, so a check that reads
+            // `begun` finds every session numbered below it.
+            let number = self.begun.fetch_add(1, Ordering::SeqCst);
+            let revoke = Arc::new(Revoke::default());
+            l.live.insert(number, (credential, revoke.clone()));
             l.left = None;
             drop(l);
             account.ledger.set_limits(limits);
             return Ok(Session {
                 account,
                 accounts: self.clone(),
+                number,
+                revoke,
             });
         }
     }
@@ -229,7 +247,7 @@ impl Accounts {
             home: Arc::new(home),
             ledger: Arc::new(Ledger::new(used, limits)),
             sessions: Mutex::new(Sessions {
-                count: 0,
+                live: HashMap::new(),
                 left: None,
             }),
             active: Mutex::new(HashMap::new()),
@@ -240,6 +258,44 @@ impl Accounts {
     /// A live user's account, if her home has been measured.
     fn get(&self, name: &str) -> Option<Arc<Account>> {
         lock(&self.live).get(name).and_then(|s| s.get()).cloned()
+    }
+
+    /// How many sessions have begun: every session numbered below it is
+    /// registered with its account.
+    pub fn begun(&self) -> u64 {
+        self.begun.load(Ordering::SeqCst)
+    }
+
+    /// Applies the user store as read after `begun` sessions had begun
+    /// (`state` gives each user's credential and limits, `None` for users
+    /// no longer there): limits change at once; sessions numbered below
+    /// `begun` whose user is gone or whose credential changed are ended.
+    /// Later sessions wait for a later reading.
+    pub fn apply(&self, begun: u64, state: impl Fn(&str) -> Option<UserState>) {
+        let accounts: Vec<Arc<Account>> = lock(&self.live)
+            .values()
+            .filter_map(|s| s.get().cloned())
+            .collect();
+        for a in accounts {
+            let now = state(&a.name);
+            if let Some(now) = &now {
+                a.ledger.set_limits(now.limits);
+            }
+            let sessions = lock(&a.sessions);
+            for (number, (credential, revoke)) in &sessions.live {
+                if *number >= begun {
+                    continue;
+                }
+                let why = match &now {
+                    None => "the account was removed",
+                    Some(now) if now.credential != *credential => "the password was changed",
+                    Some(_) => continue,
+                };
+                if revoke.revoke(why) {
+                    tracing::info!(target: "audit", user = %crate::logfmt::q(&a.name), why, "session closed by the administrator");
+                }
+            }
+        }
     }
 
     /// Credits what was removed behind the server's back (stale partials)
@@ -257,11 +313,11 @@ impl Drop for Session {
         let kept = self.accounts.kept;
         let last = {
             let mut l = lock(&self.account.sessions);
-            l.count -= 1;
-            if l.count == 0 {
+            l.live.remove(&self.number);
+            if l.live.is_empty() {
                 l.left = Some(std::time::Instant::now());
             }
-            l.count == 0
+            l.live.is_empty()
         };
         if last {
             let accounts = self.accounts.clone();
@@ -271,7 +327,7 @@ impl Drop for Session {
                 let mut live = lock(&accounts.live);
                 let idle = live.get(&name).and_then(|s| s.get()).is_some_and(|a| {
                     let l = lock(&a.sessions);
-                    l.count == 0 && l.left.is_some_and(|t| t.elapsed() >= kept)
+                    l.live.is_empty() && l.left.is_some_and(|t| t.elapsed() >= kept)
                 });
                 if idle {
                     live.remove(&name);
@@ -309,7 +365,7 @@ mod tests {
                 let home = dir.path().to_path_buf();
                 tokio::spawn(async move {
                     accounts
-                        .open("u", home, Limits::default(), 16)
+                        .open("u", home, Limits::default(), 16, "key".into())
                         .await
                         .unwrap()
                 })
@@ -329,6 +385,29 @@ mod tests {
                 entries: 201
             }
         );
-        assert_eq!(lock(&sessions[0].account.sessions).count, 8);
+        assert_eq!(lock(&sessions[0].account.sessions).live.len(), 8);
+
+        // The store, read after these began, no longer has the user: all
+        // end; a session begun after the reading is left for the next.
+        let begun = accounts.begun();
+        let later = accounts
+            .open("u", dir.path().into(), Limits::default(), 16, "key".into())
+            .await
+            .unwrap();
+        accounts.apply(begun, |_| None);
+        assert!(sessions.iter().all(|s| s.revoke.is_revoked()));
+        assert!(!later.revoke.is_revoked());
+        let new_key = |_: &str| {
+            Some(UserState {
+                credential: "new".into(),
+                limits: Limits {
+                    bytes: Some(5),
+                    entries: None,
+                },
+            })
+        };
+        accounts.apply(accounts.begun(), new_key);
+        assert!(later.revoke.is_revoked());
+        assert_eq!(later.account.usage().1.bytes, Some(5));
     }
 }

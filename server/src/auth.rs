@@ -229,6 +229,7 @@ where
             shared.users.home(&user),
             record.limits(shared.config.limits.max_entries_per_user),
             shared.config.limits.max_sessions_per_user,
+            record.stored_key.clone(),
         )
         .await
     {

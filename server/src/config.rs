@@ -145,6 +145,11 @@ pub struct AuthConfig {
     pub ban_after_failures: u32,
     /// Length of a ban, in seconds.
     pub ban_secs: u64,
+    /// How often, in milliseconds, the running server looks for changes to
+    /// the user store (`ferryd user ...`) and applies them to live
+    /// sessions: a removed user or a changed password closes them, a new
+    /// quota holds from the next upload.
+    pub user_store_check_ms: u64,
     /// IPv6 sources are counted by network: the first this many bits of
     /// the address (a host usually holds a whole /64).
     pub ipv6_prefix_len: u8,
@@ -212,6 +217,7 @@ impl Default for AuthConfig {
             max_failure_delay_ms: 8_000,
             ban_after_failures: 10,
             ban_secs: 600,
+            user_store_check_ms: 1000,
             ipv6_prefix_len: 64,
             user_penalty_after: 20,
             user_delay_ms: 1_000,
@@ -332,6 +338,10 @@ impl Config {
         anyhow::ensure!(
             self.tls.cert.is_some() == self.tls.key.is_some(),
             "tls.cert and tls.key must be given together"
+        );
+        anyhow::ensure!(
+            self.auth.user_store_check_ms > 0,
+            "auth.user_store_check_ms must be positive"
         );
         anyhow::ensure!(
             self.transfers.sweep_interval_secs > 0,

@@ -164,6 +164,7 @@ where
         // read, and TCP holds the client back.
         let room = tokio::select! {
             _ = cancel.cancelled() => break "server shutting down".to_string(),
+            why = session.revoke.revoked() => break revoked(&out, why).await,
             room = tokio::time::timeout_at(idle_deadline(), budget.charge(FRAME_COST)) => room,
         };
         let mut room = match room {
@@ -175,6 +176,7 @@ where
         };
         let next = tokio::select! {
             _ = cancel.cancelled() => break "server shutting down".to_string(),
+            why = session.revoke.revoked() => break revoked(&out, why).await,
             next = tokio::time::timeout_at(idle_deadline(), reader.next()) => next,
             _ = sweep.tick() => {
                 drop_stalled(&mut deferred, &transfers, limits.transfer_stall()).await;
@@ -752,6 +754,19 @@ async fn feed_upload(transfers: &Transfers, transfer: u32, msg: UploadMsg) {
 
 /// Tells the client why the connection is being closed (unless it has
 /// not read what it was sent for a while).
+/// Tells the client why its session ends (see [`crate::revoke`]); the
+/// reason for the log.
+async fn revoked(out: &Outbox, why: &str) -> String {
+    let msg = ServerMsg::Refused {
+        error: RemoteError::new(
+            ErrorKind::PermissionDenied,
+            format!("session closed: {why}"),
+        ),
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), out.send(&msg)).await;
+    format!("closed: {why}")
+}
+
 async fn refuse(out: &Outbox, detail: String) {
     let msg = ServerMsg::Refused {
         error: RemoteError::new(ErrorKind::Protocol, detail),

@@ -111,6 +111,12 @@ pub async fn run(
         Duration::from_secs(t.partial_max_age_secs),
         Duration::from_secs(t.sweep_interval_secs),
     ));
+    let revoker = tokio::spawn(crate::revoke::run(
+        shared.users.clone(),
+        shared.accounts.clone(),
+        shared.config.limits.max_entries_per_user,
+        Duration::from_millis(shared.config.auth.user_store_check_ms),
+    ));
     let mut refusals = Refusals::default();
     tokio::pin!(shutdown);
     loop {
@@ -178,6 +184,7 @@ pub async fn run(
     }
     tracing::info!("shutting down: draining connections");
     sweeper.abort();
+    revoker.abort();
     cancel.cancel();
     tracker.close();
     if tokio::time::timeout(DRAIN, tracker.wait()).await.is_err() {

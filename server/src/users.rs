@@ -122,6 +122,10 @@ fn mock_iterations(store: &StoreFile, name: &str, secret: &[u8]) -> Option<u32> 
         .map(|(_, iterations)| iterations)
 }
 
+/// A version of the user store: equal generations, equal contents.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Generation(Option<[u64; 7]>);
+
 /// The store on disk. Reads are fresh each time, so `ferryd user ...`
 /// changes take effect on the next login without a restart.
 #[derive(Clone, Debug)]
@@ -175,6 +179,26 @@ impl UserStore {
         std::fs::rename(&tmp, self.file())
             .with_context(|| format!("cannot replace {}", self.file().display()))?;
         Ok(())
+    }
+
+    /// Changes whenever the store is written (here: the file's identity,
+    /// size and times), so a running server can tell cheaply when to read
+    /// it again.
+    pub fn generation(&self) -> anyhow::Result<Generation> {
+        use std::os::unix::fs::MetadataExt;
+        match std::fs::symlink_metadata(self.file()) {
+            Ok(md) => Ok(Generation(Some([
+                md.dev(),
+                md.ino(),
+                md.size(),
+                md.mtime() as u64,
+                md.mtime_nsec() as u64,
+                md.ctime() as u64,
+                md.ctime_nsec() as u64,
+            ]))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Generation(None)),
+            Err(e) => Err(e).with_context(|| format!("cannot look at {}", self.file().display())),
+        }
     }
 
     /// Looks a user up.
