@@ -518,3 +518,52 @@ fn twenty_thousand_marked_files_are_one_job() {
         "file 12345\n"
     );
 }
+
+/// A big copy cancelled at once stops for good: the scan and the files
+/// in flight end, and no file arrives afterwards.
+#[test]
+fn a_cancelled_copy_stops_at_once() {
+    let s = Server::start();
+    s.add_user("u", PW, None);
+    let many = s.home("u").join("many");
+    std::fs::create_dir_all(&many).unwrap();
+    for i in 0..3000 {
+        std::fs::write(many.join(format!("f{i:05}")), "x").unwrap();
+    }
+    let local = tempfile::tempdir().unwrap();
+    let work = local.path().join("work");
+    let home = local.path().join("home");
+    std::fs::create_dir_all(work.join("a")).unwrap();
+    std::fs::create_dir_all(work.join("b")).unwrap();
+    std::fs::create_dir_all(&home).unwrap();
+    let fp = s.fingerprint.clone().unwrap();
+    let cmd = format!(
+        "FERRY_PASSWORD={PW} {} -s {} -u u --fingerprint {fp}",
+        bin("ferry").display(),
+        s.addr
+    );
+    let t = Tmux::start(&work, &home, &cmd);
+    t.wait_for("the session", |sc| sc.contains("u@127.0.0.1"));
+    t.keys(&["Down", "Enter"]);
+    t.wait_for("a", |sc| sc.contains("/work/a"));
+    t.keys(&["Tab", "Home", "Enter"]);
+    t.wait_for("many", |sc| sc.contains(":/many"));
+    t.keys(&["+", "F5"]);
+    t.wait_for("first done", |sc| sc.contains("done ✓"));
+    t.keys(&["Tab", "Tab", "BSpace"]);
+    t.wait_for("work", |sc| sc.contains("b/"));
+    t.keys(&["Home", "Down", "Down", "Enter"]);
+    t.wait_for("b", |sc| sc.contains("/work/b"));
+    t.keys(&["Tab", "+", "F5", "F9", "c"]);
+    t.wait_for("the cancel", |sc| sc.contains("cancelled"));
+    let after = count_files(&work.join("b"));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        count_files(&work.join("b")),
+        after,
+        "no file after the cancel"
+    );
+    assert!(after < 3000, "cancelled before the end ({after} files)");
+    let screen = t.screen();
+    assert!(!screen.contains("1 running"), "{screen}");
+}
