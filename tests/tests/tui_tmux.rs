@@ -373,7 +373,26 @@ fn an_idle_tui_stays_connected() {
         sc.contains("later.txt") || sc.contains("Connection lost")
     });
     assert!(!screen.contains("Connection lost"), "{screen}");
+    // The local pane follows its directory on disk by itself.
+    std::fs::write(work.join("made-outside.txt"), "x").unwrap();
+    t.wait_for("the watcher", |sc| sc.contains("made-outside.txt"));
     t.quit();
+}
+
+/// The demo (a server on a random port) leaves no trace in the recent
+/// servers list.
+#[test]
+fn the_demo_is_not_a_recent_server() {
+    let local = tempfile::tempdir().unwrap();
+    let home = local.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let cmd = format!("{} demo", bin("ferry").display());
+    let t = Tmux::start(local.path(), &home, &cmd);
+    t.wait_for("the demo session", |sc| sc.contains("demo@127.0.0.1"));
+    t.quit();
+    let config = home.join(".config/ferry/config.toml");
+    let text = std::fs::read_to_string(&config).unwrap_or_default();
+    assert!(!text.contains("127.0.0.1"), "{text}");
 }
 
 /// The pid of the ferryd this test started (found by its own config file).

@@ -30,6 +30,8 @@ pub enum Action {
         /// Its entries, or why not.
         result: Result<Vec<Entry>, String>,
     },
+    /// The local directory changed on disk.
+    LocalChanged(PathBuf),
     /// A batch of a remote listing arrived.
     RemoteBatch {
         /// Which listing (stale ones are ignored).

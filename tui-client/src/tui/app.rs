@@ -280,6 +280,13 @@ impl App {
                 }
                 vec![]
             }
+            Action::LocalChanged(dir) => {
+                // Re-list unless a listing is already on its way.
+                if dir == self.local_dir && !self.local.loading {
+                    return self.refresh(Side::Local);
+                }
+                vec![]
+            }
             Action::RemoteBatch {
                 generation,
                 entries,
@@ -572,12 +579,11 @@ impl App {
             }
             KeyCode::Char('s') => {
                 let p = self.pane_mut(self.focused_side());
-                p.sort = match p.sort {
+                p.sort_by(match p.sort {
                     SortKey::Name => SortKey::Size,
                     SortKey::Size => SortKey::Time,
                     SortKey::Time => SortKey::Name,
-                };
-                p.resort();
+                });
                 vec![]
             }
             KeyCode::F(3) | KeyCode::F(4) => {
@@ -812,6 +818,16 @@ impl App {
             return vec![];
         }
         let selection = self.pane(from).selection();
+        self.copy_entries(from, selection)
+    }
+
+    /// Copies `selection` from one pane to the other (asking about
+    /// conflicts first).
+    fn copy_entries(&mut self, from: Side, selection: Vec<ferry_proto::msg::Entry>) -> Vec<Effect> {
+        if !matches!(self.link, Link::Online(_)) {
+            self.error("not connected");
+            return vec![];
+        }
         if selection.is_empty() {
             return vec![];
         }
@@ -1169,6 +1185,26 @@ impl App {
                 }
                 let Some(side) = side_at else { return vec![] };
                 self.focus = Focus::Pane(side);
+                let pane_area = if side == Side::Local {
+                    a.local
+                } else {
+                    a.remote
+                };
+                let header = layout::header(pane_area);
+                if layout::contains(header, m.column, m.row) {
+                    // A click on a column header sorts by it; again reverses.
+                    let [name_w, size_w, _] = layout::columns(header.width);
+                    let x = (m.column - header.x) as usize;
+                    let key = if x < name_w {
+                        SortKey::Name
+                    } else if x < name_w + size_w {
+                        SortKey::Size
+                    } else {
+                        SortKey::Time
+                    };
+                    self.pane_mut(side).sort_by(key);
+                    return vec![];
+                }
                 let Some(row) = hit(side) else { return vec![] };
                 if row >= self.pane(side).len() {
                     return vec![];
@@ -1187,7 +1223,17 @@ impl App {
                 }
                 if double {
                     self.last_click = None;
-                    return self.enter(side);
+                    // A directory opens; a file is copied to the other
+                    // pane, as in FileZilla.
+                    let file = self
+                        .pane(side)
+                        .current()
+                        .filter(|e| e.kind == EntryKind::File)
+                        .cloned();
+                    return match file {
+                        Some(e) => self.copy_entries(side, vec![e]),
+                        None => self.enter(side),
+                    };
                 }
                 self.press = Some((side, row));
                 vec![]

@@ -2,6 +2,7 @@
 //! in use: cursor placement, F-keys, F6 on marks, the queue's keys and
 //! view, folder renames on conflict, counts and sizes, big copies.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEventKind};
@@ -299,4 +300,71 @@ fn f9_then_c_cancels_the_running_job() {
         a.update(key(KeyCode::Char('c'))),
         vec![Effect::CancelJob(second)]
     );
+}
+
+#[test]
+fn a_click_on_a_column_header_sorts_and_again_reverses() {
+    let mut a = app();
+    let header = super::layout::header(a.areas().local);
+    let [name_w, _, _] = super::layout::columns(header.width);
+    let click = |a: &mut App, x: u16| {
+        a.update(mouse(
+            MouseEventKind::Down(MouseButton::Left),
+            x,
+            header.y,
+            KeyModifiers::NONE,
+        ));
+    };
+    click(&mut a, header.x + name_w as u16 + 2); // Size
+    assert_eq!(a.local.sort, super::pane::SortKey::Size);
+    a.update(key(KeyCode::End));
+    assert_eq!(cursor_name(&a, Side::Local), "a.txt", "smallest last");
+    click(&mut a, header.x + name_w as u16 + 2); // Size again: reversed
+    assert!(a.local.reverse);
+    a.update(key(KeyCode::End));
+    assert_eq!(cursor_name(&a, Side::Local), "c.txt", "largest last");
+    click(&mut a, header.x + 1); // Name
+    assert_eq!(a.local.sort, super::pane::SortKey::Name);
+    assert!(!a.local.reverse);
+}
+
+#[test]
+fn a_double_click_on_a_file_copies_it() {
+    let mut a = app();
+    let rows = a.areas().local_rows;
+    // Rows: ../ pics/ a.txt b.txt c.txt; a.txt is row 2.
+    for _ in 0..2 {
+        a.update(mouse(
+            MouseEventKind::Down(MouseButton::Left),
+            rows.x + 2,
+            rows.y + 2,
+            KeyModifiers::NONE,
+        ));
+    }
+    let fx = a.update(mouse(
+        MouseEventKind::Up(MouseButton::Left),
+        rows.x + 2,
+        rows.y + 2,
+        KeyModifiers::NONE,
+    ));
+    assert!(fx.is_empty());
+    let job = a.queue.jobs.first().expect("a job");
+    assert_eq!(job.spec.sources, vec!["/home/me/a.txt".to_string()]);
+}
+
+#[test]
+fn a_change_on_disk_relists_the_local_pane() {
+    let mut a = app();
+    let fx = a.update(Action::LocalChanged(PathBuf::from("/home/me")));
+    assert!(
+        matches!(&fx[..], [Effect::ListLocal { generation: 2, .. }]),
+        "{fx:?}"
+    );
+    // Not while a listing is on its way, nor for another directory.
+    assert!(a
+        .update(Action::LocalChanged(PathBuf::from("/home/me")))
+        .is_empty());
+    assert!(a
+        .update(Action::LocalChanged(PathBuf::from("/elsewhere")))
+        .is_empty());
 }

@@ -10,7 +10,7 @@ pub const ROWS: [(&str, &str); 17] = [
     ("* + -", "invert / mark all / unmark all"),
     (
         "mouse",
-        "click, drag marks, Ctrl+click, double-click, wheel",
+        "click, drag marks, Ctrl+click, double-click (open/copy), header sorts",
     ),
     ("s / . / /", "sort / hidden files / filter"),
     ("F3 / F4", "view / edit (not yet: they come later)"),

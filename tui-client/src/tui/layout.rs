@@ -104,6 +104,25 @@ pub fn fkey_at(bar: Rect, x: u16) -> Option<KeyCode> {
     KEYBAR.get(i).map(|(_, _, k)| *k)
 }
 
+/// Widths of a pane's name, size and time columns for `width` columns
+/// inside its border (narrow panes drop time, then size).
+pub fn columns(width: u16) -> [usize; 3] {
+    let w = width as usize;
+    let time_w = if w >= 40 { 17 } else { 0 };
+    let size_w = if w >= 30 { 11 } else { 0 };
+    [w.saturating_sub(time_w + size_w), size_w, time_w]
+}
+
+/// The header row of a pane block.
+pub fn header(pane: Rect) -> Rect {
+    Rect {
+        x: pane.x + 1,
+        y: pane.y + 1,
+        width: pane.width.saturating_sub(2),
+        height: 1,
+    }
+}
+
 /// True if `(x, y)` is inside `r`.
 pub fn contains(r: Rect, x: u16, y: u16) -> bool {
     x >= r.x && x < r.x + r.width && y >= r.y && y < r.y + r.height

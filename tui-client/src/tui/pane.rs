@@ -62,6 +62,8 @@ pub struct Pane {
     pub anchor: Option<usize>,
     /// Sort order.
     pub sort: SortKey,
+    /// The sort order reversed (directories still first).
+    pub reverse: bool,
     /// Show names starting with a dot.
     pub show_hidden: bool,
     /// Filter text (case-insensitive substring), when filtering.
@@ -90,6 +92,7 @@ impl Pane {
             marked: HashSet::new(),
             anchor: None,
             sort: SortKey::Name,
+            reverse: false,
             show_hidden: false,
             filter: None,
             loading: false,
@@ -202,6 +205,16 @@ impl Pane {
                     .then_with(|| a.name.cmp(&b.name))
             }),
         }
+        if self.reverse {
+            // Reverse within directories and within files.
+            let dirs = self
+                .entries
+                .iter()
+                .take_while(|e| e.kind == EntryKind::Dir)
+                .count();
+            self.entries[..dirs].reverse();
+            self.entries[dirs..].reverse();
+        }
         self.refilter();
     }
 
@@ -229,6 +242,21 @@ impl Pane {
             self.cursor = 0;
         } else if self.cursor >= len {
             self.cursor = len - 1;
+        }
+    }
+
+    /// Sorts by `key`; the same key again reverses the order.
+    pub fn sort_by(&mut self, key: SortKey) {
+        if self.sort == key {
+            self.reverse = !self.reverse;
+        } else {
+            self.sort = key;
+            self.reverse = false;
+        }
+        let name = self.current().map(|e| e.name.clone());
+        self.resort();
+        if let Some(n) = name {
+            self.select_name(&n);
         }
     }
 

@@ -82,7 +82,7 @@ fn draw_pane(app: &App, f: &mut Frame, side: Side, area: Rect, rows: Rect) {
         SortKey::Size => "size",
         SortKey::Time => "time",
     };
-    let mut flags = format!(" sort:{sort} ");
+    let mut flags = format!(" sort:{sort}{} ", if p.reverse { "↑" } else { "" });
     if p.show_hidden {
         flags.push_str("hidden ");
     }
@@ -98,7 +98,7 @@ fn draw_pane(app: &App, f: &mut Frame, side: Side, area: Rect, rows: Rect) {
         width: inner_w,
         height: 1,
     };
-    let [name_w, size_w, time_w] = columns(inner_w);
+    let [name_w, size_w, time_w] = super::layout::columns(inner_w);
     let head = format!(
         "{:<name_w$}{:>size_w$}{:>time_w$}",
         "Name",
@@ -198,13 +198,6 @@ fn draw_pane(app: &App, f: &mut Frame, side: Side, area: Rect, rows: Rect) {
         }
     }
     f.render_widget(Paragraph::new(Line::from(left)), footer);
-}
-
-fn columns(width: u16) -> [usize; 3] {
-    let w = width as usize;
-    let time_w = if w >= 40 { 17 } else { 0 };
-    let size_w = if w >= 30 { 11 } else { 0 };
-    [w.saturating_sub(time_w + size_w), size_w, time_w]
 }
 
 fn entry_line(

@@ -2,9 +2,9 @@
 //! each reporting back as actions. The UI never waits on any of it.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use ferry_proto::msg::{Entry, EntryKind, RemoveMode};
 use tokio::sync::{mpsc, Semaphore};
@@ -20,6 +20,8 @@ const JOB_SLOTS: usize = 3;
 /// well inside the server's idle timeout (600 s by default), so an idle
 /// TUI stays connected. `FERRY_KEEPALIVE` (seconds) overrides it.
 const KEEPALIVE: Duration = Duration::from_secs(60);
+/// How often the local pane's directory is checked for changes on disk.
+const WATCH: Duration = Duration::from_secs(2);
 /// A keepalive not answered in this time means the link is dead.
 const KEEPALIVE_ANSWER: Duration = Duration::from_secs(30);
 
@@ -30,7 +32,12 @@ pub struct Runtime {
     last: Option<ConnectOptions>,
     jobs: HashMap<u64, JoinHandle<()>>,
     slots: Arc<Semaphore>,
+    /// The local pane's directory and its mtime when last listed.
+    watched: Arc<Mutex<Option<Watched>>>,
 }
+
+/// A directory and its mtime when last listed.
+type Watched = (PathBuf, Option<SystemTime>);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -66,13 +73,47 @@ pub fn read_local(dir: &Path) -> Result<Vec<Entry>, String> {
 impl Runtime {
     /// A runtime reporting on `tx`.
     pub fn new(tx: mpsc::UnboundedSender<Action>) -> Runtime {
-        Runtime {
+        let rt = Runtime {
             tx,
             client: Arc::new(Mutex::new(None)),
             last: None,
             jobs: HashMap::new(),
             slots: Arc::new(Semaphore::new(JOB_SLOTS)),
-        }
+            watched: Arc::new(Mutex::new(None)),
+        };
+        rt.watch_local();
+        rt
+    }
+
+    /// Watches the local pane's directory: when its mtime moves (an entry
+    /// was added, removed or renamed by anyone), says so, at most once per
+    /// [`WATCH`], so a download of thousands of files re-lists it every
+    /// two seconds, not once per file.
+    fn watch_local(&self) {
+        let watched = self.watched.clone();
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(WATCH).await;
+                let Some((dir, seen)) = lock(&watched).clone() else {
+                    continue;
+                };
+                let d = dir.clone();
+                let now = tokio::task::spawn_blocking(move || mtime(&d))
+                    .await
+                    .unwrap_or(None);
+                if now != seen {
+                    if let Some(w) = lock(&watched).as_mut() {
+                        if w.0 == dir {
+                            w.1 = now;
+                        }
+                    }
+                    if tx.send(Action::LocalChanged(dir)).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
     }
 
     fn client(&self) -> Option<Client> {
@@ -100,7 +141,11 @@ impl Runtime {
                 }
             }
             Effect::ListLocal { path, generation } => {
+                let watched = self.watched.clone();
                 tokio::task::spawn_blocking(move || {
+                    // The mtime before reading: a change during the read
+                    // shows as a change on the next check.
+                    *lock(&watched) = Some((path.clone(), mtime(&path)));
                     let result = read_local(&path);
                     let _ = tx.send(Action::LocalListed { generation, result });
                 });
@@ -349,7 +394,15 @@ impl Runtime {
                         }
                     }
                     tracing::info!(server = %opts.server, user = %opts.user, "connected");
-                    super::config::remember_recent(&opts.server, &opts.user);
+                    // A session without a trust store (the demo, on a
+                    // random port) leaves no trace in the recent list.
+                    let traceless = matches!(
+                        &opts.security,
+                        Security::Tls(t) if t.known_servers.is_none()
+                    );
+                    if !traceless {
+                        super::config::remember_recent(&opts.server, &opts.user);
+                    }
                     let identity = c.identity().clone();
                     *lock(&slot) = Some(c.clone());
                     let _ = tx.send(Action::Connected {
@@ -408,6 +461,10 @@ impl Runtime {
             }
         });
     }
+}
+
+fn mtime(dir: &Path) -> Option<SystemTime> {
+    std::fs::metadata(dir).and_then(|m| m.modified()).ok()
 }
 
 /// `dir/name` for the entry at path `p`.
