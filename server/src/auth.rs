@@ -17,7 +17,7 @@ use crate::accounts::Session;
 use crate::link::{recv, send, LinkError, Reader, Writer};
 use crate::logfmt::q;
 use crate::penalty::Attempt;
-use crate::places::Admission;
+use crate::places::{Admission, Stage};
 use crate::server::Shared;
 
 /// How a handshake ended without a session.
@@ -125,6 +125,7 @@ where
         )
         .await);
     };
+    admission.progress(Stage::LoggingIn);
     let parsed = match ServerFirst::parse_client_first(&client_first) {
         Ok(p) => p,
         Err(e) => {

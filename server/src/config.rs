@@ -83,6 +83,12 @@ pub struct Limits {
     /// source is its network of `auth.ipv6_prefix_len` bits). More are
     /// closed at accept, before any TLS work.
     pub max_unauthenticated_per_ip: usize,
+    /// With `max_unauthenticated` all taken, room is made by closing a
+    /// stranger of the network holding most: IPv4 addresses are grouped
+    /// by this many leading bits (a /24)...
+    pub unauthenticated_group_ipv4_prefix_len: u8,
+    /// ...and IPv6 addresses by this many (a /48).
+    pub unauthenticated_group_ipv6_prefix_len: u8,
     /// Seconds from accept to a completed login: TLS, hello and login
     /// together. (`handshake_timeout_secs` is its old name.)
     #[serde(alias = "handshake_timeout_secs")]
@@ -190,6 +196,8 @@ impl Default for Limits {
             max_sessions_per_user: 16,
             max_unauthenticated: 512,
             max_unauthenticated_per_ip: 16,
+            unauthenticated_group_ipv4_prefix_len: 24,
+            unauthenticated_group_ipv6_prefix_len: 48,
             login_timeout_secs: 10,
             idle_timeout_secs: 600,
             max_dir_batch: 512,
@@ -279,6 +287,11 @@ impl Config {
         anyhow::ensure!(
             self.limits.max_unauthenticated > 0 && self.limits.max_unauthenticated_per_ip > 0,
             "limits.max_unauthenticated and limits.max_unauthenticated_per_ip must be positive"
+        );
+        anyhow::ensure!(
+            self.limits.unauthenticated_group_ipv4_prefix_len <= 32
+                && self.limits.unauthenticated_group_ipv6_prefix_len <= 128,
+            "limits.unauthenticated_group_ipv4_prefix_len must be at most 32 and limits.unauthenticated_group_ipv6_prefix_len at most 128"
         );
         anyhow::ensure!(
             self.limits.login_timeout_secs > 0,

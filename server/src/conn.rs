@@ -32,7 +32,7 @@ use crate::link::{LinkError, Reader, Writer};
 use crate::logfmt::q;
 use crate::ops;
 use crate::outbox::Outbox;
-use crate::places::Admission;
+use crate::places::{Admission, Stage};
 use crate::server::Shared;
 use crate::threads::Threads;
 use crate::transfer::download::{self, DownloadSpec};
@@ -56,6 +56,7 @@ pub async fn serve<S>(
     let admission = &mut admission;
     let start = async {
         exchange_hello(&mut rd, &mut wr, peer).await?;
+        admission.progress(Stage::Greeted);
         let mut reader = FramedRead::with_capacity(rd, FrameCodec::new(), READ_BUFFER);
         let mut writer = FramedWrite::new(wr, FrameCodec::new());
         match login(&mut reader, &mut writer, peer, &shared, binding, admission).await {

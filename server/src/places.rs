@@ -1,8 +1,9 @@
 //! Places for connections: strangers (not logged in) get a small budget
 //! per source address and in total; sessions take theirs only after login.
 
+use std::cmp::Reverse;
 use std::collections::{HashMap, VecDeque};
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,51 +31,117 @@ pub fn source(ip: IpAddr, v6_prefix: u8) -> IpAddr {
     }
 }
 
-/// One stranger: its number (in order of arrival) and how to close it.
+/// The group a source is ranked under when room must be made: its IPv4
+/// network of `v4_prefix` bits or IPv6 network of `v6_prefix` bits (a /24,
+/// a /48: what one party usually holds). IPv4-mapped IPv6 counts as IPv4.
+pub fn group(ip: IpAddr, v4_prefix: u8, v6_prefix: u8) -> IpAddr {
+    match source(ip, 128) {
+        IpAddr::V4(v4) => {
+            let keep = u32::from(v4_prefix.min(32));
+            let mask = u32::MAX.checked_shl(32 - keep).unwrap_or(0);
+            IpAddr::V4(Ipv4Addr::from(u32::from(v4) & mask))
+        }
+        v6 => source(v6, v6_prefix),
+    }
+}
+
+/// How far a stranger has got; the less, the sooner it is closed to make
+/// room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    /// Accepted; nothing done yet (TLS or the plaintext hello under way).
+    Connected,
+    /// TLS done, or the hello exchanged.
+    Greeted,
+    /// The login has started (the client's first SCRAM message came).
+    LoggingIn,
+}
+
+/// One stranger: its number (in order of arrival), how far it got and how
+/// to close it.
 #[derive(Debug)]
 struct Held {
     id: u64,
+    stage: Stage,
     close: CancellationToken,
+}
+
+/// One source's strangers, oldest first, and the group it is ranked in.
+#[derive(Debug)]
+struct Source {
+    group: IpAddr,
+    held: VecDeque<Held>,
 }
 
 #[derive(Debug, Default)]
 struct Counts {
     total: usize,
     next_id: u64,
-    /// Each source's strangers, oldest first.
-    by_source: HashMap<IpAddr, VecDeque<Held>>,
+    by_source: HashMap<IpAddr, Source>,
+    /// Strangers per group.
+    by_group: HashMap<IpAddr, usize>,
 }
 
 impl Counts {
-    /// Makes room for one more when the budget is full: closes the oldest
-    /// stranger of the source holding most (the oldest of all when each
-    /// holds one), unless that is the newcomer's own source. Many
-    /// addresses together then cannot keep a newcomer out: it takes the
-    /// place of the biggest holder's oldest connection.
-    fn evict_for(&mut self, newcomer: IpAddr) -> bool {
+    /// Makes room for one more when the budget is full, closing the
+    /// stranger that matters least: one whose login is under way last of
+    /// all; before that, one of the group holding most (a /24 of many
+    /// addresses ranks as one), then the least advanced, then one of the
+    /// source holding most, then the oldest. If that is of the newcomer's
+    /// own group or source, the newcomer is refused instead: many
+    /// addresses of one network then cannot cycle others' places (each
+    /// newcomer of theirs closing someone's handshake), and cannot keep a
+    /// newcomer from elsewhere out either.
+    fn evict_for(&mut self, newcomer: IpAddr, newcomer_group: IpAddr) -> bool {
+        let by_group = &self.by_group;
         let victim = self
             .by_source
             .iter()
-            .filter_map(|(src, held)| Some((*src, held.len(), held.front()?.id)))
-            .max_by(|a, b| a.1.cmp(&b.1).then(b.2.cmp(&a.2)));
-        let Some((src, _, _)) = victim else {
+            .filter_map(|(src, s)| {
+                let held = s.held.iter().min_by_key(|h| (h.stage, h.id))?;
+                let in_group = by_group.get(&s.group).copied().unwrap_or(0);
+                let key = (
+                    held.stage == Stage::LoggingIn,
+                    Reverse(in_group),
+                    held.stage,
+                    Reverse(s.held.len()),
+                    held.id,
+                );
+                Some((key, *src, s.group, held.id))
+            })
+            .min_by_key(|v| v.0);
+        let Some((_, src, grp, id)) = victim else {
             return false;
         };
-        if src == newcomer {
+        if src == newcomer || grp == newcomer_group {
             return false;
         }
-        let Some(held) = self.by_source.get_mut(&src) else {
-            return false;
-        };
-        let Some(oldest) = held.pop_front() else {
-            return false;
-        };
-        if held.is_empty() {
+        match self.remove(src, id) {
+            Some(held) => {
+                held.close.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Takes stranger `id` of `src` out of the counts.
+    fn remove(&mut self, src: IpAddr, id: u64) -> Option<Held> {
+        let s = self.by_source.get_mut(&src)?;
+        let at = s.held.iter().position(|h| h.id == id)?;
+        let held = s.held.remove(at)?;
+        let grp = s.group;
+        if s.held.is_empty() {
             self.by_source.remove(&src);
         }
+        if let Some(n) = self.by_group.get_mut(&grp) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.by_group.remove(&grp);
+            }
+        }
         self.total = self.total.saturating_sub(1);
-        oldest.close.cancel();
-        true
+        Some(held)
     }
 }
 
@@ -84,6 +151,8 @@ pub struct Places {
     per_source: usize,
     total: usize,
     v6_prefix: u8,
+    group_v4_prefix: u8,
+    group_v6_prefix: u8,
     login_timeout: Duration,
     strangers: Arc<Mutex<Counts>>,
     sessions: Arc<Semaphore>,
@@ -97,6 +166,8 @@ impl Places {
             per_source: limits.max_unauthenticated_per_ip,
             total: limits.max_unauthenticated,
             v6_prefix,
+            group_v4_prefix: limits.unauthenticated_group_ipv4_prefix_len,
+            group_v6_prefix: limits.unauthenticated_group_ipv6_prefix_len,
             login_timeout: limits.login_timeout(),
             strangers: Arc::default(),
             sessions: Arc::new(Semaphore::new(limits.max_connections)),
@@ -106,27 +177,38 @@ impl Places {
 
     /// A stranger's place for a new connection from `ip`, with its login
     /// deadline; none if its source has no place left (the connection is
-    /// then closed at once). When the server's budget is full, the oldest
-    /// stranger of the source holding most is closed (its `close` token
-    /// cancelled) to make room, unless that is `ip`'s own source.
+    /// then closed at once). When the server's budget is full, the
+    /// stranger that matters least is closed (its `close` token
+    /// cancelled) to make room, unless it is of `ip`'s own group or
+    /// source (see `Counts::evict_for`).
     pub fn admit(&self, ip: IpAddr, close: CancellationToken) -> Option<Admission> {
         let src = source(ip, self.v6_prefix);
+        let grp = group(ip, self.group_v4_prefix, self.group_v6_prefix);
         let mut counts = self.strangers.lock().unwrap_or_else(|p| p.into_inner());
-        let mine = counts.by_source.get(&src).map_or(0, VecDeque::len);
+        let mine = counts.by_source.get(&src).map_or(0, |s| s.held.len());
         if mine >= self.per_source {
             return None;
         }
-        if counts.total >= self.total && !counts.evict_for(src) {
+        if counts.total >= self.total && !counts.evict_for(src, grp) {
             return None;
         }
         counts.total += 1;
         counts.next_id += 1;
         let id = counts.next_id;
+        *counts.by_group.entry(grp).or_default() += 1;
         counts
             .by_source
             .entry(src)
-            .or_default()
-            .push_back(Held { id, close });
+            .or_insert_with(|| Source {
+                group: grp,
+                held: VecDeque::new(),
+            })
+            .held
+            .push_back(Held {
+                id,
+                stage: Stage::Connected,
+                close,
+            });
         Some(Admission {
             deadline: tokio::time::Instant::now() + self.login_timeout,
             stranger: Some(Stranger {
@@ -160,18 +242,8 @@ struct Stranger {
 impl Drop for Stranger {
     fn drop(&mut self) {
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(held) = counts.by_source.get_mut(&self.source) else {
-            return;
-        };
         // Gone already if it was closed to make room.
-        let Some(at) = held.iter().position(|h| h.id == self.id) else {
-            return;
-        };
-        held.remove(at);
-        if held.is_empty() {
-            counts.by_source.remove(&self.source);
-        }
-        counts.total = counts.total.saturating_sub(1);
+        let _ = counts.remove(self.source, self.id);
     }
 }
 
@@ -190,6 +262,21 @@ impl Admission {
     /// When TLS, hello and login must all be done.
     pub fn deadline(&self) -> tokio::time::Instant {
         self.deadline
+    }
+
+    /// Records how far the stranger has got (it is then closed later, if
+    /// at all, to make room).
+    pub fn progress(&self, stage: Stage) {
+        let Some(st) = &self.stranger else {
+            return;
+        };
+        let mut counts = st.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(s) = counts.by_source.get_mut(&st.source) else {
+            return;
+        };
+        if let Some(h) = s.held.iter_mut().find(|h| h.id == st.id) {
+            h.stage = h.stage.max(stage);
+        }
     }
 
     /// Trades the stranger's place for a session's, after a successful
@@ -276,12 +363,28 @@ mod tests {
         assert_eq!(source(v4, 64), v4);
     }
 
+    #[test]
+    fn groups_are_networks() {
+        let a: IpAddr = [10, 0, 0, 1].into();
+        let b: IpAddr = [10, 0, 0, 200].into();
+        let c: IpAddr = [10, 0, 1, 1].into();
+        assert_eq!(group(a, 24, 48), group(b, 24, 48));
+        assert_ne!(group(a, 24, 48), group(c, 24, 48));
+        assert_ne!(group(a, 32, 48), group(b, 32, 48));
+        let mapped: IpAddr = "::ffff:10.0.0.7".parse().unwrap();
+        assert_eq!(group(mapped, 24, 48), group(a, 24, 48));
+        let x: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let y: IpAddr = "2001:db8:1:ff00::1".parse().unwrap();
+        assert_eq!(group(x, 24, 48), group(y, 24, 48));
+        assert_ne!(group(x, 24, 56), group(y, 24, 56));
+    }
+
     #[tokio::test]
     async fn strangers_are_counted_per_source_and_in_total() {
         let places = Places::new(&limits(2, 3, 1), 64);
-        let a: IpAddr = [10, 0, 0, 1].into();
-        let b: IpAddr = [10, 0, 0, 2].into();
-        let c: IpAddr = [10, 0, 0, 3].into();
+        let a: IpAddr = [10, 0, 1, 1].into();
+        let b: IpAddr = [10, 0, 2, 1].into();
+        let c: IpAddr = [10, 0, 3, 1].into();
         let tokens: Vec<CancellationToken> = (0..6).map(|_| CancellationToken::new()).collect();
         let a1 = places.admit(a, tokens[0].clone()).unwrap();
         let _a2 = places.admit(a, tokens[1].clone()).unwrap();
@@ -305,5 +408,63 @@ mod tests {
         assert_eq!(b2.promote().unwrap_err().kind, ErrorKind::TooBusy);
         drop(b1);
         b2.promote().unwrap();
+    }
+
+    /// Many addresses of one network, each holding one stranger, rank as
+    /// one holder: their newcomers are refused rather than closing anyone
+    /// else's handshake, and a newcomer from elsewhere closes one of theirs.
+    #[tokio::test]
+    async fn a_network_of_many_addresses_ranks_as_one() {
+        let places = Places::new(&limits(16, 4, 1), 64);
+        let user: IpAddr = [192, 0, 2, 1].into();
+        let u = CancellationToken::new();
+        let user1 = places.admit(user, u.clone()).unwrap();
+        let net: Vec<CancellationToken> = (0..3).map(|_| CancellationToken::new()).collect();
+        let mut held = Vec::new();
+        for (i, t) in net.iter().enumerate() {
+            held.push(
+                places
+                    .admit([10, 9, 9, 1 + i as u8].into(), t.clone())
+                    .unwrap(),
+            );
+        }
+        // Full. The user is the oldest, but the network holds most.
+        assert!(places
+            .admit([10, 9, 9, 50].into(), CancellationToken::new())
+            .is_none());
+        assert!(!u.is_cancelled() && net.iter().all(|t| !t.is_cancelled()));
+        let other = CancellationToken::new();
+        let _o = places.admit([198, 51, 100, 1].into(), other).unwrap();
+        assert!(net[0].is_cancelled() && !u.is_cancelled());
+        drop(user1);
+    }
+
+    /// Progress counts: a stranger that got further is closed later; one
+    /// whose login is under way, last of all.
+    #[tokio::test]
+    async fn the_least_advanced_stranger_goes_first() {
+        let places = Places::new(&limits(16, 3, 1), 64);
+        let t: Vec<CancellationToken> = (0..3).map(|_| CancellationToken::new()).collect();
+        let x = places.admit([10, 0, 1, 1].into(), t[0].clone()).unwrap();
+        let y = places.admit([10, 0, 2, 1].into(), t[1].clone()).unwrap();
+        let _z = places.admit([10, 0, 3, 1].into(), t[2].clone()).unwrap();
+        x.progress(Stage::LoggingIn);
+        y.progress(Stage::Greeted);
+        let _n1 = places
+            .admit([10, 0, 4, 1].into(), CancellationToken::new())
+            .unwrap();
+        assert!(t[2].is_cancelled() && !t[1].is_cancelled() && !t[0].is_cancelled());
+        let n2 = places
+            .admit([10, 0, 5, 1].into(), CancellationToken::new())
+            .unwrap();
+        assert!(
+            !t[1].is_cancelled() && !t[0].is_cancelled(),
+            "newcomers first"
+        );
+        n2.progress(Stage::LoggingIn);
+        let _n3 = places
+            .admit([10, 0, 6, 1].into(), CancellationToken::new())
+            .unwrap();
+        assert!(t[1].is_cancelled() && !t[0].is_cancelled());
     }
 }

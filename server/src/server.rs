@@ -26,7 +26,7 @@ use crate::accounts::Accounts;
 use crate::config::Config;
 use crate::conn;
 use crate::penalty::Penalties;
-use crate::places::{Places, Refusals};
+use crate::places::{Places, Refusals, Stage};
 use crate::users::UserStore;
 
 /// State shared by every connection.
@@ -171,6 +171,7 @@ pub async fn run(
                 }
             };
             let (stream, binding) = binding;
+            admission.progress(Stage::Greeted);
             conn::serve(
                 stream,
                 peer,

@@ -179,3 +179,114 @@ async fn one_deadline_covers_tls_hello_and_login() {
         "closed after {closed:?}"
     );
 }
+
+/// A TCP proxy on loopback that holds each chunk `delay` before passing
+/// it on, both ways: a remote user's path (2 × `delay` round trip).
+async fn delay_proxy(target: SocketAddr, delay: Duration) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(server) = TcpStream::connect(target).await else {
+                    return;
+                };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                async fn pump(
+                    r: &mut tokio::net::tcp::OwnedReadHalf,
+                    w: &mut tokio::net::tcp::OwnedWriteHalf,
+                    delay: Duration,
+                ) {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match r.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        tokio::time::sleep(delay).await;
+                        if w.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = w.shutdown().await;
+                }
+                tokio::join!(pump(&mut cr, &mut sw, delay), pump(&mut sr, &mut cw, delay));
+            });
+        }
+    });
+    addr
+}
+
+/// One silent socket from `from` at a time until `stop`; when the server
+/// closes it, another at once (eviction churn).
+async fn churn(from: [u8; 4], to: SocketAddr, stop: Arc<AtomicBool>, opened: Arc<AtomicUsize>) {
+    let mut buf = [0u8; 256];
+    while !stop.load(Ordering::Relaxed) {
+        let Ok(mut s) = connect_from(from, to).await else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        opened.fetch_add(1, Ordering::Relaxed);
+        loop {
+            match tokio::time::timeout(Duration::from_millis(500), s.read(&mut buf)).await {
+                Ok(Ok(0) | Err(_)) => break,
+                Ok(Ok(_)) => {}
+                Err(_) if stop.load(Ordering::Relaxed) => return,
+                Err(_) => {}
+            }
+        }
+    }
+}
+
+/// 100 addresses of one network (127.3.0.0/24), more than the server's
+/// budget of strangers (64), each hold one silent socket and open another
+/// the moment theirs is closed: every newcomer then makes room, and a
+/// place lived a few milliseconds. A user 100 ms away (a delay proxy)
+/// still logs in, 3 times of 3. (The oldest of all was closed for each
+/// newcomer, a user mid-handshake as readily as a silent socket: the
+/// user's logins failed with "connection lost".)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eviction_churn_from_many_addresses_locks_nobody_out() {
+    let s = Server::start_with(
+        "[limits]\nmax_unauthenticated = 64\nlogin_timeout_secs = 20\n[auth]\niterations = 4096\n",
+    );
+    s.add_user("alice", PW, None);
+    let stop = Arc::new(AtomicBool::new(false));
+    let opened = Arc::new(AtomicUsize::new(0));
+    let mut churners = Vec::new();
+    for i in 0..100u8 {
+        churners.push(tokio::spawn(churn(
+            [127, 3, 0, 1 + i],
+            s.addr,
+            stop.clone(),
+            opened.clone(),
+        )));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let proxy = delay_proxy(s.addr, Duration::from_millis(50)).await;
+    let mut opts = s.options("alice", PW);
+    opts.server = proxy.to_string();
+    let mut ok = 0;
+    let start = Instant::now();
+    let before = opened.load(Ordering::Relaxed);
+    for _ in 0..3 {
+        let t = Instant::now();
+        match tokio::time::timeout(Duration::from_secs(30), ferry_tui::client::connect(&opts)).await
+        {
+            Ok(Ok(client)) => match client.list("/").await {
+                Ok(_) => ok += 1,
+                Err(e) => println!("list failed: {e}"),
+            },
+            Ok(Err(e)) => println!("login failed after {:?}: {e}", t.elapsed()),
+            Err(_) => println!("login did not finish"),
+        }
+    }
+    let rate = (opened.load(Ordering::Relaxed) - before) as f64 / start.elapsed().as_secs_f64();
+    println!("{ok} of 3 logins through a 100 ms path under churn of {rate:.0} connections/s");
+    stop.store(true, Ordering::Relaxed);
+    for c in churners {
+        c.abort();
+    }
+    assert_eq!(ok, 3, "logins under eviction churn");
+}
