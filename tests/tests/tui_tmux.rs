@@ -586,3 +586,104 @@ fn a_cancelled_copy_stops_at_once() {
     let screen = t.screen();
     assert!(!screen.contains("1 running"), "{screen}");
 }
+
+/// Figures for the closing note, by hand, with release binaries:
+/// `FERRY_BIN_DIR=target/release cargo test -p ferry-e2e --test tui_tmux
+/// scale_by_hand -- --ignored --nocapture`. 100,000 files down, then up:
+/// the slowest key answered (F1 opening the help, as seen by tmux) and
+/// the client's peak RSS.
+#[test]
+#[ignore]
+fn scale_by_hand() {
+    let n: usize = std::env::var("FERRY_SCALE_FILES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let s = Server::start();
+    s.add_user("u", PW, None);
+    let many = s.home("u").join("many");
+    std::fs::create_dir_all(&many).unwrap();
+    std::fs::create_dir_all(s.home("u").join("back")).unwrap();
+    for i in 0..n {
+        std::fs::write(many.join(format!("f{i:06}.txt")), format!("file {i}\n")).unwrap();
+    }
+    let local = tempfile::tempdir().unwrap();
+    let work = local.path().join("work");
+    let home = local.path().join("home");
+    std::fs::create_dir_all(work.join("down")).unwrap();
+    std::fs::create_dir_all(&home).unwrap();
+    let fp = s.fingerprint.clone().unwrap();
+    let cmd = format!(
+        "FERRY_PASSWORD={PW} {} -s {} -u u --fingerprint {fp}",
+        bin("ferry").display(),
+        s.addr
+    );
+    let t = Tmux::start(&work, &home, &cmd);
+    t.wait_for("the session", |sc| sc.contains("u@127.0.0.1"));
+    let out = Command::new("tmux")
+        .args(["display", "-p", "-t", &t.name, "#{pane_pid}"])
+        .output()
+        .unwrap();
+    let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let hwm = || {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with("VmHWM"))
+            .unwrap_or("")
+            .to_string()
+    };
+    eprintln!("pid {pid} {}", hwm());
+    t.keys(&["Down", "Enter"]);
+    t.wait_for("down/", |sc| sc.contains("/work/down"));
+    t.keys(&["Tab", "Down", "Enter"]);
+    t.wait_for("the listing", |sc| {
+        sc.contains(&format!("{n} entries")) && !sc.contains("loading")
+    });
+    let mut worst = Duration::ZERO;
+    let mut probe = |t: &Tmux| {
+        let start = Instant::now();
+        Command::new("tmux")
+            .args(["send-keys", "-t", &t.name, "F1"])
+            .status()
+            .unwrap();
+        while !t.screen().contains("any key closes") {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let took = start.elapsed();
+        t.keys(&["Escape"]);
+        worst = worst.max(took);
+        took
+    };
+    for (label, keys, done) in [
+        ("download", vec!["+", "F5"], 1usize),
+        ("upload", vec!["Tab", "Tab", "+", "F5"], 2usize),
+    ] {
+        if label == "upload" {
+            // Remote pane into back/.
+            t.keys(&["BSpace"]);
+            t.wait_for("the remote root", |sc| sc.contains("back/"));
+            t.keys(&["Home", "Enter"]);
+            t.wait_for("back/", |sc| sc.contains(":/back"));
+        }
+        let start = Instant::now();
+        t.keys(&keys);
+        let mut samples = Vec::new();
+        loop {
+            let sc = t.screen();
+            if sc.matches("done ✓").count() >= done {
+                break;
+            }
+            samples.push(probe(&t));
+            std::thread::sleep(Duration::from_millis(500));
+            assert!(start.elapsed() < Duration::from_secs(900));
+        }
+        eprintln!(
+            "{label}: {n} files in {:?}; key answers {:?}; {}",
+            start.elapsed(),
+            samples,
+            hwm()
+        );
+    }
+    eprintln!("worst key answer {worst:?}; {}", hwm());
+}

@@ -10,7 +10,7 @@ use ferry_proto::RemotePath;
 use ratatui::layout::Rect;
 
 use super::action::{Action, Effect};
-use super::dialog::{CopyPlan, Dialog, InputKind, PendingCopy};
+use super::dialog::{CopyPlan, Dialog, InputKind, PendingCopy, PlanOutcome};
 use super::form::{ConnectForm, FormOutcome};
 use super::layout::{self, Areas};
 use super::pane::{Pane, Side, SortKey};
@@ -1045,31 +1045,17 @@ impl App {
                 }
                 vec![]
             }
-            Dialog::Conflict(mut plan) => {
-                if esc {
+            Dialog::Conflict(mut plan) => match plan.key(&key) {
+                PlanOutcome::Asking => {
+                    self.dialog = Some(Dialog::Conflict(plan));
+                    vec![]
+                }
+                PlanOutcome::Ready => self.launch(plan),
+                PlanOutcome::Cancelled => {
                     self.info("copy cancelled");
-                    return vec![];
+                    vec![]
                 }
-                let choice = match key.code {
-                    KeyCode::Char('o') | KeyCode::Char('O') => Some(Conflict::Overwrite),
-                    KeyCode::Char('s') | KeyCode::Char('S') => Some(Conflict::Skip),
-                    KeyCode::Char('r') | KeyCode::Char('R') => Some(Conflict::Resume),
-                    KeyCode::Char('n') | KeyCode::Char('N') => Some(Conflict::Rename),
-                    KeyCode::Char('a') | KeyCode::Char('A') => {
-                        plan.apply_all = !plan.apply_all;
-                        None
-                    }
-                    _ => None,
-                };
-                if let Some(c) = choice {
-                    plan.choose(c);
-                    if !plan.advance() {
-                        return self.launch(plan);
-                    }
-                }
-                self.dialog = Some(Dialog::Conflict(plan));
-                vec![]
-            }
+            },
             Dialog::Trust {
                 server,
                 fingerprint,

@@ -34,6 +34,17 @@ pub struct PendingCopy {
     pub conflict: Conflict,
 }
 
+/// What a key did to a copy being prepared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlanOutcome {
+    /// A conflict is still to decide.
+    Asking,
+    /// Every conflict is decided: start the copy.
+    Ready,
+    /// Esc: no copy.
+    Cancelled,
+}
+
 /// A copy (F5) being prepared.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CopyPlan {
@@ -62,6 +73,30 @@ impl CopyPlan {
             self.asking += 1;
         }
         false
+    }
+
+    /// Handles a key of the conflict dialog: o s r n choose for the file
+    /// asked about (and, with `a` on, for every remaining conflict).
+    pub fn key(&mut self, key: &crossterm::event::KeyEvent) -> PlanOutcome {
+        use crossterm::event::KeyCode;
+        let choice = match key.code {
+            KeyCode::Esc => return PlanOutcome::Cancelled,
+            KeyCode::Char('o' | 'O') => Conflict::Overwrite,
+            KeyCode::Char('s' | 'S') => Conflict::Skip,
+            KeyCode::Char('r' | 'R') => Conflict::Resume,
+            KeyCode::Char('n' | 'N') => Conflict::Rename,
+            KeyCode::Char('a' | 'A') => {
+                self.apply_all = !self.apply_all;
+                return PlanOutcome::Asking;
+            }
+            _ => return PlanOutcome::Asking,
+        };
+        self.choose(choice);
+        if self.advance() {
+            PlanOutcome::Asking
+        } else {
+            PlanOutcome::Ready
+        }
     }
 
     /// Records a choice for the current conflict (and the rest, with
