@@ -89,6 +89,11 @@ pub struct Limits {
     pub unauthenticated_group_ipv4_prefix_len: u8,
     /// ...and IPv6 addresses by this many (a /48).
     pub unauthenticated_group_ipv6_prefix_len: u8,
+    /// Seconds a network whose stranger was closed to make room makes no
+    /// room itself (its newcomers are closed at accept while the budget is
+    /// full): churn from many addresses then closes a stranger at most once
+    /// per this time per network. 0 turns it off.
+    pub unauthenticated_closed_cooldown_secs: u64,
     /// Seconds from accept to a completed login: TLS, hello and login
     /// together. (`handshake_timeout_secs` is its old name.)
     #[serde(alias = "handshake_timeout_secs")]
@@ -198,6 +203,7 @@ impl Default for Limits {
             max_unauthenticated_per_ip: 16,
             unauthenticated_group_ipv4_prefix_len: 24,
             unauthenticated_group_ipv6_prefix_len: 48,
+            unauthenticated_closed_cooldown_secs: 10,
             login_timeout_secs: 10,
             idle_timeout_secs: 600,
             max_dir_batch: 512,

@@ -80,6 +80,11 @@ struct Counts {
     by_source: HashMap<IpAddr, Source>,
     /// Strangers per group.
     by_group: HashMap<IpAddr, usize>,
+    /// Groups lately closed to make room, and when (the last time each).
+    closed: HashMap<IpAddr, Instant>,
+    /// The same, in order, to forget them: a group may be listed more than
+    /// once (only its entry in `closed` counts).
+    closed_order: VecDeque<(Instant, IpAddr)>,
 }
 
 impl Counts {
@@ -92,7 +97,23 @@ impl Counts {
     /// addresses of one network then cannot cycle others' places (each
     /// newcomer of theirs closing someone's handshake), and cannot keep a
     /// newcomer from elsewhere out either.
-    fn evict_for(&mut self, newcomer: IpAddr, newcomer_group: IpAddr) -> bool {
+    ///
+    /// A group that had a stranger closed within `cooldown` makes no room
+    /// itself: a network that reconnects the moment it is closed (churn)
+    /// is refused instead, so it closes others' strangers at most once
+    /// per `cooldown` per network, however fast it connects.
+    fn evict_for(
+        &mut self,
+        newcomer: IpAddr,
+        newcomer_group: IpAddr,
+        cooldown: Duration,
+        memory: usize,
+    ) -> bool {
+        let now = Instant::now();
+        self.forget_closed(now, cooldown, memory);
+        if self.closed.contains_key(&newcomer_group) {
+            return false;
+        }
         let by_group = &self.by_group;
         let victim = self
             .by_source
@@ -116,12 +137,32 @@ impl Counts {
         if src == newcomer || grp == newcomer_group {
             return false;
         }
-        match self.remove(src, id) {
-            Some(held) => {
-                held.close.cancel();
-                true
+        let Some(held) = self.remove(src, id) else {
+            return false;
+        };
+        held.close.cancel();
+        if !cooldown.is_zero() {
+            self.closed.insert(grp, now);
+            self.closed_order.push_back((now, grp));
+        }
+        true
+    }
+
+    /// Forgets groups closed longer than `cooldown` ago, and the oldest
+    /// beyond `memory` of them (so a flood of networks cannot grow it
+    /// without bound).
+    fn forget_closed(&mut self, now: Instant, cooldown: Duration, memory: usize) {
+        while let Some(&(at, grp)) = self.closed_order.front() {
+            let live = self.closed.get(&grp) == Some(&at);
+            let expired = now.saturating_duration_since(at) >= cooldown;
+            let over = self.closed.len() > memory || self.closed_order.len() > 2 * memory;
+            if live && !expired && !over {
+                break;
             }
-            None => false,
+            self.closed_order.pop_front();
+            if live {
+                self.closed.remove(&grp);
+            }
         }
     }
 
@@ -153,6 +194,7 @@ pub struct Places {
     v6_prefix: u8,
     group_v4_prefix: u8,
     group_v6_prefix: u8,
+    cooldown: Duration,
     login_timeout: Duration,
     strangers: Arc<Mutex<Counts>>,
     sessions: Arc<Semaphore>,
@@ -168,6 +210,7 @@ impl Places {
             v6_prefix,
             group_v4_prefix: limits.unauthenticated_group_ipv4_prefix_len,
             group_v6_prefix: limits.unauthenticated_group_ipv6_prefix_len,
+            cooldown: Duration::from_secs(limits.unauthenticated_closed_cooldown_secs),
             login_timeout: limits.login_timeout(),
             strangers: Arc::default(),
             sessions: Arc::new(Semaphore::new(limits.max_connections)),
@@ -189,7 +232,9 @@ impl Places {
         if mine >= self.per_source {
             return None;
         }
-        if counts.total >= self.total && !counts.evict_for(src, grp) {
+        // Groups remembered as closed lately: a few times the budget.
+        let memory = self.total.saturating_mul(8).max(4096);
+        if counts.total >= self.total && !counts.evict_for(src, grp, self.cooldown, memory) {
             return None;
         }
         counts.total += 1;
@@ -466,5 +511,30 @@ mod tests {
             .admit([10, 0, 6, 1].into(), CancellationToken::new())
             .unwrap();
         assert!(t[1].is_cancelled() && !t[0].is_cancelled());
+    }
+
+    /// A network whose stranger was closed to make room makes no room
+    /// itself for a while: churn is refused, not cycled.
+    #[tokio::test]
+    async fn a_network_closed_lately_makes_no_room() {
+        let places = Places::new(&limits(16, 2, 1), 64);
+        let t: Vec<CancellationToken> = (0..2).map(|_| CancellationToken::new()).collect();
+        let _x = places.admit([10, 0, 1, 1].into(), t[0].clone()).unwrap();
+        let _y = places.admit([10, 0, 2, 1].into(), t[1].clone()).unwrap();
+        // 10.0.3.0/24 makes room: x goes...
+        let _z = places
+            .admit([10, 0, 3, 1].into(), CancellationToken::new())
+            .unwrap();
+        assert!(t[0].is_cancelled());
+        // ...and x's network, reconnecting at once, is refused.
+        assert!(places
+            .admit([10, 0, 1, 2].into(), CancellationToken::new())
+            .is_none());
+        assert!(!t[1].is_cancelled());
+        // Another network still gets in.
+        assert!(places
+            .admit([10, 0, 4, 1].into(), CancellationToken::new())
+            .is_some());
+        assert!(t[1].is_cancelled());
     }
 }
