@@ -655,19 +655,21 @@ fn scale_by_hand() {
         worst = worst.max(took);
         took
     };
-    for (label, keys, done) in [
-        ("download", vec!["+", "F5"], 1usize),
-        ("upload", vec!["Tab", "Tab", "+", "F5"], 2usize),
-    ] {
+    for (label, done) in [("download", 1usize), ("upload", 2usize)] {
         if label == "upload" {
-            // Remote pane into back/.
+            // Remote pane into back/, then the local pane.
             t.keys(&["BSpace"]);
             t.wait_for("the remote root", |sc| sc.contains("back/"));
             t.keys(&["Home", "Enter"]);
-            t.wait_for("back/", |sc| sc.contains(":/back"));
+            t.wait_for("back/", |sc| {
+                sc.contains(":/back") && sc.contains("0 entries")
+            });
+            t.keys(&["F9", "F9"]);
         }
+        t.keys(&["+"]);
+        t.wait_for("the marks", |sc| sc.contains(&format!("{n} marked")));
         let start = Instant::now();
-        t.keys(&keys);
+        t.keys(&["F5"]);
         let mut samples = Vec::new();
         loop {
             let sc = t.screen();
