@@ -4,6 +4,7 @@
 use std::cmp::Reverse;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -64,6 +65,7 @@ struct Held {
     id: u64,
     stage: Stage,
     close: CancellationToken,
+    evicted: Evicted,
 }
 
 /// One source's strangers, oldest first, and the group it is ranked in.
@@ -140,6 +142,7 @@ impl Counts {
         let Some(held) = self.remove(src, id) else {
             return false;
         };
+        held.evicted.0.store(true, Ordering::Relaxed);
         held.close.cancel();
         if !cooldown.is_zero() {
             self.closed.insert(grp, now);
@@ -183,6 +186,18 @@ impl Counts {
         }
         self.total = self.total.saturating_sub(1);
         Some(held)
+    }
+}
+
+/// Whether a stranger was closed to make room (then its socket is reset,
+/// as a busy server turns a connection away, so the client tries again).
+#[derive(Clone, Debug, Default)]
+pub struct Evicted(Arc<AtomicBool>);
+
+impl Evicted {
+    /// True once the stranger was closed to make room.
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
     }
 }
 
@@ -240,6 +255,7 @@ impl Places {
         counts.total += 1;
         counts.next_id += 1;
         let id = counts.next_id;
+        let evicted = Evicted::default();
         *counts.by_group.entry(grp).or_default() += 1;
         counts
             .by_source
@@ -253,9 +269,11 @@ impl Places {
                 id,
                 stage: Stage::Connected,
                 close,
+                evicted: evicted.clone(),
             });
         Some(Admission {
             deadline: tokio::time::Instant::now() + self.login_timeout,
+            evicted,
             stranger: Some(Stranger {
                 counts: self.strangers.clone(),
                 source: src,
@@ -297,6 +315,7 @@ impl Drop for Stranger {
 #[derive(Debug)]
 pub struct Admission {
     deadline: tokio::time::Instant,
+    evicted: Evicted,
     stranger: Option<Stranger>,
     session: Option<OwnedSemaphorePermit>,
     sessions: Arc<Semaphore>,
@@ -307,6 +326,11 @@ impl Admission {
     /// When TLS, hello and login must all be done.
     pub fn deadline(&self) -> tokio::time::Instant {
         self.deadline
+    }
+
+    /// Set when the stranger is closed to make room.
+    pub fn evicted(&self) -> Evicted {
+        self.evicted.clone()
     }
 
     /// Records how far the stranger has got (it is then closed later, if

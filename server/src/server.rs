@@ -26,7 +26,7 @@ use crate::accounts::Accounts;
 use crate::config::Config;
 use crate::conn;
 use crate::penalty::Penalties;
-use crate::places::{Places, Refusals, Stage};
+use crate::places::{Evicted, Places, Refusals, Stage};
 use crate::users::UserStore;
 
 /// State shared by every connection.
@@ -146,6 +146,8 @@ pub async fn run(
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         let tls = tls.clone();
+        // A stranger closed to make room is reset (see `Rewind`).
+        let stream = Rewind::new(stream, admission.evicted());
         tracker.spawn(async move {
             let binding = match tls {
                 None => {
@@ -199,7 +201,7 @@ pub async fn run(
 /// is refused rather than left with a failed handshake.
 async fn accept_tls(
     acceptor: TlsAcceptor,
-    mut stream: TcpStream,
+    mut stream: Rewind,
     peer: SocketAddr,
 ) -> Option<(TlsStream<BufReader<Rewind>>, Vec<u8>)> {
     // Read (not peek) the first bytes, as they come: a peek cannot wait for
@@ -208,7 +210,7 @@ async fn accept_tls(
     let mut first = [0u8; 6];
     let mut n = 0;
     while n < first.len() && first[..n] == MAGIC[..n] {
-        match stream.read(&mut first[n..]).await {
+        match stream.inner.read(&mut first[n..]).await {
             Ok(0) | Err(_) => return None,
             Ok(k) => n += k,
         }
@@ -222,12 +224,8 @@ async fn accept_tls(
         refuse(stream, error, HELLO_LEN - MAGIC.len()).await;
         return None;
     }
-    let stream = Rewind {
-        prefix: first,
-        len: n,
-        pos: 0,
-        inner: stream,
-    };
+    stream.prefix = first;
+    stream.len = n;
     let stream = BufReader::with_capacity(ferry_proto::TLS_READ_BUFFER, stream);
     match acceptor.accept(stream).await {
         Ok(tls) => {
@@ -242,13 +240,36 @@ async fn accept_tls(
 }
 
 /// A TCP stream whose first bytes were already read: they are read again
-/// first.
+/// first. Dropped after its stranger was closed to make room, it resets
+/// the connection (as a busy server turns one away, which the client
+/// retries) rather than closing it as if the server had hung up.
 #[derive(Debug)]
 pub struct Rewind {
     prefix: [u8; 6],
     len: usize,
     pos: usize,
     inner: TcpStream,
+    evicted: Evicted,
+}
+
+impl Rewind {
+    fn new(inner: TcpStream, evicted: Evicted) -> Rewind {
+        Rewind {
+            prefix: [0; 6],
+            len: 0,
+            pos: 0,
+            inner,
+            evicted,
+        }
+    }
+}
+
+impl Drop for Rewind {
+    fn drop(&mut self) {
+        if self.evicted.is_set() {
+            let _ = self.inner.set_zero_linger();
+        }
+    }
 }
 
 impl AsyncRead for Rewind {

@@ -181,7 +181,8 @@ async fn one_deadline_covers_tls_hello_and_login() {
 }
 
 /// A TCP proxy on loopback that holds each chunk `delay` before passing
-/// it on, both ways: a remote user's path (2 × `delay` round trip).
+/// it on, both ways: a remote user's path (2 × `delay` round trip). A
+/// reset from the server reaches the client as a reset.
 async fn delay_proxy(target: SocketAddr, delay: Duration) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -193,25 +194,35 @@ async fn delay_proxy(target: SocketAddr, delay: Duration) -> SocketAddr {
                 };
                 let (mut cr, mut cw) = client.into_split();
                 let (mut sr, mut sw) = server.into_split();
-                async fn pump(
-                    r: &mut tokio::net::tcp::OwnedReadHalf,
-                    w: &mut tokio::net::tcp::OwnedWriteHalf,
-                    delay: Duration,
-                ) {
-                    let mut buf = vec![0u8; 64 * 1024];
-                    loop {
-                        let n = match r.read(&mut buf).await {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => n,
-                        };
-                        tokio::time::sleep(delay).await;
-                        if w.write_all(&buf[..n]).await.is_err() {
-                            break;
+                let mut up = vec![0u8; 64 * 1024];
+                let mut down = vec![0u8; 64 * 1024];
+                let reset = loop {
+                    tokio::select! {
+                        r = cr.read(&mut up) => {
+                            let Ok(n @ 1..) = r else { break false };
+                            tokio::time::sleep(delay).await;
+                            if sw.write_all(&up[..n]).await.is_err() {
+                                break true;
+                            }
                         }
+                        r = sr.read(&mut down) => match r {
+                            Ok(0) => break false,
+                            Ok(n) => {
+                                tokio::time::sleep(delay).await;
+                                if cw.write_all(&down[..n]).await.is_err() {
+                                    break false;
+                                }
+                            }
+                            Err(_) => break true,
+                        },
                     }
-                    let _ = w.shutdown().await;
+                };
+                // A write half shuts down (FIN) when dropped: reunite first.
+                if let Ok(client) = cr.reunite(cw) {
+                    if reset {
+                        let _ = client.set_zero_linger();
+                    }
                 }
-                tokio::join!(pump(&mut cr, &mut sw, delay), pump(&mut sr, &mut cw, delay));
             });
         }
     });
@@ -306,4 +317,34 @@ async fn eviction_churn_from_many_addresses_locks_nobody_out() {
 async fn eviction_churn_from_many_networks_locks_nobody_out() {
     let ok = logins_under_churn(|i| [127, 4, i, 1]).await;
     assert_eq!(ok, 3, "logins under eviction churn");
+}
+
+/// A user mid-handshake whose place is taken to make room is reset, as a
+/// busy server turns a connection away, and the client tries again: the
+/// login succeeds once there is room. (The server closed it quietly; the
+/// client failed at once with "did not answer with TLS (tls handshake
+/// eof)", which it does not retry.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_closed_to_make_room_is_told_busy() {
+    let s = Server::start_with(
+        "[limits]\nmax_unauthenticated = 1\nlogin_timeout_secs = 20\n[auth]\niterations = 4096\n",
+    );
+    s.add_user("alice", PW, None);
+    let proxy = delay_proxy(s.addr, Duration::from_millis(200)).await;
+    let mut opts = s.options("alice", PW);
+    opts.server = proxy.to_string();
+    opts.busy = ferry_tui::client::BusyRetry::for_up_to(Duration::from_secs(30));
+    let user = tokio::spawn(async move { ferry_tui::client::connect(&opts).await });
+    // The user holds the only place, its ClientHello still on the way:
+    // another network's newcomer takes it, then leaves after a second.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let other = connect_from([127, 6, 0, 1], s.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    drop(other);
+    let login = tokio::time::timeout(Duration::from_secs(40), user).await;
+    let client = login
+        .expect("login finished")
+        .unwrap()
+        .expect("login succeeded");
+    client.list("/").await.expect("list");
 }
