@@ -192,7 +192,17 @@ impl App {
 
     fn open_local(&mut self, dir: PathBuf) -> Effect {
         let at_root = dir.parent().is_none();
-        self.local.begin(dir.display().to_string(), at_root);
+        let path = dir.display().to_string();
+        if path == self.local.path && !self.local.entries.is_empty() {
+            // A refresh: the old entries stay, usable (marks included),
+            // until the new listing replaces them whole.
+            self.local.loading = true;
+            if self.local.pending.is_none() {
+                self.local.pending = self.local.current().map(|e| e.name.clone());
+            }
+        } else {
+            self.local.begin(path, at_root);
+        }
         self.local_dir = dir.clone();
         self.local_generation += 1;
         Effect::ListLocal {
@@ -268,9 +278,14 @@ impl App {
                 if generation == self.local_generation {
                     match result {
                         Ok(entries) => {
-                            // A local listing arrives whole.
+                            // A local listing arrives whole; marks on names
+                            // that are gone go with them.
                             self.local.entries.clear();
-                            self.local.extend(entries, true)
+                            self.local.extend(entries, true);
+                            let p = &mut self.local;
+                            let names: std::collections::HashSet<&str> =
+                                p.entries.iter().map(|e| e.name.as_str()).collect();
+                            p.marked.retain(|n| names.contains(n.as_str()));
                         }
                         Err(e) => {
                             self.local.fail(e.clone());

@@ -368,3 +368,22 @@ fn a_change_on_disk_relists_the_local_pane() {
         .update(Action::LocalChanged(PathBuf::from("/elsewhere")))
         .is_empty());
 }
+
+/// A refresh of the local pane keeps its entries until the new listing
+/// arrives, so a key pressed meanwhile (+ on 100,000 entries) is not lost.
+#[test]
+fn a_local_refresh_keeps_the_entries_usable() {
+    let mut a = app();
+    let fx = a.update(ctrl('r'));
+    assert!(a.local.loading);
+    a.update(key(KeyCode::Char('+')));
+    assert_eq!(a.local.marked.len(), 4, "marked while the listing runs");
+    local_listed(
+        &mut a,
+        &fx,
+        &[("a.txt", EntryKind::File), ("b.txt", EntryKind::File)],
+    );
+    assert!(!a.local.loading);
+    assert_eq!(a.local.entries.len(), 2);
+    assert_eq!(a.local.marked.len(), 2, "marks of vanished entries go");
+}
