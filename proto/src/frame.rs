@@ -45,8 +45,9 @@ impl Frame {
 /// Why a frame could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
-    /// The length prefix exceeds the protocol maximum.
-    #[error("frame too large (the maximum is {MAX_FRAME} bytes)")]
+    /// The length prefix exceeds the protocol maximum, or the smaller
+    /// limit of the codec's current stage (see [`FrameCodec::with_max`]).
+    #[error("frame too large (the maximum here is {MAX_FRAME} bytes, or less before login)")]
     TooLarge,
     /// A frame with no tag, or a data frame too short for its header.
     #[error("truncated frame")]
@@ -80,13 +81,25 @@ impl Default for FrameCodec {
 impl FrameCodec {
     /// A codec enforcing [`MAX_FRAME`].
     pub fn new() -> FrameCodec {
+        FrameCodec::with_max(MAX_FRAME)
+    }
+
+    /// A codec that refuses frames longer than `max` bytes (at most
+    /// [`MAX_FRAME`]) as soon as their length prefix arrives, before
+    /// reserving room for them: a server reads the login with a small one.
+    pub fn with_max(max: usize) -> FrameCodec {
         FrameCodec {
             inner: LengthDelimitedCodec::builder()
                 .big_endian()
                 .length_field_length(4)
-                .max_frame_length(MAX_FRAME)
+                .max_frame_length(max.min(MAX_FRAME))
                 .new_codec(),
         }
+    }
+
+    /// Changes the largest frame accepted from now on (at most [`MAX_FRAME`]).
+    pub fn set_max(&mut self, max: usize) {
+        self.inner.set_max_frame_length(max.min(MAX_FRAME));
     }
 }
 

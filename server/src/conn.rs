@@ -39,6 +39,13 @@ use crate::transfer::download::{self, DownloadSpec};
 use crate::transfer::upload::{self, UploadSpec};
 use crate::transfer::{Slot, Transfers, UploadMsg};
 
+/// Largest frame read before login: a SCRAM message of the longest kind
+/// accepted, its message type and field lengths, with room to spare.
+const LOGIN_FRAME: usize = ferry_proto::scram::MAX_MESSAGE_LEN + 1024;
+
+/// Read buffer before login: one login frame and the next one's start.
+const LOGIN_BUFFER: usize = 2 * LOGIN_FRAME;
+
 /// Serves one connection to its end. Errors are logged here, never returned.
 pub async fn serve<S>(
     stream: S,
@@ -57,10 +64,18 @@ pub async fn serve<S>(
     let start = async {
         exchange_hello(&mut rd, &mut wr, peer).await?;
         admission.progress(Stage::Greeted);
-        let mut reader = FramedRead::with_capacity(rd, FrameCodec::new(), READ_BUFFER);
+        // Before login, a small buffer and small frames: no login message
+        // needs more, and a stranger's longer length prefix closes the
+        // connection before anything is reserved for it.
+        let codec = FrameCodec::with_max(LOGIN_FRAME);
+        let mut reader = FramedRead::with_capacity(rd, codec, LOGIN_BUFFER);
         let mut writer = FramedWrite::new(wr, FrameCodec::new());
         match login(&mut reader, &mut writer, peer, &shared, binding, admission).await {
-            Ok(session) => Ok((session, reader, writer)),
+            Ok(session) => {
+                reader.decoder_mut().set_max(ferry_proto::MAX_FRAME);
+                reader.read_buffer_mut().reserve(READ_BUFFER);
+                Ok((session, reader, writer))
+            }
             Err(AuthEnd::Refused(e)) => Err(LinkError::Protocol(format!("login refused: {e}"))),
             Err(AuthEnd::Link(e)) => Err(e),
         }

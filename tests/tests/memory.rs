@@ -164,3 +164,49 @@ async fn replies_nobody_reads_stay_within_the_budget() {
     eprintln!("sent {sent} uploads; ferryd {base} KiB before, {now} now, peak {peak}");
     assert!(grew < 32, "ferryd grew by {grew} MiB for unread replies");
 }
+
+/// 200 connections with no account finish the hello, then send all but
+/// the last byte of one frame of the protocol maximum (1 MiB) and wait.
+/// Before login ferryd takes frames of a few KiB only and closes a
+/// connection whose length prefix is larger at once, so they cost it
+/// next to nothing; it used to hold each partial frame until the login
+/// deadline (~240 MiB here). Checked to fail without the login frame limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_cannot_make_ferryd_hold_big_frames_before_login() {
+    use tokio::io::AsyncWriteExt;
+    let s = Server::start_with(
+        "insecure_plaintext = true\n[limits]\nlogin_timeout_secs = 30\n\
+         max_unauthenticated = 400\nmax_unauthenticated_per_ip = 400\n",
+    );
+    let (base, _) = s.memory_kib();
+    let len = ferry_proto::MAX_FRAME;
+    let mut frame = Vec::with_capacity(4 + len);
+    frame.extend_from_slice(&(len as u32).to_be_bytes());
+    frame.push(0); // control tag
+    frame.resize(4 + len - 1, b'x');
+    let frame = Bytes::from(frame);
+    let mut held = Vec::new();
+    for _ in 0..200 {
+        let raw = Raw::connect(&s).await;
+        let mut w = raw.wr.into_inner();
+        let frame = frame.clone();
+        held.push((
+            raw.rd,
+            tokio::spawn(async move {
+                // Refused at the prefix: the write fails, which is fine.
+                let _ = w.write_all(&frame).await;
+                let _ = w.flush().await;
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                drop(w);
+            }),
+        ));
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (now, peak) = s.memory_kib();
+    let grew = peak.saturating_sub(base) / 1024;
+    eprintln!("ferryd {base} KiB before, {now} now, peak {peak}");
+    assert!(
+        grew < 48,
+        "ferryd grew by {grew} MiB for strangers' partial frames"
+    );
+}
