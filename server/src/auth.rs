@@ -193,11 +193,14 @@ where
     // source's failures and proofs in flight leave room below its ban, and
     // refused if a ban came meanwhile.
     let deadline = admission.deadline().into_std();
-    if let Err(e) = shared.penalties.turn(ip, &user, deadline).await {
-        tracing::warn!(target: "audit", user = %q(&user), addr = %peer, "login deferred: failed logins as this user from other addresses");
-        return Err(refuse(w, e).await);
-    }
-    let attempt = match shared.penalties.begin(ip, &user) {
+    let turn = match shared.penalties.turn(ip, &user, deadline).await {
+        Ok(turn) => turn,
+        Err(e) => {
+            tracing::warn!(target: "audit", user = %q(&user), addr = %peer, error = %e, "login deferred: failed logins as this user from other addresses");
+            return Err(refuse(w, e).await);
+        }
+    };
+    let attempt = match shared.penalties.begin_after(ip, &user, turn) {
         Ok(a) => a,
         Err(e) => {
             tracing::warn!(target: "audit", user = %q(&user), addr = %peer, error = %e, "login refused unchecked");

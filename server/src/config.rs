@@ -171,8 +171,9 @@ pub struct AuthConfig {
     /// Spacing between such logins, in milliseconds; it doubles with each
     /// further failure...
     pub user_delay_ms: u64,
-    /// ...up to this much. A login whose turn would come after its login
-    /// deadline is refused as busy at once.
+    /// ...up to this much. Only an address with no failures against the
+    /// user waits for a turn (until its login deadline); any other gets
+    /// one only if it is free at once, and is refused as busy otherwise.
     pub max_user_delay_ms: u64,
     /// Failures from an address, or against a user, are forgotten after
     /// this many seconds without a new one.

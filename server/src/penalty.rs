@@ -155,34 +155,88 @@ impl Penalties {
     /// Waits for `user`'s turn: after repeated failures against a user,
     /// logins as that user from sources it has not logged in from are
     /// checked one per delay (a delay that grows with the failures, up to
-    /// `max_user_delay_ms`). One whose turn would come after `deadline`
-    /// is refused as busy now.
-    pub async fn turn(&self, ip: IpAddr, user: &str, deadline: Instant) -> Result<(), RemoteError> {
+    /// `max_user_delay_ms`). Only a source with no failures against this
+    /// user may wait for a turn to come (until `deadline`); any other gets
+    /// one only if it is free now, so an attacker's repeated tries cannot
+    /// book the turns ahead of the real user. A try that has to take a
+    /// turn counts as a failure of its source from now on (the proof, if
+    /// it passes, clears it; if it fails, it is not counted twice), so a
+    /// source refused here is banned like one that guessed.
+    pub async fn turn(
+        &self,
+        ip: IpAddr,
+        user: &str,
+        deadline: Instant,
+    ) -> Result<Turn, RemoteError> {
         let wait = {
             let now = Instant::now();
             let src = self.source(ip);
+            let key = name_key(user);
             let forget = self.forget_after();
             let penalized = self.cfg.user_penalty_after;
             let mut table = self.table();
-            let Some(rec) = table.users.get_mut(&name_key(user)) else {
-                return Ok(());
+            let Some(rec) = table.users.get_mut(&key) else {
+                return Ok(Turn::Free);
             };
             if now.duration_since(rec.last) >= forget {
                 rec.failures = 0;
             }
             if rec.failures < penalized || rec.known.contains(&src) {
-                return Ok(());
+                return Ok(Turn::Free);
             }
             let slot = rec.next_slot.max(now);
-            if slot > deadline {
+            let delay = self.user_delay(rec.failures);
+            let fresh = table
+                .sources
+                .get(&src)
+                .is_none_or(|s| s.other == 0 && !s.by_user.contains_key(&key));
+            let granted = slot <= now || (fresh && slot <= deadline);
+            if granted {
+                if let Some(rec) = table.users.get_mut(&key) {
+                    rec.next_slot = slot + delay;
+                }
+            }
+            if self.count_failure(&mut table, src, key, now) {
+                return Err(RemoteError::bare(ErrorKind::Banned));
+            }
+            if !granted {
                 let detail = "too many failed logins as this user lately: try again later";
                 return Err(RemoteError::new(ErrorKind::TooBusy, detail));
             }
-            rec.next_slot = slot + self.user_delay(rec.failures);
             slot - now
         };
         tokio::time::sleep(wait).await;
-        Ok(())
+        Ok(Turn::Counted)
+    }
+
+    /// Counts a failure of `src` against the user `key`, banning the
+    /// source at the threshold; true if it is banned now.
+    fn count_failure(&self, table: &mut Table, src: IpAddr, key: Name, now: Instant) -> bool {
+        let cfg = &self.cfg;
+        let forget = self.forget_after();
+        // Forget stale records so the table cannot grow without bound.
+        table.sources.retain(|_, r| {
+            r.in_flight > 0
+                || r.banned_until.is_some_and(|u| u > now)
+                || r.last.is_some_and(|l| now.duration_since(l) < forget)
+        });
+        let rec = table.sources.entry(src).or_default();
+        if rec.banned(now) {
+            return true;
+        }
+        if rec.by_user.contains_key(&key) || rec.by_user.len() < NAMES_PER_SOURCE {
+            *rec.by_user.entry(key).or_insert(0) += 1;
+        } else {
+            rec.other += 1;
+        }
+        rec.last = Some(now);
+        let failures = rec.failures();
+        if failures >= cfg.ban_after_failures && rec.banned_until.is_none() {
+            rec.banned_until = Some(now + Duration::from_secs(cfg.ban_secs));
+            tracing::warn!(target: "audit", addr = %src, failures, "address banned after failed logins");
+            return true;
+        }
+        false
     }
 
     fn user_delay(&self, failures: u32) -> Duration {
@@ -196,14 +250,28 @@ impl Penalties {
     /// the proofs in flight already reach the ban threshold (so parallel
     /// connections cannot have more guesses checked than one would).
     pub fn begin(&self, ip: IpAddr, user: &str) -> Result<Attempt<'_>, RemoteError> {
+        self.begin_after(ip, user, Turn::Free)
+    }
+
+    /// [`Penalties::begin`] after [`Penalties::turn`]: a try whose turn
+    /// already counts as a failure of its source is not counted again.
+    pub fn begin_after(
+        &self,
+        ip: IpAddr,
+        user: &str,
+        turn: Turn,
+    ) -> Result<Attempt<'_>, RemoteError> {
         let src = self.source(ip);
         let now = Instant::now();
+        let counted = turn == Turn::Counted;
         let mut table = self.table();
         let rec = table.sources.entry(src).or_default();
         if rec.banned(now) {
             return Err(RemoteError::bare(ErrorKind::Banned));
         }
-        if rec.failures() + rec.in_flight >= self.cfg.ban_after_failures {
+        // A counted try is among its source's failures already.
+        let before = rec.failures().saturating_sub(u32::from(counted));
+        if before + rec.in_flight >= self.cfg.ban_after_failures {
             let detail = "too many logins in flight from this address: try again later";
             return Err(RemoteError::new(ErrorKind::TooBusy, detail));
         }
@@ -213,6 +281,7 @@ impl Penalties {
             source: src,
             user: user.to_string(),
             key: name_key(user),
+            counted,
             done: false,
         })
     }
@@ -233,7 +302,19 @@ pub struct Attempt<'a> {
     /// The user name tried ("" for an access key), for the log.
     user: String,
     key: Name,
+    /// Already counted as a failure of its source by its turn.
+    counted: bool,
     done: bool,
+}
+
+/// How a login got its turn (see [`Penalties::turn`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turn {
+    /// No spacing applied: the try is counted only if it fails.
+    Free,
+    /// The try took a spaced turn and counts as a failure of its source
+    /// until its proof passes.
+    Counted,
 }
 
 impl Attempt<'_> {
@@ -246,24 +327,13 @@ impl Attempt<'_> {
         let forget = p.forget_after();
         let mut table = p.table();
         p.end(&mut table, self.source);
-        // Forget stale records so the table cannot grow without bound.
-        table.sources.retain(|_, r| {
-            r.in_flight > 0
-                || r.banned_until.is_some_and(|u| u > now)
-                || r.last.is_some_and(|l| now.duration_since(l) < forget)
-        });
-        let rec = table.sources.entry(self.source).or_default();
-        if rec.by_user.contains_key(&self.key) || rec.by_user.len() < NAMES_PER_SOURCE {
-            *rec.by_user.entry(self.key).or_insert(0) += 1;
-        } else {
-            rec.other += 1;
+        if !self.counted {
+            p.count_failure(&mut table, self.source, self.key, now);
         }
-        rec.last = Some(now);
-        let failures = rec.failures();
-        if failures >= cfg.ban_after_failures && rec.banned_until.is_none() {
-            rec.banned_until = Some(now + Duration::from_secs(cfg.ban_secs));
-            tracing::warn!(target: "audit", addr = %self.source, failures, "address banned after failed logins");
-        }
+        let failures = table
+            .sources
+            .get(&self.source)
+            .map_or(1, SourceRec::failures);
         let shift = failures.saturating_sub(1).min(20);
         let delay = cfg.failure_delay_ms.saturating_mul(1 << shift);
         let delay = Duration::from_millis(delay.min(cfg.max_failure_delay_ms));
@@ -433,5 +503,81 @@ mod tests {
         assert_eq!(refused.kind, ErrorKind::TooBusy);
         p.turn(home, "bob", soon).await.unwrap();
         p.turn(stranger, "alice", soon).await.unwrap();
+    }
+
+    /// Polls a turn once: `Some(refusal)` if refused at once, `None` if
+    /// granted (now or later: the turn is booked either way).
+    async fn try_turn(p: &Penalties, ip: [u8; 4], deadline: Instant) -> Option<ErrorKind> {
+        let turn = p.turn(ip.into(), "bob", deadline);
+        match tokio::time::timeout(Duration::from_millis(1), turn).await {
+            Ok(Err(e)) => Some(e.kind),
+            Ok(Ok(_)) | Err(_) => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn repeated_tries_cannot_book_the_real_users_turn() {
+        let p = Penalties::new(AuthConfig {
+            ban_after_failures: 100,
+            user_penalty_after: 3,
+            user_delay_ms: 60_000,
+            max_user_delay_ms: 60_000,
+            ..AuthConfig::default()
+        });
+        for i in 2..5u8 {
+            p.begin([10, 0, 0, i].into(), "bob").unwrap().failed();
+        }
+        let deadline = Instant::now() + Duration::from_secs(90);
+        // The attacker's sources have failed against bob: they may not
+        // book the next turn ahead...
+        for i in 2..5u8 {
+            let refused = try_turn(&p, [10, 0, 0, i], deadline).await;
+            assert_eq!(refused, Some(ErrorKind::TooBusy));
+        }
+        // ...so the real user, from a new address, gets it.
+        assert_eq!(try_turn(&p, [10, 0, 9, 1], deadline).await, None);
+        // Still one checked guess per delay: the turn after is past the
+        // deadline, even for another new address.
+        let refused = try_turn(&p, [10, 0, 9, 2], deadline).await;
+        assert_eq!(refused, Some(ErrorKind::TooBusy));
+    }
+
+    #[tokio::test]
+    async fn tries_refused_a_turn_count_toward_the_ban() {
+        let p = Penalties::new(AuthConfig {
+            ban_after_failures: 5,
+            user_penalty_after: 3,
+            user_delay_ms: 60_000,
+            max_user_delay_ms: 60_000,
+            ..AuthConfig::default()
+        });
+        let ip: IpAddr = [10, 0, 0, 2].into();
+        for _ in 0..3 {
+            p.begin(ip, "bob").unwrap().failed();
+        }
+        let deadline = Instant::now() + Duration::from_secs(1);
+        for _ in 0..4 {
+            try_turn(&p, [10, 0, 0, 2], deadline).await;
+        }
+        assert_eq!(p.check(ip).unwrap_err().kind, ErrorKind::Banned);
+    }
+
+    #[tokio::test]
+    async fn a_counted_turn_is_not_counted_twice() {
+        let p = Penalties::new(AuthConfig {
+            ban_after_failures: 100,
+            user_penalty_after: 1,
+            user_delay_ms: 1,
+            max_user_delay_ms: 1,
+            ..AuthConfig::default()
+        });
+        let ip: IpAddr = [10, 0, 0, 1].into();
+        p.begin(ip, "bob").unwrap().failed();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let fresh: IpAddr = [10, 0, 0, 7].into();
+        let turn = p.turn(fresh, "bob", deadline).await.unwrap();
+        p.begin_after(fresh, "bob", turn).unwrap().failed();
+        let table = p.table();
+        assert_eq!(table.sources[&fresh].failures(), 1);
     }
 }
