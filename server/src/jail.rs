@@ -30,9 +30,9 @@ pub struct Home {
     dir: Dir,
     /// Deepest level below the home an operation may create.
     max_depth: usize,
-    /// Held shared by `mkdir` and exclusively by a move that deepens a
-    /// directory, so no directory grows under a tree while its depth is
-    /// measured for the move.
+    /// Held shared by `mkdir` and exclusively by every move, so no
+    /// directory grows under a tree while its depth is measured for a
+    /// move that deepens it.
     shape: RwLock<()>,
     /// The partial area, once an upload opened it.
     partials: std::sync::OnceLock<Dir>,
@@ -329,20 +329,19 @@ impl Home {
             ));
         }
         self.check_depth(to)?;
+        // Every move holds the shape lock: a sideways move could otherwise
+        // put a deep tree into one being measured for a deeper move (and
+        // whether `from` is a directory can change until the lock is held).
+        let _shape = self.shape.write().unwrap_or_else(|p| p.into_inner());
         let from_md = self
             .dir
             .symlink_metadata(from.to_relative())
             .map_err(|e| io_error(from, e))?;
         // A directory moved deeper takes its tree with it; moved up or
         // sideways it nests nothing deeper than it already was.
-        let deeper = from_md.is_dir() && to.parts().len() > from.parts().len();
-        let _shape = if deeper {
-            let shape = self.shape.write().unwrap_or_else(|p| p.into_inner());
+        if from_md.is_dir() && to.parts().len() > from.parts().len() {
             self.check_move_depth(from, to)?;
-            Some(shape)
-        } else {
-            None
-        };
+        }
         // Looked at and done under the ledger's lock: what is uncounted is
         // what the rename replaced, and nothing when it replaced nothing
         // else (a name renamed onto itself or onto another link to it).
@@ -550,5 +549,44 @@ mod tests {
                 .kind,
             ErrorKind::PermissionDenied
         );
+    }
+
+    /// A deeper move measures its tree under the shape lock; a sideways
+    /// move that put a deep tree inside it mid-measure once went through.
+    #[test]
+    fn racing_moves_do_not_nest_past_the_limit() {
+        let (dir, home) = setup();
+        let home = home.with_max_depth(16);
+        let l = Ledger::new(Cost::ZERO, Default::default());
+        let h = dir.path().join("home");
+        // /c is wide (slow to measure); /z/big is a 7-level chain; /deep
+        // is 8 levels. Either move alone fits; both nest 17 levels.
+        for i in 0..300 {
+            std::fs::create_dir_all(h.join(format!("c/{i}"))).unwrap();
+        }
+        std::fs::create_dir_all(h.join("z/big/1/2/3/4/5/6/7")).unwrap();
+        std::fs::create_dir_all(h.join("deep/1/2/3/4/5/6/7")).unwrap();
+        let (c, deep_c) = (p("c"), p("deep/1/2/3/4/5/6/7/c"));
+        let (big, c_big) = (p("z/big"), p("c/big"));
+        for round in 0..200u64 {
+            let start = std::sync::Barrier::new(2);
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    start.wait();
+                    let _ = home.rename(&c, &deep_c, false, &l);
+                });
+                start.wait();
+                let pause = std::time::Duration::from_micros(round * 7 % 1500);
+                std::thread::sleep(pause);
+                let _ = home.rename(&big, &c_big, false, &l);
+            });
+            assert!(
+                !crate::walk::deeper_than(&home.dir, 16).unwrap(),
+                "round {round}: nested past the limit"
+            );
+            // Put things back for the next round.
+            let _ = home.rename(&deep_c, &c, false, &l);
+            let _ = home.rename(&c_big, &big, false, &l);
+        }
     }
 }
