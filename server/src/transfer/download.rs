@@ -12,6 +12,7 @@ use cap_std::fs::MetadataExt;
 use ferry_proto::chunks::{ChunkReader, HashPipe};
 use ferry_proto::{ErrorKind, Frame, RemoteError, RemotePath, Reply, CHUNK_SIZE};
 use sha2::{Digest, Sha256};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{hash_prefix, stored};
 use crate::accounts::Account;
@@ -80,6 +81,15 @@ struct Sending {
 /// Chunks read in one step at most.
 const STEP_CHUNKS: usize = 4;
 
+/// Chunks of one download queued or being hashed at most (4 MiB): enough
+/// to keep the socket busy, and the rest of the connection's budget is
+/// left to its other requests.
+const WINDOW: usize = 16;
+
+/// What a chunk on its way holds: its bytes in the connection's budget,
+/// and its place in the download's window.
+type Room = (Charge, OwnedSemaphorePermit);
+
 /// Sends the file; returns the last reply (None when the connection is
 /// gone).
 async fn send(
@@ -99,6 +109,7 @@ async fn send(
     if !out.bulk_reply(spec.id, Ok(ready)).await {
         return Ok(None); // connection gone
     }
+    let window = Arc::new(Semaphore::new(WINDOW));
     while left > 0 {
         if cancel.load(Ordering::Relaxed) {
             return Err(RemoteError::bare(ErrorKind::Cancelled));
@@ -107,9 +118,14 @@ async fn send(
         // read), and for a few more if there is some now.
         let chunk = |left: u64| left.min(CHUNK_SIZE as u64) as usize;
         let first = chunk(left);
-        let room = tokio::time::timeout(stall, out.budget().charge(first + OVERHEAD)).await;
+        let room = tokio::time::timeout(stall, async {
+            let slot = window.clone().acquire_owned().await.ok()?;
+            let charge = out.budget().charge(first + OVERHEAD).await?;
+            Some((charge, slot))
+        })
+        .await;
         let mut charges = match room {
-            Ok(Some(c)) => vec![(first, c)],
+            Ok(Some(room)) => vec![(first, room)],
             Ok(None) => return Ok(None),
             Err(_) => {
                 return Err(RemoteError::new(
@@ -125,8 +141,11 @@ async fn send(
         let mut planned = first as u64;
         while charges.len() < STEP_CHUNKS && planned < left {
             let want = chunk(left - planned);
+            let Ok(slot) = window.clone().try_acquire_owned() else {
+                break;
+            };
             match out.budget().try_charge(want + OVERHEAD) {
-                Some(c) => charges.push((want, c)),
+                Some(c) => charges.push((want, (c, slot))),
                 None => break,
             }
             planned += want as u64;
@@ -192,8 +211,8 @@ impl Sending {
     fn read(
         &mut self,
         spec: &DownloadSpec,
-        charges: Vec<(usize, Charge)>,
-    ) -> Result<Vec<(Bytes, Arc<Charge>)>, RemoteError> {
+        charges: Vec<(usize, Room)>,
+    ) -> Result<Vec<(Bytes, Arc<Room>)>, RemoteError> {
         let io = |e| io_error(&spec.path, e);
         let mut read = Vec::with_capacity(charges.len());
         for (want, charge) in charges {
