@@ -21,7 +21,6 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 
-use ferry_proto::chunks::READ_BUFFER;
 use ferry_proto::RemotePath;
 use ferry_proto::CHUNK_SIZE;
 
@@ -38,6 +37,21 @@ use crate::threads::Threads;
 use crate::transfer::download::{self, DownloadSpec};
 use crate::transfer::upload::{self, UploadSpec};
 use crate::transfer::{Slot, Transfers, UploadMsg};
+
+/// A read buffer with nothing in it that holds more than this is given
+/// back, so an idle session keeps a few KiB: the buffer grows to one frame
+/// while one is read (paid for by the room the reader takes first), and
+/// never stays large unpaid.
+const KEEP_BUFFER: usize = 64 * 1024;
+
+/// Replaces the reader's buffer by a small one when it is empty and large
+/// (between frames, so the codec is waiting for a length prefix).
+fn shrink_when_empty<R>(reader: &mut Reader<R>) {
+    let buf = reader.read_buffer_mut();
+    if buf.is_empty() && buf.capacity() > KEEP_BUFFER {
+        *buf = bytes::BytesMut::with_capacity(LOGIN_BUFFER);
+    }
+}
 
 /// Largest frame read before login: a SCRAM message of the longest kind
 /// accepted, its message type and field lengths, with room to spare.
@@ -73,7 +87,6 @@ pub async fn serve<S>(
         match login(&mut reader, &mut writer, peer, &shared, binding, admission).await {
             Ok(session) => {
                 reader.decoder_mut().set_max(ferry_proto::MAX_FRAME);
-                reader.read_buffer_mut().reserve(READ_BUFFER);
                 Ok((session, reader, writer))
             }
             Err(AuthEnd::Refused(e)) => Err(LinkError::Protocol(format!("login refused: {e}"))),
@@ -210,6 +223,7 @@ where
             }
             Ok(Some(Ok(frame))) => {
                 out.progressed();
+                shrink_when_empty(&mut reader);
                 frame
             }
         };

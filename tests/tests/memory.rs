@@ -210,3 +210,35 @@ async fn strangers_cannot_make_ferryd_hold_big_frames_before_login() {
         "ferryd grew by {grew} MiB for strangers' partial frames"
     );
 }
+
+/// 16 sessions each send five 1 MiB data frames for transfers that do
+/// not exist (dropped by ferryd), then go idle. An idle session's read
+/// buffer goes back to a few KiB, so ferryd keeps next to nothing for
+/// them; it used to keep each session's 4 MiB read buffer, filled, until
+/// the idle timeout (56 MiB here, charged to nobody). Checked to fail
+/// without the shrinking read buffer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sessions_keep_no_big_read_buffer() {
+    let s = server("max_sessions_per_user = 16\n");
+    let mut sessions = Vec::new();
+    for _ in 0..16 {
+        sessions.push(session(&s).await);
+    }
+    let (base, _) = s.memory_kib();
+    let junk = Bytes::from(vec![7u8; ferry_proto::frame::MAX_DATA]);
+    for raw in sessions.iter_mut() {
+        for i in 0..5u32 {
+            let frame = Frame::Data {
+                transfer: 1_000_000 + i,
+                data: junk.clone(),
+            };
+            raw.wr.send(frame).await.unwrap();
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (now, peak) = s.memory_kib();
+    let grew = now.saturating_sub(base) / 1024;
+    eprintln!("ferryd {base} KiB before, {now} now, peak {peak}");
+    assert!(grew < 24, "ferryd keeps {grew} MiB for idle sessions");
+    drop(sessions);
+}
