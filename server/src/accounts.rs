@@ -234,7 +234,7 @@ impl Accounts {
         let (home, used) = match opened {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => {
-                tracing::error!(user = name, error = %e, "cannot open home");
+                tracing::error!(user = %crate::logfmt::q(name), error = %e, "cannot open home");
                 return Err(RemoteError::new(
                     ErrorKind::Io,
                     "cannot open your home directory",

@@ -110,4 +110,53 @@ mod tests {
         assert_eq!(escape_line(b"a\nb\x1b[2J\tc\n"), b"a\\nb\\x1b[2J\tc\n");
         assert_eq!(escape_line(b"plain"), b"plain");
     }
+
+    /// Fields that carry a path a client sent are quoted in every log
+    /// call of the server: `f = %q(..)` or `f = ?..`, never `f = %x`,
+    /// `f = x` or the bare shorthand `f`.
+    #[test]
+    fn every_client_field_in_the_server_is_quoted() {
+        const FIELDS: [&str; 4] = ["path", "dir", "from", "to"];
+        let mut files = vec![std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src")];
+        let mut bad = Vec::new();
+        while let Some(at) = files.pop() {
+            if at.is_dir() {
+                files.extend(std::fs::read_dir(&at).unwrap().map(|e| e.unwrap().path()));
+                continue;
+            }
+            let text = std::fs::read_to_string(&at).unwrap();
+            for (start, _) in text.match_indices("tracing::") {
+                let call = &text[start..];
+                let call = &call[..call.find(';').unwrap_or(call.len())];
+                for f in FIELDS {
+                    for (j, _) in call.match_indices(f) {
+                        let before = call[..j].chars().next_back().unwrap_or(' ');
+                        let rest = &call[j + f.len()..];
+                        if before.is_alphanumeric() || "_\"'.".contains(before) {
+                            continue;
+                        }
+                        let quoted = ["%q(", "%crate::logfmt::q(", "?"]
+                            .iter()
+                            .any(|ok| rest.strip_prefix(" = ").is_some_and(|v| v.starts_with(ok)));
+                        let prev = call[..j].trim_end();
+                        let field = rest.starts_with(" = ")
+                            || ((rest.starts_with(',') || rest.starts_with(')'))
+                                && (prev.ends_with(',') || prev.ends_with("!(")));
+                        if field && !quoted {
+                            bad.push(format!(
+                                "{}: {}",
+                                at.display(),
+                                &call[..call.len().min(120)]
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            bad.is_empty(),
+            "unquoted client fields:\n{}",
+            bad.join("\n")
+        );
+    }
 }

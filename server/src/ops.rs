@@ -35,7 +35,7 @@ pub async fn handle(
     let reply = match threads.run(move || run(req, &account)).await {
         Some(reply) => reply,
         None => {
-            tracing::error!(user = %user, "request handler failed");
+            tracing::error!(user = %q(&user), "request handler failed");
             Err(RemoteError::new(ErrorKind::Io, "internal error"))
         }
     };
@@ -111,7 +111,7 @@ fn run(req: Request, account: &Account) -> Result<Reply, RemoteError> {
         Request::Stat { path: p } => path(&p).and_then(|p| home.stat(&p)).map(Reply::Stat),
         Request::Mkdir { path: p, parents } => path(&p).and_then(|p| {
             home.mkdir(&p, parents, &account.ledger)?;
-            tracing::info!(target: "audit", user, op = "mkdir", path = %q(&p));
+            tracing::info!(target: "audit", user = %q(user), op = "mkdir", path = %q(&p));
             Ok(Reply::Done)
         }),
         Request::Remove { path: p, mode } => path(&p).and_then(|p| {
@@ -121,7 +121,7 @@ fn run(req: Request, account: &Account) -> Result<Reply, RemoteError> {
                 RemoveMode::EmptyDir => "rmdir",
                 RemoveMode::Recursive => "rm -r",
             };
-            tracing::info!(target: "audit", user, op, path = %q(&p), freed = freed.bytes, entries = freed.entries);
+            tracing::info!(target: "audit", user = %q(user), op, path = %q(&p), freed = freed.bytes, entries = freed.entries);
             Ok(Reply::Done)
         }),
         Request::Rename {
@@ -131,7 +131,7 @@ fn run(req: Request, account: &Account) -> Result<Reply, RemoteError> {
         } => path(&from).and_then(|from| {
             let to = path(&to)?;
             home.rename(&from, &to, overwrite, &account.ledger)?;
-            tracing::info!(target: "audit", user, op = "rename", from = %q(&from), to = %q(&to));
+            tracing::info!(target: "audit", user = %q(user), op = "rename", from = %q(&from), to = %q(&to));
             Ok(Reply::Done)
         }),
         Request::Quota => {

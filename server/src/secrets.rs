@@ -83,7 +83,7 @@ pub fn warn_if_open(config: &Config) {
     for (path, mode) in open_secrets(config) {
         let fix = if path.is_dir() { "700" } else { "600" };
         tracing::warn!(
-            path = %path.display(),
+            path = %crate::logfmt::q(path.display()),
             mode = format!("{mode:04o}"),
             "holds secrets but group or others can reach it: chmod {fix} it"
         );

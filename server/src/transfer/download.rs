@@ -58,11 +58,11 @@ pub async fn stream(
     let spec = Arc::new(spec);
     let last = match send(&spec, &account, &out, &cancel, &threads, stall).await {
         Ok(done) => {
-            tracing::info!(user = %account.name, path = %q(&spec.path), "download complete");
+            tracing::info!(user = %q(&account.name), path = %q(&spec.path), "download complete");
             done
         }
         Err(e) => {
-            tracing::info!(user = %account.name, path = %q(&spec.path), error = %q(&e), "download ended");
+            tracing::info!(user = %q(&account.name), path = %q(&spec.path), error = %q(&e), "download ended");
             Some(Err(e))
         }
     };

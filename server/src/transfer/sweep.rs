@@ -46,7 +46,7 @@ pub fn sweep_homes(homes: &Path, max_age: Duration) -> Vec<(String, u64, u64)> {
         let (files, bytes) = sweep_area(&area, cutoff);
         if files > 0 {
             let name = name.to_string_lossy().into_owned();
-            tracing::info!(user = %name, files, bytes, "removed stale partial files");
+            tracing::info!(user = %crate::logfmt::q(&name), files, bytes, "removed stale partial files");
             out.push((name, files, bytes));
         }
     }

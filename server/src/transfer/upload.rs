@@ -258,13 +258,13 @@ pub fn run_eager(
 fn log(spec: &UploadSpec, account: &Account, result: &Result<Reply, RemoteError>) {
     match result {
         Ok(_) => {
-            tracing::info!(target: "audit", user = %account.name, op = "put", path = %q(&spec.path), size = spec.size)
+            tracing::info!(target: "audit", user = %q(&account.name), op = "put", path = %q(&spec.path), size = spec.size)
         }
         Err(e) if e.kind == ErrorKind::Cancelled => {
-            tracing::info!(user = %account.name, path = %q(&spec.path), "upload interrupted; partial kept")
+            tracing::info!(user = %q(&account.name), path = %q(&spec.path), "upload interrupted; partial kept")
         }
         Err(e) => {
-            tracing::info!(user = %account.name, path = %q(&spec.path), error = %q(e), "upload failed")
+            tracing::info!(user = %q(&account.name), path = %q(&spec.path), error = %q(e), "upload failed")
         }
     }
 }
@@ -543,7 +543,7 @@ impl Writing {
                     books.give(Cost::file(written));
                 }
             });
-            tracing::warn!(user = %account.name, path = %q(path), ours = %hex(&ours), theirs = %hex(&sha), "upload checksum mismatch");
+            tracing::warn!(user = %q(&account.name), path = %q(path), ours = %hex(&ours), theirs = %hex(&sha), "upload checksum mismatch");
             return Err(RemoteError::new(
                 ErrorKind::IntegrityFailed,
                 format!("{path}: the data received does not match the sender's SHA-256; the partial was discarded"),
@@ -767,7 +767,7 @@ fn set_direct(_file: &std::fs::File, on: bool) -> std::io::Result<()> {
 pub fn sync_dir(dir: &Dir, path: &RemotePath) {
     if let Ok(d) = dir.open_with(path.to_relative(), OpenOptions::new().read(true)) {
         if let Err(e) = d.sync_all() {
-            tracing::warn!(dir = %path, error = %e, "directory sync failed");
+            tracing::warn!(dir = %q(path), error = %e, "directory sync failed");
         }
     }
 }
