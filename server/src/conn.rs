@@ -229,9 +229,10 @@ where
         };
         let msg = match frame {
             Frame::Data { transfer, data } => {
-                // A small frame gets memory of its own: as a slice of the
-                // read buffer it would keep all of that alive.
-                let data = if data.len() < COPY_BELOW {
+                // A small frame, and an eager upload's chunk (held until
+                // its end comes), get memory of their own: as a slice of
+                // the read buffer they would keep all of that alive.
+                let data = if data.len() < COPY_BELOW || deferred.contains_key(&transfer) {
                     Bytes::copy_from_slice(&data)
                 } else {
                     data

@@ -242,3 +242,48 @@ async fn idle_sessions_keep_no_big_read_buffer() {
     assert!(grew < 24, "ferryd keeps {grew} MiB for idle sessions");
     drop(sessions);
 }
+
+/// Eight sessions of one user each open small uploads of one 64 KiB chunk
+/// whose end never comes, each followed by a 1 MiB data frame for a
+/// transfer that does not exist. A held chunk is copied out of the read
+/// buffer, so it keeps no more than itself alive and ferryd holds about
+/// the user's budget (48 MiB). Checked to fail while chunks of 64 KiB were
+/// held as slices of the read buffer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_chunks_do_not_pin_read_buffers() {
+    let s = server("max_sessions_per_user = 16\n");
+    let mut sessions = Vec::new();
+    for _ in 0..8 {
+        sessions.push(session(&s).await);
+    }
+    let (base, _) = s.memory_kib();
+    let sent = send_until_stuck(sessions, |k, mut raw, sent| async move {
+        let junk = Bytes::from(vec![9u8; ferry_proto::frame::MAX_DATA]);
+        for i in 1..=80u32 {
+            let data = Bytes::from(vec![k as u8; 64 * 1024]);
+            let frames = [
+                put_open(i, &format!("p{k}-{i}"), 64 * 1024),
+                Frame::Data { transfer: i, data },
+                Frame::Data {
+                    transfer: 1_000_000 + i,
+                    data: junk.clone(),
+                },
+            ];
+            for f in frames {
+                if raw.wr.send(f).await.is_err() {
+                    return;
+                }
+            }
+            sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    })
+    .await;
+    let (now, peak) = s.memory_kib();
+    let grew = peak.saturating_sub(base) / 1024;
+    eprintln!("sent {sent} chunks; ferryd {base} KiB before, {now} now, peak {peak}");
+    assert!(
+        grew < 80,
+        "ferryd grew by {grew} MiB for one user's held chunks"
+    );
+}
