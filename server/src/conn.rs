@@ -53,6 +53,14 @@ fn shrink_when_empty<R>(reader: &mut Reader<R>) {
     }
 }
 
+/// The encoded length of a control frame's message.
+fn frame_len(frame: &Frame) -> usize {
+    match frame {
+        Frame::Control(body) => body.len(),
+        Frame::Data { data, .. } => data.len(),
+    }
+}
+
 /// Largest frame read before login: a SCRAM message of the longest kind
 /// accepted, its message type and field lengths, with room to spare.
 const LOGIN_FRAME: usize = ferry_proto::scram::MAX_MESSAGE_LEN + 1024;
@@ -227,6 +235,7 @@ where
                 frame
             }
         };
+        let mut size = 0;
         let msg = match frame {
             Frame::Data { transfer, data } => {
                 // A small frame, and an eager upload's chunk (held until
@@ -265,6 +274,11 @@ where
                 continue;
             }
             frame => match frame.decode_control::<ClientMsg>() {
+                // What it decodes to is no bigger than its encoding.
+                Ok(m) if matches!(m, ClientMsg::Request { .. }) => {
+                    size = frame_len(&frame);
+                    m
+                }
                 Ok(m) => m,
                 Err(e) => {
                     refuse(&out, e.to_string()).await;
@@ -274,7 +288,8 @@ where
         };
         // A request keeps what it costs until its reply is queued, and
         // pays for that reply with it; other messages cost nothing more.
-        room.shrink_to(budget::REQUEST);
+        // A request whose message is larger (long paths) pays for all of it.
+        room.shrink_to(budget::REQUEST.max(size + budget::OVERHEAD));
         let (id, req) = match msg {
             ClientMsg::Request { id, req } => (id, req),
             ClientMsg::PutStart { transfer, offset } => {

@@ -287,3 +287,70 @@ async fn held_chunks_do_not_pin_read_buffers() {
         "ferryd grew by {grew} MiB for one user's held chunks"
     );
 }
+
+/// Four sessions of one user each keep their 64 turns busy with uploads
+/// that never start, then queue 64 `Stat`s with 1 MiB paths. A queued
+/// request is charged its real size, so the budget stops reading at the
+/// user's 48 MiB; each used to be charged 4 KiB (~256 MiB here). Checked
+/// to fail without the request's real size charged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_requests_pay_for_their_paths() {
+    let s = server("max_transfers_per_user = 256\n");
+    let mut sessions = Vec::new();
+    for _ in 0..4 {
+        sessions.push(session(&s).await);
+    }
+    let (base, _) = s.memory_kib();
+    let sent = send_until_stuck(sessions, |k, mut raw, sent| async move {
+        for i in 1..=64u32 {
+            let mut f = put_open(i, &format!("u{k}-{i}"), 1 << 20);
+            if let Ok(ClientMsg::Request {
+                id,
+                req:
+                    Request::PutOpen {
+                        transfer,
+                        path,
+                        size,
+                        ..
+                    },
+            }) = f.decode_control::<ClientMsg>()
+            {
+                f = Frame::control(&ClientMsg::Request {
+                    id,
+                    req: Request::PutOpen {
+                        transfer,
+                        path,
+                        size,
+                        mtime: 0,
+                        mode: 0o644,
+                        overwrite: false,
+                        resume: false,
+                        eager: false,
+                    },
+                })
+                .unwrap();
+            }
+            if raw.wr.send(f).await.is_err() {
+                return;
+            }
+        }
+        let long = "a/".repeat((ferry_proto::MAX_FRAME - 256) / 2);
+        for i in 1..=64u32 {
+            let f = Frame::control(&ClientMsg::Request {
+                id: 1000 + i,
+                req: Request::Stat { path: long.clone() },
+            })
+            .unwrap();
+            if raw.wr.send(f).await.is_err() {
+                return;
+            }
+            sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    })
+    .await;
+    let (now, peak) = s.memory_kib();
+    let grew = peak.saturating_sub(base) / 1024;
+    eprintln!("sent {sent} stats; ferryd {base} KiB before, {now} now, peak {peak}");
+    assert!(grew < 96, "ferryd grew by {grew} MiB for queued requests");
+}
