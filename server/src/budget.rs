@@ -63,6 +63,7 @@ impl Share {
 pub struct Budget {
     conn: Arc<Semaphore>,
     user: Arc<Semaphore>,
+    server: Option<Arc<Semaphore>>,
     gone: CancellationToken,
 }
 
@@ -72,8 +73,15 @@ impl Budget {
         Budget {
             conn: Arc::new(Semaphore::new(conn)),
             user,
+            server: None,
             gone: CancellationToken::new(),
         }
+    }
+
+    /// This budget inside the server's over all users, too.
+    pub fn within(mut self, server: Arc<Semaphore>) -> Budget {
+        self.server = Some(server);
+        self
     }
 
     /// A user's budget over all their sessions (for tests).
@@ -91,6 +99,9 @@ impl Budget {
         let both = async {
             let conn = self.conn.acquire_many(n).await.ok()?;
             let user = self.user.acquire_many(n).await.ok()?;
+            if let Some(server) = &self.server {
+                server.acquire_many(n).await.ok()?.forget();
+            }
             conn.forget();
             user.forget();
             Some(Charge {
@@ -109,6 +120,9 @@ impl Budget {
         let n = u32::try_from(bytes).ok()?;
         let conn = self.conn.try_acquire_many(n).ok()?;
         let user = self.user.try_acquire_many(n).ok()?;
+        if let Some(server) = &self.server {
+            server.try_acquire_many(n).ok()?.forget();
+        }
         conn.forget();
         user.forget();
         Some(Charge {
@@ -178,6 +192,9 @@ impl Charge {
     fn give_back(&mut self, bytes: usize) {
         if let Some(b) = &self.budget {
             if bytes > 0 {
+                if let Some(server) = &b.server {
+                    server.add_permits(bytes);
+                }
                 b.user.add_permits(bytes);
                 b.conn.add_permits(bytes);
             }

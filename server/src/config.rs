@@ -130,6 +130,9 @@ pub struct Limits {
     pub connection_budget_mib: usize,
     /// MiB all sessions of one user may make ferryd hold together.
     pub user_budget_mib: usize,
+    /// MiB that all connections together may make ferryd hold (the same
+    /// bytes as the budgets above), whatever the number of users.
+    pub max_held_mib: usize,
     /// Seconds a transfer may go without progress (no data from the
     /// client for an upload, no room to send for a download) before it is
     /// ended; its partial stays for a resume.
@@ -217,6 +220,7 @@ impl Default for Limits {
             max_depth: crate::jail::DEFAULT_MAX_DEPTH,
             connection_budget_mib: 16,
             user_budget_mib: 48,
+            max_held_mib: 512,
             transfer_stall_secs: 120,
             max_threads: 64,
             max_threads_per_user: 8,
@@ -266,6 +270,11 @@ impl Limits {
     /// A user's byte budget.
     pub fn user_budget(&self) -> usize {
         self.user_budget_mib << 20
+    }
+
+    /// The server's byte budget over all users.
+    pub fn held_budget(&self) -> usize {
+        self.max_held_mib << 20
     }
 }
 
@@ -326,9 +335,11 @@ impl Config {
         anyhow::ensure!(
             self.limits.connection_budget_mib >= 4
                 && self.limits.user_budget_mib >= self.limits.connection_budget_mib
-                && self.limits.user_budget_mib <= 4096,
-            "limits.connection_budget_mib must be at least 4, and limits.user_budget_mib \
-             at least that and at most 4096"
+                && self.limits.user_budget_mib <= 4096
+                && self.limits.max_held_mib >= self.limits.user_budget_mib
+                && self.limits.max_held_mib <= 4096,
+            "limits.connection_budget_mib must be at least 4, limits.user_budget_mib \
+             at least that, and limits.max_held_mib at least that; both at most 4096"
         );
         anyhow::ensure!(
             self.auth.ban_after_failures > 0 && self.auth.user_penalty_after > 0,

@@ -150,11 +150,13 @@ where
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let limits = &shared.config.limits;
-    // What this connection may make ferryd hold, inside its user's share.
+    // What this connection may make ferryd hold, inside its user's share
+    // and the server's.
     let budget = Budget::new(
         limits.connection_budget(),
         session.account.share.bytes.clone(),
-    );
+    )
+    .within(shared.held.clone());
     let (out, writer_task) = Outbox::start(writer, budget.clone());
     let transfers = Transfers::default();
     // Requests run `max` at a time; as many again may wait for a turn.

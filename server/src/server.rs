@@ -50,6 +50,8 @@ pub struct Shared {
     pub threads: Arc<tokio::sync::Semaphore>,
     /// Places for connections: strangers' and sessions'.
     pub places: Places,
+    /// Bytes all connections together may make ferryd hold (`budget.rs`).
+    pub held: Arc<tokio::sync::Semaphore>,
 }
 
 impl Shared {
@@ -61,6 +63,7 @@ impl Shared {
         let users = UserStore::new(&config.root);
         let secret = users.server_secret()?;
         Ok(Shared {
+            held: Arc::new(tokio::sync::Semaphore::new(config.limits.held_budget())),
             penalties: Penalties::new(config.auth.clone()),
             places: Places::new(&config.limits, config.auth.ipv6_prefix_len),
             users,

@@ -354,3 +354,45 @@ async fn queued_requests_pay_for_their_paths() {
     eprintln!("sent {sent} stats; ferryd {base} KiB before, {now} now, peak {peak}");
     assert!(grew < 96, "ferryd grew by {grew} MiB for queued requests");
 }
+
+/// Three users each hold what their budget lets them (uploads whose end
+/// never comes) under a server-wide limit of 64 MiB: ferryd stops reading
+/// them all at that limit, well below three users' budgets (3 x 48 MiB).
+/// Checked to fail without `limits.max_held_mib`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_users_together_stay_within_the_server_budget() {
+    let s = server("max_held_mib = 64\n");
+    s.add_user("bob", PW, Some("100M"));
+    s.add_user("carol", PW, Some("100M"));
+    s.add_user("alice2", PW, Some("100M"));
+    let mut sessions = Vec::new();
+    for user in ["bob", "carol", "alice2"] {
+        for _ in 0..4 {
+            let mut raw = Raw::connect(&s).await;
+            raw.login(user, PW).await.expect("login");
+            sessions.push(raw);
+        }
+    }
+    let (base, _) = s.memory_kib();
+    let sent = send_until_stuck(sessions, |k, mut raw, sent| async move {
+        for i in 1..=256u32 {
+            let data = Bytes::from(vec![k as u8; CHUNK_SIZE]);
+            let frames = [
+                put_open(i, &format!("f{k}-{i}"), CHUNK_SIZE as u64),
+                Frame::Data { transfer: i, data },
+            ];
+            for f in frames {
+                if raw.wr.send(f).await.is_err() {
+                    return;
+                }
+            }
+            sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    })
+    .await;
+    let (now, peak) = s.memory_kib();
+    let grew = peak.saturating_sub(base) / 1024;
+    eprintln!("sent {sent} chunks; ferryd {base} KiB before, {now} now, peak {peak}");
+    assert!(grew < 100, "ferryd grew by {grew} MiB for three users");
+}
