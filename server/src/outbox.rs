@@ -156,6 +156,21 @@ impl Outbox {
         self.budget.charge(need).await
     }
 
+    /// Encodes a response and queues it (`bulk`: in order with data
+    /// frames); false when it cannot be encoded or the connection is gone.
+    async fn respond(
+        &self,
+        bulk: bool,
+        id: u32,
+        reply: Result<Reply, RemoteError>,
+        held: Option<Box<dyn Any + Send>>,
+    ) -> bool {
+        match response(id, reply) {
+            Some(f) => self.queue(bulk, f, held).await,
+            None => false,
+        }
+    }
+
     async fn queue(&self, bulk: bool, frame: Frame, held: Option<Box<dyn Any + Send>>) -> bool {
         let Some(charge) = self.charge_for(&frame).await else {
             return false;
@@ -179,10 +194,7 @@ impl Outbox {
 
     /// Sends a response on the control queue.
     pub async fn reply(&self, id: u32, reply: Result<Reply, RemoteError>) -> bool {
-        match response(id, reply) {
-            Some(f) => self.queue(false, f, None).await,
-            None => false,
-        }
+        self.respond(false, id, reply, None).await
     }
 
     /// [`Outbox::reply`], giving `held` back just before the reply is
@@ -193,10 +205,7 @@ impl Outbox {
         reply: Result<Reply, RemoteError>,
         held: impl Send + 'static,
     ) -> bool {
-        match response(id, reply) {
-            Some(f) => self.queue(false, f, Some(Box::new(held))).await,
-            None => false,
-        }
+        self.respond(false, id, reply, Some(Box::new(held))).await
     }
 
     /// [`Outbox::reply_holding`] from any thread, never waiting there: a
@@ -217,10 +226,7 @@ impl Outbox {
 
     /// A response that must stay in order with data frames.
     pub async fn bulk_reply(&self, id: u32, reply: Result<Reply, RemoteError>) -> bool {
-        match response(id, reply) {
-            Some(f) => self.queue(true, f, None).await,
-            None => false,
-        }
+        self.respond(true, id, reply, None).await
     }
 
     /// [`Outbox::bulk_reply`], giving `held` back just before the reply is
@@ -231,10 +237,7 @@ impl Outbox {
         reply: Result<Reply, RemoteError>,
         held: impl Send + 'static,
     ) -> bool {
-        match response(id, reply) {
-            Some(f) => self.queue(true, f, Some(Box::new(held))).await,
-            None => false,
-        }
+        self.respond(true, id, reply, Some(Box::new(held))).await
     }
 
     /// A data frame, already charged by the sender: `charge` is given
