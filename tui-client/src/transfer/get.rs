@@ -6,7 +6,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 use ferry_proto::chunks::{HashPipe, WriteBehind};
@@ -242,6 +242,8 @@ async fn download(
             // One blocking trip: hash, and only if it matches, write the
             // partial and hand it to the group commit.
             let (p, l) = (part.clone(), local.clone());
+            let wanted = Wanted::new();
+            let w = wanted.token();
             let (ours, committed) = tokio::task::spawn_blocking(
                 move || -> std::io::Result<([u8; 32], Option<Committed>)> {
                     let mut h = Sha256::new();
@@ -257,7 +259,7 @@ async fn download(
                     for c in &chunks {
                         f.write_all(c)?;
                     }
-                    Ok((ours, Some(commit(f, p, l, mtime, mode))))
+                    Ok((ours, Some(commit(f, p, l, mtime, mode, w))))
                 },
             )
             .await
@@ -270,6 +272,7 @@ async fn download(
                 return Err(integrity_failed(remote, "nothing was written"));
             };
             committed_at(committed, &local).await?;
+            drop(wanted);
             report.sha256 = Some(ours);
             return Ok(Fetched::Done);
         }
@@ -313,10 +316,13 @@ async fn download(
         return Err(integrity_failed(remote, "the partial was discarded"));
     }
     let l = local.clone();
-    let committed = tokio::task::spawn_blocking(move || commit(file, part, l, mtime, mode))
+    let wanted = Wanted::new();
+    let w = wanted.token();
+    let committed = tokio::task::spawn_blocking(move || commit(file, part, l, mtime, mode, w))
         .await
         .map_err(blocking_err)?;
     committed_at(committed, &local).await?;
+    drop(wanted);
     report.sha256 = Some(ours);
     Ok(Fetched::Done)
 }
@@ -543,6 +549,35 @@ struct Verified {
     dev: u64,
     part: PathBuf,
     target: PathBuf,
+    /// Whether the download still wants it, checked at the rename.
+    wanted: Arc<Mutex<bool>>,
+}
+
+/// A download's claim on its commit: while it lives the file may be
+/// renamed into place; once dropped (the job was cancelled and its future
+/// dropped) no rename starts, and none is still running, so a cancelled
+/// copy adds no file afterwards. What was verified stays as a complete
+/// partial for a resume.
+struct Wanted(Arc<Mutex<bool>>);
+
+impl Wanted {
+    fn new() -> Wanted {
+        Wanted(Arc::new(Mutex::new(true)))
+    }
+
+    fn token(&self) -> Arc<Mutex<bool>> {
+        Arc::clone(&self.0)
+    }
+}
+
+impl Drop for Wanted {
+    fn drop(&mut self) {
+        // Waits for a rename in progress (it holds the lock).
+        match self.0.lock() {
+            Ok(mut w) => *w = false,
+            Err(poisoned) => *poisoned.into_inner() = false,
+        }
+    }
 }
 
 impl Commit for Verified {
@@ -562,6 +597,16 @@ impl Commit for Verified {
     }
 
     fn rename(&self) -> std::io::Result<()> {
+        let wanted = self
+            .wanted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !*wanted {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::Interrupted,
+                "cancelled before it was renamed into place",
+            ));
+        }
         std::fs::rename(&self.part, &self.target)?;
         tidy_partials(&self.part);
         Ok(())
@@ -593,7 +638,14 @@ enum Committed {
 /// and syncs the directory, so the file appears complete under its name or
 /// not at all. Small files are synced and renamed in groups
 /// (`ferry_proto::commit`).
-fn commit(file: File, part: PathBuf, target: PathBuf, mtime: i64, mode: u32) -> Committed {
+fn commit(
+    file: File,
+    part: PathBuf,
+    target: PathBuf,
+    mtime: i64,
+    mode: u32,
+    wanted: Arc<Mutex<bool>>,
+) -> Committed {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let prepared = (|| {
         file.set_permissions(std::fs::Permissions::from_mode((mode & 0o777) | 0o600))?;
@@ -613,6 +665,7 @@ fn commit(file: File, part: PathBuf, target: PathBuf, mtime: i64, mode: u32) -> 
         file,
         part,
         target,
+        wanted,
     };
     if md.len() > GROUP_COMMIT_MAX {
         return Committed::Done(verified.alone());
@@ -631,6 +684,26 @@ fn commit(file: File, part: PathBuf, target: PathBuf, mtime: i64, mode: u32) -> 
 mod tests {
     use super::*;
     use std::io::{Read, Write};
+
+    #[test]
+    fn a_dropped_claim_stops_the_rename_and_keeps_the_partial() {
+        let dir = tempfile::tempdir().unwrap();
+        let (part, target) = (dir.path().join("p"), dir.path().join("t"));
+        std::fs::write(&part, "verified").unwrap();
+        let wanted = Wanted::new();
+        let v = Verified {
+            file: File::open(&part).unwrap(),
+            dev: 0,
+            part: part.clone(),
+            target: target.clone(),
+            wanted: wanted.token(),
+        };
+        drop(wanted);
+        let e = v.rename().unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::Interrupted);
+        assert!(!target.exists());
+        assert_eq!(std::fs::read_to_string(&part).unwrap(), "verified");
+    }
 
     #[test]
     fn a_flush_step_keeps_the_content() {

@@ -320,13 +320,23 @@ impl Runtime {
             Effect::CancelJob(job) => {
                 // Dropping the job's futures cancels its transfers on the
                 // server; partial files stay for a resume.
-                if let Some(h) = self.jobs.remove(&job) {
-                    h.abort();
-                }
-                self.send(Action::JobEnded {
+                // It is reported once its future is gone, so no file of
+                // it lands after the queue says "cancelled".
+                let ended = Action::JobEnded {
                     job,
                     result: Err("cancelled".into()),
-                });
+                };
+                match self.jobs.remove(&job) {
+                    Some(h) => {
+                        h.abort();
+                        let tx = self.tx.clone();
+                        tokio::spawn(async move {
+                            let _ = h.await;
+                            let _ = tx.send(ended);
+                        });
+                    }
+                    None => self.send(ended),
+                }
             }
             Effect::Connect(opts) => {
                 self.last = Some(*opts.clone());
