@@ -10,6 +10,9 @@ use std::time::Duration;
 
 use ferry_tui::client::{connect, Client, ClientError, ConnectOptions, Security, TlsOptions};
 
+pub mod fixtures;
+pub use fixtures::{Haproxy, HaproxyOptions, Postgres, TestDatabase};
+
 /// Directory holding the workspace's built binaries.
 pub fn bin_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("FERRY_BIN_DIR") {
@@ -59,6 +62,8 @@ pub struct Server {
     pub addr: SocketAddr,
     /// The TLS certificate's fingerprint (None in plaintext mode).
     pub fingerprint: Option<String>,
+    /// With `FERRY_TEST_DATABASE=postgres`: this server's own database.
+    pub database: Option<TestDatabase>,
     child: Child,
 }
 
@@ -83,7 +88,8 @@ impl Server {
             format!("root = {:?}\n{text}", root.path().join("data")),
         )
         .expect("write config");
-        let (child, addr) = spawn(&config);
+        let database = TestDatabase::for_server();
+        let (child, addr) = spawn(&config, &database);
         let plaintext = text.contains("insecure_plaintext = true");
         let fingerprint = (!plaintext).then(|| {
             let out = Command::new(bin("ferryd"))
@@ -98,6 +104,7 @@ impl Server {
             config,
             addr,
             fingerprint,
+            database,
             child,
         }
     }
@@ -199,7 +206,7 @@ impl Server {
     pub fn restart_hard(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let (child, addr) = spawn(&self.config);
+        let (child, addr) = spawn(&self.config, &self.database);
         self.child = child;
         self.addr = addr;
     }
@@ -209,7 +216,7 @@ impl Server {
     pub fn restart_hard_same_port(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let (child, addr) = spawn_at(&self.config, &self.addr.to_string());
+        let (child, addr) = spawn_at(&self.config, &self.addr.to_string(), &self.database);
         self.child = child;
         self.addr = addr;
     }
@@ -268,14 +275,18 @@ fn log_file(config: &Path) -> Stdio {
     }
 }
 
-fn spawn(config: &Path) -> (Child, SocketAddr) {
-    spawn_at(config, "127.0.0.1:0")
+fn spawn(config: &Path, database: &Option<TestDatabase>) -> (Child, SocketAddr) {
+    spawn_at(config, "127.0.0.1:0", database)
 }
 
-fn spawn_at(config: &Path, listen: &str) -> (Child, SocketAddr) {
-    let mut child = Command::new(bin("ferryd"))
-        .args(["serve", "--listen", listen, "--config"])
-        .arg(config)
+fn spawn_at(config: &Path, listen: &str, database: &Option<TestDatabase>) -> (Child, SocketAddr) {
+    let mut cmd = Command::new(bin("ferryd"));
+    cmd.args(["serve", "--listen", listen, "--config"])
+        .arg(config);
+    if let Some(db) = database {
+        cmd.args(["--database", &db.url]);
+    }
+    let mut child = cmd
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(log_file(config))
