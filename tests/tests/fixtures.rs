@@ -40,6 +40,7 @@ fn postgres_databases_work_and_are_separate() {
     pg.drop_database(&b);
     let o = pg.psql(&b, "select 1");
     assert!(!o.status.success(), "{b} still there");
+    pg.drop_database(&a);
 }
 
 #[test]
