@@ -28,6 +28,12 @@ pub struct Config {
     /// Serve without TLS. Unsafe outside a trusted link: file names and
     /// contents cross the wire in clear. Clients must ask for it too.
     pub insecure_plaintext: bool,
+    /// Load balancers (addresses or networks such as `10.0.0.0/8`) whose
+    /// connections start with a PROXY protocol v2 header carrying the
+    /// client's address, which is then used as the connection's address
+    /// (places, penalties, bans, logs). A connection from these must send
+    /// one; a header from any other address is refused.
+    pub trusted_proxies: Vec<crate::proxy::Cidr>,
 }
 
 /// TLS certificate settings.
@@ -194,6 +200,7 @@ impl Default for Config {
             transfers: TransferConfig::default(),
             tls: TlsConfig::default(),
             insecure_plaintext: false,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod ops;
 pub mod outbox;
 pub mod penalty;
 pub mod places;
+pub mod proxy;
 pub mod revoke;
 pub mod secrets;
 pub mod server;

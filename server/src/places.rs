@@ -14,6 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Limits;
 
+mod proxied;
+
 /// The source a connection is counted under: an IPv4 address, or the
 /// network of an IPv6 address (its first `v6_prefix` bits; one host
 /// usually holds a whole /64). IPv4-mapped IPv6 addresses count as IPv4.
@@ -66,6 +68,9 @@ struct Held {
     stage: Stage,
     close: CancellationToken,
     evicted: Evicted,
+    /// A trusted proxy's connection whose PROXY header is not read yet
+    /// (see [`Places::admit_proxied`]).
+    pending: bool,
 }
 
 /// One source's strangers, oldest first, and the group it is ranked in.
@@ -77,7 +82,10 @@ struct Source {
 
 #[derive(Debug, Default)]
 struct Counts {
+    /// Strangers, the pending among them too.
     total: usize,
+    /// Trusted proxies' connections whose header is not read yet.
+    pending: usize,
     next_id: u64,
     by_source: HashMap<IpAddr, Source>,
     /// Strangers per group.
@@ -169,11 +177,57 @@ impl Counts {
         }
     }
 
+    /// Counts a new stranger of `src` in `grp`; returns its number and
+    /// its flag for being closed to make room.
+    fn hold(
+        &mut self,
+        src: IpAddr,
+        grp: IpAddr,
+        close: CancellationToken,
+        pending: bool,
+    ) -> (u64, Evicted) {
+        self.next_id += 1;
+        let id = self.next_id;
+        let evicted = Evicted::default();
+        let held = Held {
+            id,
+            stage: Stage::Connected,
+            close,
+            evicted: evicted.clone(),
+            pending,
+        };
+        self.insert(src, grp, held);
+        (id, evicted)
+    }
+
+    /// Counts stranger `held` under `src` in `grp`.
+    fn insert(&mut self, src: IpAddr, grp: IpAddr, held: Held) {
+        self.total += 1;
+        if held.pending {
+            self.pending += 1;
+        }
+        let s = self.by_source.entry(src).or_insert_with(|| Source {
+            group: grp,
+            held: VecDeque::new(),
+        });
+        *self.by_group.entry(s.group).or_default() += 1;
+        // Kept in order of arrival (a moved one may be older than some).
+        let at = s
+            .held
+            .iter()
+            .position(|h| h.id > held.id)
+            .unwrap_or(s.held.len());
+        s.held.insert(at, held);
+    }
+
     /// Takes stranger `id` of `src` out of the counts.
     fn remove(&mut self, src: IpAddr, id: u64) -> Option<Held> {
         let s = self.by_source.get_mut(&src)?;
         let at = s.held.iter().position(|h| h.id == id)?;
         let held = s.held.remove(at)?;
+        if held.pending {
+            self.pending = self.pending.saturating_sub(1);
+        }
         let grp = s.group;
         if s.held.is_empty() {
             self.by_source.remove(&src);
@@ -243,35 +297,28 @@ impl Places {
         let src = source(ip, self.v6_prefix);
         let grp = group(ip, self.group_v4_prefix, self.group_v6_prefix);
         let mut counts = self.strangers.lock().unwrap_or_else(|p| p.into_inner());
+        if !self.room(&mut counts, src, grp, 0) {
+            return None;
+        }
+        let (id, evicted) = counts.hold(src, grp, close, false);
+        Some(self.admission(src, id, evicted))
+    }
+
+    /// Whether a newcomer of `src` in `grp` gets a place, making room if
+    /// the budget (less `beside` places not counted against it) is full.
+    fn room(&self, counts: &mut Counts, src: IpAddr, grp: IpAddr, beside: usize) -> bool {
         let mine = counts.by_source.get(&src).map_or(0, |s| s.held.len());
         if mine >= self.per_source {
-            return None;
+            return false;
         }
         // Groups remembered as closed lately: a few times the budget.
         let memory = self.total.saturating_mul(8).max(4096);
-        if counts.total >= self.total && !counts.evict_for(src, grp, self.cooldown, memory) {
-            return None;
-        }
-        counts.total += 1;
-        counts.next_id += 1;
-        let id = counts.next_id;
-        let evicted = Evicted::default();
-        *counts.by_group.entry(grp).or_default() += 1;
-        counts
-            .by_source
-            .entry(src)
-            .or_insert_with(|| Source {
-                group: grp,
-                held: VecDeque::new(),
-            })
-            .held
-            .push_back(Held {
-                id,
-                stage: Stage::Connected,
-                close,
-                evicted: evicted.clone(),
-            });
-        Some(Admission {
+        counts.total.saturating_sub(beside) < self.total
+            || counts.evict_for(src, grp, self.cooldown, memory)
+    }
+
+    fn admission(&self, src: IpAddr, id: u64, evicted: Evicted) -> Admission {
+        Admission {
             deadline: tokio::time::Instant::now() + self.login_timeout,
             evicted,
             stranger: Some(Stranger {
@@ -282,7 +329,7 @@ impl Places {
             session: None,
             sessions: self.sessions.clone(),
             max_sessions: self.max_sessions,
-        })
+        }
     }
 
     /// Strangers now (for tests and logs).
@@ -562,3 +609,6 @@ mod tests {
         assert!(t[1].is_cancelled());
     }
 }
+
+#[cfg(test)]
+mod proxied_tests;

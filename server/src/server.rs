@@ -140,7 +140,15 @@ pub async fn run(
         // stranger is closed for it, through its token.) Sessions take
         // their places only after login.
         let cancel = cancel.child_token();
-        let Some(admission) = shared.places.admit(peer.ip(), cancel.clone()) else {
+        // A trusted balancer's connection is counted under the client its
+        // PROXY header names, once read (`proxy.rs`, `Places::carried`).
+        let proxied = crate::proxy::trusted(&shared.config.trusted_proxies, peer.ip());
+        let admitted = if proxied {
+            shared.places.admit_proxied(peer.ip(), cancel.clone())
+        } else {
+            shared.places.admit(peer.ip(), cancel.clone())
+        };
+        let Some(mut admission) = admitted else {
             let _ = stream.set_zero_linger();
             drop(stream);
             refusals.refused(peer.ip());
@@ -150,10 +158,33 @@ pub async fn run(
         let shared = shared.clone();
         let tls = tls.clone();
         // A stranger closed to make room is reset (see `Rewind`).
-        let stream = Rewind::new(stream, admission.evicted());
+        let mut stream = Rewind::new(stream, admission.evicted());
         tracker.spawn(async move {
+            let peer = match proxied {
+                false => peer,
+                true => match crate::proxy::admit(&mut stream.inner, peer, &shared.places, &mut admission, &cancel).await {
+                    Some(client) => client,
+                    None => return,
+                },
+            };
             let binding = match tls {
                 None => {
+                    let first = tokio::time::timeout_at(admission.deadline(), sniff(&mut stream, peer));
+                    let first = tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        r = first => match r {
+                            Ok(first) => first,
+                            Err(_) => {
+                                tracing::info!(addr = %peer, "handshake timed out; connection dropped");
+                                return;
+                            }
+                        },
+                    };
+                    let Some((first, n)) = first else {
+                        return;
+                    };
+                    stream.prefix = first;
+                    stream.len = n;
                     conn::serve(stream, peer, shared, ServerBinding::None, admission, cancel).await;
                     return;
                 }
@@ -210,14 +241,7 @@ async fn accept_tls(
     // Read (not peek) the first bytes, as they come: a peek cannot wait for
     // more than is there, and polling it on a timer cost a wake-up every
     // 10 ms per trickling socket. What was read is handed back to TLS.
-    let mut first = [0u8; 6];
-    let mut n = 0;
-    while n < first.len() && first[..n] == MAGIC[..n] {
-        match stream.inner.read(&mut first[n..]).await {
-            Ok(0) | Err(_) => return None,
-            Ok(k) => n += k,
-        }
-    }
+    let (first, n) = sniff(&mut stream, peer).await?;
     if first == MAGIC {
         tracing::info!(addr = %peer, "plaintext client refused: this server requires TLS");
         let error = RemoteError::new(
@@ -240,6 +264,27 @@ async fn accept_tls(
             None
         }
     }
+}
+
+/// Reads a connection's first bytes (up to 6, fewer once they are neither
+/// a plaintext hello's nor a PROXY header's start). A PROXY header from a
+/// peer not trusted to send one is refused: nobody may claim another's
+/// address.
+async fn sniff(stream: &mut Rewind, peer: SocketAddr) -> Option<([u8; 6], usize)> {
+    let mut first = [0u8; 6];
+    let mut n = 0;
+    let sig = crate::proxy::SIGNATURE;
+    while n < first.len() && (first[..n] == MAGIC[..n] || first[..n] == sig[..n]) {
+        match stream.inner.read(&mut first[n..]).await {
+            Ok(0) | Err(_) => return None,
+            Ok(k) => n += k,
+        }
+    }
+    if first[..] == sig[..first.len()] {
+        tracing::warn!(target: "audit", addr = %peer, "PROXY header from an address not in trusted_proxies: connection refused");
+        return None;
+    }
+    Some((first, n))
 }
 
 /// A TCP stream whose first bytes were already read: they are read again

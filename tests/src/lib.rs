@@ -590,6 +590,78 @@ pub async fn corrupting_proxy(target: SocketAddr, downstream: bool, flip_at: u64
     addr
 }
 
+/// A TCP load balancer on loopback, as HAProxy in `mode tcp` with
+/// `send-proxy-v2`: every connection to the address returned is forwarded
+/// to `target` from the address `from` (a loopback alias), after a PROXY
+/// protocol v2 header naming `client` as the source (a LOCAL header, as
+/// for a health check, when None). The header is built here by hand from
+/// the specification, not by the server's code.
+pub async fn balancer(
+    target: SocketAddr,
+    from: std::net::IpAddr,
+    client: Option<std::net::SocketAddrV4>,
+) -> SocketAddr {
+    use tokio::io::AsyncWriteExt;
+    let mut header = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    match client {
+        None => header.extend([0x20, 0x00, 0, 0]),
+        Some(c) => {
+            let to = match target.ip() {
+                std::net::IpAddr::V4(v4) => v4,
+                std::net::IpAddr::V6(_) => std::net::Ipv4Addr::UNSPECIFIED,
+            };
+            // PROXY, TCP over IPv4, 12 bytes of addresses.
+            header.extend([0x21, 0x11, 0, 12]);
+            header.extend(c.ip().octets());
+            header.extend(to.octets());
+            header.extend(c.port().to_be_bytes());
+            header.extend(target.port().to_be_bytes());
+        }
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut down, _)) = listener.accept().await {
+            let header = header.clone();
+            tokio::spawn(async move {
+                let socket = match from {
+                    std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+                    std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+                };
+                let Ok(socket) = socket else { return };
+                if socket.bind(SocketAddr::new(from, 0)).is_err() {
+                    return;
+                }
+                let Ok(mut up) = socket.connect(target).await else {
+                    return;
+                };
+                if up.write_all(&header).await.is_err() {
+                    return;
+                }
+                let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
+            });
+        }
+    });
+    addr
+}
+
+/// Waits (up to 10 s) for ferryd's log to hold a line containing all of
+/// `parts`; returns the whole log.
+pub async fn wait_for_log(server: &Server, parts: &[&str]) -> String {
+    let path = server.root.path().join("ferryd.log");
+    for _ in 0..200 {
+        let log = String::from_utf8_lossy(&std::fs::read(&path).unwrap_or_default()).into_owned();
+        if log.lines().any(|l| parts.iter().all(|p| l.contains(p))) {
+            return log;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = std::fs::read_to_string(&path).unwrap_or_default();
+    panic!("no log line with {parts:?} in:\n{log}");
+}
+
 /// Where the client keeps the partial of a download to `target` (its
 /// directory is created, so a test can plant a partial there).
 pub fn local_partial(target: &Path) -> PathBuf {

@@ -38,6 +38,12 @@ enum Cmd {
         /// also pass --insecure-plaintext.
         #[arg(long)]
         insecure_plaintext: bool,
+        /// A load balancer's address or network (e.g. 10.0.0.5 or
+        /// 10.0.0.0/24) whose connections start with a PROXY protocol v2
+        /// header (HAProxy: send-proxy-v2); repeatable, added to the
+        /// config's trusted_proxies.
+        #[arg(long = "trusted-proxy", value_name = "CIDR")]
+        trusted_proxy: Vec<ferry_server::proxy::Cidr>,
     },
     /// Print the TLS certificate's SHA-256 fingerprint, to give to users
     /// so they can check it on first contact.
@@ -121,12 +127,14 @@ fn real_main() -> anyhow::Result<()> {
             at,
             listen,
             insecure_plaintext,
+            trusted_proxy,
         } => {
             let mut config = load(&at)?;
             if let Some(listen) = listen {
                 config.listen = listen;
             }
             config.insecure_plaintext |= insecure_plaintext;
+            config.trusted_proxies.extend(trusted_proxy);
             serve(config)
         }
         Cmd::Fingerprint { at } => {
