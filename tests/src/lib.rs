@@ -430,7 +430,9 @@ pub mod raw {
             Raw::connect_via(server.addr, server.fingerprint.as_deref(), Some(from)).await
         }
 
-        async fn connect_via(
+        /// Connects to `addr` (TLS pinned to `fingerprint`, or plain TCP)
+        /// from the source address `from` (or any) and exchanges hellos.
+        pub async fn connect_via(
             addr: SocketAddr,
             fingerprint: Option<&str>,
             from: Option<std::net::IpAddr>,

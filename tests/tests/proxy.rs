@@ -194,3 +194,24 @@ fn bad_trusted_proxies_stop_the_start() {
     let err = ferry_e2e::stderr(&out);
     assert!(err.contains("bad trusted proxy \"example.com\""), "{err}");
 }
+
+/// The real HAProxy (`mode tcp`, `send-proxy-v2`, health checks every
+/// 100 ms, which send LOCAL headers) in front of ferryd: a client from
+/// 127.0.0.9 is logged as 127.0.0.9, and the checks are served quietly.
+#[tokio::test]
+async fn behind_haproxy_the_client_is_seen() {
+    let s = server("\"127.0.0.1\"", "", "");
+    let haproxy = ferry_e2e::Haproxy::start_with(
+        &[s.addr],
+        ferry_e2e::HaproxyOptions {
+            health_check: Some(std::time::Duration::from_millis(100)),
+            ..Default::default()
+        },
+    );
+    let from = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9));
+    let mut raw = Raw::connect_via(haproxy.addr(), s.fingerprint.as_deref(), Some(from)).await;
+    raw.login("alice", PW).await.unwrap();
+    let log = wait_for_log(&s, &["login ok", "addr=127.0.0.9:"]).await;
+    assert!(!log.contains("trusted proxy refused"), "{log}");
+    assert!(!log.contains("not in trusted_proxies"), "{log}");
+}
