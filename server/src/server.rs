@@ -107,6 +107,11 @@ pub async fn run(
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     tracing::info!(addr = %listener.local_addr()?, root = %shared.config.root.display(), "ferryd listening");
+    let proxies = &shared.config.trusted_proxies;
+    if !proxies.is_empty() {
+        let list: Vec<String> = proxies.iter().map(ToString::to_string).collect();
+        tracing::info!(trusted_proxies = %list.join(","), "connections from these must start with a PROXY v2 header");
+    }
     let t = &shared.config.transfers;
     let sweeper = tokio::spawn(crate::transfer::sweep::run(
         shared.config.homes(),

@@ -65,6 +65,7 @@ async fn the_log_shows_the_carried_address() {
 #[tokio::test]
 async fn a_ban_follows_the_carried_address() {
     let s = server("\"127.0.0.0/30\"", "", "ban_after_failures = 3");
+    wait_for_log(&s, &["trusted_proxies=127.0.0.0/30", "PROXY v2 header"]).await;
     let a = balancer(s.addr, LOOPBACK, Some(client(1, 1111))).await;
     let b = balancer(s.addr, LOOPBACK, Some(client(2, 2222))).await;
     for _ in 0..3 {
