@@ -1,4 +1,5 @@
-//! `ferryd user ...`: account administration on the server's root.
+//! `ferryd user ...`: account administration in the server's state store
+//! (the same database the running nodes use).
 
 use std::io::{BufRead, IsTerminal};
 
@@ -7,7 +8,8 @@ use anyhow::{bail, Context};
 use crate::config::Config;
 use crate::jail::Home;
 use crate::size::format_size;
-use crate::users::{UserRecord, UserStore};
+use crate::store::Store;
+use crate::users::UserRecord;
 
 /// Reads a new password: twice without echo on a terminal, otherwise one
 /// line from standard input (for scripts).
@@ -34,58 +36,69 @@ pub fn read_new_password(name: &str) -> anyhow::Result<String> {
     Ok(password)
 }
 
+/// The state store a `ferryd user` command works on: the same database
+/// the server uses (`[database]`, `--database`).
+pub async fn open(config: &Config) -> anyhow::Result<Store> {
+    Store::open(config)
+        .await
+        .context("cannot open the state store")
+}
+
 /// `user add`.
-pub fn add(
+pub async fn add(
+    store: &Store,
     config: &Config,
     name: &str,
     quota: Option<u64>,
     max_entries: Option<u64>,
 ) -> anyhow::Result<()> {
-    let store = UserStore::new(&config.root);
     crate::users::validate_name(name)?;
-    if store.get(name)?.is_some() {
+    if store.user(name).await?.is_some() {
         bail!(
             "user {name} already exists (use 'ferryd user passwd {name}' to change the password)"
         );
     }
     let password = read_new_password(name)?;
-    store.add(
-        name,
-        UserRecord {
-            max_entries,
-            ..UserRecord::new(&password, config.auth.iterations, quota)?
-        },
-    )?;
-    eprintln!("added user {name} (home {})", store.home(name).display());
+    let home = config.home_of(name);
+    crate::users::make_home(&home)?;
+    store
+        .add_user(
+            name,
+            &UserRecord {
+                max_entries,
+                ..UserRecord::new(&password, config.auth.iterations, quota)?
+            },
+        )
+        .await?;
+    eprintln!("added user {name} (home {})", home.display());
     Ok(())
 }
 
 /// `user passwd`.
-pub fn passwd(config: &Config, name: &str) -> anyhow::Result<()> {
-    let store = UserStore::new(&config.root);
-    if store.get(name)?.is_none() {
+pub async fn passwd(store: &Store, config: &Config, name: &str) -> anyhow::Result<()> {
+    let Some(old) = store.user(name).await? else {
         bail!("no user {name}");
-    }
+    };
     let password = read_new_password(name)?;
-    store.set_password(name, &password, config.auth.iterations)?;
+    let new = UserRecord::new(&password, config.auth.iterations, old.quota)?;
+    store.set_verifier(name, &new).await?;
     eprintln!("password changed for {name}");
     Ok(())
 }
 
 /// `user del`.
-pub fn del(config: &Config, name: &str) -> anyhow::Result<()> {
-    let store = UserStore::new(&config.root);
-    store.remove(name)?;
+pub async fn del(store: &Store, config: &Config, name: &str) -> anyhow::Result<()> {
+    store.remove_user(name).await?;
     eprintln!(
         "removed user {name}; the home {} is left on disk",
-        store.home(name).display()
+        config.home_of(name).display()
     );
     Ok(())
 }
 
 /// `user quota`.
-pub fn quota(config: &Config, name: &str, quota: Option<u64>) -> anyhow::Result<()> {
-    UserStore::new(&config.root).set_quota(name, quota)?;
+pub async fn quota(store: &Store, name: &str, quota: Option<u64>) -> anyhow::Result<()> {
+    store.set_quota(name, quota).await?;
     eprintln!(
         "quota of {name} set to {}",
         quota.map_or("unlimited".into(), format_size)
@@ -94,7 +107,8 @@ pub fn quota(config: &Config, name: &str, quota: Option<u64>) -> anyhow::Result<
 }
 
 /// `user set`: the limits given; the others are kept.
-pub fn set(
+pub async fn set(
+    store: &Store,
     config: &Config,
     name: &str,
     quota: Option<Option<u64>>,
@@ -103,15 +117,15 @@ pub fn set(
     if quota.is_none() && max_entries.is_none() {
         bail!("nothing to set: give --quota or --max-entries");
     }
-    let store = UserStore::new(&config.root);
     if let Some(q) = quota {
-        store.set_quota(name, q)?;
+        store.set_quota(name, q).await?;
     }
     if let Some(m) = max_entries {
-        store.set_max_entries(name, m)?;
+        store.set_max_entries(name, m).await?;
     }
     let rec = store
-        .get(name)?
+        .user(name)
+        .await?
         .ok_or_else(|| anyhow::anyhow!("no user {name}"))?;
     let limits = rec.limits(config.limits.max_entries_per_user);
     eprintln!(
@@ -123,14 +137,13 @@ pub fn set(
 }
 
 /// `user list`: name, limits and usage (bytes and entries).
-pub fn list(config: &Config) -> anyhow::Result<()> {
-    let store = UserStore::new(&config.root);
+pub async fn list(store: &Store, config: &Config) -> anyhow::Result<()> {
     println!(
         "{:<20} {:>12} {:>12} {:>10} {:>10}",
         "USER", "QUOTA", "USED", "ENTRIES", "MAX"
     );
-    for (name, rec) in store.list()? {
-        let (used, entries) = match Home::open(&store.home(&name)).and_then(|h| h.usage()) {
+    for (name, rec) in store.users().await? {
+        let (used, entries) = match Home::open(&config.home_of(&name)).and_then(|h| h.usage()) {
             Ok(u) => (format_size(u.bytes), u.entries.to_string()),
             Err(_) => ("?".into(), "?".into()),
         };

@@ -160,9 +160,17 @@ where
     // Real or mock: the same code path either way.
     // An unknown name's mock shows an iteration count real users have
     // (see `users::mock_iterations`), so no field tells it apart.
-    let login = shared
-        .users
-        .for_login(&user, &shared.secret, shared.config.auth.iterations);
+    let login = match shared
+        .store
+        .for_login(&user, &shared.secret, shared.config.auth.iterations)
+        .await
+    {
+        Ok(login) => login,
+        Err(e) => {
+            tracing::warn!(target: "audit", user = %q(&user), addr = %peer, error = %e, "login refused: state store unavailable");
+            return Err(refuse(w, e.to_remote()).await);
+        }
+    };
     let record = login.record;
     let verifier = record
         .as_ref()
@@ -230,7 +238,7 @@ where
         .accounts
         .open(
             &user,
-            shared.users.home(&user),
+            shared.config.home_of(&user),
             record.limits(shared.config.limits.max_entries_per_user),
             shared.config.limits.max_sessions_per_user,
             record.stored_key.clone(),

@@ -25,6 +25,8 @@ pub struct Config {
     pub transfers: TransferConfig,
     /// TLS certificate settings.
     pub tls: TlsConfig,
+    /// Where the server's state lives (users, ...).
+    pub database: DatabaseConfig,
     /// Serve without TLS. Unsafe outside a trusted link: file names and
     /// contents cross the wire in clear. Clients must ask for it too.
     pub insecure_plaintext: bool,
@@ -34,6 +36,30 @@ pub struct Config {
     /// (places, penalties, bans, logs). A connection from these must send
     /// one; a header from any other address is refused.
     pub trusted_proxies: Vec<crate::proxy::Cidr>,
+}
+
+/// Where the server's state lives.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://USER@HOST:PORT/DB` for state shared by several nodes,
+    /// or `sqlite:PATH`. None: SQLite in `<root>/ferry.db`. Give no
+    /// password here: use `password_file` or `FERRY_DATABASE_PASSWORD`.
+    pub url: Option<String>,
+    /// A file holding the database password (one line).
+    pub password_file: Option<PathBuf>,
+    /// Connections to the database at most, per node.
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: None,
+            password_file: None,
+            max_connections: 8,
+        }
+    }
 }
 
 /// TLS certificate settings.
@@ -199,6 +225,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             transfers: TransferConfig::default(),
             tls: TlsConfig::default(),
+            database: DatabaseConfig::default(),
             insecure_plaintext: false,
             trusted_proxies: Vec::new(),
         }
@@ -391,6 +418,11 @@ impl Config {
     /// Where homes live.
     pub fn homes(&self) -> PathBuf {
         self.root.join("home")
+    }
+
+    /// The home directory of a user.
+    pub fn home_of(&self, name: &str) -> PathBuf {
+        self.homes().join(name)
     }
 }
 

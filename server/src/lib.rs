@@ -21,6 +21,7 @@ pub mod revoke;
 pub mod secrets;
 pub mod server;
 pub mod startup;
+pub mod store;
 pub mod threads;
 pub mod tls;
 pub use ferry_proto::size;

@@ -53,8 +53,9 @@ fn secret_paths(config: &Config) -> Vec<(PathBuf, u32)> {
     let mut paths = vec![
         (root.clone(), 0o077),
         (config.homes(), 0o077),
-        (root.join("users.toml"), 0o077),
-        (root.join("server.secret"), 0o077),
+        (root.join("ferry.db"), 0o077),
+        (root.join("ferry.db-wal"), 0o077),
+        (root.join("ferry.db-shm"), 0o077),
     ];
     let tls = crate::tls::cert_paths(config);
     if config.tls.key.is_some() {

@@ -27,15 +27,15 @@ use crate::config::Config;
 use crate::conn;
 use crate::penalty::Penalties;
 use crate::places::{Evicted, Places, Refusals, Stage};
-use crate::users::UserStore;
+use crate::store::Store;
 
 /// State shared by every connection.
 #[derive(Debug)]
 pub struct Shared {
     /// The configuration.
     pub config: Config,
-    /// The user store.
-    pub users: UserStore,
+    /// The state store (users, ...): SQLite or PostgreSQL.
+    pub store: Store,
     /// Secret for mock salts of unknown users.
     pub secret: Vec<u8>,
     /// Failed-login penalties.
@@ -55,18 +55,23 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Prepares the server state from a configuration (creates the root).
-    pub fn new(config: Config) -> anyhow::Result<Shared> {
+    /// Prepares the server state from a configuration (creates the root,
+    /// opens the state store).
+    pub async fn new(config: Config) -> anyhow::Result<Shared> {
         config.validate()?;
         crate::secrets::private_dir(&config.homes())
             .with_context(|| format!("cannot create {}", config.homes().display()))?;
-        let users = UserStore::new(&config.root);
-        let secret = users.server_secret()?;
+        let store = Store::open(&config)
+            .await
+            .context("cannot open the state store")?;
+        let secret = store
+            .server_secret(&crate::users::new_secret(&config.root)?)
+            .await?;
         Ok(Shared {
             held: Arc::new(tokio::sync::Semaphore::new(config.limits.held_budget())),
             penalties: Penalties::new(config.auth.clone()),
             places: Places::new(&config.limits, config.auth.ipv6_prefix_len),
-            users,
+            store,
             secret,
             accounts: Arc::new(
                 Accounts::new(
@@ -93,7 +98,7 @@ pub async fn run(
     config: Config,
     shutdown: impl Future,
 ) -> anyhow::Result<()> {
-    let shared = Arc::new(Shared::new(config)?);
+    let shared = Arc::new(Shared::new(config).await?);
     let tls = if shared.config.insecure_plaintext {
         tracing::warn!(
             "TLS is OFF (insecure_plaintext): names and contents cross the wire in clear"
@@ -120,7 +125,7 @@ pub async fn run(
         Duration::from_secs(t.sweep_interval_secs),
     ));
     let revoker = tokio::spawn(crate::revoke::run(
-        shared.users.clone(),
+        shared.store.clone(),
         shared.accounts.clone(),
         shared.config.limits.max_entries_per_user,
         Duration::from_millis(shared.config.auth.user_store_check_ms),

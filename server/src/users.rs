@@ -1,9 +1,11 @@
-//! The user store: `<root>/users.toml`, holding per user only the SCRAM
-//! verifier (salt, iterations, StoredKey, ServerKey) and the quota. No
-//! password, and nothing from which one could log in, is ever stored.
+//! A user's record: only the SCRAM verifier (salt, iterations, StoredKey,
+//! ServerKey) and the limits. No password, and nothing from which one
+//! could log in, is ever stored. The records live in the state store
+//! (`store/users.rs`); older ferryd kept them in `<root>/users.toml`,
+//! which is read here once, to be imported.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{bail, Context};
 use base64::engine::general_purpose::STANDARD as B64;
@@ -11,7 +13,7 @@ use base64::Engine;
 use ferry_proto::scram::Verifier;
 use serde::{Deserialize, Serialize};
 
-use crate::secrets::{private_dir, write_private};
+use crate::secrets::private_dir;
 
 /// One user as stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,13 +90,18 @@ struct StoreFile {
     users: BTreeMap<String, UserRecord>,
 }
 
-/// A user's record for a login, and what an unknown name shows instead.
-#[derive(Debug)]
-pub struct Login {
-    /// The user's record; none for an unknown name.
-    pub record: Option<UserRecord>,
-    /// The iteration count of the mock verifier an unknown name gets.
-    pub mock_iterations: u32,
+/// Reads an old `users.toml` (ferryd before the database store); none if
+/// there is no such file.
+pub fn read_toml(file: &Path) -> anyhow::Result<Option<BTreeMap<String, UserRecord>>> {
+    match std::fs::read_to_string(file) {
+        Ok(text) => {
+            let store: StoreFile = toml::from_str(&text)
+                .with_context(|| format!("old user store {} is damaged", file.display()))?;
+            Ok(Some(store.users))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", file.display())),
+    }
 }
 
 /// The iteration count an unknown `name` shows: that of the real user
@@ -103,12 +110,14 @@ pub struct Login {
 /// `[auth] iterations` change too; a name always shows the same one while
 /// the users do, and adding or removing a user moves only the names that
 /// user wins or held. None with no users.
-fn mock_iterations(store: &StoreFile, name: &str, secret: &[u8]) -> Option<u32> {
+pub fn mock_iterations<'a>(
+    users: impl Iterator<Item = (&'a str, u32)>,
+    name: &str,
+    secret: &[u8],
+) -> Option<u32> {
     use sha2::{Digest, Sha256};
-    store
-        .users
-        .iter()
-        .map(|(user, rec)| {
+    users
+        .map(|(user, iterations)| {
             let mut h = Sha256::new();
             h.update(b"ferry mock iterations\0");
             h.update((secret.len() as u64).to_be_bytes());
@@ -116,21 +125,10 @@ fn mock_iterations(store: &StoreFile, name: &str, secret: &[u8]) -> Option<u32> 
             h.update(name.as_bytes());
             h.update(b"\0");
             h.update(user.as_bytes());
-            (h.finalize(), rec.iterations)
+            (h.finalize(), iterations)
         })
         .max_by(|a, b| a.0.cmp(&b.0))
         .map(|(_, iterations)| iterations)
-}
-
-/// A version of the user store: equal generations, equal contents.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Generation(Option<[u64; 7]>);
-
-/// The store on disk. Reads are fresh each time, so `ferryd user ...`
-/// changes take effect on the next login without a restart.
-#[derive(Clone, Debug)]
-pub struct UserStore {
-    root: PathBuf,
 }
 
 /// Checks a user name: 1-32 of `a-z 0-9 _ . -`, not starting with `.` or `-`.
@@ -144,158 +142,26 @@ pub fn validate_name(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-impl UserStore {
-    /// The store under a server root.
-    pub fn new(root: &Path) -> UserStore {
-        UserStore {
-            root: root.to_path_buf(),
-        }
-    }
+/// Creates a user's home (mode 0700) if missing.
+pub fn make_home(home: &Path) -> anyhow::Result<()> {
+    private_dir(home).with_context(|| format!("cannot create home {}", home.display()))?;
+    set_private(home, 0o700)
+}
 
-    fn file(&self) -> PathBuf {
-        self.root.join("users.toml")
+/// A secret for mock salts: the one an older ferryd kept in
+/// `<root>/server.secret` (so unknown names look as they did), or a new
+/// random one. The store keeps whichever it is given first.
+pub fn new_secret(root: &Path) -> anyhow::Result<Vec<u8>> {
+    let path = root.join("server.secret");
+    match std::fs::read(&path) {
+        Ok(bytes) if bytes.len() >= 32 => return Ok(bytes),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
-
-    /// The home directory of a user.
-    pub fn home(&self, name: &str) -> PathBuf {
-        self.root.join("home").join(name)
-    }
-
-    fn read(&self) -> anyhow::Result<StoreFile> {
-        match std::fs::read_to_string(self.file()) {
-            Ok(text) => toml::from_str(&text)
-                .with_context(|| format!("user store {} is damaged", self.file().display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(StoreFile::default()),
-            Err(e) => Err(e).with_context(|| format!("cannot read {}", self.file().display())),
-        }
-    }
-
-    fn write(&self, store: &StoreFile) -> anyhow::Result<()> {
-        private_dir(&self.root)?;
-        let text = toml::to_string_pretty(store).context("cannot encode user store")?;
-        // Salts and keys are an offline cracking target: mode 0600.
-        let tmp = self.root.join(".users.toml.tmp");
-        write_private(&tmp, text.as_bytes())?;
-        std::fs::rename(&tmp, self.file())
-            .with_context(|| format!("cannot replace {}", self.file().display()))?;
-        Ok(())
-    }
-
-    /// Changes whenever the store is written (here: the file's identity,
-    /// size and times), so a running server can tell cheaply when to read
-    /// it again.
-    pub fn generation(&self) -> anyhow::Result<Generation> {
-        use std::os::unix::fs::MetadataExt;
-        match std::fs::symlink_metadata(self.file()) {
-            Ok(md) => Ok(Generation(Some([
-                md.dev(),
-                md.ino(),
-                md.size(),
-                md.mtime() as u64,
-                md.mtime_nsec() as u64,
-                md.ctime() as u64,
-                md.ctime_nsec() as u64,
-            ]))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Generation(None)),
-            Err(e) => Err(e).with_context(|| format!("cannot look at {}", self.file().display())),
-        }
-    }
-
-    /// Looks a user up.
-    pub fn get(&self, name: &str) -> anyhow::Result<Option<UserRecord>> {
-        Ok(self.read()?.users.remove(name))
-    }
-
-    /// What a login needs from the store: `name`'s record, if any, and the
-    /// iteration count a mock verifier for `name` shows. Both are worked
-    /// out for every name, real or not, in one read (same work either way).
-    pub fn for_login(&self, name: &str, secret: &[u8], default_iterations: u32) -> Login {
-        let mut store = self.read().unwrap_or_default();
-        let mock_iterations = mock_iterations(&store, name, secret).unwrap_or(default_iterations);
-        Login {
-            record: store.users.remove(name),
-            mock_iterations,
-        }
-    }
-
-    /// All users, sorted by name.
-    pub fn list(&self) -> anyhow::Result<Vec<(String, UserRecord)>> {
-        Ok(self.read()?.users.into_iter().collect())
-    }
-
-    /// Adds a user and creates their home (mode 0700).
-    pub fn add(&self, name: &str, record: UserRecord) -> anyhow::Result<()> {
-        validate_name(name)?;
-        let mut store = self.read()?;
-        if store.users.contains_key(name) {
-            bail!("user {name} already exists (use 'ferryd user passwd {name}' to change the password)");
-        }
-        let home = self.home(name);
-        private_dir(&home).with_context(|| format!("cannot create home {}", home.display()))?;
-        set_private(&home, 0o700)?;
-        store.users.insert(name.to_string(), record);
-        self.write(&store)
-    }
-
-    /// Replaces a user's password (the quota is kept).
-    pub fn set_password(&self, name: &str, password: &str, iterations: u32) -> anyhow::Result<()> {
-        let mut store = self.read()?;
-        let Some(rec) = store.users.get_mut(name) else {
-            bail!("no user {name}");
-        };
-        *rec = UserRecord {
-            max_entries: rec.max_entries,
-            ..UserRecord::new(password, iterations, rec.quota)?
-        };
-        self.write(&store)
-    }
-
-    /// Changes a user's entry limit (none: the server's default).
-    pub fn set_max_entries(&self, name: &str, max_entries: Option<u64>) -> anyhow::Result<()> {
-        let mut store = self.read()?;
-        let Some(rec) = store.users.get_mut(name) else {
-            bail!("no user {name}");
-        };
-        rec.max_entries = max_entries;
-        self.write(&store)
-    }
-
-    /// Changes a user's quota.
-    pub fn set_quota(&self, name: &str, quota: Option<u64>) -> anyhow::Result<()> {
-        let mut store = self.read()?;
-        let Some(rec) = store.users.get_mut(name) else {
-            bail!("no user {name}");
-        };
-        rec.quota = quota;
-        self.write(&store)
-    }
-
-    /// Removes a user from the store. The home is left on disk.
-    pub fn remove(&self, name: &str) -> anyhow::Result<()> {
-        let mut store = self.read()?;
-        if store.users.remove(name).is_none() {
-            bail!("no user {name}");
-        }
-        self.write(&store)
-    }
-
-    /// The server's secret for mock salts, created on first use (mode 0600).
-    pub fn server_secret(&self) -> anyhow::Result<Vec<u8>> {
-        let path = self.root.join("server.secret");
-        match std::fs::read(&path) {
-            Ok(bytes) if bytes.len() >= 32 => return Ok(bytes),
-            Ok(_) => bail!("{} is too short; delete it to regenerate", path.display()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-        }
-        private_dir(&self.root)?;
-        let mut secret = vec![0u8; 32];
-        getrandom::getrandom(&mut secret).context("no system randomness")?;
-        let tmp = self.root.join(".server.secret.tmp");
-        write_private(&tmp, &secret)?;
-        std::fs::rename(&tmp, &path)?;
-        Ok(secret)
-    }
+    let mut secret = vec![0u8; 32];
+    getrandom::getrandom(&mut secret).context("no system randomness")?;
+    Ok(secret)
 }
 
 fn set_private(path: &Path, mode: u32) -> anyhow::Result<()> {
@@ -309,24 +175,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn store_holds_no_password() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = UserStore::new(dir.path());
-        store
-            .add(
-                "alice",
-                UserRecord::new("correct horse", 4096, Some(1 << 20)).unwrap(),
-            )
-            .unwrap();
-        let text = std::fs::read_to_string(dir.path().join("users.toml")).unwrap();
+    fn a_record_holds_no_password() {
+        let rec = UserRecord::new("correct horse", 4096, Some(1 << 20)).unwrap();
+        let text = toml::to_string(&rec).unwrap();
         assert!(!text.contains("correct horse"));
-        let rec = store.get("alice").unwrap().unwrap();
         let v = rec.verifier().unwrap();
         assert_eq!(v, Verifier::derive("correct horse", &v.salt, 4096));
-        assert!(dir.path().join("home/alice").is_dir());
-        assert!(store.add("alice", rec).is_err());
-        store.remove("alice").unwrap();
-        assert!(store.get("alice").unwrap().is_none());
     }
 
     #[test]
@@ -335,15 +189,5 @@ mod tests {
         for bad in ["", "..", "-x", "a/b", "Alice", &"x".repeat(33)] {
             assert!(validate_name(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn secret_is_stable() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = UserStore::new(dir.path());
-        assert_eq!(
-            store.server_secret().unwrap(),
-            store.server_secret().unwrap()
-        );
     }
 }

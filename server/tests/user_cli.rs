@@ -45,15 +45,18 @@ fn add_list_passwd_quota_del() {
         text.contains("carol") && text.contains("5.0 MiB") && text.contains("2.0 KiB"),
         "{text}"
     );
-    let store = std::fs::read_to_string(root.join("users.toml")).unwrap();
-    assert!(!store.contains("hunter2"));
+    // The database and its write-ahead log, if any.
+    let db = || {
+        let mut bytes = std::fs::read(root.join("ferry.db")).unwrap();
+        bytes.extend(std::fs::read(root.join("ferry.db-wal")).unwrap_or_default());
+        bytes
+    };
+    let store = db();
+    assert!(!store.windows(7).any(|w| w == b"hunter2"));
     assert!(ferryd(root, &["passwd", "carol"], "new one\n")
         .status
         .success());
-    assert_ne!(
-        std::fs::read_to_string(root.join("users.toml")).unwrap(),
-        store
-    );
+    assert_ne!(db(), store, "a new verifier");
     assert!(ferryd(root, &["quota", "carol", "none"], "")
         .status
         .success());
@@ -61,4 +64,69 @@ fn add_list_passwd_quota_del() {
     assert!(ferryd(root, &["del", "carol"], "").status.success());
     assert!(!ferryd(root, &["del", "carol"], "").status.success());
     assert!(root.join("home/carol/f").exists(), "the home is kept");
+}
+
+/// A root from an older ferryd: its users.toml is imported into the
+/// database once, kept as a backup, and said so.
+#[test]
+fn an_old_user_file_is_imported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let rec = ferry_server::users::UserRecord::new("old pw", 4096, Some(1 << 20)).unwrap();
+    let mut users = std::collections::BTreeMap::new();
+    users.insert("erin".to_string(), rec);
+    #[derive(serde::Serialize)]
+    struct File {
+        users: std::collections::BTreeMap<String, ferry_server::users::UserRecord>,
+    }
+    std::fs::write(
+        root.join("users.toml"),
+        toml::to_string(&File { users }).unwrap(),
+    )
+    .unwrap();
+    let list = ferryd(root, &["list"], "");
+    assert!(list.status.success());
+    assert!(String::from_utf8_lossy(&list.stdout).contains("erin"));
+    assert!(
+        String::from_utf8_lossy(&list.stderr).contains("imported"),
+        "{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
+    assert!(!root.join("users.toml").exists());
+    assert!(root.join("users.toml.imported").exists());
+    // Once: the second start neither reads nor says anything of it.
+    let again = ferryd(root, &["list"], "");
+    assert!(String::from_utf8_lossy(&again.stdout).contains("erin"));
+    assert!(!String::from_utf8_lossy(&again.stderr).contains("imported"));
+}
+
+/// A database that is not there stops the command with the reason and a
+/// failing exit code; a password on the command line is refused.
+#[test]
+fn a_database_that_is_down_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    // Port 1 on loopback: nothing listens there.
+    let down = ferryd(
+        dir.path(),
+        &["list", "--database", "postgres://ferry@127.0.0.1:1/ferry"],
+        "",
+    );
+    assert_eq!(down.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&down.stderr);
+    assert!(
+        err.contains("cannot open the state store") && err.contains("unavailable"),
+        "{err}"
+    );
+    let leaked = ferryd(
+        dir.path(),
+        &[
+            "list",
+            "--database",
+            "postgres://ferry:secret@127.0.0.1:1/ferry",
+        ],
+        "",
+    );
+    assert_eq!(leaked.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&leaked.stderr);
+    assert!(err.contains("FERRY_DATABASE_PASSWORD"), "{err}");
 }

@@ -19,7 +19,8 @@ fn mode(p: &Path) -> u32 {
         & 0o777
 }
 
-/// users.toml (salts and keys: an offline cracking target) was 0644 in a
+/// users.toml (salts and keys: an offline cracking target; now the
+/// database ferry.db) was 0644 in a
 /// 0755 root. Under umask 000 everything holding secrets is made private,
 /// and ferryd warns at start about any that is not.
 #[test]
@@ -33,8 +34,8 @@ fn secrets_are_private_whatever_the_umask() {
         (data.clone(), 0o700),
         (data.join("home"), 0o700),
         (data.join("home/alice"), 0o700),
-        (data.join("users.toml"), 0o600),
-        (data.join("server.secret"), 0o600),
+        (data.join("ferry.db"), 0o600),
+        (data.join("ferry.db-wal"), 0o600),
         (data.join("tls"), 0o700),
         (data.join("tls/key.pem"), 0o600),
     ] {
@@ -46,7 +47,7 @@ fn secrets_are_private_whatever_the_umask() {
         .contains("holds secrets"));
 
     std::fs::set_permissions(
-        data.join("users.toml"),
+        data.join("ferry.db"),
         std::fs::Permissions::from_mode(0o644),
     )
     .unwrap();
@@ -57,7 +58,7 @@ fn secrets_are_private_whatever_the_umask() {
         .find(|l| l.contains("holds secrets"))
         .unwrap_or_else(|| panic!("no warning in {log}"));
     assert!(
-        warning.contains("users.toml") && warning.contains("0644"),
+        warning.contains("ferry.db") && warning.contains("0644"),
         "{warning}"
     );
 }

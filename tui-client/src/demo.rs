@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::Context;
-use ferry_server::users::{UserRecord, UserStore};
+use ferry_server::users::UserRecord;
 use ferry_server::Config;
 
 use crate::client::{ConnectOptions, Security, TlsOptions};
@@ -50,12 +50,17 @@ pub async fn run() -> anyhow::Result<()> {
     };
     // The demo password is no secret: keep the login instant.
     config.auth.iterations = ferry_proto::scram::MIN_ITERATIONS;
-    let store = UserStore::new(&config.root);
-    store.add(
-        DEMO_USER,
-        UserRecord::new(DEMO_USER, config.auth.iterations, Some(1 << 30))?,
-    )?;
-    write_samples(&store.home(DEMO_USER))?;
+    let store = ferry_server::store::Store::open(&config).await?;
+    let home = config.home_of(DEMO_USER);
+    ferry_server::users::make_home(&home)?;
+    store
+        .add_user(
+            DEMO_USER,
+            &UserRecord::new(DEMO_USER, config.auth.iterations, Some(1 << 30))?,
+        )
+        .await?;
+    store.close().await;
+    write_samples(&home)?;
     let fingerprint = ferry_server::tls::fingerprint(&config)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use ferry_server::size::parse_size;
+use ferry_server::store::Store;
 use ferry_server::{admin, Config};
 
 #[derive(Parser)]
@@ -20,9 +21,16 @@ struct Where {
     /// Configuration file (see assets/ferryd.toml).
     #[arg(long, short = 'c', global = true)]
     config: Option<PathBuf>,
-    /// Data directory: user store and homes (overrides the config's root).
+    /// Data directory: homes, TLS files and, by default, the state
+    /// database ferry.db (overrides the config's root).
     #[arg(long, global = true)]
     root: Option<PathBuf>,
+    /// State database shared by several nodes: postgres://USER@HOST:PORT/DB
+    /// (overrides [database] url). The password comes from
+    /// FERRY_DATABASE_PASSWORD or [database] password_file, never from
+    /// here. Also read from FERRY_DATABASE_URL.
+    #[arg(long, global = true, env = "FERRY_DATABASE_URL")]
+    database: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -110,6 +118,16 @@ fn load(at: &Where) -> anyhow::Result<Config> {
     if let Some(root) = &at.root {
         config.root = root.clone();
     }
+    if let Some(url) = &at.database {
+        if url
+            .split_once("://")
+            .and_then(|(_, rest)| rest.split_once('@'))
+            .is_some_and(|(user, _)| user.contains(':'))
+        {
+            anyhow::bail!("--database: give the password in FERRY_DATABASE_PASSWORD or [database] password_file, not on the command line (other users can read it there)");
+        }
+        config.database.url = Some(url.clone());
+    }
     Ok(config)
 }
 
@@ -144,35 +162,56 @@ fn real_main() -> anyhow::Result<()> {
         }
         Cmd::User { at, cmd } => {
             let config = load(&at)?;
-            match cmd {
-                UserCmd::Add {
-                    name,
-                    quota,
-                    max_entries,
-                } => admin::add(&config, &name, quota, max_entries),
-                UserCmd::Passwd { name } => admin::passwd(&config, &name),
-                UserCmd::Del { name } => admin::del(&config, &name),
-                UserCmd::Quota { name, size } => admin::quota(&config, &name, quota_arg(&size)?),
-                UserCmd::Set {
-                    name,
-                    quota,
-                    max_entries,
-                } => {
-                    let quota = quota.as_deref().map(quota_arg).transpose()?;
-                    let max_entries = max_entries
-                        .as_deref()
-                        .map(|m| match m {
-                            "default" => Ok(None),
-                            n => n.parse().map(Some).with_context(|| {
-                                format!("--max-entries {n:?}: give a number or \"default\"")
-                            }),
-                        })
-                        .transpose()?;
-                    admin::set(&config, &name, quota, max_entries)
-                }
-                UserCmd::List => admin::list(&config),
-            }
+            // The first open of an old root imports users.toml: say so.
+            tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+                .with_ansi(false)
+                .with_writer(std::io::stderr)
+                .init();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            rt.block_on(user_cmd(&config, cmd))
         }
+    }
+}
+
+async fn user_cmd(config: &Config, cmd: UserCmd) -> anyhow::Result<()> {
+    let store = admin::open(config).await?;
+    let done = user_cmd_on(&store, config, cmd).await;
+    store.close().await;
+    done
+}
+
+async fn user_cmd_on(store: &Store, config: &Config, cmd: UserCmd) -> anyhow::Result<()> {
+    match cmd {
+        UserCmd::Add {
+            name,
+            quota,
+            max_entries,
+        } => admin::add(store, config, &name, quota, max_entries).await,
+        UserCmd::Passwd { name } => admin::passwd(store, config, &name).await,
+        UserCmd::Del { name } => admin::del(store, config, &name).await,
+        UserCmd::Quota { name, size } => admin::quota(store, &name, quota_arg(&size)?).await,
+        UserCmd::Set {
+            name,
+            quota,
+            max_entries,
+        } => {
+            let quota = quota.as_deref().map(quota_arg).transpose()?;
+            let max_entries = max_entries
+                .as_deref()
+                .map(|m| match m {
+                    "default" => Ok(None),
+                    n => n.parse().map(Some).with_context(|| {
+                        format!("--max-entries {n:?}: give a number or \"default\"")
+                    }),
+                })
+                .transpose()?;
+            admin::set(store, config, &name, quota, max_entries).await
+        }
+        UserCmd::List => admin::list(store, config).await,
     }
 }
 

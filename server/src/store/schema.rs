@@ -1,0 +1,101 @@
+//! The database schema and its migrations, shipped inside ferryd and run
+//! at start under a lock, so two nodes starting together do not race.
+//!
+//! The SQL is written once for both engines: only types both read alike
+//! (TEXT, BIGINT), `$n` parameters, no engine-specific functions. Times
+//! are Unix milliseconds.
+
+use sqlx::{AnyPool, Row};
+
+use super::{Engine, StoreError};
+
+/// One step of the schema; applied in order, each in its own transaction,
+/// never edited once released (add a new step instead).
+struct Migration {
+    version: i64,
+    description: &'static str,
+    sql: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "users, counters, settings",
+    sql: "
+        CREATE TABLE users (
+            name TEXT PRIMARY KEY,
+            salt TEXT NOT NULL,
+            iterations BIGINT NOT NULL,
+            stored_key TEXT NOT NULL,
+            server_key TEXT NOT NULL,
+            quota BIGINT,
+            max_entries BIGINT
+        );
+        CREATE TABLE counters (
+            name TEXT PRIMARY KEY,
+            value BIGINT NOT NULL
+        );
+        INSERT INTO counters (name, value) VALUES ('users', 0);
+        CREATE TABLE settings (
+            name TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        )
+    ",
+}];
+
+/// The newest schema version this ferryd knows.
+pub fn newest() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// Brings the schema up to date. On PostgreSQL the steps run under an
+/// advisory lock held by their transaction; on SQLite the first write
+/// takes the database's own lock.
+pub async fn migrate(pool: &AnyPool, engine: Engine) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    if engine == Engine::Postgres {
+        // Any number chosen once: "ferry" in ASCII.
+        sqlx::query("SELECT pg_advisory_xact_lock(439788070777)")
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version BIGINT PRIMARY KEY,
+            description TEXT NOT NULL,
+            applied_at BIGINT NOT NULL
+        )",
+    )
+    .execute(&mut *tx)
+    .await?;
+    let applied: i64 =
+        sqlx::query("SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) AS v FROM schema_migrations")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("v")?;
+    if applied > newest() {
+        return Err(StoreError::TooNew {
+            found: applied,
+            known: newest(),
+        });
+    }
+    for m in MIGRATIONS.iter().filter(|m| m.version > applied) {
+        for statement in m.sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            sqlx::query(statement).execute(&mut *tx).await?;
+        }
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, description, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(m.version)
+        .bind(m.description)
+        .bind(super::now_ms())
+        .execute(&mut *tx)
+        .await?;
+        tracing::info!(
+            version = m.version,
+            what = m.description,
+            "database schema migrated"
+        );
+    }
+    tx.commit().await?;
+    Ok(())
+}
