@@ -133,6 +133,9 @@ pub struct Session {
     number: u64,
     /// Fires when the session is to end (user removed, password changed).
     pub revoke: Arc<Revoke>,
+    /// Its row in the state store, counted on every node; removed when
+    /// the session ends.
+    row: Option<crate::store::nodes::SessionRow>,
 }
 
 impl Accounts {
@@ -213,6 +216,7 @@ impl Accounts {
                 accounts: self.clone(),
                 number,
                 revoke,
+                row: None,
             });
         }
     }
@@ -305,6 +309,13 @@ impl Accounts {
         if let Some(a) = self.get(name) {
             a.ledger.give(freed);
         }
+    }
+}
+
+impl Session {
+    /// Keeps the session's row in the state store for as long as it lives.
+    pub fn hold_row(&mut self, row: crate::store::nodes::SessionRow) {
+        self.row = Some(row);
     }
 }
 

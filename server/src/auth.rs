@@ -19,6 +19,7 @@ use crate::logfmt::q;
 use crate::penalty::Attempt;
 use crate::places::{Admission, Stage};
 use crate::server::Shared;
+use crate::store::nodes::SessionRefused;
 
 /// How a handshake ended without a session.
 #[derive(Debug, thiserror::Error)]
@@ -234,7 +235,7 @@ where
         tracing::warn!(target: "audit", user = %q(&user), addr = %peer, "login refused: server at its session limit");
         return Err(refuse(w, e).await);
     }
-    let session = match shared
+    let mut session = match shared
         .accounts
         .open(
             &user,
@@ -251,6 +252,31 @@ where
             return Err(refuse(w, e).await);
         }
     };
+    // Sessions per user are counted over every node sharing the store.
+    match shared
+        .store
+        .open_session(
+            &shared.node,
+            &user,
+            peer,
+            shared.config.limits.max_sessions_per_user,
+        )
+        .await
+    {
+        Ok(row) => session.hold_row(row),
+        Err(SessionRefused::Full(max)) => {
+            tracing::warn!(target: "audit", user = %q(&user), addr = %peer, "login refused: {max} sessions of this user on all nodes");
+            let e = RemoteError::new(
+                ErrorKind::TooBusy,
+                format!("too many sessions for this user ({max}, on all nodes)"),
+            );
+            return Err(refuse(w, e).await);
+        }
+        Err(SessionRefused::Store(e)) => {
+            tracing::warn!(target: "audit", user = %q(&user), addr = %peer, error = %e, "login refused: state store unavailable");
+            return Err(refuse(w, e.to_remote()).await);
+        }
+    }
     let limits = &shared.config.limits;
     let max_requests = u32::try_from(limits.max_requests_in_flight).unwrap_or(u32::MAX);
     let max_small_uploads = u32::try_from(limits.max_small_uploads_in_flight).unwrap_or(u32::MAX);

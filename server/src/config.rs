@@ -50,6 +50,11 @@ pub struct DatabaseConfig {
     pub password_file: Option<PathBuf>,
     /// Connections to the database at most, per node.
     pub max_connections: u32,
+    /// How often a node tells the store it is alive, in milliseconds.
+    pub heartbeat_ms: u64,
+    /// A node silent this long is dead: its sessions stop counting and
+    /// are removed by the other nodes. Seconds.
+    pub node_expiry_secs: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -58,6 +63,8 @@ impl Default for DatabaseConfig {
             url: None,
             password_file: None,
             max_connections: 8,
+            heartbeat_ms: 2000,
+            node_expiry_secs: 15,
         }
     }
 }

@@ -36,6 +36,8 @@ pub struct Shared {
     pub config: Config,
     /// The state store (users, ...): SQLite or PostgreSQL.
     pub store: Store,
+    /// This process as a node of the store.
+    pub node: crate::store::nodes::Node,
     /// Secret for mock salts of unknown users.
     pub secret: Vec<u8>,
     /// Failed-login penalties.
@@ -67,11 +69,18 @@ impl Shared {
         let secret = store
             .server_secret(&crate::users::new_secret(&config.root)?)
             .await?;
+        let node = store
+            .register_node(
+                config.listen,
+                Duration::from_secs(config.database.node_expiry_secs),
+            )
+            .await?;
         Ok(Shared {
             held: Arc::new(tokio::sync::Semaphore::new(config.limits.held_budget())),
             penalties: Penalties::new(config.auth.clone()),
             places: Places::new(&config.limits, config.auth.ipv6_prefix_len),
             store,
+            node,
             secret,
             accounts: Arc::new(
                 Accounts::new(
@@ -130,6 +139,7 @@ pub async fn run(
         shared.config.limits.max_entries_per_user,
         Duration::from_millis(shared.config.auth.user_store_check_ms),
     ));
+    let heart = tokio::spawn(heartbeat(shared.clone()));
     let mut refusals = Refusals::default();
     tokio::pin!(shutdown);
     loop {
@@ -237,7 +247,25 @@ pub async fn run(
     if tokio::time::timeout(DRAIN, tracker.wait()).await.is_err() {
         tracing::warn!("connections still open after {DRAIN:?}; exiting anyway");
     }
+    heart.abort();
+    if let Err(e) = shared.store.leave(&shared.node).await {
+        tracing::warn!(error = %e, "cannot remove this node from the store; it expires");
+    }
+    shared.store.close().await;
     Ok(())
+}
+
+/// Tells the store this node is alive, every `database.heartbeat_ms`,
+/// and clears out dead nodes; a store that does not answer is logged
+/// (this node's sessions count on other nodes until it expires).
+async fn heartbeat(shared: Arc<Shared>) {
+    let every = Duration::from_millis(shared.config.database.heartbeat_ms.max(100));
+    loop {
+        tokio::time::sleep(every).await;
+        if let Err(e) = shared.store.heartbeat(&shared.node).await {
+            tracing::warn!(error = %e, "heartbeat to the state store failed");
+        }
+    }
 }
 
 /// Completes a TLS handshake; returns the stream and its tls-exporter

@@ -154,6 +154,9 @@ impl Server {
         if let Some(q) = quota {
             cmd.args(["--quota", q]);
         }
+        if let Some(db) = &self.database {
+            cmd.env("FERRY_DATABASE_URL", &db.url);
+        }
         let out = run_with_stdin(cmd, &format!("{password}\n"));
         assert!(
             out.status.success(),
@@ -167,6 +170,9 @@ impl Server {
     pub fn ferryd(&self, args: &[&str], stdin: &str) -> Output {
         let mut cmd = Command::new(bin("ferryd"));
         cmd.args(args).arg("--config").arg(&self.config);
+        if let Some(db) = &self.database {
+            cmd.env("FERRY_DATABASE_URL", &db.url);
+        }
         run_with_stdin(cmd, stdin)
     }
 

@@ -3,6 +3,7 @@
 //! work. One API over both (sqlx's `Any` driver, runtime queries); what
 //! lives where is in ARCHITECTURE.md ("State").
 
+pub mod nodes;
 mod schema;
 pub mod users;
 

@@ -17,10 +17,11 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "users, counters, settings",
-    sql: "
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "users, counters, settings",
+        sql: "
         CREATE TABLE users (
             name TEXT PRIMARY KEY,
             salt TEXT NOT NULL,
@@ -40,7 +41,29 @@ const MIGRATIONS: &[Migration] = &[Migration {
             value TEXT NOT NULL
         )
     ",
-}];
+    },
+    Migration {
+        version: 2,
+        description: "nodes and their sessions",
+        sql: "
+        CREATE TABLE nodes (
+            id TEXT PRIMARY KEY,
+            started BIGINT NOT NULL,
+            heartbeat BIGINT NOT NULL,
+            listen TEXT NOT NULL
+        );
+        CREATE TABLE sessions (
+            id TEXT PRIMARY KEY,
+            node TEXT NOT NULL,
+            user_name TEXT NOT NULL,
+            client TEXT NOT NULL,
+            started BIGINT NOT NULL
+        );
+        CREATE INDEX sessions_user ON sessions (user_name);
+        CREATE INDEX sessions_node ON sessions (node)
+    ",
+    },
+];
 
 /// The newest schema version this ferryd knows.
 pub fn newest() -> i64 {

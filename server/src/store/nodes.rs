@@ -1,0 +1,227 @@
+//! Nodes and their sessions. Each ferryd registers itself as a node and
+//! beats its heart into the store; sessions are rows owned by a node, so
+//! the sessions of a user are counted over every live node, and those of
+//! a node that died stop counting once its heartbeat is older than the
+//! expiry (any node then deletes them).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use sqlx::Row;
+
+use super::{now_ms, Engine, Store, StoreError};
+
+/// This process as a node of the cluster.
+#[derive(Clone, Debug)]
+pub struct Node {
+    /// Random, new at every start.
+    pub id: String,
+    /// After this long without a heartbeat, a node is dead.
+    pub expiry: Duration,
+}
+
+/// Why a session was not registered.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionRefused {
+    /// The user has as many sessions as allowed, over all nodes.
+    #[error("{0} sessions already open for this user (on all nodes)")]
+    Full(usize),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn random_id() -> Result<String, StoreError> {
+    let mut b = [0u8; 16];
+    getrandom::getrandom(&mut b)
+        .map_err(|e| StoreError::Config(format!("no system randomness: {e}")))?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// Registers this process as a new node.
+    pub async fn register_node(
+        &self,
+        listen: SocketAddr,
+        expiry: Duration,
+    ) -> Result<Node, StoreError> {
+        let node = Node {
+            id: random_id()?,
+            expiry,
+        };
+        let now = now_ms();
+        if self.engine() == Engine::Sqlite {
+            // The embedded database serves one node: whatever an earlier
+            // run left (after a crash) is over.
+            sqlx::query("DELETE FROM sessions")
+                .execute(self.pool())
+                .await?;
+            sqlx::query("DELETE FROM nodes")
+                .execute(self.pool())
+                .await?;
+        }
+        sqlx::query("INSERT INTO nodes (id, started, heartbeat, listen) VALUES ($1, $2, $3, $4)")
+            .bind(&node.id)
+            .bind(now)
+            .bind(now)
+            .bind(listen.to_string())
+            .execute(self.pool())
+            .await?;
+        Ok(node)
+    }
+
+    /// Beats `node`'s heart and deletes dead nodes with their sessions.
+    /// A node found dead itself (its row gone after a long pause) is
+    /// registered again under its id: its sessions are still open here.
+    pub async fn heartbeat(&self, node: &Node) -> Result<(), StoreError> {
+        let now = now_ms();
+        let beat = sqlx::query("UPDATE nodes SET heartbeat = $2 WHERE id = $1")
+            .bind(&node.id)
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        if beat.rows_affected() == 0 {
+            tracing::warn!(node = %node.id, "this node was taken for dead (no heartbeat); registering again");
+            sqlx::query(
+                "INSERT INTO nodes (id, started, heartbeat, listen) VALUES ($1, $2, $2, '') ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&node.id)
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        }
+        let dead = now - ms(node.expiry);
+        let mut tx = self.pool().begin().await?;
+        let gone = sqlx::query(
+            "DELETE FROM sessions WHERE node NOT IN (SELECT id FROM nodes WHERE heartbeat >= $1)",
+        )
+        .bind(dead)
+        .execute(&mut *tx)
+        .await?;
+        let nodes = sqlx::query("DELETE FROM nodes WHERE heartbeat < $1")
+            .bind(dead)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        if nodes.rows_affected() > 0 {
+            tracing::warn!(
+                nodes = nodes.rows_affected(),
+                sessions = gone.rows_affected(),
+                "dead nodes removed with their sessions"
+            );
+        }
+        Ok(())
+    }
+
+    /// Removes this node and its sessions (at shutdown).
+    pub async fn leave(&self, node: &Node) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM sessions WHERE node = $1")
+            .bind(&node.id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM nodes WHERE id = $1")
+            .bind(&node.id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Registers a session of `user` on `node` if the user has fewer
+    /// than `max` on all live nodes. On PostgreSQL the user's row is
+    /// locked first, so two nodes cannot both take the last place; SQLite
+    /// has one writer at a time anyway.
+    pub async fn open_session(
+        &self,
+        node: &Node,
+        user: &str,
+        client: SocketAddr,
+        max: usize,
+    ) -> Result<SessionRow, SessionRefused> {
+        let id = random_id()?;
+        let now = now_ms();
+        let mut tx = self.pool().begin().await.map_err(StoreError::from)?;
+        if self.engine() == Engine::Postgres {
+            sqlx::query("SELECT name FROM users WHERE name = $1 FOR UPDATE")
+                .bind(user)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+        }
+        let count: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM sessions s JOIN nodes nd ON s.node = nd.id
+             WHERE s.user_name = $1 AND nd.heartbeat >= $2",
+        )
+        .bind(user)
+        .bind(now - ms(node.expiry))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(StoreError::from)?
+        .try_get("n")
+        .map_err(StoreError::from)?;
+        if usize::try_from(count).unwrap_or(usize::MAX) >= max {
+            return Err(SessionRefused::Full(max));
+        }
+        sqlx::query(
+            "INSERT INTO sessions (id, node, user_name, client, started) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&id)
+        .bind(&node.id)
+        .bind(user)
+        .bind(client.to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(SessionRow {
+            store: self.clone(),
+            id,
+        })
+    }
+
+    /// Live sessions of `user` on all nodes.
+    pub async fn sessions_of(&self, user: &str, expiry: Duration) -> Result<usize, StoreError> {
+        let n: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM sessions s JOIN nodes nd ON s.node = nd.id
+             WHERE s.user_name = $1 AND nd.heartbeat >= $2",
+        )
+        .bind(user)
+        .bind(now_ms() - ms(expiry))
+        .fetch_one(self.pool())
+        .await?
+        .try_get("n")?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+}
+
+/// A session's row; dropping it removes the row (in the background: if
+/// that fails, the row goes with its node at shutdown or expiry).
+#[derive(Debug)]
+pub struct SessionRow {
+    store: Store,
+    id: String,
+}
+
+impl Drop for SessionRow {
+    fn drop(&mut self) {
+        let store = self.store.clone();
+        let id = std::mem::take(&mut self.id);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if let Err(e) = sqlx::query("DELETE FROM sessions WHERE id = $1")
+                    .bind(&id)
+                    .execute(store.pool())
+                    .await
+                {
+                    tracing::warn!(error = %e, "cannot remove a closed session's row; it goes with this node");
+                }
+            });
+        }
+    }
+}
