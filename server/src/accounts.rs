@@ -122,6 +122,20 @@ pub struct Accounts {
     max_depth: usize,
     /// Sessions begun so far; the next one's number.
     begun: std::sync::atomic::AtomicU64,
+    /// Where usage is shared with other nodes (see `store/quota.rs`).
+    shared: Option<SharedUsage>,
+}
+
+/// The state store's part in the accounts.
+#[derive(Clone, Debug)]
+struct SharedUsage {
+    store: crate::store::Store,
+    /// Sessions of nodes silent this long do not count.
+    node_expiry: std::time::Duration,
+    /// Reservations are decided by the store (several nodes).
+    exact: bool,
+    /// Woken by every ledger change (see [`Accounts::sync_usage`]).
+    wake: Arc<tokio::sync::Notify>,
 }
 
 /// Holds one session open; dropping it ends the session.
@@ -148,6 +162,60 @@ impl Accounts {
             share,
             max_depth: crate::jail::DEFAULT_MAX_DEPTH,
             begun: Default::default(),
+            shared: None,
+        }
+    }
+
+    /// Keeps usage in `store`, shared with other nodes: a home is walked
+    /// only when no node has a session of its user (so no upload of hers
+    /// is in flight anywhere), else the store's usage is taken as it is.
+    /// `exact`: reservations are decided by the store (PostgreSQL).
+    pub fn with_store(
+        mut self,
+        store: crate::store::Store,
+        node_expiry: std::time::Duration,
+        exact: bool,
+    ) -> Accounts {
+        self.shared = Some(SharedUsage {
+            store,
+            node_expiry,
+            exact,
+            wake: Arc::new(tokio::sync::Notify::new()),
+        });
+        self
+    }
+
+    /// Sends usage changes to the store as they happen (within
+    /// milliseconds, many at once under load, so a node that dies loses
+    /// next to nothing), and takes in other nodes' every `refresh`.
+    pub async fn sync_usage_forever(&self, refresh: std::time::Duration) {
+        let Some(sh) = &self.shared else {
+            return std::future::pending().await;
+        };
+        let mut next = tokio::time::Instant::now() + refresh;
+        loop {
+            let due = tokio::select! {
+                _ = sh.wake.notified() => false,
+                _ = tokio::time::sleep_until(next) => true,
+            };
+            if due {
+                next = tokio::time::Instant::now() + refresh;
+            }
+            self.sync_usage(due).await;
+        }
+    }
+
+    /// Sends every live user's usage changes to the store and, if
+    /// `refresh`, takes in other nodes' (see [`Ledger::sync`]).
+    pub async fn sync_usage(&self, refresh: bool) {
+        let accounts: Vec<Arc<Account>> = lock(&self.live)
+            .values()
+            .filter_map(|s| s.get().cloned())
+            .collect();
+        for a in accounts {
+            if let Err(e) = a.ledger.sync(refresh).await {
+                tracing::warn!(user = %crate::logfmt::q(&a.name), error = %e, "cannot sync usage with the state store; kept for the next time");
+            }
         }
     }
 
@@ -229,9 +297,33 @@ impl Accounts {
         limits: Limits,
     ) -> Result<Arc<Account>, RemoteError> {
         let max_depth = self.max_depth;
+        // With other nodes' sessions live, the store's usage is the truth
+        // (their uploads' reservations are in it, not on the disk yet).
+        let stored = match &self.shared {
+            Some(sh) => {
+                let found = async {
+                    if sh.store.sessions_of(name, sh.node_expiry).await? > 0 {
+                        sh.store.usage(name).await
+                    } else {
+                        Ok(None)
+                    }
+                };
+                match found.await {
+                    Ok(u) => u.map(|u| u.0),
+                    Err(e) => {
+                        tracing::warn!(user = %crate::logfmt::q(name), error = %e, "cannot read usage from the state store");
+                        return Err(e.to_remote());
+                    }
+                }
+            }
+            None => None,
+        };
         let opened = tokio::task::spawn_blocking(move || {
             let home = Home::open(&home_path)?.with_max_depth(max_depth);
-            let used = home.usage()?;
+            let used = match stored {
+                Some(used) => used,
+                None => home.usage()?,
+            };
             Ok::<_, std::io::Error>((home, used))
         })
         .await;
@@ -249,7 +341,27 @@ impl Accounts {
         Ok(Arc::new(Account {
             name: name.to_string(),
             home: Arc::new(home),
-            ledger: Arc::new(Ledger::new(used, limits)),
+            ledger: Arc::new(match &self.shared {
+                Some(sh) => {
+                    if stored.is_none() {
+                        if let Err(e) = sh.store.set_usage(name, used).await {
+                            tracing::warn!(user = %crate::logfmt::q(name), error = %e, "cannot record usage in the state store");
+                            return Err(e.to_remote());
+                        }
+                    }
+                    Ledger::mirrored(
+                        used,
+                        limits,
+                        crate::ledger::Mirror::new(
+                            sh.store.clone(),
+                            name,
+                            sh.exact,
+                            sh.wake.clone(),
+                        ),
+                    )
+                }
+                None => Ledger::new(used, limits),
+            }),
             sessions: Mutex::new(Sessions {
                 live: HashMap::new(),
                 left: None,

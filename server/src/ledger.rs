@@ -87,6 +87,52 @@ impl std::ops::AddAssign for Cost {
     }
 }
 
+/// A signed change of usage: what a node has changed and not yet told
+/// the store.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Delta {
+    /// Bytes added (negative: freed).
+    pub bytes: i64,
+    /// Entries added (negative: removed).
+    pub entries: i64,
+}
+
+impl Delta {
+    /// From `before` to `after`.
+    pub fn between(before: Cost, after: Cost) -> Delta {
+        let d = |a: u64, b: u64| {
+            (i128::from(b) - i128::from(a)).clamp(i64::MIN.into(), i64::MAX.into()) as i64
+        };
+        Delta {
+            bytes: d(before.bytes, after.bytes),
+            entries: d(before.entries, after.entries),
+        }
+    }
+
+    /// No change.
+    pub fn is_zero(&self) -> bool {
+        self.bytes == 0 && self.entries == 0
+    }
+
+    /// `c` moved by this change (never below zero).
+    pub fn applied_to(self, c: Cost) -> Cost {
+        let f = |v: u64, d: i64| {
+            u64::try_from((i128::from(v) + i128::from(d)).max(0)).unwrap_or(u64::MAX)
+        };
+        Cost {
+            bytes: f(c.bytes, self.bytes),
+            entries: f(c.entries, self.entries),
+        }
+    }
+}
+
+impl std::ops::AddAssign for Delta {
+    fn add_assign(&mut self, o: Delta) {
+        self.bytes = self.bytes.saturating_add(o.bytes);
+        self.entries = self.entries.saturating_add(o.entries);
+    }
+}
+
 /// A user's limits; `None` is unlimited.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Limits {
@@ -101,6 +147,8 @@ pub struct Limits {
 pub struct Books {
     used: Cost,
     limits: Limits,
+    /// Changes not yet sent to the state store (with a mirror).
+    pending: Delta,
 }
 
 impl Books {
@@ -168,13 +216,91 @@ impl Books {
 #[derive(Debug)]
 pub struct Ledger {
     books: Mutex<Books>,
+    mirror: Option<Mirror>,
+}
+
+/// A ledger's tie to the user's usage in the state store.
+#[derive(Debug)]
+pub struct Mirror {
+    store: crate::store::Store,
+    user: String,
+    /// Reservations are taken in the store (several nodes share it); else
+    /// the ledger decides alone and the store follows.
+    exact: bool,
+    runtime: tokio::runtime::Handle,
+    /// Wakes the task that sends changes to the store.
+    wake: Arc<tokio::sync::Notify>,
+}
+
+impl Mirror {
+    /// A mirror of `user`'s usage in `store`; `exact`: reservations are
+    /// decided there (PostgreSQL, several nodes). Call from the runtime.
+    pub fn new(
+        store: crate::store::Store,
+        user: &str,
+        exact: bool,
+        wake: Arc<tokio::sync::Notify>,
+    ) -> Mirror {
+        Mirror {
+            store,
+            user: user.to_string(),
+            exact,
+            runtime: tokio::runtime::Handle::current(),
+            wake,
+        }
+    }
 }
 
 impl Ledger {
     /// A ledger for a home holding `used`.
     pub fn new(used: Cost, limits: Limits) -> Ledger {
         Ledger {
-            books: Mutex::new(Books { used, limits }),
+            books: Mutex::new(Books {
+                used,
+                limits,
+                pending: Delta::default(),
+            }),
+            mirror: None,
+        }
+    }
+
+    /// The same, told to the state store as it changes.
+    pub fn mirrored(used: Cost, limits: Limits, mirror: Mirror) -> Ledger {
+        Ledger {
+            mirror: Some(mirror),
+            ..Ledger::new(used, limits)
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Books> {
+        // A panic while holding the lock leaves plain numbers behind.
+        self.books.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sends what changed since the last time to the store and takes the
+    /// store's usage (other nodes' changes included) as its own; with
+    /// nothing to send, asks only if `refresh` and other nodes may have
+    /// changed it. A store that does not answer keeps the changes for the
+    /// next time.
+    pub async fn sync(&self, refresh: bool) -> Result<(), crate::store::StoreError> {
+        let Some(m) = &self.mirror else {
+            return Ok(());
+        };
+        let sent = std::mem::take(&mut self.lock().pending);
+        if sent.is_zero() && !(refresh && m.exact) {
+            return Ok(());
+        }
+        match m.store.add_usage(&m.user, sent).await {
+            Ok(Some(u)) => {
+                let mut b = self.lock();
+                b.used = b.pending.applied_to(u.0);
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e) => {
+                self.lock().pending += sent;
+                Err(e)
+            }
         }
     }
 
@@ -182,9 +308,17 @@ impl Ledger {
     /// count the change, all in one step. Keep `f` short (a few system
     /// calls): the commit thread of every user may wait for it.
     pub fn with<T>(&self, f: impl FnOnce(&mut Books) -> T) -> T {
-        // A panic while holding the lock leaves plain numbers behind.
-        let mut books = self.books.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut books)
+        let mut books = self.lock();
+        let before = books.used;
+        let out = f(&mut books);
+        if let Some(m) = &self.mirror {
+            let d = Delta::between(before, books.used);
+            if !d.is_zero() {
+                books.pending += d;
+                m.wake.notify_one();
+            }
+        }
+        out
     }
 
     /// What is used and the limits.
@@ -212,7 +346,10 @@ impl Ledger {
         replaced: u64,
     ) -> Result<Reservation, RemoteError> {
         let lean = replaced.min(bytes);
-        self.with(|b| b.take_leaning(Cost::bytes(bytes), lean))?;
+        match &self.mirror {
+            Some(m) if m.exact && bytes > 0 => self.reserve_shared(m, bytes, lean)?,
+            _ => self.with(|b| b.take_leaning(Cost::bytes(bytes), lean))?,
+        }
         Ok(Reservation {
             ledger: self.clone(),
             reserved: bytes,
@@ -225,6 +362,47 @@ impl Ledger {
 /// Bytes counted for an upload in progress: reserved up front, used as
 /// they are written, and what is not written given back when it is
 /// dropped.
+impl Ledger {
+    /// Reserves in the store, in one conditional update with this node's
+    /// pending changes, and takes the store's usage. Blocking: call from
+    /// a blocking thread (file work runs on those).
+    fn reserve_shared(&self, m: &Mirror, bytes: u64, lean: u64) -> Result<(), RemoteError> {
+        use crate::store::quota::Reserved;
+        let (sent, limit) = {
+            let mut b = self.lock();
+            (std::mem::take(&mut b.pending), b.limits.bytes)
+        };
+        let asked = m.store.reserve(&m.user, sent, bytes, lean, limit);
+        // On a blocking thread this just waits; on a runtime worker the
+        // worker's other tasks move elsewhere first.
+        let outcome = tokio::task::block_in_place(|| m.runtime.block_on(asked));
+        let mut b = self.lock();
+        match outcome {
+            Ok(Reserved::Taken(u)) => {
+                b.used = b.pending.applied_to(u.0);
+                Ok(())
+            }
+            Ok(Reserved::Refused(u)) => {
+                b.used = b.pending.applied_to(u.0);
+                let need = bytes - lean;
+                Err(RemoteError::new(
+                    ErrorKind::QuotaExceeded,
+                    format!(
+                        "needs {need} bytes, {} of {} free",
+                        limit.unwrap_or(0).saturating_sub(b.used.bytes),
+                        limit.unwrap_or(0)
+                    ),
+                ))
+            }
+            Err(e) => {
+                b.pending += sent;
+                tracing::warn!(user = %crate::logfmt::q(&m.user), error = %e, "cannot reserve in the state store");
+                Err(e.to_remote())
+            }
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Reservation {
     ledger: Arc<Ledger>,
@@ -243,7 +421,10 @@ impl Reservation {
 
     /// Reserves more, or refuses when the quota is full.
     pub fn grow(&mut self, bytes: u64) -> Result<(), RemoteError> {
-        self.ledger.with(|b| b.take(Cost::bytes(bytes)))?;
+        match &self.ledger.mirror {
+            Some(m) if m.exact && bytes > 0 => self.ledger.reserve_shared(m, bytes, 0)?,
+            _ => self.ledger.with(|b| b.take(Cost::bytes(bytes)))?,
+        }
         self.reserved += bytes;
         Ok(())
     }

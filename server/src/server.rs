@@ -79,7 +79,7 @@ impl Shared {
             held: Arc::new(tokio::sync::Semaphore::new(config.limits.held_budget())),
             penalties: Penalties::new(config.auth.clone()),
             places: Places::new(&config.limits, config.auth.ipv6_prefix_len),
-            store,
+            store: store.clone(),
             node,
             secret,
             accounts: Arc::new(
@@ -87,7 +87,12 @@ impl Shared {
                     Duration::from_secs(config.limits.usage_kept_secs),
                     crate::budget::ShareLimits::from(&config.limits),
                 )
-                .with_max_depth(config.limits.max_depth),
+                .with_max_depth(config.limits.max_depth)
+                .with_store(
+                    store.clone(),
+                    Duration::from_secs(config.database.node_expiry_secs),
+                    store.engine() == crate::store::Engine::Postgres,
+                ),
             ),
             transfers: Arc::new(tokio::sync::Semaphore::new(config.limits.max_transfers)),
             threads: Arc::new(tokio::sync::Semaphore::new(config.limits.max_threads)),
@@ -140,6 +145,7 @@ pub async fn run(
         Duration::from_millis(shared.config.auth.user_store_check_ms),
     ));
     let heart = tokio::spawn(heartbeat(shared.clone()));
+    let usage = tokio::spawn(sync_usage(shared.clone()));
     let mut refusals = Refusals::default();
     tokio::pin!(shutdown);
     loop {
@@ -248,11 +254,22 @@ pub async fn run(
         tracing::warn!("connections still open after {DRAIN:?}; exiting anyway");
     }
     heart.abort();
+    usage.abort();
+    shared.accounts.sync_usage(false).await;
     if let Err(e) = shared.store.leave(&shared.node).await {
         tracing::warn!(error = %e, "cannot remove this node from the store; it expires");
     }
     shared.store.close().await;
     Ok(())
+}
+
+/// Sends usage changes to the store and takes in other nodes', twice a
+/// second.
+async fn sync_usage(shared: Arc<Shared>) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        shared.accounts.sync_usage(false).await;
+    }
 }
 
 /// Tells the store this node is alive, every `database.heartbeat_ms`,

@@ -249,6 +249,13 @@ async fn entries_are_limited_per_user() {
     c.mkdir("dir2", false).await.unwrap();
     // Measured from disk after a restart, the same.
     drop((raw, c));
+    if s.database.is_some() {
+        // Shared usage (PostgreSQL) is written behind, within
+        // milliseconds; a node killed in that window loses its last
+        // changes until the next measurement (see ARCHITECTURE.md,
+        // "State"). Not what this test is about: let them land.
+        std::thread::sleep(Duration::from_millis(500));
+    }
     s.restart_hard();
     let c = s.client("e", PW).await.unwrap();
     let u = c.usage().await.unwrap();

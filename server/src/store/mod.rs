@@ -4,6 +4,7 @@
 //! lives where is in ARCHITECTURE.md ("State").
 
 pub mod nodes;
+pub mod quota;
 mod schema;
 pub mod users;
 

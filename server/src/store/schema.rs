@@ -63,11 +63,23 @@ const MIGRATIONS: &[Migration] = &[
         CREATE INDEX sessions_node ON sessions (node)
     ",
     },
+    Migration {
+        version: 4,
+        description: "usage per user",
+        sql: "
+        CREATE TABLE usage (
+            user_name TEXT PRIMARY KEY,
+            bytes BIGINT NOT NULL,
+            entries BIGINT NOT NULL,
+            measured_at BIGINT NOT NULL
+        )
+    ",
+    },
 ];
 
 /// The newest schema version this ferryd knows.
 pub fn newest() -> i64 {
-    MIGRATIONS.last().map_or(0, |m| m.version)
+    MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0)
 }
 
 /// Brings the schema up to date. On PostgreSQL the steps run under an
@@ -90,18 +102,22 @@ pub async fn migrate(pool: &AnyPool, engine: Engine) -> Result<(), StoreError> {
     )
     .execute(&mut *tx)
     .await?;
-    let applied: i64 =
-        sqlx::query("SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) AS v FROM schema_migrations")
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("v")?;
-    if applied > newest() {
+    let rows = sqlx::query("SELECT version FROM schema_migrations")
+        .fetch_all(&mut *tx)
+        .await?;
+    let mut applied = std::collections::BTreeSet::new();
+    for row in &rows {
+        applied.insert(row.try_get::<i64, _>("version")?);
+    }
+    if let Some(&found) = applied.last().filter(|&&v| v > newest()) {
         return Err(StoreError::TooNew {
-            found: applied,
+            found,
             known: newest(),
         });
     }
-    for m in MIGRATIONS.iter().filter(|m| m.version > applied) {
+    // Every step not applied yet, in order (one that landed after a
+    // higher-numbered one is applied too).
+    for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
         for statement in m.sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
             sqlx::query(statement).execute(&mut *tx).await?;
         }
