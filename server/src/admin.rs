@@ -154,3 +154,87 @@ pub async fn list(store: &Store, config: &Config) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// One user's line of `ferryd check`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Checked {
+    /// The store and the disk agree.
+    Same,
+    /// They differ (and were fixed, if asked).
+    Differs { fixed: bool },
+    /// The store had no usage yet (recorded, if asked).
+    Unrecorded { fixed: bool },
+    /// Sessions are live: uploads in flight make the figures move, so
+    /// nothing is compared or changed.
+    Busy(usize),
+}
+
+/// `ferryd check [USER] [--fix]`: compares each user's usage in the
+/// store with her home on disk, and with `fix` makes the store say what
+/// the disk holds. Users with live sessions (on any node) are skipped.
+/// Returns whether everything agrees (or was fixed).
+pub async fn check(
+    store: &Store,
+    config: &Config,
+    user: Option<&str>,
+    fix: bool,
+) -> anyhow::Result<bool> {
+    let names: Vec<String> = match user {
+        Some(name) => {
+            if store.user(name).await?.is_none() {
+                bail!("no user {name}");
+            }
+            vec![name.to_string()]
+        }
+        None => store.users().await?.into_iter().map(|(n, _)| n).collect(),
+    };
+    let expiry = std::time::Duration::from_secs(config.database.node_expiry_secs);
+    println!(
+        "{:<20} {:>14} {:>14} {:>10} {:>10}  STATUS",
+        "USER", "STORE BYTES", "DISK BYTES", "STORE ENT", "DISK ENT"
+    );
+    let mut all_good = true;
+    for name in names {
+        let live = store.sessions_of(&name, expiry).await?;
+        let stored = store.usage(&name).await?;
+        if live > 0 {
+            println!(
+                "{name:<20} {:>14} {:>14} {:>10} {:>10}  skipped: {live} live sessions",
+                "-", "-", "-", "-"
+            );
+            continue;
+        }
+        let home = config.home_of(&name);
+        let disk = tokio::task::spawn_blocking(move || Home::open(&home).and_then(|h| h.usage()))
+            .await
+            .context("the walk stopped")?
+            .with_context(|| format!("cannot measure the home of {name}"))?;
+        let status = match stored {
+            Some(u) if u.0 == disk => Checked::Same,
+            Some(_) => Checked::Differs { fixed: fix },
+            None => Checked::Unrecorded { fixed: fix },
+        };
+        if fix && status != Checked::Same {
+            store.set_usage(&name, disk).await?;
+        }
+        let (sb, se) = stored.map_or(("none".into(), "none".into()), |u| {
+            (u.0.bytes.to_string(), u.0.entries.to_string())
+        });
+        let said = match status {
+            Checked::Same => "ok",
+            Checked::Differs { fixed: true } => "differed: fixed",
+            Checked::Differs { fixed: false } => "DIFFERS (--fix to correct)",
+            Checked::Unrecorded { fixed: true } => "not recorded: recorded",
+            Checked::Unrecorded { fixed: false } => "not recorded yet",
+            Checked::Busy(_) => "",
+        };
+        if matches!(status, Checked::Differs { fixed: false }) {
+            all_good = false;
+        }
+        println!(
+            "{name:<20} {sb:>14} {:>14} {se:>10} {:>10}  {said}",
+            disk.bytes, disk.entries
+        );
+    }
+    Ok(all_good)
+}

@@ -130,3 +130,46 @@ fn a_database_that_is_down_is_a_clear_error() {
     let err = String::from_utf8_lossy(&leaked.stderr);
     assert!(err.contains("FERRY_DATABASE_PASSWORD"), "{err}");
 }
+
+fn check(root: &std::path::Path, args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferryd"))
+        .arg("check")
+        .args(args)
+        .arg("--root")
+        .arg(root)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+/// `ferryd check` finds a home changed behind the store's back, says so
+/// with exit code 1, and `--fix` makes the store agree with the disk.
+#[test]
+fn check_compares_the_store_with_the_disk_and_fixes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    assert!(ferryd(root, &["add", "carol"], "pw\n").status.success());
+    std::fs::write(root.join("home/carol/f"), vec![0u8; 1000]).unwrap();
+    let first = check(root, &[]);
+    assert!(first.status.success());
+    assert!(String::from_utf8_lossy(&first.stdout).contains("not recorded yet"));
+    assert!(check(root, &["--fix"]).status.success());
+    let same = check(root, &["carol"]);
+    assert!(same.status.success());
+    let text = String::from_utf8_lossy(&same.stdout);
+    assert!(text.contains("1000") && text.contains(" ok"), "{text}");
+
+    std::fs::write(root.join("home/carol/g"), vec![0u8; 500]).unwrap();
+    let differs = check(root, &[]);
+    assert_eq!(differs.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&differs.stdout);
+    assert!(text.contains("DIFFERS") && text.contains("1500"), "{text}");
+    let fixed = check(root, &["--fix"]);
+    assert!(fixed.status.success());
+    assert!(String::from_utf8_lossy(&fixed.stdout).contains("fixed"));
+    assert!(check(root, &[]).status.success());
+    assert_eq!(check(root, &["nobody"]).status.code(), Some(1));
+}

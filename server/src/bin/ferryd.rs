@@ -59,6 +59,18 @@ enum Cmd {
         #[command(flatten)]
         at: Where,
     },
+    /// Compare each user's usage in the state store with her home on
+    /// disk (files changed behind ferryd's back, a node killed mid-way);
+    /// exit code 1 if they differ. Users with live sessions are skipped.
+    Check {
+        #[command(flatten)]
+        at: Where,
+        /// Only this user.
+        user: Option<String>,
+        /// Make the store say what the disk holds.
+        #[arg(long)]
+        fix: bool,
+    },
     /// Manage users.
     User {
         #[command(flatten)]
@@ -154,6 +166,23 @@ fn real_main() -> anyhow::Result<()> {
             config.insecure_plaintext |= insecure_plaintext;
             config.trusted_proxies.extend(trusted_proxy);
             serve(config)
+        }
+        Cmd::Check { at, user, fix } => {
+            let config = load(&at)?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            let good = rt.block_on(async {
+                let store = admin::open(&config).await?;
+                let good = admin::check(&store, &config, user.as_deref(), fix).await;
+                store.close().await;
+                good
+            })?;
+            if !good {
+                std::process::exit(1);
+            }
+            Ok(())
         }
         Cmd::Fingerprint { at } => {
             let config = load(&at)?;
