@@ -33,6 +33,17 @@ pub struct Account {
     /// The user's share of the server (places, bytes, threads), over all
     /// sessions.
     pub share: Share,
+    /// With several nodes: where uploads in progress are claimed.
+    cluster: Option<Cluster>,
+}
+
+/// What an account needs to claim uploads across nodes.
+#[derive(Clone, Debug)]
+struct Cluster {
+    store: crate::store::Store,
+    node: String,
+    expiry: std::time::Duration,
+    runtime: tokio::runtime::Handle,
 }
 
 /// A path being uploaded; dropping it lets the next writer in.
@@ -42,6 +53,8 @@ pub struct PathLock {
     path: RemotePath,
     /// Cancelled when a newer upload of the same path takes over.
     pub superseded: CancellationToken,
+    /// Whether this node holds the path's row in the store.
+    claimed: bool,
 }
 
 impl Drop for PathLock {
@@ -49,6 +62,14 @@ impl Drop for PathLock {
         // A successor only inserts its entry after ours is gone, so the
         // entry under our path is ours.
         lock(&self.account.active).remove(&self.path);
+        if let (true, Some(c)) = (self.claimed, &self.account.cluster) {
+            let (c, user, path) = (c.clone(), self.account.name.clone(), self.path.to_string());
+            c.runtime.clone().spawn(async move {
+                if let Err(e) = c.store.release_upload(&user, &path, &c.node).await {
+                    tracing::warn!(error = %e, "cannot release an upload's row; it goes with this node");
+                }
+            });
+        }
     }
 }
 
@@ -82,11 +103,15 @@ impl Account {
                     None => {
                         let token = CancellationToken::new();
                         active.insert(path.clone(), token.clone());
-                        return Ok(PathLock {
+                        let mut held = PathLock {
                             account: self.clone(),
                             path: path.clone(),
                             superseded: token,
-                        });
+                            claimed: false,
+                        };
+                        drop(active);
+                        self.claim(&mut held)?;
+                        return Ok(held);
                     }
                 }
             }
@@ -95,6 +120,35 @@ impl Account {
         Err(RemoteError::new(
             ErrorKind::TooBusy,
             format!("{path} is already being uploaded"),
+        ))
+    }
+
+    /// With several nodes: claims the path in the store, asking the node
+    /// that runs an older upload of it to let go, for up to 5 s.
+    /// Blocking, like [`Account::lock_path`].
+    fn claim(&self, held: &mut PathLock) -> Result<(), RemoteError> {
+        use crate::store::uploads::Claim;
+        let Some(c) = &self.cluster else {
+            return Ok(());
+        };
+        let path = held.path.to_string();
+        for _ in 0..100 {
+            let asked = c.store.claim_upload(&self.name, &path, &c.node, c.expiry);
+            match tokio::task::block_in_place(|| c.runtime.block_on(asked)) {
+                Ok(Claim::Got) => {
+                    held.claimed = true;
+                    return Ok(());
+                }
+                Ok(Claim::Asked) => std::thread::sleep(std::time::Duration::from_millis(50)),
+                Err(e) => {
+                    tracing::warn!(user = %crate::logfmt::q(&self.name), error = %e, "cannot claim an upload in the state store");
+                    return Err(e.to_remote());
+                }
+            }
+        }
+        Err(RemoteError::new(
+            ErrorKind::TooBusy,
+            format!("{} is being uploaded through another node", held.path),
         ))
     }
 }
@@ -136,6 +190,8 @@ struct SharedUsage {
     exact: bool,
     /// Woken by every ledger change (see [`Accounts::sync_usage`]).
     wake: Arc<tokio::sync::Notify>,
+    /// This node's id.
+    node: String,
 }
 
 /// Holds one session open; dropping it ends the session.
@@ -173,14 +229,15 @@ impl Accounts {
     pub fn with_store(
         mut self,
         store: crate::store::Store,
-        node_expiry: std::time::Duration,
+        node: &crate::store::nodes::Node,
         exact: bool,
     ) -> Accounts {
         self.shared = Some(SharedUsage {
             store,
-            node_expiry,
+            node_expiry: node.expiry,
             exact,
             wake: Arc::new(tokio::sync::Notify::new()),
+            node: node.id.clone(),
         });
         self
     }
@@ -200,8 +257,32 @@ impl Accounts {
             };
             if due {
                 next = tokio::time::Instant::now() + refresh;
+                if sh.exact {
+                    self.let_go_of_wanted_uploads(sh).await;
+                }
             }
             self.sync_usage(due).await;
+        }
+    }
+
+    /// Stops this node's uploads that another node's newer upload of the
+    /// same path asks for (see `store/uploads.rs`).
+    async fn let_go_of_wanted_uploads(&self, sh: &SharedUsage) {
+        let wanted = match sh.store.wanted_uploads(&sh.node).await {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot look for wanted uploads in the state store");
+                return;
+            }
+        };
+        for (user, path) in wanted {
+            let (Some(a), Ok(path)) = (self.get(&user), RemotePath::parse(&path)) else {
+                continue;
+            };
+            let token = lock(&a.active).get(&path).cloned();
+            if let Some(token) = token {
+                token.cancel();
+            }
         }
     }
 
@@ -368,6 +449,16 @@ impl Accounts {
             }),
             active: Mutex::new(HashMap::new()),
             share: Share::new(&self.share),
+            cluster: self
+                .shared
+                .as_ref()
+                .filter(|sh| sh.exact)
+                .map(|sh| Cluster {
+                    store: sh.store.clone(),
+                    node: sh.node.clone(),
+                    expiry: sh.node_expiry,
+                    runtime: tokio::runtime::Handle::current(),
+                }),
         }))
     }
 

@@ -80,7 +80,7 @@ impl Shared {
             penalties: Penalties::new(config.auth.clone()),
             places: Places::new(&config.limits, config.auth.ipv6_prefix_len),
             store: store.clone(),
-            node,
+            node: node.clone(),
             secret,
             accounts: Arc::new(
                 Accounts::new(
@@ -90,7 +90,7 @@ impl Shared {
                 .with_max_depth(config.limits.max_depth)
                 .with_store(
                     store.clone(),
-                    Duration::from_secs(config.database.node_expiry_secs),
+                    &node,
                     store.engine() == crate::store::Engine::Postgres,
                 ),
             ),
@@ -263,13 +263,13 @@ pub async fn run(
     Ok(())
 }
 
-/// Sends usage changes to the store and takes in other nodes', twice a
-/// second.
+/// Sends usage changes to the store as they happen, and takes in other
+/// nodes' (and lets go of uploads they want) twice a second.
 async fn sync_usage(shared: Arc<Shared>) {
-    loop {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        shared.accounts.sync_usage(false).await;
-    }
+    shared
+        .accounts
+        .sync_usage_forever(Duration::from_millis(500))
+        .await;
 }
 
 /// Tells the store this node is alive, every `database.heartbeat_ms`,

@@ -6,6 +6,7 @@
 pub mod nodes;
 pub mod quota;
 mod schema;
+pub mod uploads;
 pub mod users;
 
 use std::path::Path;

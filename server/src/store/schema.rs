@@ -75,6 +75,21 @@ const MIGRATIONS: &[Migration] = &[
         )
     ",
     },
+    Migration {
+        version: 5,
+        description: "uploads in progress",
+        sql: "
+        CREATE TABLE uploads (
+            user_name TEXT NOT NULL,
+            path TEXT NOT NULL,
+            node TEXT NOT NULL,
+            wanted_by TEXT,
+            started BIGINT NOT NULL,
+            PRIMARY KEY (user_name, path)
+        );
+        CREATE INDEX uploads_node ON uploads (node)
+    ",
+    },
 ];
 
 /// The newest schema version this ferryd knows.
