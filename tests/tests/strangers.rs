@@ -180,18 +180,40 @@ async fn one_deadline_covers_tls_hello_and_login() {
     );
 }
 
+/// What a delay proxy has done so far.
+#[derive(Debug, Default)]
+struct Proxied {
+    /// Connections opened to the target.
+    connected: AtomicUsize,
+    /// Resets from the target passed on to a client.
+    resets: AtomicUsize,
+}
+
 /// A TCP proxy on loopback that holds each chunk `delay` before passing
 /// it on, both ways: a remote user's path (2 × `delay` round trip). A
-/// reset from the server reaches the client as a reset.
-async fn delay_proxy(target: SocketAddr, delay: Duration) -> SocketAddr {
+/// reset from the server reaches the client as a reset, also one that
+/// comes before the proxy's connect to the server is through.
+async fn delay_proxy(target: SocketAddr, delay: Duration) -> (SocketAddr, Arc<Proxied>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Proxied::default());
+    let seen_here = seen.clone();
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
+            let seen = seen_here.clone();
             tokio::spawn(async move {
-                let Ok(server) = TcpStream::connect(target).await else {
-                    return;
+                // A server that resets a connection at accept (turned away
+                // as busy) can fail the connect itself: reset the client
+                // then too, not close it as if the server had hung up.
+                let server = match TcpStream::connect(target).await {
+                    Ok(server) => server,
+                    Err(_) => {
+                        seen.resets.fetch_add(1, Ordering::Relaxed);
+                        let _ = client.set_zero_linger();
+                        return;
+                    }
                 };
+                seen.connected.fetch_add(1, Ordering::Relaxed);
                 let (mut cr, mut cw) = client.into_split();
                 let (mut sr, mut sw) = server.into_split();
                 let mut up = vec![0u8; 64 * 1024];
@@ -220,13 +242,14 @@ async fn delay_proxy(target: SocketAddr, delay: Duration) -> SocketAddr {
                 // A write half shuts down (FIN) when dropped: reunite first.
                 if let Ok(client) = cr.reunite(cw) {
                     if reset {
+                        seen.resets.fetch_add(1, Ordering::Relaxed);
                         let _ = client.set_zero_linger();
                     }
                 }
             });
         }
     });
-    addr
+    (addr, seen)
 }
 
 /// One silent socket from `from` at a time until `stop`; when the server
@@ -271,7 +294,7 @@ async fn logins_under_churn(churner: fn(u8) -> [u8; 4]) -> usize {
         )));
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let proxy = delay_proxy(s.addr, Duration::from_millis(50)).await;
+    let (proxy, _) = delay_proxy(s.addr, Duration::from_millis(50)).await;
     let mut opts = s.options("alice", PW);
     opts.server = proxy.to_string();
     let mut ok = 0;
@@ -330,14 +353,18 @@ async fn a_stranger_closed_to_make_room_is_told_busy() {
         "[limits]\nmax_unauthenticated = 1\nlogin_timeout_secs = 20\n[auth]\niterations = 4096\n",
     );
     s.add_user("alice", PW, None);
-    let proxy = delay_proxy(s.addr, Duration::from_millis(200)).await;
+    let (proxy, seen) = delay_proxy(s.addr, Duration::from_millis(200)).await;
     let mut opts = s.options("alice", PW);
     opts.server = proxy.to_string();
     opts.busy = ferry_tui::client::BusyRetry::for_up_to(Duration::from_secs(30));
     let user = tokio::spawn(async move { ferry_tui::client::connect(&opts).await });
     // The user holds the only place, its ClientHello still on the way:
     // another network's newcomer takes it, then leaves after a second.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let waiting = Instant::now();
+    while seen.connected.load(Ordering::Relaxed) == 0 {
+        assert!(waiting.elapsed() < Duration::from_secs(10), "no connect");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let other = connect_from([127, 6, 0, 1], s.addr).await.unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
     drop(other);
@@ -347,4 +374,6 @@ async fn a_stranger_closed_to_make_room_is_told_busy() {
         .unwrap()
         .expect("login succeeded");
     client.list("/").await.expect("list");
+    // It got in by retrying: its first connection was reset.
+    assert!(seen.resets.load(Ordering::Relaxed) >= 1, "never reset");
 }
