@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use ferry_tui::client::{connect, Client, ClientError, ConnectOptions, Security, TlsOptions};
 
+pub mod cluster;
 pub mod fixtures;
+pub use cluster::Cluster;
 pub use fixtures::{Haproxy, HaproxyOptions, Postgres, TestDatabase};
 
 /// Directory holding the workspace's built binaries.
