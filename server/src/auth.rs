@@ -92,16 +92,16 @@ where
             _ => Vec::new(),
         };
         // A wrong key counts like a wrong password (no user name).
-        let attempt = match shared.penalties.begin(ip, "") {
+        let attempt = match shared.penalties.begin(ip, "").await {
             Ok(a) => a,
             Err(e) => return Err(refuse(w, e).await),
         };
         if access::verify(key.as_bytes(), nonce, &answer) {
-            if let Err(e) = attempt.succeeded() {
+            if let Err(e) = attempt.succeeded().await {
                 return Err(refuse(w, e).await);
             }
         } else {
-            let delay = attempt.failed();
+            let delay = attempt.failed().await;
             tracing::warn!(target: "audit", addr = %peer, "access key refused");
             tokio::time::sleep(delay).await;
             return Err(refuse(
@@ -150,8 +150,8 @@ where
     // it cannot bind ('n') or thinks we cannot ('y') is refused, so a
     // relay between two TLS connections cannot pass a login through.
     if matches!(binding, ServerBinding::TlsExporter(_)) && (!plus || !parsed.requests_binding()) {
-        if let Ok(attempt) = shared.penalties.begin(ip, &user) {
-            attempt.failed();
+        if let Ok(attempt) = shared.penalties.begin(ip, &user).await {
+            attempt.failed().await;
         }
         tracing::warn!(target: "audit", user = %q(&user), addr = %peer, "login refused: no channel binding over TLS");
         let why = "this server requires SCRAM-SHA-256-PLUS with tls-exporter channel binding";
@@ -181,7 +181,7 @@ where
     let (state, server_first) = match ServerFirst::new(parsed, verifier, &server_nonce, binding) {
         Ok(v) => v,
         Err(e) => {
-            let attempt = match shared.penalties.begin(ip, &user) {
+            let attempt = match shared.penalties.begin(ip, &user).await {
                 Ok(a) => a,
                 Err(e) => return Err(refuse(w, e).await),
             };
@@ -209,7 +209,7 @@ where
             return Err(refuse(w, e).await);
         }
     };
-    let attempt = match shared.penalties.begin_after(ip, &user, turn) {
+    let attempt = match shared.penalties.begin_after(ip, &user, turn).await {
         Ok(a) => a,
         Err(e) => {
             tracing::warn!(target: "audit", user = %q(&user), addr = %peer, error = %e, "login refused unchecked");
@@ -225,7 +225,7 @@ where
         // but never let one through.
         return Err(fail(w, peer, attempt, &user, "unknown user").await);
     };
-    if let Err(e) = attempt.succeeded() {
+    if let Err(e) = attempt.succeeded().await {
         tracing::warn!(target: "audit", user = %q(&user), addr = %peer, "login refused: address banned while it was checked");
         return Err(refuse(w, e).await);
     }
@@ -300,7 +300,7 @@ async fn fail<W: AsyncWrite + Unpin>(
     user: &str,
     why: &str,
 ) -> AuthEnd {
-    let delay = attempt.failed();
+    let delay = attempt.failed().await;
     tracing::warn!(target: "audit", user = %q(user), addr = %peer, reason = %q(why), "login failed");
     tokio::time::sleep(delay).await;
     refuse(w, RemoteError::bare(ErrorKind::AuthFailed)).await

@@ -203,6 +203,10 @@ pub struct AuthConfig {
     /// sessions: a removed user or a changed password closes them, a new
     /// quota holds from the next upload.
     pub user_store_check_ms: u64,
+    /// How often, in milliseconds, each node takes the bans other nodes
+    /// wrote to the state store into its own table (accepting a
+    /// connection checks that table, not the store).
+    pub ban_sync_ms: u64,
     /// IPv6 sources are counted by network: the first this many bits of
     /// the address (a host usually holds a whole /64).
     pub ipv6_prefix_len: u8,
@@ -278,6 +282,7 @@ impl Default for AuthConfig {
             ban_after_failures: 10,
             ban_secs: 600,
             user_store_check_ms: 1000,
+            ban_sync_ms: 1000,
             ipv6_prefix_len: 64,
             user_penalty_after: 20,
             user_delay_ms: 1_000,
@@ -414,6 +419,10 @@ impl Config {
         anyhow::ensure!(
             self.auth.user_store_check_ms > 0,
             "auth.user_store_check_ms must be positive"
+        );
+        anyhow::ensure!(
+            self.auth.ban_sync_ms > 0,
+            "auth.ban_sync_ms must be positive"
         );
         anyhow::ensure!(
             self.transfers.sweep_interval_secs > 0,

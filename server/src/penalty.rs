@@ -2,7 +2,12 @@
 //! ARCHITECTURE.md, "Login penalties"): each failure from a source doubles
 //! the delay before its answer and enough of them ban it for a while;
 //! failures against one user from anywhere space out that user's logins
-//! from sources it has not logged in from.
+//! from sources it has not logged in from. Failures, proofs being
+//! checked and bans of sources are shared through the store with every
+//! node (`penalty/shared.rs`); each node keeps its own table too, for the
+//! checks that must not cost a query.
+
+mod shared;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -14,6 +19,7 @@ use ferry_proto::{ErrorKind, RemoteError};
 use crate::config::AuthConfig;
 use crate::logfmt::q;
 use crate::places::source;
+use crate::store::Store;
 
 /// User names a source's record keeps apart; failures against further
 /// names are counted together (and no login clears them).
@@ -115,6 +121,10 @@ impl Table {
 pub struct Penalties {
     cfg: AuthConfig,
     table: Mutex<Table>,
+    /// Shared with the other nodes; None: this process alone.
+    store: Option<Store>,
+    /// How long a proof's row in the store counts at most.
+    attempt_ttl: Duration,
 }
 
 impl Penalties {
@@ -123,6 +133,19 @@ impl Penalties {
         Penalties {
             cfg,
             table: Mutex::new(Table::default()),
+            store: None,
+            attempt_ttl: Duration::ZERO,
+        }
+    }
+
+    /// A table whose sources' failures, proofs and bans are shared with
+    /// the other nodes through `store`; a proof's row counts for
+    /// `attempt_ttl` at most (the login deadline), should its node die.
+    pub fn shared(cfg: AuthConfig, store: Store, attempt_ttl: Duration) -> Penalties {
+        Penalties {
+            store: Some(store),
+            attempt_ttl,
+            ..Penalties::new(cfg)
         }
     }
 
@@ -138,7 +161,9 @@ impl Penalties {
         Duration::from_secs(self.cfg.forget_after_secs)
     }
 
-    /// Refuses a banned source (checked as its connection starts).
+    /// Refuses a banned source (checked as its connection starts, from
+    /// this node's table, which holds the store's bans as of its last
+    /// look: no query).
     pub fn check(&self, ip: IpAddr) -> Result<(), RemoteError> {
         let src = self.source(ip);
         let mut table = self.table();
@@ -196,22 +221,38 @@ impl Penalties {
                     rec.next_slot = slot + delay;
                 }
             }
-            if self.count_failure(&mut table, src, key, now) {
-                return Err(RemoteError::bare(ErrorKind::Banned));
-            }
-            if !granted {
-                let detail = "too many failed logins as this user lately: try again later";
-                return Err(RemoteError::new(ErrorKind::TooBusy, detail));
-            }
-            slot - now
+            let counted = self.count_failure(&mut table, src, key, now);
+            (counted, granted, slot - now, src, key)
         };
+        let (counted, granted, wait, src, key) = wait;
+        // Counted in the store too: the try counts on every node.
+        let banned = match counted {
+            None => true,
+            Some(failures) => self.count_shared(src, key, failures).await?.1,
+        };
+        if banned {
+            return Err(RemoteError::bare(ErrorKind::Banned));
+        }
+        if !granted {
+            let detail = "too many failed logins as this user lately: try again later";
+            return Err(RemoteError::new(ErrorKind::TooBusy, detail));
+        }
         tokio::time::sleep(wait).await;
         Ok(Turn::Counted)
     }
 
-    /// Counts a failure of `src` against the user `key`, banning the
-    /// source at the threshold; true if it is banned now.
-    fn count_failure(&self, table: &mut Table, src: IpAddr, key: Name, now: Instant) -> bool {
+    /// Counts a failure of `src` against the user `key` in this node's
+    /// table, banning the source at the threshold if there is no store
+    /// (with one, the failures on all nodes decide: `count_shared`);
+    /// returns its failures now, or None if it was banned already
+    /// (nothing counted).
+    fn count_failure(
+        &self,
+        table: &mut Table,
+        src: IpAddr,
+        key: Name,
+        now: Instant,
+    ) -> Option<u32> {
         let cfg = &self.cfg;
         let forget = self.forget_after();
         // Forget stale records so the table cannot grow without bound.
@@ -222,7 +263,7 @@ impl Penalties {
         });
         let rec = table.sources.entry(src).or_default();
         if rec.banned(now) {
-            return true;
+            return None;
         }
         if rec.by_user.contains_key(&key) || rec.by_user.len() < NAMES_PER_SOURCE {
             *rec.by_user.entry(key).or_insert(0) += 1;
@@ -231,12 +272,12 @@ impl Penalties {
         }
         rec.last = Some(now);
         let failures = rec.failures();
-        if failures >= cfg.ban_after_failures && rec.banned_until.is_none() {
+        if failures >= cfg.ban_after_failures && rec.banned_until.is_none() && self.store.is_none()
+        {
             rec.banned_until = Some(now + Duration::from_secs(cfg.ban_secs));
             tracing::warn!(target: "audit", addr = %src, failures, "address banned after failed logins");
-            return true;
         }
-        false
+        Some(failures)
     }
 
     fn user_delay(&self, failures: u32) -> Duration {
@@ -249,18 +290,28 @@ impl Penalties {
     /// from `ip`: refused if the source is banned, or if its failures and
     /// the proofs in flight already reach the ban threshold (so parallel
     /// connections cannot have more guesses checked than one would).
-    pub fn begin(&self, ip: IpAddr, user: &str) -> Result<Attempt<'_>, RemoteError> {
-        self.begin_after(ip, user, Turn::Free)
+    pub async fn begin(&self, ip: IpAddr, user: &str) -> Result<Attempt<'_>, RemoteError> {
+        self.begin_after(ip, user, Turn::Free).await
     }
 
     /// [`Penalties::begin`] after [`Penalties::turn`]: a try whose turn
     /// already counts as a failure of its source is not counted again.
-    pub fn begin_after(
+    /// With a store, the same is checked over every node (the proof has
+    /// a row there while it is checked); a store that does not answer
+    /// refuses the login as busy.
+    pub async fn begin_after(
         &self,
         ip: IpAddr,
         user: &str,
         turn: Turn,
     ) -> Result<Attempt<'_>, RemoteError> {
+        let mut attempt = self.begin_here(ip, user, turn)?;
+        self.begin_shared(&mut attempt).await?;
+        Ok(attempt)
+    }
+
+    /// [`Penalties::begin_after`] in this node's table.
+    fn begin_here(&self, ip: IpAddr, user: &str, turn: Turn) -> Result<Attempt<'_>, RemoteError> {
         let src = self.source(ip);
         let now = Instant::now();
         let counted = turn == Turn::Counted;
@@ -269,9 +320,10 @@ impl Penalties {
         if rec.banned(now) {
             return Err(RemoteError::bare(ErrorKind::Banned));
         }
-        // A counted try is among its source's failures already.
+        // A counted try is among its source's failures already. (With a
+        // store, those on all nodes are checked there.)
         let before = rec.failures().saturating_sub(u32::from(counted));
-        if before + rec.in_flight >= self.cfg.ban_after_failures {
+        if self.store.is_none() && before + rec.in_flight >= self.cfg.ban_after_failures {
             let detail = "too many logins in flight from this address: try again later";
             return Err(RemoteError::new(ErrorKind::TooBusy, detail));
         }
@@ -283,6 +335,7 @@ impl Penalties {
             key: name_key(user),
             counted,
             done: false,
+            row: None,
         })
     }
 
@@ -305,6 +358,8 @@ pub struct Attempt<'a> {
     /// Already counted as a failure of its source by its turn.
     counted: bool,
     done: bool,
+    /// Its row in the store, while it has one.
+    row: Option<String>,
 }
 
 /// How a login got its turn (see [`Penalties::turn`]).
@@ -318,25 +373,39 @@ pub enum Turn {
 }
 
 impl Attempt<'_> {
-    /// Records the failure; returns how long to wait before answering.
-    pub fn failed(mut self) -> Duration {
+    /// Records the failure (here and in the store, where a store that
+    /// does not answer loses it: the login is over either way); returns
+    /// how long to wait before answering.
+    pub async fn failed(mut self) -> Duration {
         self.done = true;
+        let p = self.penalties;
+        let (counted, here) = self.failed_here();
+        // The failures on all nodes, or this node's if the store did not
+        // answer.
+        let failures = p.failed_shared(&mut self, counted).await.unwrap_or(here);
+        let cfg = &p.cfg;
+        let shift = failures.saturating_sub(1).min(20);
+        let delay = cfg.failure_delay_ms.saturating_mul(1 << shift);
+        Duration::from_millis(delay.min(cfg.max_failure_delay_ms))
+    }
+
+    /// [`Attempt::failed`] in this node's table: the failures counted
+    /// now (None if not counted here), and the source's failures.
+    fn failed_here(&self) -> (Option<u32>, u32) {
         let p = self.penalties;
         let cfg = &p.cfg;
         let now = Instant::now();
         let forget = p.forget_after();
         let mut table = p.table();
         p.end(&mut table, self.source);
-        if !self.counted {
-            p.count_failure(&mut table, self.source, self.key, now);
-        }
+        let counted = match self.counted {
+            false => p.count_failure(&mut table, self.source, self.key, now),
+            true => None,
+        };
         let failures = table
             .sources
             .get(&self.source)
             .map_or(1, SourceRec::failures);
-        let shift = failures.saturating_sub(1).min(20);
-        let delay = cfg.failure_delay_ms.saturating_mul(1 << shift);
-        let delay = Duration::from_millis(delay.min(cfg.max_failure_delay_ms));
         if !self.user.is_empty() {
             let penalized = cfg.user_penalty_after;
             let spacing = |n| p.user_delay(n);
@@ -354,16 +423,22 @@ impl Attempt<'_> {
                 }
             }
         }
-        delay
+        (counted, failures)
     }
 
     /// Ends the check of a proof that passed. Refused if the source was
     /// banned meanwhile (the verdict must not leak past a ban). Clears
     /// only this user's own failures from this source (a right access key
-    /// clears nothing: it is shared).
-    pub fn succeeded(mut self) -> Result<(), RemoteError> {
-        self.done = true;
+    /// clears nothing: it is shared). With a store, a ban from any node
+    /// refuses it, and a store that does not answer refuses it as busy.
+    pub async fn succeeded(mut self) -> Result<(), RemoteError> {
         let p = self.penalties;
+        // Refused early, it ends on drop.
+        if p.banned_here(self.source) {
+            return Err(RemoteError::bare(ErrorKind::Banned));
+        }
+        p.succeeded_shared(&mut self).await?;
+        self.done = true;
         let now = Instant::now();
         let mut table = p.table();
         p.end(&mut table, self.source);
@@ -399,6 +474,9 @@ impl Drop for Attempt<'_> {
             let mut table = self.penalties.table();
             self.penalties.end(&mut table, self.source);
         }
+        if let Some(row) = self.row.take() {
+            self.penalties.end_row_later(row);
+        }
     }
 }
 
@@ -416,66 +494,86 @@ mod tests {
         })
     }
 
-    #[test]
-    fn delays_grow_then_ban() {
+    #[tokio::test]
+    async fn delays_grow_then_ban() {
         let p = penalties();
         let ip: IpAddr = [10, 0, 0, 1].into();
         let other: IpAddr = [10, 0, 0, 2].into();
-        let fail = |ip| p.begin(ip, "bob").unwrap().failed();
-        assert_eq!(fail(ip), Duration::from_millis(100));
-        assert_eq!(fail(ip), Duration::from_millis(200));
-        assert_eq!(fail(ip), Duration::from_millis(350));
+        let p = &p;
+        let fail = |ip| async move { p.begin(ip, "bob").await.unwrap().failed().await };
+        assert_eq!(fail(ip).await, Duration::from_millis(100));
+        assert_eq!(fail(ip).await, Duration::from_millis(200));
+        assert_eq!(fail(ip).await, Duration::from_millis(350));
         assert!(p.check(ip).is_ok());
-        fail(ip);
+        fail(ip).await;
         assert_eq!(p.check(ip).unwrap_err().kind, ErrorKind::Banned);
         assert!(p.check(other).is_ok());
     }
 
-    #[test]
-    fn a_success_clears_only_its_own_users_failures() {
+    #[tokio::test]
+    async fn a_success_clears_only_its_own_users_failures() {
         let p = penalties();
         let ip: IpAddr = [10, 0, 0, 1].into();
         for _ in 0..3 {
-            p.begin(ip, "bob").unwrap().failed();
+            p.begin(ip, "bob").await.unwrap().failed().await;
         }
-        p.begin(ip, "mallory").unwrap().succeeded().unwrap();
-        p.begin(ip, "bob").unwrap().failed();
+        p.begin(ip, "mallory")
+            .await
+            .unwrap()
+            .succeeded()
+            .await
+            .unwrap();
+        p.begin(ip, "bob").await.unwrap().failed().await;
         assert_eq!(p.check(ip).unwrap_err().kind, ErrorKind::Banned);
 
         let ip: IpAddr = [10, 0, 0, 2].into();
         for _ in 0..3 {
-            p.begin(ip, "alice").unwrap().failed();
+            p.begin(ip, "alice").await.unwrap().failed().await;
         }
         // Alice's own mistakes are hers to clear.
-        p.begin(ip, "alice").unwrap().succeeded().unwrap();
-        p.begin(ip, "alice").unwrap().failed();
+        p.begin(ip, "alice")
+            .await
+            .unwrap()
+            .succeeded()
+            .await
+            .unwrap();
+        p.begin(ip, "alice").await.unwrap().failed().await;
         assert!(p.check(ip).is_ok());
     }
 
-    #[test]
-    fn proofs_in_flight_count_and_abandoned_ones_do_not() {
+    #[tokio::test]
+    async fn proofs_in_flight_count_and_abandoned_ones_do_not() {
         let p = penalties();
         let ip: IpAddr = [10, 0, 0, 1].into();
-        let held: Vec<_> = (0..4).map(|_| p.begin(ip, "bob").unwrap()).collect();
-        assert_eq!(p.begin(ip, "bob").unwrap_err().kind, ErrorKind::TooBusy);
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            held.push(p.begin(ip, "bob").await.unwrap());
+        }
+        assert_eq!(
+            p.begin(ip, "bob").await.unwrap_err().kind,
+            ErrorKind::TooBusy
+        );
         drop(held);
-        let a = p.begin(ip, "bob").unwrap();
-        let b = p.begin(ip, "bob").unwrap();
-        p.begin(ip, "x").unwrap().failed();
-        p.begin(ip, "x").unwrap().failed();
+        let a = p.begin(ip, "bob").await.unwrap();
+        let b = p.begin(ip, "bob").await.unwrap();
+        p.begin(ip, "x").await.unwrap().failed().await;
+        p.begin(ip, "x").await.unwrap().failed().await;
         // Two failures and two in flight reach the threshold of four.
-        assert_eq!(p.begin(ip, "bob").unwrap_err().kind, ErrorKind::TooBusy);
-        a.failed();
-        b.succeeded().unwrap();
+        assert_eq!(
+            p.begin(ip, "bob").await.unwrap_err().kind,
+            ErrorKind::TooBusy
+        );
+        a.failed().await;
+        b.succeeded().await.unwrap();
         assert!(p.check(ip).is_ok());
     }
 
-    #[test]
-    fn an_ipv6_network_is_one_source() {
+    #[tokio::test]
+    async fn an_ipv6_network_is_one_source() {
         let p = penalties();
         for i in 1..=4u16 {
             let ip = IpAddr::from([0x2001, 0xdb8, 0, 7, i, 0, 0, i]);
-            p.begin(ip, "bob").unwrap().failed();
+            p.begin(ip, "bob").await.unwrap().failed().await;
         }
         let same: IpAddr = "2001:db8:0:7::99".parse().unwrap();
         let next: IpAddr = "2001:db8:0:8::1".parse().unwrap();
@@ -493,9 +591,18 @@ mod tests {
             ..AuthConfig::default()
         });
         let home: IpAddr = [10, 0, 0, 1].into();
-        p.begin(home, "bob").unwrap().succeeded().unwrap();
+        p.begin(home, "bob")
+            .await
+            .unwrap()
+            .succeeded()
+            .await
+            .unwrap();
         for i in 2..5u8 {
-            p.begin([10, 0, 0, i].into(), "bob").unwrap().failed();
+            p.begin([10, 0, 0, i].into(), "bob")
+                .await
+                .unwrap()
+                .failed()
+                .await;
         }
         let soon = Instant::now() + Duration::from_secs(5);
         let stranger: IpAddr = [10, 0, 0, 9].into();
@@ -525,7 +632,11 @@ mod tests {
             ..AuthConfig::default()
         });
         for i in 2..5u8 {
-            p.begin([10, 0, 0, i].into(), "bob").unwrap().failed();
+            p.begin([10, 0, 0, i].into(), "bob")
+                .await
+                .unwrap()
+                .failed()
+                .await;
         }
         let deadline = Instant::now() + Duration::from_secs(90);
         // The attacker's sources have failed against bob: they may not
@@ -553,7 +664,7 @@ mod tests {
         });
         let ip: IpAddr = [10, 0, 0, 2].into();
         for _ in 0..3 {
-            p.begin(ip, "bob").unwrap().failed();
+            p.begin(ip, "bob").await.unwrap().failed().await;
         }
         let deadline = Instant::now() + Duration::from_secs(1);
         for _ in 0..4 {
@@ -572,11 +683,15 @@ mod tests {
             ..AuthConfig::default()
         });
         let ip: IpAddr = [10, 0, 0, 1].into();
-        p.begin(ip, "bob").unwrap().failed();
+        p.begin(ip, "bob").await.unwrap().failed().await;
         let deadline = Instant::now() + Duration::from_secs(60);
         let fresh: IpAddr = [10, 0, 0, 7].into();
         let turn = p.turn(fresh, "bob", deadline).await.unwrap();
-        p.begin_after(fresh, "bob", turn).unwrap().failed();
+        p.begin_after(fresh, "bob", turn)
+            .await
+            .unwrap()
+            .failed()
+            .await;
         let table = p.table();
         assert_eq!(table.sources[&fresh].failures(), 1);
     }

@@ -77,7 +77,11 @@ impl Shared {
             .await?;
         Ok(Shared {
             held: Arc::new(tokio::sync::Semaphore::new(config.limits.held_budget())),
-            penalties: Penalties::new(config.auth.clone()),
+            penalties: Penalties::shared(
+                config.auth.clone(),
+                store.clone(),
+                config.limits.login_timeout(),
+            ),
             places: Places::new(&config.limits, config.auth.ipv6_prefix_len),
             store: store.clone(),
             node: node.clone(),
@@ -146,6 +150,13 @@ pub async fn run(
     ));
     let heart = tokio::spawn(heartbeat(shared.clone()));
     let usage = tokio::spawn(sync_usage(shared.clone()));
+    let bans = tokio::spawn({
+        let shared = shared.clone();
+        async move {
+            let every = Duration::from_millis(shared.config.auth.ban_sync_ms);
+            shared.penalties.sync(every).await
+        }
+    });
     let mut refusals = Refusals::default();
     tokio::pin!(shutdown);
     loop {
@@ -248,6 +259,7 @@ pub async fn run(
     tracing::info!("shutting down: draining connections");
     sweeper.abort();
     revoker.abort();
+    bans.abort();
     cancel.cancel();
     tracker.close();
     if tokio::time::timeout(DRAIN, tracker.wait()).await.is_err() {

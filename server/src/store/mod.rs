@@ -3,6 +3,7 @@
 //! work. One API over both (sqlx's `Any` driver, runtime queries); what
 //! lives where is in ARCHITECTURE.md ("State").
 
+pub mod bans;
 pub mod nodes;
 pub mod quota;
 mod schema;

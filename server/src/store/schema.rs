@@ -64,6 +64,29 @@ const MIGRATIONS: &[Migration] = &[
     ",
     },
     Migration {
+        version: 3,
+        description: "login failures, proofs being checked, bans",
+        sql: "
+        CREATE TABLE login_failures (
+            source TEXT NOT NULL,
+            name TEXT NOT NULL,
+            failures BIGINT NOT NULL,
+            last_failure BIGINT NOT NULL,
+            PRIMARY KEY (source, name)
+        );
+        CREATE TABLE login_attempts (
+            id TEXT PRIMARY KEY,
+            source TEXT NOT NULL,
+            started BIGINT NOT NULL
+        );
+        CREATE INDEX login_attempts_source ON login_attempts (source);
+        CREATE TABLE login_bans (
+            source TEXT PRIMARY KEY,
+            banned_until BIGINT NOT NULL
+        )
+    ",
+    },
+    Migration {
         version: 4,
         description: "usage per user",
         sql: "
