@@ -224,3 +224,60 @@ async fn a_ban_earned_on_one_node_refuses_the_source_on_the_other() {
     assert_eq!(login(&c, &c.b, src(6), BOB).await, Ok(()));
     assert_eq!(login(&c, &c.a, src(6), BOB).await, Ok(()));
 }
+
+/// Proofs checked in parallel through both nodes: no more are evaluated
+/// than the threshold (each node counting only its own let as many
+/// through again).
+#[tokio::test]
+async fn parallel_guesses_through_both_nodes_are_not_evaluated_beyond_the_threshold() {
+    let c = Cluster::start();
+    let attacker = src(9);
+    let mut started = Vec::new();
+    for i in 0..12 {
+        let node = if i % 2 == 0 { &c.a } else { &c.b };
+        let mut raw = Raw::connect_via(node.addr, Some(&c.fingerprint), Some(attacker)).await;
+        let Some(ServerMsg::Welcome { .. }) = raw.recv().await else {
+            panic!("no welcome")
+        };
+        let (mechanism, binding) = raw.scram_binding();
+        let (first, client_first) = ClientFirst::new("bob", "guess", "nonce0123456789abc", binding);
+        raw.send(&ClientMsg::AuthStart {
+            mechanism: mechanism.into(),
+            client_first,
+        })
+        .await;
+        let Some(ServerMsg::AuthChallenge { server_first }) = raw.recv().await else {
+            panic!("no challenge")
+        };
+        let (_, client_final) = first.handle_server_first(&server_first, 1_000_000).unwrap();
+        started.push((raw, client_final));
+    }
+    let finishing: Vec<_> = started
+        .into_iter()
+        .map(|(mut raw, client_final)| {
+            tokio::spawn(async move {
+                raw.send(&ClientMsg::AuthFinish { client_final }).await;
+                refusal(raw.recv().await)
+            })
+        })
+        .collect();
+    let mut evaluated = 0;
+    for f in finishing {
+        match f.await.unwrap() {
+            ErrorKind::AuthFailed => evaluated += 1,
+            ErrorKind::Banned | ErrorKind::TooBusy => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    println!("{evaluated} of 12 parallel guesses through two nodes evaluated");
+    assert!(
+        evaluated <= 4,
+        "{evaluated} guesses evaluated with a threshold of 4"
+    );
+    // The guesses evaluated count toward the ban like any.
+    for _ in evaluated..4 {
+        let guess = login(&c, &c.a, attacker, "guess").await;
+        assert_eq!(guess, Err(ErrorKind::AuthFailed));
+    }
+    assert_eq!(login(&c, &c.b, attacker, BOB).await, Err(ErrorKind::Banned));
+}

@@ -146,18 +146,24 @@ impl Penalties {
         counted: Option<u32>,
     ) -> Option<u32> {
         let store = self.store.as_ref()?;
+        // The failure is counted before the proof's row goes, so another
+        // node never sees neither.
+        let failures = match counted {
+            // The login is over either way: a store that does not answer
+            // loses this failure (this node's table keeps it).
+            Some(here) => self
+                .count_shared(attempt.source, attempt.key, here)
+                .await
+                .ok()
+                .map(|(failures, _)| failures),
+            None => None,
+        };
         if let Some(row) = attempt.row.take() {
             if let Err(e) = store.end_attempt(&row).await {
                 tracing::warn!(error = %e, "cannot end a login's row in the store; it expires");
             }
         }
-        let here = counted?;
-        // The login is over either way: a store that does not answer
-        // loses this failure (this node's table keeps it).
-        self.count_shared(attempt.source, attempt.key, here)
-            .await
-            .ok()
-            .map(|(failures, _)| failures)
+        failures
     }
 
     /// The store's part of [`Attempt::succeeded`]: ends the proof's row,
