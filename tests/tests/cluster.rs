@@ -274,3 +274,51 @@ async fn a_database_lost_while_serving_refuses_logins_until_it_returns() {
     // The node is still the one started before the loss.
     assert_eq!(c.nodes[0].log_text().matches("ferryd listening").count(), 1);
 }
+
+/// A session that ends while the database is away cannot delete its row
+/// then; once the database is back, the row goes, so the user's one
+/// session allowed is free again (it is not held until the node stops).
+#[tokio::test]
+async fn a_session_ended_while_the_database_was_away_stops_counting() {
+    let c = Cluster::start_on(
+        Postgres::start_own(),
+        1,
+        "max_sessions_per_user = 1",
+        "heartbeat_ms = 200",
+    );
+    c.add_user("u", PW);
+    let s = c.client(c.via(0), "u", PW).await.unwrap();
+    c.postgres().pause();
+    s.close().await;
+    drop(s);
+    c.nodes[0]
+        .wait_for_log(&["cannot remove a closed session's row"])
+        .await;
+    c.postgres().resume();
+    until_login(&c, c.via(0), PW).await;
+}
+
+/// Node A stands still past the expiry: node B takes it for dead and
+/// removes its sessions. When A goes on, its session (still open) counts
+/// again on every node: B refuses u's second session.
+#[tokio::test]
+async fn a_node_taken_for_dead_counts_its_sessions_again() {
+    let c = Cluster::start(
+        "max_sessions_per_user = 1",
+        "heartbeat_ms = 200\nnode_expiry_secs = 2",
+    );
+    c.add_user("u", PW);
+    let a = c.client(c.via(0), "u", PW).await.unwrap();
+    c.nodes[0].freeze();
+    c.nodes[1]
+        .wait_for_log(&["dead nodes removed with their sessions"])
+        .await;
+    c.nodes[0].thaw();
+    c.nodes[0]
+        .wait_for_log(&["this node was taken for dead"])
+        .await;
+    a.list("/").await.unwrap();
+    // Its next heartbeats have long registered it again.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_full(&c, c.via(1)).await;
+}

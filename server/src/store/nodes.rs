@@ -4,7 +4,9 @@
 //! a node that died stop counting once its heartbeat is older than the
 //! expiry (any node then deletes them).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use sqlx::Row;
@@ -18,6 +20,26 @@ pub struct Node {
     pub id: String,
     /// After this long without a heartbeat, a node is dead.
     pub expiry: Duration,
+    /// What the heartbeat puts right in the store.
+    own: Arc<Mutex<Own>>,
+}
+
+/// This node's sessions, as the store should hold them.
+#[derive(Debug, Default)]
+struct Own {
+    /// Open sessions by row id: user, client, start. Registered again if
+    /// another node took this one for dead and removed them.
+    open: HashMap<String, (String, String, i64)>,
+    /// Rows of ended sessions not deleted yet (the store was away).
+    ended: Vec<String>,
+}
+
+impl Node {
+    fn own(&self) -> MutexGuard<'_, Own> {
+        self.own
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// Why a session was not registered.
@@ -52,6 +74,7 @@ impl Store {
         let node = Node {
             id: random_id()?,
             expiry,
+            own: Arc::default(),
         };
         let now = now_ms();
         if self.engine() == Engine::Sqlite {
@@ -76,8 +99,17 @@ impl Store {
 
     /// Beats `node`'s heart and deletes dead nodes with their sessions.
     /// A node found dead itself (its row gone after a long pause) is
-    /// registered again under its id: its sessions are still open here.
+    /// registered again under its id with its sessions: they are still
+    /// open here. Rows of sessions that ended while the store was away
+    /// are deleted now.
     pub async fn heartbeat(&self, node: &Node) -> Result<(), StoreError> {
+        let ended = std::mem::take(&mut node.own().ended);
+        for (i, id) in ended.iter().enumerate() {
+            if let Err(e) = delete_session(self, id).await {
+                node.own().ended.extend_from_slice(&ended[i..]);
+                return Err(e.into());
+            }
+        }
         let now = now_ms();
         let beat = sqlx::query("UPDATE nodes SET heartbeat = $2 WHERE id = $1")
             .bind(&node.id)
@@ -93,6 +125,19 @@ impl Store {
             .bind(now)
             .execute(self.pool())
             .await?;
+            let open: Vec<_> = node.own().open.clone().into_iter().collect();
+            for (id, (user, client, started)) in open {
+                sqlx::query(
+                    "INSERT INTO sessions (id, node, user_name, client, started) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(id)
+                .bind(&node.id)
+                .bind(user)
+                .bind(client)
+                .bind(started)
+                .execute(self.pool())
+                .await?;
+            }
         }
         let dead = now - ms(node.expiry);
         let mut tx = self.pool().begin().await?;
@@ -179,8 +224,12 @@ impl Store {
         .await
         .map_err(StoreError::from)?;
         tx.commit().await.map_err(StoreError::from)?;
+        node.own()
+            .open
+            .insert(id.clone(), (user.to_string(), client.to_string(), now));
         Ok(SessionRow {
             store: self.clone(),
+            node: node.clone(),
             id,
         })
     }
@@ -200,26 +249,34 @@ impl Store {
     }
 }
 
+async fn delete_session(store: &Store, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM sessions WHERE id = $1")
+        .bind(id)
+        .execute(store.pool())
+        .await
+        .map(|_| ())
+}
+
 /// A session's row; dropping it removes the row (in the background: if
-/// that fails, the row goes with its node at shutdown or expiry).
+/// that fails, the next heartbeat that reaches the store tries again).
 #[derive(Debug)]
 pub struct SessionRow {
     store: Store,
+    node: Node,
     id: String,
 }
 
 impl Drop for SessionRow {
     fn drop(&mut self) {
         let store = self.store.clone();
+        let node = self.node.clone();
         let id = std::mem::take(&mut self.id);
+        node.own().open.remove(&id);
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
-                if let Err(e) = sqlx::query("DELETE FROM sessions WHERE id = $1")
-                    .bind(&id)
-                    .execute(store.pool())
-                    .await
-                {
-                    tracing::warn!(error = %e, "cannot remove a closed session's row; it goes with this node");
+                if let Err(e) = delete_session(&store, &id).await {
+                    tracing::warn!(error = %e, "cannot remove a closed session's row; the heartbeat tries again");
+                    node.own().ended.push(id);
                 }
             });
         }
