@@ -115,11 +115,33 @@ async fn user_changes_close_sessions_on_both_nodes() {
 /// resumes there from the partial A left in the shared home.
 #[tokio::test]
 async fn a_killed_node_stops_counting_and_its_upload_resumes_on_the_other() {
+    kill_mid_upload(None).await;
+}
+
+/// As above with a 12 MiB quota: A's reservation for the 8 MiB upload
+/// returns once A is dead, or the resumed upload would not fit, and the
+/// usage after is the file's size.
+///
+/// Fails on main as of 2026-11-30: a node that logs u in while A's
+/// session still counts takes the store's usage (A's reservation in it)
+/// and nothing ever gives the reservation back (`needs 7340032 bytes,
+/// 4194304 of 12582912 free`).
+#[tokio::test]
+#[ignore = "a dead node's reservation stays in the store's usage"]
+async fn a_killed_nodes_reservation_returns() {
+    kill_mid_upload(Some("12MiB")).await;
+}
+
+async fn kill_mid_upload(quota: Option<&str>) {
     let mut c = Cluster::start(
         "max_sessions_per_user = 1",
         "heartbeat_ms = 200\nnode_expiry_secs = 2",
     );
     c.add_user("u", PW);
+    if let Some(q) = quota {
+        let o = c.ferryd(&["user", "quota", "u", q], "");
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
     let local = tempfile::tempdir().unwrap();
     let size = 8 << 20;
     let src = local.path().join("big.bin");
@@ -167,6 +189,10 @@ async fn a_killed_node_stops_counting_and_its_upload_resumes_on_the_other() {
         std::fs::read(c.home("u").join("big.bin")).unwrap(),
         std::fs::read(&src).unwrap()
     );
+    if quota.is_some() {
+        let q = json_lines(&c.ferry(c.balancer(), "u", PW, &["--json", "quota"]));
+        assert_eq!(q[0]["used"], size as u64, "the usage holds A's reservation");
+    }
     c.nodes[1]
         .wait_for_log(&["dead nodes removed with their sessions"])
         .await;
