@@ -123,20 +123,48 @@ impl Account {
         ))
     }
 
+    /// Gives back what a dead node reserved for `path` and did not write
+    /// (its partial's length counts as written). Blocking.
+    fn return_dead_reservation(&self, c: &Cluster, path: &RemotePath, reserved: u64) {
+        let written = self
+            .home
+            .partials()
+            .and_then(|d| d.metadata(crate::transfer::partials::key(path)))
+            .map_or(0, |m| m.len());
+        let unwritten = reserved.saturating_sub(written);
+        if unwritten == 0 {
+            return;
+        }
+        let back = c.store.return_reserved(&self.name, unwritten);
+        match tokio::task::block_in_place(|| c.runtime.block_on(back)) {
+            Ok(()) => {
+                tracing::info!(user = %crate::logfmt::q(&self.name), path = %crate::logfmt::q(path.to_string()), bytes = unwritten, "took over an upload from a dead node; its reservation given back")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot give back a dead node's reservation; ferryd check --fix corrects it")
+            }
+        }
+    }
+
     /// With several nodes: claims the path in the store, asking the node
-    /// that runs an older upload of it to let go, for up to 5 s.
-    /// Blocking, like [`Account::lock_path`].
+    /// that runs an older upload of it to let go, until that node lets go
+    /// or misses two heartbeats (then the row is taken). Blocking, like
+    /// [`Account::lock_path`].
     fn claim(&self, held: &mut PathLock) -> Result<(), RemoteError> {
         use crate::store::uploads::Claim;
         let Some(c) = &self.cluster else {
             return Ok(());
         };
         let path = held.path.to_string();
-        for _ in 0..100 {
+        let tries = 40 + c.expiry.as_millis() / 50;
+        for _ in 0..tries {
             let asked = c.store.claim_upload(&self.name, &path, &c.node, c.expiry);
             match tokio::task::block_in_place(|| c.runtime.block_on(asked)) {
-                Ok(Claim::Got) => {
+                Ok(Claim::Got { from_dead }) => {
                     held.claimed = true;
+                    if let Some(reserved) = from_dead {
+                        self.return_dead_reservation(c, &held.path, reserved);
+                    }
                     return Ok(());
                 }
                 Ok(Claim::Asked) => std::thread::sleep(std::time::Duration::from_millis(50)),
@@ -192,6 +220,10 @@ struct SharedUsage {
     wake: Arc<tokio::sync::Notify>,
     /// This node's id.
     node: String,
+    /// An upload's node silent this long has stopped it (two missed
+    /// heartbeats): shorter than a node's expiry, so a client coming
+    /// back through another node after a crash does not wait for that.
+    upload_owner_gone: std::time::Duration,
 }
 
 /// Holds one session open; dropping it ends the session.
@@ -238,6 +270,7 @@ impl Accounts {
             exact,
             wake: Arc::new(tokio::sync::Notify::new()),
             node: node.id.clone(),
+            upload_owner_gone: (node.heartbeat * 2).max(std::time::Duration::from_secs(1)),
         });
         self
     }
@@ -438,6 +471,7 @@ impl Accounts {
                             name,
                             sh.exact,
                             sh.wake.clone(),
+                            Some(sh.node.clone()),
                         ),
                     )
                 }
@@ -456,7 +490,7 @@ impl Accounts {
                 .map(|sh| Cluster {
                     store: sh.store.clone(),
                     node: sh.node.clone(),
-                    expiry: sh.node_expiry,
+                    expiry: sh.upload_owner_gone,
                     runtime: tokio::runtime::Handle::current(),
                 }),
         }))

@@ -230,6 +230,8 @@ pub struct Mirror {
     runtime: tokio::runtime::Handle,
     /// Wakes the task that sends changes to the store.
     wake: Arc<tokio::sync::Notify>,
+    /// This node's id (uploads' rows note their reservations with it).
+    node: Option<String>,
 }
 
 impl Mirror {
@@ -240,6 +242,7 @@ impl Mirror {
         user: &str,
         exact: bool,
         wake: Arc<tokio::sync::Notify>,
+        node: Option<String>,
     ) -> Mirror {
         Mirror {
             store,
@@ -247,6 +250,7 @@ impl Mirror {
             exact,
             runtime: tokio::runtime::Handle::current(),
             wake,
+            node,
         }
     }
 }
@@ -345,9 +349,22 @@ impl Ledger {
         bytes: u64,
         replaced: u64,
     ) -> Result<Reservation, RemoteError> {
+        self.reserve_for(bytes, replaced, None)
+    }
+
+    /// [`Ledger::reserve`] for the upload of `path` (whose row in the
+    /// store notes what it reserved, with several nodes).
+    pub fn reserve_for(
+        self: &Arc<Self>,
+        bytes: u64,
+        replaced: u64,
+        path: Option<String>,
+    ) -> Result<Reservation, RemoteError> {
         let lean = replaced.min(bytes);
         match &self.mirror {
-            Some(m) if m.exact && bytes > 0 => self.reserve_shared(m, bytes, lean)?,
+            Some(m) if m.exact && bytes > 0 => {
+                self.reserve_shared(m, bytes, lean, path.as_deref())?
+            }
             _ => self.with(|b| b.take_leaning(Cost::bytes(bytes), lean))?,
         }
         Ok(Reservation {
@@ -355,6 +372,7 @@ impl Ledger {
             reserved: bytes,
             written: 0,
             lean,
+            path,
         })
     }
 }
@@ -366,13 +384,20 @@ impl Ledger {
     /// Reserves in the store, in one conditional update with this node's
     /// pending changes, and takes the store's usage. Blocking: call from
     /// a blocking thread (file work runs on those).
-    fn reserve_shared(&self, m: &Mirror, bytes: u64, lean: u64) -> Result<(), RemoteError> {
+    fn reserve_shared(
+        &self,
+        m: &Mirror,
+        bytes: u64,
+        lean: u64,
+        path: Option<&str>,
+    ) -> Result<(), RemoteError> {
         use crate::store::quota::Reserved;
         let (sent, limit) = {
             let mut b = self.lock();
             (std::mem::take(&mut b.pending), b.limits.bytes)
         };
-        let asked = m.store.reserve(&m.user, sent, bytes, lean, limit);
+        let upload = path.zip(m.node.as_deref());
+        let asked = m.store.reserve(&m.user, sent, bytes, lean, limit, upload);
         // On a blocking thread this just waits; on a runtime worker the
         // worker's other tasks move elsewhere first.
         let outcome = tokio::task::block_in_place(|| m.runtime.block_on(asked));
@@ -411,6 +436,8 @@ pub struct Reservation {
     /// Bytes reserved beyond the free space, leaning on the file the
     /// upload replaces.
     lean: u64,
+    /// The upload's path, when its row in the store notes what it holds.
+    path: Option<String>,
 }
 
 impl Reservation {
@@ -422,7 +449,10 @@ impl Reservation {
     /// Reserves more, or refuses when the quota is full.
     pub fn grow(&mut self, bytes: u64) -> Result<(), RemoteError> {
         match &self.ledger.mirror {
-            Some(m) if m.exact && bytes > 0 => self.ledger.reserve_shared(m, bytes, 0)?,
+            Some(m) if m.exact && bytes > 0 => {
+                self.ledger
+                    .reserve_shared(m, bytes, 0, self.path.as_deref())?
+            }
             _ => self.ledger.with(|b| b.take(Cost::bytes(bytes)))?,
         }
         self.reserved += bytes;

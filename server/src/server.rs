@@ -73,6 +73,7 @@ impl Shared {
             .register_node(
                 config.listen,
                 Duration::from_secs(config.database.node_expiry_secs),
+                Duration::from_millis(config.database.heartbeat_ms.max(100)),
             )
             .await?;
         Ok(Shared {
@@ -293,6 +294,46 @@ async fn heartbeat(shared: Arc<Shared>) {
         tokio::time::sleep(every).await;
         if let Err(e) = shared.store.heartbeat(&shared.node).await {
             tracing::warn!(error = %e, "heartbeat to the state store failed");
+        }
+        if shared.store.engine() == crate::store::Engine::Postgres {
+            give_back_dead_uploads(&shared).await;
+        }
+    }
+}
+
+/// Uploads whose node died (silent for its expiry) and that no client
+/// took over: what they reserved and did not write (their partials keep
+/// what was written) is taken off their users' usage.
+async fn give_back_dead_uploads(shared: &Shared) {
+    let dead = match shared.store.dead_uploads(shared.node.expiry).await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot look for dead nodes' uploads");
+            return;
+        }
+    };
+    for (user, path, node, reserved) in dead {
+        let written = ferry_proto::RemotePath::parse(&path)
+            .ok()
+            .and_then(|p| {
+                let part = shared
+                    .config
+                    .home_of(&user)
+                    .join(ferry_proto::msg::PARTIALS_DIR)
+                    .join(crate::transfer::partials::key(&p));
+                std::fs::symlink_metadata(part).ok()
+            })
+            .map_or(0, |m| m.len());
+        let unwritten = reserved.saturating_sub(written);
+        match shared
+            .store
+            .drop_dead_upload(&user, &path, &node, unwritten)
+            .await
+        {
+            Ok(()) => {
+                tracing::info!(user = %crate::logfmt::q(&user), path = %crate::logfmt::q(&path), bytes = unwritten, "a dead node's upload forgotten; its reservation given back")
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot forget a dead node's upload"),
         }
     }
 }

@@ -22,6 +22,8 @@ pub struct Node {
     pub expiry: Duration,
     /// What the heartbeat puts right in the store.
     own: Arc<Mutex<Own>>,
+    /// How often it beats.
+    pub heartbeat: Duration,
 }
 
 /// This node's sessions, as the store should hold them.
@@ -70,11 +72,13 @@ impl Store {
         &self,
         listen: SocketAddr,
         expiry: Duration,
+        heartbeat: Duration,
     ) -> Result<Node, StoreError> {
         let node = Node {
             id: random_id()?,
             expiry,
             own: Arc::default(),
+            heartbeat,
         };
         let now = now_ms();
         if self.engine() == Engine::Sqlite {

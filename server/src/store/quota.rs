@@ -55,6 +55,15 @@ pub enum Reserved {
     Refused(Usage),
 }
 
+/// Adds `bytes` (negative: takes off) to a user's usage inside `tx`.
+pub(super) async fn apply_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user: &str,
+    bytes: i64,
+) -> Result<(), StoreError> {
+    apply(tx, user, Delta { bytes, entries: 0 }).await
+}
+
 impl Store {
     /// A user's usage, if the store has one.
     pub async fn usage(&self, user: &str) -> Result<Option<Usage>, StoreError> {
@@ -94,7 +103,7 @@ impl Store {
 
     /// Applies `pending` (this node's changes not sent yet), then reserves
     /// `n` bytes if `bytes + n - lean <= limit` (no limit: always), in
-    /// one transaction.
+    /// one transaction; notes them on the upload's row (path, node).
     pub async fn reserve(
         &self,
         user: &str,
@@ -102,6 +111,7 @@ impl Store {
         n: u64,
         lean: u64,
         limit: Option<u64>,
+        upload: Option<(&str, &str)>,
     ) -> Result<Reserved, StoreError> {
         let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         let mut tx = self.pool().begin().await?;
@@ -118,7 +128,23 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         let out = match taken {
-            Some(row) => Reserved::Taken(usage(&row)?),
+            Some(row) => {
+                if let Some((path, node)) = upload {
+                    // Known with the upload, so a dead node's reservation
+                    // can be given back (`store/uploads.rs`).
+                    sqlx::query(
+                        "UPDATE uploads SET reserved = reserved + $4
+                         WHERE user_name = $1 AND path = $2 AND node = $3",
+                    )
+                    .bind(user)
+                    .bind(path)
+                    .bind(node)
+                    .bind(int(n))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Reserved::Taken(usage(&row)?)
+            }
             None => {
                 let row = sqlx::query("SELECT bytes, entries FROM usage WHERE user_name = $1")
                     .bind(user)

@@ -113,6 +113,11 @@ const MIGRATIONS: &[Migration] = &[
         CREATE INDEX uploads_node ON uploads (node)
     ",
     },
+    Migration {
+        version: 6,
+        description: "bytes reserved by each upload in progress",
+        sql: "ALTER TABLE uploads ADD COLUMN reserved BIGINT NOT NULL DEFAULT 0",
+    },
 ];
 
 /// The newest schema version this ferryd knows.

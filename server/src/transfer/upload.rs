@@ -359,7 +359,10 @@ fn open(
     // holds: it reserves first and creates its partial in one call, and
     // looks at an earlier partial only when one is there.
     let fresh = if spec.eager {
-        let reservation = account.ledger.reserve(spec.size, replaced)?;
+        let reservation =
+            account
+                .ledger
+                .reserve_for(spec.size, replaced, Some(path.to_string()))?;
         create_partial(partials, &part, &account.ledger)
             .map_err(|e| io_error(path, e))?
             .map(|file| (file, reservation))
@@ -665,7 +668,7 @@ fn open_partial(
         found
     };
     // Refused here, before a single byte is written, if it cannot fit.
-    let reservation = ledger.reserve(spec.size - partial, replaced)?;
+    let reservation = ledger.reserve_for(spec.size - partial, replaced, Some(path.to_string()))?;
     let file = match create_partial(dir, part, ledger).map_err(|e| io_error(path, e))? {
         Some(file) => file,
         None => {
