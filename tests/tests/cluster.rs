@@ -120,14 +120,10 @@ async fn a_killed_node_stops_counting_and_its_upload_resumes_on_the_other() {
 
 /// As above with a 12 MiB quota: A's reservation for the 8 MiB upload
 /// returns once A is dead, or the resumed upload would not fit, and the
-/// usage after is the file's size.
-///
-/// Fails on main as of 2026-11-30: a node that logs u in while A's
-/// session still counts takes the store's usage (A's reservation in it)
-/// and nothing ever gives the reservation back (`needs 7340032 bytes,
-/// 4194304 of 12582912 free`).
+/// usage after is the file's size. (Before the reservations were noted
+/// on the uploads' rows: `needs 7340032 bytes, 4194304 of 12582912
+/// free`.)
 #[tokio::test]
-#[ignore = "a dead node's reservation stays in the store's usage"]
 async fn a_killed_nodes_reservation_returns() {
     kill_mid_upload(Some("12MiB")).await;
 }
