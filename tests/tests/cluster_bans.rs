@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use ferry_e2e::raw::Raw;
-use ferry_e2e::{bin, run_with_stdin, Postgres};
+use ferry_e2e::{bin, run_with_stdin, Haproxy, Postgres};
 use ferry_proto::scram::ClientFirst;
 use ferry_proto::{ClientMsg, ErrorKind, ServerMsg};
 
@@ -38,7 +38,7 @@ struct Cluster {
     fingerprint: String,
     url: String,
     pg: Postgres,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for Cluster {
@@ -49,7 +49,9 @@ impl Drop for Cluster {
     }
 }
 
-/// A node's config: its own directory (and log), the shared root.
+/// A node's config: its own directory (and log), the shared root. Both
+/// trust 127.0.0.1 as a balancer (HAProxy); clients connect from other
+/// loopback addresses.
 fn config(dir: &Path, name: &str, root: &Path) -> PathBuf {
     let node = dir.join(name);
     std::fs::create_dir_all(&node).unwrap();
@@ -57,7 +59,7 @@ fn config(dir: &Path, name: &str, root: &Path) -> PathBuf {
     std::fs::write(
         &path,
         format!(
-            "root = {root:?}\n[limits]\nlogin_timeout_secs = 5\n[auth]\niterations = 4096\n\
+            "root = {root:?}\ntrusted_proxies = [\"127.0.0.1\"]\n[limits]\nlogin_timeout_secs = 5\n[auth]\niterations = 4096\n\
              failure_delay_ms = 1\nmax_failure_delay_ms = 1\nban_after_failures = 4\nban_secs = 600\n"
         ),
     )
@@ -124,7 +126,7 @@ impl Cluster {
             fingerprint,
             url,
             pg,
-            _dir: dir,
+            dir,
         }
     }
 }
@@ -139,7 +141,15 @@ fn refusal(msg: Option<ServerMsg>) -> ErrorKind {
 /// One whole login to `node` from `from`: Ok, or the refusal's kind
 /// (whenever it came).
 async fn login(c: &Cluster, node: &Node, from: IpAddr, pw: &str) -> Result<(), ErrorKind> {
-    let mut raw = Raw::connect_via(node.addr, Some(&c.fingerprint), Some(from)).await;
+    login_on(
+        Raw::connect_via(node.addr, Some(&c.fingerprint), Some(from)).await,
+        pw,
+    )
+    .await
+}
+
+/// A whole login as bob on a connection after the hello.
+async fn login_on(mut raw: Raw, pw: &str) -> Result<(), ErrorKind> {
     match raw.recv().await {
         Some(ServerMsg::Welcome { .. }) => {}
         other => return Err(refusal(other)),
@@ -280,4 +290,35 @@ async fn parallel_guesses_through_both_nodes_are_not_evaluated_beyond_the_thresh
         assert_eq!(guess, Err(ErrorKind::AuthFailed));
     }
     assert_eq!(login(&c, &c.b, attacker, BOB).await, Err(ErrorKind::Banned));
+}
+
+/// Behind the real HAProxy (round robin, `send-proxy-v2`): guesses from
+/// one client alternate between the nodes, which see the client's address
+/// in the PROXY header; together they ban it, and another client behind
+/// the same HAProxy still logs in.
+#[tokio::test]
+async fn behind_haproxy_guesses_over_both_nodes_ban_the_client_only() {
+    let c = Cluster::start();
+    let haproxy = Haproxy::start(&[c.a.addr, c.b.addr], true);
+    let attacker = src(11);
+    let via = |from| Raw::connect_via(haproxy.addr(), Some(&c.fingerprint), Some(from));
+    for _ in 0..4 {
+        let guess = login_on(via(attacker).await, "guess").await;
+        assert_eq!(guess, Err(ErrorKind::AuthFailed));
+    }
+    // Both nodes had some of them, under the client's address.
+    for node in ["a", "b"] {
+        let log = std::fs::read_to_string(c.dir.path().join(node).join("ferryd.log")).unwrap();
+        let failed = log
+            .lines()
+            .filter(|l| l.contains("login failed") && l.contains("addr=127.0.3.11:"))
+            .count();
+        assert!(failed > 0, "node {node} saw no guess:\n{log}");
+    }
+    // Banned on both nodes, even with the right password.
+    for _ in 0..2 {
+        let refused = login_on(via(attacker).await, BOB).await;
+        assert_eq!(refused, Err(ErrorKind::Banned));
+    }
+    assert_eq!(login_on(via(src(12)).await, BOB).await, Ok(()));
 }
