@@ -336,6 +336,7 @@ impl Penalties {
             counted,
             done: false,
             row: None,
+            had_failures: false,
         })
     }
 
@@ -360,6 +361,8 @@ pub struct Attempt<'a> {
     done: bool,
     /// Its row in the store, while it has one.
     row: Option<String>,
+    /// Its source had failures in the store as it began.
+    had_failures: bool,
 }
 
 /// How a login got its turn (see [`Penalties::turn`]).

@@ -122,6 +122,7 @@ impl Penalties {
             .await
             .map_err(|e| self.unavailable(src, &e))?;
         attempt.row = Some(row);
+        attempt.had_failures = state.failures > 0;
         if let Some(until) = state.banned_until {
             self.ban_here(src, until);
             return Err(RemoteError::bare(ErrorKind::Banned));
@@ -178,12 +179,12 @@ impl Penalties {
         };
         let src = attempt.source;
         let text = src.to_string();
-        if let Some(row) = attempt.row.take() {
-            if let Err(e) = store.end_attempt(&row).await {
-                tracing::warn!(error = %e, "cannot end a login's row in the store; it expires");
-            }
-        }
-        match store.banned_until(&text, now_ms()).await {
+        let now = now_ms();
+        let banned = match attempt.row.take() {
+            Some(row) => store.end_attempt_banned_until(&row, &text, now).await,
+            None => store.banned_until(&text, now).await,
+        };
+        match banned {
             Ok(None) => {}
             Ok(Some(until)) => {
                 self.ban_here(src, until);
@@ -191,7 +192,9 @@ impl Penalties {
             }
             Err(e) => return Err(self.unavailable(src, &e)),
         }
-        if !attempt.user.is_empty() {
+        // (A source with no failures as the proof began has none to
+        // clear but any made since, which may stay.)
+        if !attempt.user.is_empty() && attempt.had_failures {
             store
                 .clear_failures(&text, &hex(&attempt.key))
                 .await

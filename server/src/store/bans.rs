@@ -182,6 +182,34 @@ impl Store {
         Ok(())
     }
 
+    /// Ends the check of a proof from `source` that passed, and returns
+    /// the end of the source's ban if it is banned at `now`: one statement
+    /// (two if the row was pruned meanwhile).
+    pub async fn end_attempt_banned_until(
+        &self,
+        id: &str,
+        source: &str,
+        now: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(
+            "DELETE FROM login_attempts WHERE id = $1
+             RETURNING CAST(COALESCE((SELECT MAX(banned_until) FROM login_bans
+                WHERE source = $2 AND banned_until > $3), 0) AS BIGINT) AS until",
+        )
+        .bind(id)
+        .bind(source)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        match row {
+            Some(row) => {
+                let until: i64 = row.try_get("until")?;
+                Ok((until > now).then_some(until))
+            }
+            None => self.banned_until(source, now).await,
+        }
+    }
+
     /// The end of `source`'s ban, if it is banned at `now`.
     pub async fn banned_until(&self, source: &str, now: i64) -> Result<Option<i64>, StoreError> {
         let row = sqlx::query(
@@ -297,6 +325,28 @@ pub(crate) mod tests {
             0
         );
         assert_eq!(store.prune_logins(9000, 0, 5000).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_proof_that_passed_ends_and_learns_of_a_ban_in_one_go() {
+        let (store, _dir) = sqlite().await;
+        let src = "10.0.0.1";
+        let (a, _) = store.begin_attempt(src, 1000, 0, 0).await.unwrap();
+        let (b, _) = store.begin_attempt(src, 1000, 0, 0).await.unwrap();
+        let until = store.end_attempt_banned_until(&a, src, 1000).await.unwrap();
+        assert_eq!(until, None);
+        store.ban(src, 3000).await.unwrap();
+        let until = store.end_attempt_banned_until(&b, src, 2000).await.unwrap();
+        assert_eq!(until, Some(3000));
+        assert_eq!(
+            store.source_state(src, 2000, 0, 0).await.unwrap().attempts,
+            0
+        );
+        // Its row gone (pruned), the ban is still looked up.
+        let until = store.end_attempt_banned_until(&b, src, 2500).await.unwrap();
+        assert_eq!(until, Some(3000));
+        let until = store.end_attempt_banned_until(&b, src, 3000).await.unwrap();
+        assert_eq!(until, None);
     }
 
     #[tokio::test]
