@@ -15,7 +15,6 @@ use ferry_proto::{
     ClientMsg, ErrorKind, Frame, FrameCodec, FrameError, Hello, RemoteError, Request, ServerMsg,
 };
 use futures::future::BoxFuture;
-use futures::StreamExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::codec::{FramedRead, FramedWrite};
@@ -216,7 +215,7 @@ where
         let next = tokio::select! {
             _ = cancel.cancelled() => break "server shutting down".to_string(),
             why = session.revoke.revoked() => break revoked(&out, why).await,
-            next = tokio::time::timeout_at(idle_deadline(), reader.next()) => next,
+            next = tokio::time::timeout_at(idle_deadline(), crate::link::next_frame(&mut reader)) => next,
             _ = sweep.tick() => {
                 drop_stalled(&mut deferred, &transfers, limits.transfer_stall()).await;
                 continue;

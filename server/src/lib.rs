@@ -17,6 +17,7 @@ pub mod outbox;
 pub mod penalty;
 pub mod places;
 pub mod proxy;
+pub mod readbuf;
 pub mod revoke;
 pub mod secrets;
 pub mod server;

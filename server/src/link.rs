@@ -1,7 +1,10 @@
 //! Framed message I/O on one half of a connection, shared by the handshake
 //! and the request loop.
 
+use std::future::Future;
 use std::time::Duration;
+
+use bytes::BytesMut;
 
 use ferry_proto::frame::FrameError;
 use ferry_proto::{ClientMsg, Frame, FrameCodec, ServerMsg};
@@ -39,6 +42,21 @@ pub async fn send<W: AsyncWrite + Unpin>(
     let frame = Frame::control(msg).map_err(FrameError::from)?;
     w.send(frame).await?;
     Ok(())
+}
+
+/// The next frame. While none is on its way the read buffer, then empty,
+/// is given back (it is made again, as large as the next frame, when bytes
+/// come), so an idle connection holds no buffer at all.
+pub fn next_frame<R: AsyncRead + Unpin>(
+    r: &mut Reader<R>,
+) -> impl Future<Output = Option<Result<Frame, FrameError>>> + '_ {
+    std::future::poll_fn(move |cx| {
+        let next = r.poll_next_unpin(cx);
+        if next.is_pending() && r.read_buffer().is_empty() && r.read_buffer().capacity() > 0 {
+            *r.read_buffer_mut() = BytesMut::new();
+        }
+        next
+    })
 }
 
 /// Receives one control message.

@@ -262,6 +262,15 @@ async fn write_loop<W: AsyncWrite + Unpin>(
 ) {
     let (mut control_open, mut bulk_open) = (true, true);
     while control_open || bulk_open {
+        if control.is_empty()
+            && bulk.is_empty()
+            && writer.write_buffer().is_empty()
+            && writer.write_buffer().capacity() > 0
+        {
+            // All sent and nothing queued: an idle connection keeps no
+            // write buffer (the codec's first 8 KiB, or the largest batch).
+            *writer.write_buffer_mut() = bytes::BytesMut::new();
+        }
         let frame = tokio::select! {
             biased;
             f = control.recv(), if control_open => match f {

@@ -14,7 +14,7 @@ use ferry_proto::{ErrorKind, Frame, FrameCodec, Hello, RemoteError, ServerMsg};
 use futures::SinkExt;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
@@ -27,6 +27,7 @@ use crate::config::Config;
 use crate::conn;
 use crate::penalty::Penalties;
 use crate::places::{Evicted, Places, Refusals, Stage};
+use crate::readbuf::IdleFreeReader;
 use crate::store::Store;
 
 /// State shared by every connection.
@@ -345,7 +346,7 @@ async fn accept_tls(
     acceptor: TlsAcceptor,
     mut stream: Rewind,
     peer: SocketAddr,
-) -> Option<(TlsStream<BufReader<Rewind>>, Vec<u8>)> {
+) -> Option<(TlsStream<IdleFreeReader<Rewind>>, Vec<u8>)> {
     // Read (not peek) the first bytes, as they come: a peek cannot wait for
     // more than is there, and polling it on a timer cost a wake-up every
     // 10 ms per trickling socket. What was read is handed back to TLS.
@@ -361,7 +362,7 @@ async fn accept_tls(
     }
     stream.prefix = first;
     stream.len = n;
-    let stream = BufReader::with_capacity(ferry_proto::TLS_READ_BUFFER, stream);
+    let stream = IdleFreeReader::new(stream, ferry_proto::TLS_READ_BUFFER);
     match acceptor.accept(stream).await {
         Ok(tls) => {
             let binding = crate::tls::exporter(tls.get_ref().1)?;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use ferry_e2e::raw::Raw;
 use ferry_e2e::Server;
-use ferry_proto::{ClientMsg, Frame, Request, CHUNK_SIZE};
+use ferry_proto::{ClientMsg, ErrorKind, Frame, Request, ServerMsg, CHUNK_SIZE};
 use futures::SinkExt;
 use sha2::{Digest, Sha256};
 
@@ -402,4 +402,69 @@ async fn all_users_together_stay_within_the_server_budget() {
     let grew = peak.saturating_sub(base) / 1024;
     eprintln!("sent {sent} chunks; ferryd {base} KiB before, {now} now, peak {peak}");
     assert!(grew < 100, "ferryd grew by {grew} MiB for three users");
+}
+
+/// Logs in `n` TLS sessions of alice, one at a time; a login refused as
+/// busy is tried again, as clients do.
+async fn tls_sessions(s: &Server, n: usize) -> Vec<Raw> {
+    let mut sessions = Vec::new();
+    for _ in 0..n {
+        let mut tries = 0;
+        loop {
+            let mut raw = Raw::connect(s).await;
+            match raw.login("alice", PW).await {
+                Ok(_) => {
+                    sessions.push(raw);
+                    break;
+                }
+                Err(ServerMsg::Refused { error })
+                    if error.kind == ErrorKind::TooBusy && tries < 20 =>
+                {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => panic!("login refused: {e:?}"),
+            }
+        }
+    }
+    sessions
+}
+
+/// 300 idle TLS sessions cost ferryd a few tens of KiB each: the read
+/// buffer under TLS (256 KiB) exists only while bytes wait in it. The
+/// sessions come in two rounds, as on a server that has served a while:
+/// the second round's buffers reuse the first's freed memory, which a
+/// zero-filled buffer (tokio's `BufReader`) touches in full. Checked to
+/// fail with it: ~170 KiB per session here (227 MiB for 1,000 sessions
+/// in the load benchmark).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_tls_sessions_hold_no_read_buffer() {
+    let s = Server::start_with(
+        "[limits]\nlogin_timeout_secs = 30\nmax_sessions_per_user = 1000\n\
+         [auth]\niterations = 4096\n",
+    );
+    assert!(s.fingerprint.is_some(), "this test is about TLS sessions");
+    s.add_user("alice", PW, None);
+    // One session that leaves first: glibc serves later 256 KiB buffers
+    // from its heap (it raises its mmap threshold when one is freed).
+    drop(tls_sessions(&s, 1).await);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (base, _) = s.memory_kib();
+    // Two of every three sessions of a first round leave: their memory is
+    // freed between the others', for the next 200 sessions to reuse.
+    let mut sessions: Vec<Raw> = tls_sessions(&s, 300).await.into_iter().step_by(3).collect();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    sessions.extend(tls_sessions(&s, 200).await);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (now, peak) = s.memory_kib();
+    let per_session = now.saturating_sub(base) / sessions.len() as u64;
+    eprintln!(
+        "ferryd {base} KiB before, {now} KiB with {} idle sessions ({per_session} KiB each), peak {peak}",
+        sessions.len()
+    );
+    assert!(
+        per_session < 96,
+        "each idle TLS session holds {per_session} KiB"
+    );
+    drop(sessions);
 }
