@@ -144,15 +144,16 @@ impl Store {
             }
         }
         let dead = now - ms(node.expiry);
+        // Nodes first, then the sessions of nodes no longer there: a node
+        // whose heartbeat lands between the two statements kept its row
+        // and keeps its sessions; one that lands later finds its row gone
+        // and registers again with them.
         let mut tx = self.pool().begin().await?;
-        let gone = sqlx::query(
-            "DELETE FROM sessions WHERE node NOT IN (SELECT id FROM nodes WHERE heartbeat >= $1)",
-        )
-        .bind(dead)
-        .execute(&mut *tx)
-        .await?;
         let nodes = sqlx::query("DELETE FROM nodes WHERE heartbeat < $1")
             .bind(dead)
+            .execute(&mut *tx)
+            .await?;
+        let gone = sqlx::query("DELETE FROM sessions WHERE node NOT IN (SELECT id FROM nodes)")
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
