@@ -118,6 +118,18 @@ pub async fn run(
     config: Config,
     shutdown: impl Future,
 ) -> anyhow::Result<()> {
+    run_announced(listener, config, shutdown, |_| {}).await
+}
+
+/// [`run`], calling `ready` with the bound address once the state store
+/// is open and connections are about to be taken (so a script that waits
+/// for it never finds a server whose database is still away).
+pub async fn run_announced(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future,
+    ready: impl FnOnce(SocketAddr),
+) -> anyhow::Result<()> {
     let shared = Arc::new(Shared::new(config).await?);
     let tls = if shared.config.insecure_plaintext {
         tracing::warn!(
@@ -132,6 +144,7 @@ pub async fn run(
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     tracing::info!(addr = %listener.local_addr()?, root = %shared.config.root.display(), "ferryd listening");
+    ready(listener.local_addr()?);
     let proxies = &shared.config.trusted_proxies;
     if !proxies.is_empty() {
         let list: Vec<String> = proxies.iter().map(ToString::to_string).collect();

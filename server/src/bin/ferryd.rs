@@ -274,9 +274,12 @@ fn serve(config: Config) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
-        // Tests and scripts read the bound address (port 0 picks one).
-        println!("listening on {}", listener.local_addr()?);
-        ferry_server::run(listener, config, shutdown_signal()).await
+        // Tests and scripts read the bound address (port 0 picks one),
+        // printed once the state store is open.
+        ferry_server::server::run_announced(listener, config, shutdown_signal(), |addr| {
+            println!("listening on {addr}");
+        })
+        .await
     })
 }
 

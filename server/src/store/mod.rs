@@ -32,9 +32,10 @@ pub enum Engine {
 /// What went wrong with the state store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database cannot be reached or refused the work.
+    /// The database cannot be reached or refused the work (its reason in
+    /// the message, not as a source: said once).
     #[error("the database is unavailable: {0}")]
-    Unavailable(#[from] sqlx::Error),
+    Unavailable(sqlx::Error),
     /// The configuration names no usable database.
     #[error("{0}")]
     Config(String),
@@ -53,6 +54,12 @@ pub enum StoreError {
     /// Importing the old user file failed.
     #[error("{0:#}")]
     Import(anyhow::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> StoreError {
+        StoreError::Unavailable(e)
+    }
 }
 
 impl StoreError {
@@ -101,6 +108,14 @@ impl Store {
         let options: AnyConnectOptions = url
             .parse()
             .map_err(|e| StoreError::Config(format!("bad database URL: {e}")))?;
+        // One connection first: its error says why (refused, bad
+        // password, no such database), where the pool's says only that
+        // it timed out.
+        {
+            use sqlx::Connection;
+            let first = sqlx::AnyConnection::connect_with(&options).await?;
+            first.close().await?;
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(max.max(1))
             .acquire_timeout(Duration::from_secs(5))
