@@ -440,6 +440,8 @@ fn a_stalled_transfer_says_so_and_resumes() {
     );
     let t = Tmux::start(&work, &home, &cmd);
     t.wait_for("the session", |sc| sc.contains("u@127.0.0.1"));
+    // The local listing too, or Down may come before it (CI, loaded).
+    t.wait_for("the file", |sc| sc.contains("big.bin"));
     t.keys(&["Down", "F5"]);
     let part = s.partial("u", "big.bin");
     let start = Instant::now();
