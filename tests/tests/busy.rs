@@ -164,3 +164,31 @@ fn connections_turned_away_before_login_are_retried() {
     let o = waiting.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+/// Logins and logouts of one user overlapping on the embedded database
+/// (SQLite): each writes its session row. A transaction that read first
+/// and wrote after another connection's write failed at once with
+/// "database is locked" (SQLITE_BUSY_SNAPSHOT), refusing the login as
+/// busy; the store now takes the write lock first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_logins_of_one_user_are_not_refused_by_the_database() {
+    let s = Server::start_with("[limits]\nmax_sessions_per_user = 1000\n");
+    s.add_user("u", PW, None);
+    // 12 at a time: under the 16 logins in flight one address may have.
+    for _round in 0..6 {
+        let mut tasks = Vec::new();
+        for _ in 0..12 {
+            let opts = s.options("u", PW);
+            tasks.push(tokio::spawn(async move {
+                let c = ferry_tui::client::connect(&opts).await?;
+                c.close().await;
+                Ok::<_, ferry_tui::client::ClientError>(())
+            }));
+        }
+        for t in tasks {
+            if let Err(e) = t.await.unwrap() {
+                panic!("a login was refused: {e}");
+            }
+        }
+    }
+}

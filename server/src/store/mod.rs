@@ -150,6 +150,20 @@ impl Store {
         &self.pool
     }
 
+    /// A transaction that will write. On SQLite it takes the write lock at
+    /// its start (`BEGIN IMMEDIATE`, waiting up to `busy_timeout`): a
+    /// deferred one that reads first and writes after another connection
+    /// wrote fails at once with SQLITE_BUSY_SNAPSHOT ("database is
+    /// locked"), which no timeout covers.
+    pub(crate) async fn write_tx(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.engine {
+            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Engine::Postgres => self.pool.begin().await,
+        }
+    }
+
     /// Closes the pool (waits for connections in use).
     pub async fn close(&self) {
         self.pool.close().await;

@@ -148,7 +148,7 @@ impl Store {
         // whose heartbeat lands between the two statements kept its row
         // and keeps its sessions; one that lands later finds its row gone
         // and registers again with them.
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let nodes = sqlx::query("DELETE FROM nodes WHERE heartbeat < $1")
             .bind(dead)
             .execute(&mut *tx)
@@ -169,7 +169,7 @@ impl Store {
 
     /// Removes this node and its sessions (at shutdown).
     pub async fn leave(&self, node: &Node) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM sessions WHERE node = $1")
             .bind(&node.id)
             .execute(&mut *tx)
@@ -195,7 +195,7 @@ impl Store {
     ) -> Result<SessionRow, SessionRefused> {
         let id = random_id()?;
         let now = now_ms();
-        let mut tx = self.pool().begin().await.map_err(StoreError::from)?;
+        let mut tx = self.write_tx().await.map_err(StoreError::from)?;
         if self.engine() == Engine::Postgres {
             sqlx::query("SELECT name FROM users WHERE name = $1 FOR UPDATE")
                 .bind(user)

@@ -91,7 +91,7 @@ impl Store {
 
     /// Adds a node's changes to a user's usage; returns the usage after.
     pub async fn add_usage(&self, user: &str, d: Delta) -> Result<Option<Usage>, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         apply(&mut tx, user, d).await?;
         let row = sqlx::query("SELECT bytes, entries FROM usage WHERE user_name = $1")
             .bind(user)
@@ -114,7 +114,7 @@ impl Store {
         upload: Option<(&str, &str)>,
     ) -> Result<Reserved, StoreError> {
         let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         apply(&mut tx, user, pending).await?;
         let taken = sqlx::query(
             "UPDATE usage SET bytes = bytes + $2

@@ -129,7 +129,12 @@ pub fn newest() -> i64 {
 /// advisory lock held by their transaction; on SQLite the first write
 /// takes the database's own lock.
 pub async fn migrate(pool: &AnyPool, engine: Engine) -> Result<(), StoreError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = match engine {
+        // The write lock first: two processes starting together wait for
+        // each other instead of failing (see `Store::write_tx`).
+        Engine::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+        Engine::Postgres => pool.begin().await?,
+    };
     if engine == Engine::Postgres {
         // Any number chosen once: "ferry" in ASCII.
         sqlx::query("SELECT pg_advisory_xact_lock(439788070777)")

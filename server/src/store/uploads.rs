@@ -35,7 +35,7 @@ impl Store {
     ) -> Result<Claim, StoreError> {
         let now = now_ms();
         let dead = now - i64::try_from(gone.as_millis()).unwrap_or(i64::MAX);
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let held = sqlx::query(
             "SELECT u.node AS node, u.reserved AS reserved, n.heartbeat AS heartbeat
              FROM uploads u LEFT JOIN nodes n ON n.id = u.node
@@ -100,7 +100,7 @@ impl Store {
     /// Takes `bytes` off a user's usage: what a dead node had reserved
     /// and not written.
     pub async fn return_reserved(&self, user: &str, bytes: u64) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         super::quota::apply_in(&mut tx, user, -i64::try_from(bytes).unwrap_or(i64::MAX)).await?;
         tx.commit().await?;
         Ok(())
@@ -142,7 +142,7 @@ impl Store {
         node: &str,
         unwritten: u64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let gone =
             sqlx::query("DELETE FROM uploads WHERE user_name = $1 AND path = $2 AND node = $3")
                 .bind(user)

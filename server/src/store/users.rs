@@ -107,7 +107,7 @@ impl Store {
 
     /// Adds a user.
     pub async fn add_user(&self, name: &str, rec: &UserRecord) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let done = sqlx::query(&format!(
             "INSERT INTO users ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING"
         ))
@@ -182,7 +182,7 @@ impl Store {
         name: &str,
         query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         if query.execute(&mut *tx).await?.rows_affected() == 0 {
             return Err(StoreError::NoUser(name.into()));
         }
