@@ -29,12 +29,13 @@ now() { date +%s.%N; }
 declare -A T
 run_one() { # build-name bin-dir run
     local name=$1 bin=$2 run=$3 root=$D/root-$1 pid addr fp t0 t1
-    rm -rf "$root"
+    rm -rf "$root" "$D/out-$name"
     printf 'pw\n' | "$bin/ferryd" user add bench --root "$root" >/dev/null 2>&1
     "$bin/ferryd" serve --root "$root" --listen 127.0.0.1:0 >"$D/out-$name" 2>"$D/log-$name" &
     pid=$!
-    for _ in $(seq 100); do grep -q "listening on" "$D/out-$name" && break; sleep 0.05; done
+    for _ in $(seq 600); do grep -qs "listening on" "$D/out-$name" && break; sleep 0.05; done
     addr=$(sed -n 's/^listening on //p' "$D/out-$name")
+    [[ -n $addr ]] || { echo "ferryd ($name) did not start; see $D/log-$name" >&2; exit 1; }
     fp=$("$bin/ferryd" fingerprint --root "$root")
     local f=("$bin/ferry" -s "$addr" -u bench --fingerprint "$fp")
     export FERRY_PASSWORD=pw FERRY_KNOWN_SERVERS=$D/known
