@@ -210,6 +210,18 @@ pub struct AuthConfig {
     /// IPv6 sources are counted by network: the first this many bits of
     /// the address (a host usually holds a whole /64).
     pub ipv6_prefix_len: u8,
+    /// Failed logins from all the addresses of one network (see the two
+    /// prefix lengths below) after which the whole network is banned for
+    /// `ban_secs`, so an attacker holding many addresses of one network
+    /// gets no more guesses than this. Never below `ban_after_failures`
+    /// (a smaller value counts as that); 0 turns it off.
+    pub network_ban_after_failures: u32,
+    /// The network of an IPv4 address for `network_ban_after_failures`:
+    /// its first this many bits (a /24).
+    pub ipv4_network_prefix_len: u8,
+    /// The network of an IPv6 address for `network_ban_after_failures`:
+    /// its first this many bits (a /48, what one site usually holds).
+    pub ipv6_network_prefix_len: u8,
     /// Failed logins as one user, from any address, after which that
     /// user's logins from addresses it has not logged in from are spaced
     /// out.
@@ -284,6 +296,9 @@ impl Default for AuthConfig {
             user_store_check_ms: 1000,
             ban_sync_ms: 1000,
             ipv6_prefix_len: 64,
+            network_ban_after_failures: 40,
+            ipv4_network_prefix_len: 24,
+            ipv6_network_prefix_len: 48,
             user_penalty_after: 20,
             user_delay_ms: 1_000,
             max_user_delay_ms: 8_000,
@@ -398,6 +413,11 @@ impl Config {
         anyhow::ensure!(
             self.auth.ipv6_prefix_len <= 128,
             "auth.ipv6_prefix_len must be at most 128"
+        );
+        anyhow::ensure!(
+            self.auth.ipv4_network_prefix_len <= 32
+                && self.auth.ipv6_network_prefix_len <= self.auth.ipv6_prefix_len,
+            "auth.ipv4_network_prefix_len must be at most 32, and auth.ipv6_network_prefix_len at most auth.ipv6_prefix_len (a network holds its sources)"
         );
         anyhow::ensure!(
             self.limits.max_depth > 0,

@@ -2,14 +2,17 @@
 //! ARCHITECTURE.md, "Login penalties"): each failure from a source doubles
 //! the delay before its answer and enough of them ban it for a while;
 //! failures against one user from anywhere space out that user's logins
-//! from sources it has not logged in from. Failures, proofs being
-//! checked and bans of sources are shared through the store with every
-//! node (`penalty/shared.rs`); each node keeps its own table too, for the
-//! checks that must not cost a query.
+//! from sources it has not logged in from. A source's failures count
+//! for its network too, which enough of them from its addresses together
+//! ban. Failures, proofs being checked and bans of sources and networks
+//! are shared through the store with every node (`penalty/shared.rs`);
+//! each node keeps its own table too, for the checks that must not cost a
+//! query.
 
 mod shared;
 
 use std::collections::{HashMap, VecDeque};
+use std::fmt;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -18,7 +21,7 @@ use ferry_proto::{ErrorKind, RemoteError};
 
 use crate::config::AuthConfig;
 use crate::logfmt::q;
-use crate::places::source;
+use crate::places::{group, source};
 use crate::store::Store;
 
 /// User names a source's record keeps apart; failures against further
@@ -39,6 +42,48 @@ fn name_key(user: &str) -> Name {
     let mut key = [0u8; 16];
     key.copy_from_slice(&digest[..16]);
     key
+}
+
+/// Where failures are counted and bans hold: a source (an address, or an
+/// IPv6 network of `auth.ipv6_prefix_len` bits), or the wider network it
+/// belongs to (`auth.network_ban_after_failures`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Place {
+    Source(IpAddr),
+    Network(IpAddr, u8),
+}
+
+impl Place {
+    /// Its text in the store and the log: an address, or a network in
+    /// CIDR notation (so the two never meet).
+    fn parse(text: &str) -> Option<Place> {
+        match text.split_once('/') {
+            None => text.parse().ok().map(Place::Source),
+            Some((ip, len)) => Some(Place::Network(ip.parse().ok()?, len.parse().ok()?)),
+        }
+    }
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Place::Source(ip) => write!(f, "{ip}"),
+            Place::Network(ip, len) => write!(f, "{ip}/{len}"),
+        }
+    }
+}
+
+/// A login's source and, if networks count, its network.
+#[derive(Clone, Copy, Debug)]
+struct Origin {
+    source: IpAddr,
+    network: Option<Place>,
+}
+
+impl Origin {
+    fn places(self) -> impl Iterator<Item = Place> {
+        std::iter::once(Place::Source(self.source)).chain(self.network)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -85,7 +130,8 @@ struct UserRec {
 
 #[derive(Debug, Default)]
 struct Table {
-    sources: HashMap<IpAddr, SourceRec>,
+    /// Sources and networks.
+    sources: HashMap<Place, SourceRec>,
     users: HashMap<Name, UserRec>,
 }
 
@@ -157,20 +203,48 @@ impl Penalties {
         source(ip, self.cfg.ipv6_prefix_len)
     }
 
+    /// The source of `ip` and the network it counts in, if networks count
+    /// and the network is wider than the source.
+    fn origin(&self, ip: IpAddr) -> Origin {
+        let cfg = &self.cfg;
+        let source = self.source(ip);
+        let (v4, v6) = (cfg.ipv4_network_prefix_len, cfg.ipv6_network_prefix_len);
+        let (len, wider) = match source {
+            IpAddr::V4(_) => (v4, v4 < 32),
+            IpAddr::V6(_) => (v6, v6 < cfg.ipv6_prefix_len),
+        };
+        let network = (cfg.network_ban_after_failures > 0 && wider)
+            .then(|| Place::Network(group(source, v4, v6), len));
+        Origin { source, network }
+    }
+
+    /// Failures (and proofs in flight) at which `place` is banned.
+    fn threshold(&self, place: Place) -> u32 {
+        match place {
+            Place::Source(_) => self.cfg.ban_after_failures,
+            Place::Network(..) => self
+                .cfg
+                .network_ban_after_failures
+                .max(self.cfg.ban_after_failures),
+        }
+    }
+
     fn forget_after(&self) -> Duration {
         Duration::from_secs(self.cfg.forget_after_secs)
     }
 
-    /// Refuses a banned source (checked as its connection starts, from
-    /// this node's table, which holds the store's bans as of its last
-    /// look: no query).
+    /// Refuses a banned source, or one of a banned network (checked as
+    /// its connection starts, from this node's table, which holds the
+    /// store's bans as of its last look: no query).
     pub fn check(&self, ip: IpAddr) -> Result<(), RemoteError> {
-        let src = self.source(ip);
+        let now = Instant::now();
         let mut table = self.table();
-        let banned = table
-            .sources
-            .get_mut(&src)
-            .is_some_and(|rec| rec.banned(Instant::now()));
+        let banned = self.origin(ip).places().any(|place| {
+            table
+                .sources
+                .get_mut(&place)
+                .is_some_and(|rec| rec.banned(now))
+        });
         if banned {
             return Err(RemoteError::bare(ErrorKind::Banned));
         }
@@ -195,7 +269,8 @@ impl Penalties {
     ) -> Result<Turn, RemoteError> {
         let wait = {
             let now = Instant::now();
-            let src = self.source(ip);
+            let origin = self.origin(ip);
+            let src = origin.source;
             let key = name_key(user);
             let forget = self.forget_after();
             let penalized = self.cfg.user_penalty_after;
@@ -213,7 +288,7 @@ impl Penalties {
             let delay = self.user_delay(rec.failures);
             let fresh = table
                 .sources
-                .get(&src)
+                .get(&Place::Source(src))
                 .is_none_or(|s| s.other == 0 && !s.by_user.contains_key(&key));
             let granted = slot <= now || (fresh && slot <= deadline);
             if granted {
@@ -221,15 +296,21 @@ impl Penalties {
                     rec.next_slot = slot + delay;
                 }
             }
-            let counted = self.count_failure(&mut table, src, key, now);
-            (counted, granted, slot - now, src, key)
+            let counted: Vec<_> = origin
+                .places()
+                .map(|place| (place, self.count_failure(&mut table, place, key, now)))
+                .collect();
+            (counted, granted, slot - now, key)
         };
-        let (counted, granted, wait, src, key) = wait;
+        let (counted, granted, wait, key) = wait;
         // Counted in the store too: the try counts on every node.
-        let banned = match counted {
-            None => true,
-            Some(failures) => self.count_shared(src, key, failures).await?.1,
-        };
+        let mut banned = false;
+        for (place, counted) in counted {
+            banned |= match counted {
+                None => true,
+                Some(failures) => self.count_shared(place, key, failures).await?.1,
+            };
+        }
         if banned {
             return Err(RemoteError::bare(ErrorKind::Banned));
         }
@@ -241,15 +322,15 @@ impl Penalties {
         Ok(Turn::Counted)
     }
 
-    /// Counts a failure of `src` against the user `key` in this node's
-    /// table, banning the source at the threshold if there is no store
-    /// (with one, the failures on all nodes decide: `count_shared`);
-    /// returns its failures now, or None if it was banned already
-    /// (nothing counted).
+    /// Counts a failure at `place` (a source or a network) against the
+    /// user `key` in this node's table, banning it at its threshold if
+    /// there is no store (with one, the failures on all nodes decide:
+    /// `count_shared`); returns its failures now, or None if it was banned
+    /// already (nothing counted).
     fn count_failure(
         &self,
         table: &mut Table,
-        src: IpAddr,
+        place: Place,
         key: Name,
         now: Instant,
     ) -> Option<u32> {
@@ -261,7 +342,7 @@ impl Penalties {
                 || r.banned_until.is_some_and(|u| u > now)
                 || r.last.is_some_and(|l| now.duration_since(l) < forget)
         });
-        let rec = table.sources.entry(src).or_default();
+        let rec = table.sources.entry(place).or_default();
         if rec.banned(now) {
             return None;
         }
@@ -272,10 +353,9 @@ impl Penalties {
         }
         rec.last = Some(now);
         let failures = rec.failures();
-        if failures >= cfg.ban_after_failures && rec.banned_until.is_none() && self.store.is_none()
-        {
+        if failures >= self.threshold(place) && rec.banned_until.is_none() && self.store.is_none() {
             rec.banned_until = Some(now + Duration::from_secs(cfg.ban_secs));
-            tracing::warn!(target: "audit", addr = %src, failures, "address banned after failed logins");
+            tracing::warn!(target: "audit", addr = %place, failures, "address banned after failed logins");
         }
         Some(failures)
     }
@@ -312,25 +392,28 @@ impl Penalties {
 
     /// [`Penalties::begin_after`] in this node's table.
     fn begin_here(&self, ip: IpAddr, user: &str, turn: Turn) -> Result<Attempt<'_>, RemoteError> {
-        let src = self.source(ip);
+        let origin = self.origin(ip);
         let now = Instant::now();
         let counted = turn == Turn::Counted;
         let mut table = self.table();
-        let rec = table.sources.entry(src).or_default();
-        if rec.banned(now) {
-            return Err(RemoteError::bare(ErrorKind::Banned));
+        for place in origin.places() {
+            let rec = table.sources.entry(place).or_default();
+            if rec.banned(now) {
+                return Err(RemoteError::bare(ErrorKind::Banned));
+            }
+            // A counted try is among its source's failures already. (With
+            // a store, those on all nodes are checked there.)
+            let before = rec.failures().saturating_sub(u32::from(counted));
+            if self.store.is_none() && before + rec.in_flight >= self.threshold(place) {
+                return Err(in_flight_refusal(place));
+            }
         }
-        // A counted try is among its source's failures already. (With a
-        // store, those on all nodes are checked there.)
-        let before = rec.failures().saturating_sub(u32::from(counted));
-        if self.store.is_none() && before + rec.in_flight >= self.cfg.ban_after_failures {
-            let detail = "too many logins in flight from this address: try again later";
-            return Err(RemoteError::new(ErrorKind::TooBusy, detail));
+        for place in origin.places() {
+            table.sources.entry(place).or_default().in_flight += 1;
         }
-        rec.in_flight += 1;
         Ok(Attempt {
             penalties: self,
-            source: src,
+            origin,
             user: user.to_string(),
             key: name_key(user),
             counted,
@@ -340,11 +423,23 @@ impl Penalties {
         })
     }
 
-    fn end(&self, table: &mut Table, src: IpAddr) {
-        if let Some(rec) = table.sources.get_mut(&src) {
-            rec.in_flight = rec.in_flight.saturating_sub(1);
+    fn end(&self, table: &mut Table, origin: Origin) {
+        for place in origin.places() {
+            if let Some(rec) = table.sources.get_mut(&place) {
+                rec.in_flight = rec.in_flight.saturating_sub(1);
+            }
         }
     }
+}
+
+/// The refusal of a proof beyond the failures and proofs in flight that
+/// `place` may have.
+fn in_flight_refusal(place: Place) -> RemoteError {
+    let detail = match place {
+        Place::Source(_) => "too many logins in flight from this address: try again later",
+        Place::Network(..) => "too many logins in flight from this network: try again later",
+    };
+    RemoteError::new(ErrorKind::TooBusy, detail)
 }
 
 /// A proof being checked; it counts as a failure of its source until it
@@ -352,7 +447,7 @@ impl Penalties {
 #[derive(Debug)]
 pub struct Attempt<'a> {
     penalties: &'a Penalties,
-    source: IpAddr,
+    origin: Origin,
     /// The user name tried ("" for an access key), for the log.
     user: String,
     key: Name,
@@ -361,7 +456,7 @@ pub struct Attempt<'a> {
     done: bool,
     /// Its row in the store, while it has one.
     row: Option<String>,
-    /// Its source had failures in the store as it began.
+    /// Its source or network had failures in the store as it began.
     had_failures: bool,
 }
 
@@ -393,21 +488,29 @@ impl Attempt<'_> {
     }
 
     /// [`Attempt::failed`] in this node's table: the failures counted
-    /// now (None if not counted here), and the source's failures.
-    fn failed_here(&self) -> (Option<u32>, u32) {
+    /// now at each place (none if counted already), and the source's
+    /// failures.
+    fn failed_here(&self) -> (Vec<(Place, u32)>, u32) {
         let p = self.penalties;
         let cfg = &p.cfg;
         let now = Instant::now();
         let forget = p.forget_after();
         let mut table = p.table();
-        p.end(&mut table, self.source);
+        p.end(&mut table, self.origin);
         let counted = match self.counted {
-            false => p.count_failure(&mut table, self.source, self.key, now),
-            true => None,
+            false => self
+                .origin
+                .places()
+                .filter_map(|place| {
+                    let n = p.count_failure(&mut table, place, self.key, now)?;
+                    Some((place, n))
+                })
+                .collect(),
+            true => Vec::new(),
         };
         let failures = table
             .sources
-            .get(&self.source)
+            .get(&Place::Source(self.origin.source))
             .map_or(1, SourceRec::failures);
         if !self.user.is_empty() {
             let penalized = cfg.user_penalty_after;
@@ -429,39 +532,43 @@ impl Attempt<'_> {
         (counted, failures)
     }
 
-    /// Ends the check of a proof that passed. Refused if the source was
-    /// banned meanwhile (the verdict must not leak past a ban). Clears
-    /// only this user's own failures from this source (a right access key
-    /// clears nothing: it is shared). With a store, a ban from any node
-    /// refuses it, and a store that does not answer refuses it as busy.
+    /// Ends the check of a proof that passed. Refused if the source or
+    /// its network was banned meanwhile (the verdict must not leak past a
+    /// ban). Clears only this user's own failures from this source and
+    /// network (a right access key clears nothing: it is shared). With a
+    /// store, a ban from any node refuses it, and a store that does not
+    /// answer refuses it as busy.
     pub async fn succeeded(mut self) -> Result<(), RemoteError> {
         let p = self.penalties;
         // Refused early, it ends on drop.
-        if p.banned_here(self.source) {
+        if self.origin.places().any(|place| p.banned_here(place)) {
             return Err(RemoteError::bare(ErrorKind::Banned));
         }
         p.succeeded_shared(&mut self).await?;
         self.done = true;
         let now = Instant::now();
         let mut table = p.table();
-        p.end(&mut table, self.source);
-        if let Some(rec) = table.sources.get_mut(&self.source) {
-            if rec.banned(now) {
-                return Err(RemoteError::bare(ErrorKind::Banned));
-            }
-            if !self.user.is_empty() {
-                rec.by_user.remove(&self.key);
-            }
-            if rec.failures() == 0 && rec.in_flight == 0 {
-                // Nothing to remember of this source.
-                table.sources.remove(&self.source);
+        p.end(&mut table, self.origin);
+        for place in self.origin.places() {
+            if let Some(rec) = table.sources.get_mut(&place) {
+                if rec.banned(now) {
+                    return Err(RemoteError::bare(ErrorKind::Banned));
+                }
+                if !self.user.is_empty() {
+                    rec.by_user.remove(&self.key);
+                }
+                if rec.failures() == 0 && rec.in_flight == 0 {
+                    // Nothing to remember of this place.
+                    table.sources.remove(&place);
+                }
             }
         }
+        let src = self.origin.source;
         if !self.user.is_empty() {
             let penalized = p.cfg.user_penalty_after;
             if let Some(u) = table.user(self.key, now, penalized) {
-                u.known.retain(|s| *s != self.source);
-                u.known.push_back(self.source);
+                u.known.retain(|s| *s != src);
+                u.known.push_back(src);
                 if u.known.len() > KNOWN_PER_USER {
                     u.known.pop_front();
                 }
@@ -475,7 +582,7 @@ impl Drop for Attempt<'_> {
     fn drop(&mut self) {
         if !self.done {
             let mut table = self.penalties.table();
-            self.penalties.end(&mut table, self.source);
+            self.penalties.end(&mut table, self.origin);
         }
         if let Some(row) = self.row.take() {
             self.penalties.end_row_later(row);
@@ -484,218 +591,4 @@ impl Drop for Attempt<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn penalties() -> Penalties {
-        Penalties::new(AuthConfig {
-            failure_delay_ms: 100,
-            max_failure_delay_ms: 350,
-            ban_after_failures: 4,
-            ban_secs: 60,
-            ..AuthConfig::default()
-        })
-    }
-
-    #[tokio::test]
-    async fn delays_grow_then_ban() {
-        let p = penalties();
-        let ip: IpAddr = [10, 0, 0, 1].into();
-        let other: IpAddr = [10, 0, 0, 2].into();
-        let p = &p;
-        let fail = |ip| async move { p.begin(ip, "bob").await.unwrap().failed().await };
-        assert_eq!(fail(ip).await, Duration::from_millis(100));
-        assert_eq!(fail(ip).await, Duration::from_millis(200));
-        assert_eq!(fail(ip).await, Duration::from_millis(350));
-        assert!(p.check(ip).is_ok());
-        fail(ip).await;
-        assert_eq!(p.check(ip).unwrap_err().kind, ErrorKind::Banned);
-        assert!(p.check(other).is_ok());
-    }
-
-    #[tokio::test]
-    async fn a_success_clears_only_its_own_users_failures() {
-        let p = penalties();
-        let ip: IpAddr = [10, 0, 0, 1].into();
-        for _ in 0..3 {
-            p.begin(ip, "bob").await.unwrap().failed().await;
-        }
-        p.begin(ip, "mallory")
-            .await
-            .unwrap()
-            .succeeded()
-            .await
-            .unwrap();
-        p.begin(ip, "bob").await.unwrap().failed().await;
-        assert_eq!(p.check(ip).unwrap_err().kind, ErrorKind::Banned);
-
-        let ip: IpAddr = [10, 0, 0, 2].into();
-        for _ in 0..3 {
-            p.begin(ip, "alice").await.unwrap().failed().await;
-        }
-        // Alice's own mistakes are hers to clear.
-        p.begin(ip, "alice")
-            .await
-            .unwrap()
-            .succeeded()
-            .await
-            .unwrap();
-        p.begin(ip, "alice").await.unwrap().failed().await;
-        assert!(p.check(ip).is_ok());
-    }
-
-    #[tokio::test]
-    async fn proofs_in_flight_count_and_abandoned_ones_do_not() {
-        let p = penalties();
-        let ip: IpAddr = [10, 0, 0, 1].into();
-        let mut held = Vec::new();
-        for _ in 0..4 {
-            held.push(p.begin(ip, "bob").await.unwrap());
-        }
-        assert_eq!(
-            p.begin(ip, "bob").await.unwrap_err().kind,
-            ErrorKind::TooBusy
-        );
-        drop(held);
-        let a = p.begin(ip, "bob").await.unwrap();
-        let b = p.begin(ip, "bob").await.unwrap();
-        p.begin(ip, "x").await.unwrap().failed().await;
-        p.begin(ip, "x").await.unwrap().failed().await;
-        // Two failures and two in flight reach the threshold of four.
-        assert_eq!(
-            p.begin(ip, "bob").await.unwrap_err().kind,
-            ErrorKind::TooBusy
-        );
-        a.failed().await;
-        b.succeeded().await.unwrap();
-        assert!(p.check(ip).is_ok());
-    }
-
-    #[tokio::test]
-    async fn an_ipv6_network_is_one_source() {
-        let p = penalties();
-        for i in 1..=4u16 {
-            let ip = IpAddr::from([0x2001, 0xdb8, 0, 7, i, 0, 0, i]);
-            p.begin(ip, "bob").await.unwrap().failed().await;
-        }
-        let same: IpAddr = "2001:db8:0:7::99".parse().unwrap();
-        let next: IpAddr = "2001:db8:0:8::1".parse().unwrap();
-        assert_eq!(p.check(same).unwrap_err().kind, ErrorKind::Banned);
-        assert!(p.check(next).is_ok());
-    }
-
-    #[tokio::test]
-    async fn failures_from_many_sources_space_out_that_user_only() {
-        let p = Penalties::new(AuthConfig {
-            ban_after_failures: 100,
-            user_penalty_after: 3,
-            user_delay_ms: 60_000,
-            max_user_delay_ms: 60_000,
-            ..AuthConfig::default()
-        });
-        let home: IpAddr = [10, 0, 0, 1].into();
-        p.begin(home, "bob")
-            .await
-            .unwrap()
-            .succeeded()
-            .await
-            .unwrap();
-        for i in 2..5u8 {
-            p.begin([10, 0, 0, i].into(), "bob")
-                .await
-                .unwrap()
-                .failed()
-                .await;
-        }
-        let soon = Instant::now() + Duration::from_secs(5);
-        let stranger: IpAddr = [10, 0, 0, 9].into();
-        let refused = p.turn(stranger, "bob", soon).await.unwrap_err();
-        assert_eq!(refused.kind, ErrorKind::TooBusy);
-        p.turn(home, "bob", soon).await.unwrap();
-        p.turn(stranger, "alice", soon).await.unwrap();
-    }
-
-    /// Polls a turn once: `Some(refusal)` if refused at once, `None` if
-    /// granted (now or later: the turn is booked either way).
-    async fn try_turn(p: &Penalties, ip: [u8; 4], deadline: Instant) -> Option<ErrorKind> {
-        let turn = p.turn(ip.into(), "bob", deadline);
-        match tokio::time::timeout(Duration::from_millis(1), turn).await {
-            Ok(Err(e)) => Some(e.kind),
-            Ok(Ok(_)) | Err(_) => None,
-        }
-    }
-
-    #[tokio::test]
-    async fn repeated_tries_cannot_book_the_real_users_turn() {
-        let p = Penalties::new(AuthConfig {
-            ban_after_failures: 100,
-            user_penalty_after: 3,
-            user_delay_ms: 60_000,
-            max_user_delay_ms: 60_000,
-            ..AuthConfig::default()
-        });
-        for i in 2..5u8 {
-            p.begin([10, 0, 0, i].into(), "bob")
-                .await
-                .unwrap()
-                .failed()
-                .await;
-        }
-        let deadline = Instant::now() + Duration::from_secs(90);
-        // The attacker's sources have failed against bob: they may not
-        // book the next turn ahead...
-        for i in 2..5u8 {
-            let refused = try_turn(&p, [10, 0, 0, i], deadline).await;
-            assert_eq!(refused, Some(ErrorKind::TooBusy));
-        }
-        // ...so the real user, from a new address, gets it.
-        assert_eq!(try_turn(&p, [10, 0, 9, 1], deadline).await, None);
-        // Still one checked guess per delay: the turn after is past the
-        // deadline, even for another new address.
-        let refused = try_turn(&p, [10, 0, 9, 2], deadline).await;
-        assert_eq!(refused, Some(ErrorKind::TooBusy));
-    }
-
-    #[tokio::test]
-    async fn tries_refused_a_turn_count_toward_the_ban() {
-        let p = Penalties::new(AuthConfig {
-            ban_after_failures: 5,
-            user_penalty_after: 3,
-            user_delay_ms: 60_000,
-            max_user_delay_ms: 60_000,
-            ..AuthConfig::default()
-        });
-        let ip: IpAddr = [10, 0, 0, 2].into();
-        for _ in 0..3 {
-            p.begin(ip, "bob").await.unwrap().failed().await;
-        }
-        let deadline = Instant::now() + Duration::from_secs(1);
-        for _ in 0..4 {
-            try_turn(&p, [10, 0, 0, 2], deadline).await;
-        }
-        assert_eq!(p.check(ip).unwrap_err().kind, ErrorKind::Banned);
-    }
-
-    #[tokio::test]
-    async fn a_counted_turn_is_not_counted_twice() {
-        let p = Penalties::new(AuthConfig {
-            ban_after_failures: 100,
-            user_penalty_after: 1,
-            user_delay_ms: 1,
-            max_user_delay_ms: 1,
-            ..AuthConfig::default()
-        });
-        let ip: IpAddr = [10, 0, 0, 1].into();
-        p.begin(ip, "bob").await.unwrap().failed().await;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let fresh: IpAddr = [10, 0, 0, 7].into();
-        let turn = p.turn(fresh, "bob", deadline).await.unwrap();
-        p.begin_after(fresh, "bob", turn)
-            .await
-            .unwrap()
-            .failed()
-            .await;
-        let table = p.table();
-        assert_eq!(table.sources[&fresh].failures(), 1);
-    }
-}
+mod tests;

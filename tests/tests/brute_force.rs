@@ -187,3 +187,29 @@ async fn guesses_from_many_addresses_slow_that_user_without_locking_him_out() {
     tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
     assert_eq!(attempt(&s, fifth, "bob", BOB).await, Ok(()));
 }
+
+/// Addresses of one network once each started afresh: nine guesses from
+/// each of 127.0.9.1, .2, ... were never banned. Together they ban their
+/// network (a /24 here); bob logs in from another network meanwhile.
+#[tokio::test]
+async fn guesses_from_many_addresses_of_one_network_ban_the_network() {
+    let s = server(
+        "ban_after_failures = 3\nnetwork_ban_after_failures = 6\nipv4_network_prefix_len = 24",
+        "",
+    );
+    for i in 1..=3 {
+        let from = IpAddr::from([127, 0, 9, i]);
+        for _ in 0..2 {
+            assert_eq!(
+                attempt(&s, from, "bob", "guess").await,
+                Err(ErrorKind::AuthFailed)
+            );
+        }
+    }
+    // Each address is one failure short of its own ban; the network is
+    // banned, the right password from a new address in it included.
+    let fresh = IpAddr::from([127, 0, 9, 200]);
+    assert_eq!(attempt(&s, fresh, "bob", BOB).await, Err(ErrorKind::Banned));
+    let elsewhere = IpAddr::from([127, 0, 10, 1]);
+    assert_eq!(attempt(&s, elsewhere, "bob", BOB).await, Ok(()));
+}

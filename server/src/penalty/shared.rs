@@ -1,16 +1,15 @@
 //! Login penalties shared through the store (`store/bans.rs`): a source's
-//! failures on every node add up to its ban, its proofs being checked on
-//! any node count against it, and a ban is written to the store and taken
+//! (and a network's) failures on every node add up to its ban, its proofs
+//! being checked on any node count against it, and a ban is written to the store and taken
 //! into every node's table within `auth.ban_sync_ms`, so accepting a
 //! connection costs no query. A store that does not answer refuses logins
 //! as busy; the node's own table keeps working meanwhile.
 
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use ferry_proto::{ErrorKind, RemoteError};
 
-use super::{Attempt, Name, Penalties};
+use super::{in_flight_refusal, Attempt, Name, Penalties, Place};
 use crate::store::{now_ms, StoreError};
 
 /// A user name's key as the store keeps it.
@@ -34,13 +33,13 @@ impl Penalties {
         now.saturating_sub(ms(self.attempt_ttl))
     }
 
-    fn unavailable(&self, src: IpAddr, e: &StoreError) -> RemoteError {
+    fn unavailable(&self, src: Place, e: &StoreError) -> RemoteError {
         tracing::warn!(target: "audit", addr = %src, error = %e, "login refused: the store of penalties is unavailable");
         e.to_remote()
     }
 
     /// Whether this node's table has `src` banned now.
-    pub(super) fn banned_here(&self, src: IpAddr) -> bool {
+    pub(super) fn banned_here(&self, src: Place) -> bool {
         let now = Instant::now();
         let mut table = self.table();
         table.sources.get_mut(&src).is_some_and(|r| r.banned(now))
@@ -48,7 +47,7 @@ impl Penalties {
 
     /// Bans `src` in this node's table until `until` (Unix ms), unless a
     /// longer ban is there; true if it was not banned here.
-    fn ban_here(&self, src: IpAddr, until: i64) -> bool {
+    fn ban_here(&self, src: Place, until: i64) -> bool {
         let left = u64::try_from(until.saturating_sub(now_ms())).unwrap_or(0);
         let now = Instant::now();
         let end = now + Duration::from_millis(left);
@@ -61,17 +60,17 @@ impl Penalties {
         fresh
     }
 
-    /// Counts a failure of `src` against `key` in the store, `here`
-    /// failures being counted on this node; bans the source (in the
-    /// store and here) when its failures on all nodes reach the
+    /// Counts a failure at `src` (a source or a network) against `key` in
+    /// the store, `here` failures being counted on this node; bans it (in
+    /// the store and here) when its failures on all nodes reach its
     /// threshold. Returns its failures and whether it is banned now.
     pub(super) async fn count_shared(
         &self,
-        src: IpAddr,
+        src: Place,
         key: Name,
         here: u32,
     ) -> Result<(u32, bool), RemoteError> {
-        let threshold = self.cfg.ban_after_failures;
+        let threshold = self.threshold(src);
         let Some(store) = &self.store else {
             return Ok((here, here >= threshold));
         };
@@ -104,17 +103,20 @@ impl Penalties {
     }
 
     /// The store's part of [`Penalties::begin_after`]: the proof gets a
-    /// row, and is refused if the source is banned on any node or its
-    /// failures and proofs being checked on all nodes reach the ban.
+    /// row, and is refused if its source or network is banned on any node
+    /// or its failures and proofs being checked on all nodes reach the
+    /// ban.
     pub(super) async fn begin_shared(&self, attempt: &mut Attempt<'_>) -> Result<(), RemoteError> {
         let Some(store) = &self.store else {
             return Ok(());
         };
-        let src = attempt.source;
+        let src = Place::Source(attempt.origin.source);
+        let net = attempt.origin.network;
         let now = now_ms();
-        let (row, state) = store
+        let (row, state, net_state) = store
             .begin_attempt(
                 &src.to_string(),
+                net.map(|n| n.to_string()).as_deref(),
                 now,
                 self.forget_before(now),
                 self.stale_before(now),
@@ -122,43 +124,44 @@ impl Penalties {
             .await
             .map_err(|e| self.unavailable(src, &e))?;
         attempt.row = Some(row);
-        attempt.had_failures = state.failures > 0;
-        if let Some(until) = state.banned_until {
-            self.ban_here(src, until);
-            return Err(RemoteError::bare(ErrorKind::Banned));
-        }
-        // A counted try is among its source's failures already, and this
-        // proof among those being checked.
-        let before = state.failures.saturating_sub(u32::from(attempt.counted))
-            + state.attempts.saturating_sub(1);
-        if before >= self.cfg.ban_after_failures {
-            let detail = "too many logins in flight from this address: try again later";
-            return Err(RemoteError::new(ErrorKind::TooBusy, detail));
+        let states = std::iter::once((src, state)).chain(net.zip(net_state));
+        for (place, state) in states {
+            attempt.had_failures |= state.failures > 0;
+            if let Some(until) = state.banned_until {
+                self.ban_here(place, until);
+                return Err(RemoteError::bare(ErrorKind::Banned));
+            }
+            // A counted try is among its failures already, and this proof
+            // among those being checked.
+            let before = state.failures.saturating_sub(u32::from(attempt.counted))
+                + state.attempts.saturating_sub(1);
+            if before >= self.threshold(place) {
+                return Err(in_flight_refusal(place));
+            }
         }
         Ok(())
     }
 
     /// The store's part of [`Attempt::failed`]: ends the proof's row and
-    /// counts the failure `counted` here; returns the source's failures
-    /// on all nodes (None if not known).
+    /// counts the failures `counted` here (at its source and network);
+    /// returns the source's failures on all nodes (None if not known).
     pub(super) async fn failed_shared(
         &self,
         attempt: &mut Attempt<'_>,
-        counted: Option<u32>,
+        counted: Vec<(Place, u32)>,
     ) -> Option<u32> {
         let store = self.store.as_ref()?;
         // The failure is counted before the proof's row goes, so another
         // node never sees neither.
-        let failures = match counted {
+        let mut failures = None;
+        for (place, here) in counted {
             // The login is over either way: a store that does not answer
             // loses this failure (this node's table keeps it).
-            Some(here) => self
-                .count_shared(attempt.source, attempt.key, here)
-                .await
-                .ok()
-                .map(|(failures, _)| failures),
-            None => None,
-        };
+            let n = self.count_shared(place, attempt.key, here).await.ok();
+            if matches!(place, Place::Source(_)) {
+                failures = n.map(|(failures, _)| failures);
+            }
+        }
         if let Some(row) = attempt.row.take() {
             if let Err(e) = store.end_attempt(&row).await {
                 tracing::warn!(error = %e, "cannot end a login's row in the store; it expires");
@@ -168,8 +171,8 @@ impl Penalties {
     }
 
     /// The store's part of [`Attempt::succeeded`]: ends the proof's row,
-    /// refuses it if the source was banned meanwhile on any node, and
-    /// clears its user's failures from the source.
+    /// refuses it if the source or its network was banned meanwhile on
+    /// any node, and clears its user's failures from both.
     pub(super) async fn succeeded_shared(
         &self,
         attempt: &mut Attempt<'_>,
@@ -177,12 +180,14 @@ impl Penalties {
         let Some(store) = &self.store else {
             return Ok(());
         };
-        let src = attempt.source;
+        let src = Place::Source(attempt.origin.source);
         let text = src.to_string();
+        let net = attempt.origin.network.map(|n| n.to_string());
+        let net = net.as_deref();
         let now = now_ms();
         let banned = match attempt.row.take() {
-            Some(row) => store.end_attempt_banned_until(&row, &text, now).await,
-            None => store.banned_until(&text, now).await,
+            Some(row) => store.end_attempt_banned_until(&row, &text, net, now).await,
+            None => store.banned_until(&text, net, now).await,
         };
         match banned {
             Ok(None) => {}
@@ -195,10 +200,12 @@ impl Penalties {
         // (A source with no failures as the proof began has none to
         // clear but any made since, which may stay.)
         if !attempt.user.is_empty() && attempt.had_failures {
-            store
-                .clear_failures(&text, &hex(&attempt.key))
-                .await
-                .map_err(|e| self.unavailable(src, &e))?;
+            for place in attempt.origin.places() {
+                store
+                    .clear_failures(&place.to_string(), &hex(&attempt.key))
+                    .await
+                    .map_err(|e| self.unavailable(src, &e))?;
+            }
         }
         Ok(())
     }
@@ -225,7 +232,7 @@ impl Penalties {
         };
         let mut new = 0;
         for (source, until) in store.bans(now_ms()).await? {
-            let Ok(src) = source.parse::<IpAddr>() else {
+            let Some(src) = Place::parse(&source) else {
                 tracing::warn!(source = %crate::logfmt::q(&source), "a ban in the store names no address; ignored");
                 continue;
             };
@@ -265,6 +272,8 @@ impl Penalties {
 
 #[cfg(test)]
 mod tests {
+    use std::net::IpAddr;
+
     use super::*;
     use crate::config::AuthConfig;
     use crate::store::bans::tests::sqlite;
@@ -437,5 +446,39 @@ mod tests {
             ErrorKind::Banned
         );
         assert_eq!(a.check(IP).unwrap_err().kind, ErrorKind::Banned);
+    }
+
+    #[tokio::test]
+    async fn failures_from_a_networks_addresses_on_two_nodes_ban_it_on_both() {
+        let (store, _dir) = sqlite().await;
+        let node = || {
+            let cfg = AuthConfig {
+                network_ban_after_failures: 6,
+                ..cfg()
+            };
+            Penalties::shared(cfg, store.clone(), Duration::from_secs(10))
+        };
+        let (a, b) = (node(), node());
+        for i in 1..=3u8 {
+            fail(&a, [10, 0, 0, i].into(), "bob").await;
+            fail(&b, [10, 0, 0, i].into(), "bob").await;
+        }
+        let fresh: IpAddr = [10, 0, 0, 99].into();
+        // Earned over both nodes: a proof from anywhere in the network is
+        // refused on either, and the sync carries the ban to the other.
+        assert_eq!(b.check(fresh).unwrap_err().kind, ErrorKind::Banned);
+        let refused = a.begin(fresh, "alice").await.unwrap_err();
+        assert_eq!(refused.kind, ErrorKind::Banned);
+        let c = node();
+        assert_eq!(c.load_bans().await.unwrap(), 1);
+        assert_eq!(c.check(fresh).unwrap_err().kind, ErrorKind::Banned);
+        let elsewhere: IpAddr = [10, 0, 1, 1].into();
+        assert!(c.check(elsewhere).is_ok());
+        a.begin(elsewhere, "bob")
+            .await
+            .unwrap()
+            .succeeded()
+            .await
+            .unwrap();
     }
 }

@@ -3,7 +3,9 @@
 //! holds on all of them (the policy is `penalty.rs`'s).
 //!
 //! A source is kept as the text of its address (an IPv6 network by its
-//! first address). Failures are counted per (source, user name key) and
+//! first address); the network a source belongs to, whose failures add up
+//! to a ban of their own, as CIDR text (`10.0.0.0/24`), so the two never
+//! meet. Failures are counted per (source, user name key) and
 //! forgotten together once the source's newest is older than the
 //! forgetting time; a proof being checked is a row of its own that counts
 //! until it ends or outlives the login deadline; a ban is a row with its
@@ -39,9 +41,9 @@ fn random_id() -> Result<String, StoreError> {
 }
 
 impl Store {
-    /// The state of `source` at `now`: its failures (none if the newest is
-    /// before `forget_before`), its proofs begun since `stale_before`, and
-    /// its ban. One statement.
+    /// The state of `source` (an address or a network) at `now`: its
+    /// failures (none if the newest is before `forget_before`), its proofs
+    /// begun since `stale_before`, and its ban. One statement.
     pub async fn source_state(
         &self,
         source: &str,
@@ -53,7 +55,8 @@ impl Store {
             "SELECT
                 CAST(COALESCE((SELECT SUM(failures) FROM login_failures WHERE source = $1), 0) AS BIGINT) AS failures,
                 CAST(COALESCE((SELECT MAX(last_failure) FROM login_failures WHERE source = $1), 0) AS BIGINT) AS newest,
-                CAST((SELECT COUNT(*) FROM login_attempts WHERE source = $1 AND started >= $2) AS BIGINT) AS attempts,
+                CAST((SELECT COUNT(*) FROM login_attempts WHERE source = $1 AND started >= $2)
+                    + (SELECT COUNT(*) FROM login_attempts WHERE network = $1 AND started >= $2) AS BIGINT) AS attempts,
                 CAST(COALESCE((SELECT MAX(banned_until) FROM login_bans WHERE source = $1), 0) AS BIGINT) AS banned_until",
         )
         .bind(source)
@@ -74,28 +77,42 @@ impl Store {
         })
     }
 
-    /// Registers a proof from `source` being checked now; returns its id
-    /// (for [`Store::end_attempt`]) and the source's state, this proof
-    /// included.
+    /// Registers a proof from `source` (in `network`, if networks count)
+    /// being checked now; returns its id (for [`Store::end_attempt`]) and
+    /// the state of the source and of its network, this proof included.
     pub async fn begin_attempt(
         &self,
         source: &str,
+        network: Option<&str>,
         now: i64,
         forget_before: i64,
         stale_before: i64,
-    ) -> Result<(String, SourceState), StoreError> {
+    ) -> Result<(String, SourceState, Option<SourceState>), StoreError> {
         let id = random_id()?;
-        sqlx::query("INSERT INTO login_attempts (id, source, started) VALUES ($1, $2, $3)")
-            .bind(&id)
-            .bind(source)
-            .bind(now)
-            .execute(self.pool())
-            .await?;
-        match self
-            .source_state(source, now, forget_before, stale_before)
-            .await
-        {
-            Ok(state) => Ok((id, state)),
+        sqlx::query(
+            "INSERT INTO login_attempts (id, source, network, started) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&id)
+        .bind(source)
+        .bind(network.unwrap_or(""))
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        let states = async {
+            let state = self
+                .source_state(source, now, forget_before, stale_before)
+                .await?;
+            let net = match network {
+                Some(net) => Some(
+                    self.source_state(net, now, forget_before, stale_before)
+                        .await?,
+                ),
+                None => None,
+            };
+            Ok::<_, StoreError>((state, net))
+        };
+        match states.await {
+            Ok((state, net)) => Ok((id, state, net)),
             Err(e) => {
                 // Best effort: it expires with the login deadline anyway.
                 let _ = self.end_attempt(&id).await;
@@ -182,23 +199,26 @@ impl Store {
         Ok(())
     }
 
-    /// Ends the check of a proof from `source` that passed, and returns
-    /// the end of the source's ban if it is banned at `now`: one statement
-    /// (two if the row was pruned meanwhile).
+    /// Ends the check of a proof from `source` (in `network`) that
+    /// passed, and returns the end of the ban of the source or its network
+    /// if either is banned at `now`: one statement (two if the row was
+    /// pruned meanwhile).
     pub async fn end_attempt_banned_until(
         &self,
         id: &str,
         source: &str,
+        network: Option<&str>,
         now: i64,
     ) -> Result<Option<i64>, StoreError> {
         let row = sqlx::query(
             "DELETE FROM login_attempts WHERE id = $1
              RETURNING CAST(COALESCE((SELECT MAX(banned_until) FROM login_bans
-                WHERE source = $2 AND banned_until > $3), 0) AS BIGINT) AS until",
+                WHERE source IN ($2, $4) AND banned_until > $3), 0) AS BIGINT) AS until",
         )
         .bind(id)
         .bind(source)
         .bind(now)
+        .bind(network.unwrap_or(source))
         .fetch_optional(self.pool())
         .await?;
         match row {
@@ -206,17 +226,25 @@ impl Store {
                 let until: i64 = row.try_get("until")?;
                 Ok((until > now).then_some(until))
             }
-            None => self.banned_until(source, now).await,
+            None => self.banned_until(source, network, now).await,
         }
     }
 
-    /// The end of `source`'s ban, if it is banned at `now`.
-    pub async fn banned_until(&self, source: &str, now: i64) -> Result<Option<i64>, StoreError> {
+    /// The end of the ban of `source` or of its `network`, if either is
+    /// banned at `now`.
+    pub async fn banned_until(
+        &self,
+        source: &str,
+        network: Option<&str>,
+        now: i64,
+    ) -> Result<Option<i64>, StoreError> {
         let row = sqlx::query(
-            "SELECT MAX(banned_until) AS until FROM login_bans WHERE source = $1 AND banned_until > $2",
+            "SELECT MAX(banned_until) AS until FROM login_bans
+             WHERE source IN ($1, $3) AND banned_until > $2",
         )
         .bind(source)
         .bind(now)
+        .bind(network.unwrap_or(source))
         .fetch_one(self.pool())
         .await?;
         let until: Option<i64> = row.try_get("until")?;
@@ -306,9 +334,9 @@ pub(crate) mod tests {
     async fn attempts_count_until_they_end_or_go_stale() {
         let (store, _dir) = sqlite().await;
         let src = "10.0.0.1";
-        let (a, state) = store.begin_attempt(src, 1000, 0, 0).await.unwrap();
+        let (a, state, _) = store.begin_attempt(src, None, 1000, 0, 0).await.unwrap();
         assert_eq!(state.attempts, 1);
-        let (_b, state) = store.begin_attempt(src, 2000, 0, 0).await.unwrap();
+        let (_b, state, _) = store.begin_attempt(src, None, 2000, 0, 0).await.unwrap();
         assert_eq!(state.attempts, 2);
         store.end_attempt(&a).await.unwrap();
         assert_eq!(
@@ -331,21 +359,33 @@ pub(crate) mod tests {
     async fn a_proof_that_passed_ends_and_learns_of_a_ban_in_one_go() {
         let (store, _dir) = sqlite().await;
         let src = "10.0.0.1";
-        let (a, _) = store.begin_attempt(src, 1000, 0, 0).await.unwrap();
-        let (b, _) = store.begin_attempt(src, 1000, 0, 0).await.unwrap();
-        let until = store.end_attempt_banned_until(&a, src, 1000).await.unwrap();
+        let (a, _, _) = store.begin_attempt(src, None, 1000, 0, 0).await.unwrap();
+        let (b, _, _) = store.begin_attempt(src, None, 1000, 0, 0).await.unwrap();
+        let until = store
+            .end_attempt_banned_until(&a, src, None, 1000)
+            .await
+            .unwrap();
         assert_eq!(until, None);
         store.ban(src, 3000).await.unwrap();
-        let until = store.end_attempt_banned_until(&b, src, 2000).await.unwrap();
+        let until = store
+            .end_attempt_banned_until(&b, src, None, 2000)
+            .await
+            .unwrap();
         assert_eq!(until, Some(3000));
         assert_eq!(
             store.source_state(src, 2000, 0, 0).await.unwrap().attempts,
             0
         );
         // Its row gone (pruned), the ban is still looked up.
-        let until = store.end_attempt_banned_until(&b, src, 2500).await.unwrap();
+        let until = store
+            .end_attempt_banned_until(&b, src, None, 2500)
+            .await
+            .unwrap();
         assert_eq!(until, Some(3000));
-        let until = store.end_attempt_banned_until(&b, src, 3000).await.unwrap();
+        let until = store
+            .end_attempt_banned_until(&b, src, None, 3000)
+            .await
+            .unwrap();
         assert_eq!(until, None);
     }
 
@@ -356,8 +396,14 @@ pub(crate) mod tests {
         store.record_failure(src, "a", 1000, 0).await.unwrap();
         store.ban(src, 60_000).await.unwrap();
         store.ban(src, 30_000).await.unwrap();
-        assert_eq!(store.banned_until(src, 1000).await.unwrap(), Some(60_000));
-        assert_eq!(store.banned_until("10.0.0.9", 1000).await.unwrap(), None);
+        assert_eq!(
+            store.banned_until(src, None, 1000).await.unwrap(),
+            Some(60_000)
+        );
+        assert_eq!(
+            store.banned_until("10.0.0.9", None, 1000).await.unwrap(),
+            None
+        );
         let state = store.source_state(src, 1000, 0, 0).await.unwrap();
         assert_eq!(state.failures, 0);
         assert_eq!(state.banned_until, Some(60_000));
@@ -366,9 +412,12 @@ pub(crate) mod tests {
             vec![(src.to_string(), 60_000)]
         );
         assert!(store.bans(60_000).await.unwrap().is_empty());
-        assert_eq!(store.banned_until(src, 60_000).await.unwrap(), None);
+        assert_eq!(store.banned_until(src, None, 60_000).await.unwrap(), None);
         store.prune_logins(60_000, 0, 0).await.unwrap();
         store.ban(src, 70_000).await.unwrap();
-        assert_eq!(store.banned_until(src, 60_000).await.unwrap(), Some(70_000));
+        assert_eq!(
+            store.banned_until(src, None, 60_000).await.unwrap(),
+            Some(70_000)
+        );
     }
 }

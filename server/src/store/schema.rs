@@ -118,6 +118,14 @@ const MIGRATIONS: &[Migration] = &[
         description: "bytes reserved by each upload in progress",
         sql: "ALTER TABLE uploads ADD COLUMN reserved BIGINT NOT NULL DEFAULT 0",
     },
+    Migration {
+        version: 7,
+        description: "the network of each proof being checked",
+        sql: "
+        ALTER TABLE login_attempts ADD COLUMN network TEXT NOT NULL DEFAULT '';
+        CREATE INDEX login_attempts_network ON login_attempts (network)
+    ",
+    },
 ];
 
 /// The newest schema version this ferryd knows.
