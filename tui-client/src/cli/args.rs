@@ -150,7 +150,9 @@ pub struct XferArgs {
     /// Default: resume a partial file, fail on a complete target.
     #[arg(long, value_enum)]
     pub on_conflict: Option<crate::transfer::Conflict>,
-    /// Follow local symbolic links (put); otherwise they are skipped.
+    /// Follow symbolic links met inside trees (put and get); otherwise
+    /// they are skipped with a warning. A link named as a source is
+    /// always copied as what it points to.
     #[arg(short = 'L', long)]
     pub follow_symlinks: bool,
     /// Files transferred at once. Files of 256 KiB or less count a 32nd,

@@ -2,7 +2,16 @@
 //! pair, create directories first, then run the files `parallel` at a time
 //! over the one connection (so a tree of small files is pipelined, not one
 //! round trip after another).
+//!
+//! Symbolic links, the same rule both ways: a link you name (or mark) is
+//! copied as what it points to; links met inside a tree are skipped with
+//! a warning unless `follow_symlinks` (`-L`, `L` in the TUI) is on. A
+//! followed link that leads back to a directory above it (a loop) is
+//! skipped: locally by device and inode; on the server, where inodes are
+//! not seen, no link inside a directory reached through a link is
+//! followed. A link that points nowhere is skipped with a warning.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use ferry_proto::msg::EntryKind;
@@ -37,7 +46,18 @@ pub async fn put_paths(
     let mut dirs: Vec<RemotePath> = Vec::new();
     let mut files: Vec<(PathBuf, RemotePath, u64)> = Vec::new();
     for src in sources {
-        let md = std::fs::metadata(src).map_err(|e| local_err(src, e))?;
+        // A link named here is copied as what it points to.
+        let md = match std::fs::metadata(src) {
+            Ok(md) => md,
+            Err(err) if is_link(src) => {
+                job.warn(
+                    None,
+                    format!("{}: broken link skipped ({err})", src.display()),
+                );
+                continue;
+            }
+            Err(err) => return Err(local_err(src, err)),
+        };
         let name = src
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -56,7 +76,8 @@ pub async fn put_paths(
                 continue;
             }
             dirs.push(target.clone());
-            walk_local(&job, src, &target, &mut dirs, &mut files)?;
+            let mut above = vec![(md.dev(), md.ino())];
+            walk_local(&job, src, &target, &mut above, &mut dirs, &mut files)?;
         } else if md.is_file() {
             files.push((src.clone(), target, md.len()));
         } else {
@@ -104,10 +125,18 @@ fn child(parent: &RemotePath, name: &str) -> Result<RemotePath> {
     })
 }
 
+fn is_link(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+/// Walks a local tree; `above` holds the device and inode of every
+/// directory from the root down to `dir`, so a followed link that loops
+/// back is seen.
 fn walk_local(
     job: &Job,
     dir: &Path,
     target: &RemotePath,
+    above: &mut Vec<(u64, u64)>,
     dirs: &mut Vec<RemotePath>,
     files: &mut Vec<(PathBuf, RemotePath, u64)>,
 ) -> Result<()> {
@@ -123,7 +152,8 @@ fn walk_local(
             continue; // downloads in progress, not the user's files
         }
         let mut md = std::fs::symlink_metadata(&path).map_err(|err| local_err(&path, err))?;
-        if md.file_type().is_symlink() {
+        let link = md.file_type().is_symlink();
+        if link {
             if !job.opts.follow_symlinks {
                 job.warn(
                     None,
@@ -147,8 +177,21 @@ fn walk_local(
         }
         let t = child(target, &name)?;
         if md.is_dir() {
+            let id = (md.dev(), md.ino());
+            if link && above.contains(&id) {
+                job.warn(
+                    None,
+                    format!(
+                        "{}: link to a directory above it (a loop) skipped",
+                        path.display()
+                    ),
+                );
+                continue;
+            }
             dirs.push(t.clone());
-            walk_local(job, &path, &t, dirs, files)?;
+            above.push(id);
+            walk_local(job, &path, &t, above, dirs, files)?;
+            above.pop();
         } else if md.is_file() {
             files.push((path, t, md.len()));
         } else {
@@ -177,7 +220,7 @@ pub async fn get_paths(
     let job = Job::new(opts, events);
     let into = dest.is_dir() || dest.to_string_lossy().ends_with('/') || sources.len() > 1;
     let mut dirs: Vec<PathBuf> = Vec::new();
-    let mut files: Vec<(RemotePath, PathBuf, u64)> = Vec::new();
+    let mut files: Vec<RemoteFile> = Vec::new();
     for src in sources {
         let path = client.resolve(src)?;
         let entry = client.stat(src).await?;
@@ -187,16 +230,29 @@ pub async fn get_paths(
         } else {
             dest.to_path_buf()
         };
-        match entry.kind {
+        // A link named here is copied as what it points to.
+        let (kind, size) = match entry.kind {
+            EntryKind::Symlink => match resolve_link(client, &path).await {
+                Ok(kind) => (kind, None),
+                Err(why) => {
+                    job.warn(None, format!("{src}: broken link skipped ({why})"));
+                    continue;
+                }
+            },
+            kind => (kind, Some(entry.size)),
+        };
+        let via_link = entry.kind == EntryKind::Symlink;
+        match kind {
             EntryKind::Dir if job.opts.recursive => {
                 dirs.push(target.clone());
-                walk_remote(client, &job, &path, &target, &mut dirs, &mut files).await?;
+                let root = (path, target, via_link);
+                walk_remote(client, &job, root, &mut dirs, &mut files).await?;
             }
             EntryKind::Dir => job.warn(
                 None,
                 format!("{src}: is a directory (use -r to copy trees)"),
             ),
-            EntryKind::File => files.push((path, target, entry.size)),
+            EntryKind::File => files.push((path, target, size)),
             _ => job.warn(None, format!("{src}: not a regular file, skipped")),
         }
     }
@@ -207,13 +263,16 @@ pub async fn get_paths(
         Direction::Get,
         files
             .iter()
-            .map(|(s, t, n)| (s.to_string(), t.display().to_string(), *n)),
+            .map(|(s, t, n)| (s.to_string(), t.display().to_string(), n.unwrap_or(0))),
     );
     let job = &job;
     let work: Vec<_> = files
         .into_iter()
         .enumerate()
         .map(|(i, (src, target, size))| {
+            // Reached through a link, the size is not known until the
+            // server opens the file: never taken for one chunk.
+            let size = size.unwrap_or(u64::MAX);
             (size, async move {
                 get_file(client, job, i as u64, src, &target, size).await
             })
@@ -223,32 +282,56 @@ pub async fn get_paths(
     Ok(reports)
 }
 
-/// Lists a remote tree breadth-first, several directories at once.
+/// A remote file to fetch: source, target, and its size when the listing
+/// gave it (not for a file reached through a link).
+type RemoteFile = (RemotePath, PathBuf, Option<u64>);
+
+/// A remote directory to walk: itself, where it goes, and whether it was
+/// reached through a link.
+type RemoteDir = (RemotePath, PathBuf, bool);
+
+/// What a remote link points to: a file or a directory, or why neither
+/// (broken, outside the home). The server follows links within the home
+/// when it opens a path, and a checksum of no bytes opens it cheaply.
+async fn resolve_link(
+    client: &Client,
+    path: &RemotePath,
+) -> std::result::Result<EntryKind, String> {
+    match client.checksum(path, Some(0)).await {
+        Ok(_) => Ok(EntryKind::File),
+        // Not a regular file: a directory, if it can be listed.
+        Err(ClientError::Remote(e)) if e.kind == ErrorKind::BadRequest => Ok(EntryKind::Dir),
+        Err(ClientError::Remote(e)) => Err(e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Lists a remote tree breadth-first, several directories at once. Each
+/// directory carries whether it was reached through a link: links inside
+/// such a one are not followed (the client cannot see a loop by inode).
 async fn walk_remote(
     client: &Client,
     job: &Job,
-    root: &RemotePath,
-    target: &Path,
+    root: RemoteDir,
     dirs: &mut Vec<PathBuf>,
-    files: &mut Vec<(RemotePath, PathBuf, u64)>,
+    files: &mut Vec<RemoteFile>,
 ) -> Result<()> {
-    let mut level = vec![(root.clone(), target.to_path_buf())];
+    let mut level = vec![root];
     while !level.is_empty() {
-        let listed: Vec<Result<(RemotePath, PathBuf, Vec<ferry_proto::msg::Entry>)>> =
-            stream::iter(
-                level
-                    .drain(..)
-                    .map(|(r, l)| async move {
-                        let entries = client.list(&r.to_string()).await?;
-                        Ok((r, l, entries))
-                    })
-                    .collect::<Vec<_>>(),
-            )
-            .buffer_unordered(8)
-            .collect()
-            .await;
+        let listed: Vec<Result<(RemoteDir, Vec<ferry_proto::msg::Entry>)>> = stream::iter(
+            level
+                .drain(..)
+                .map(|(r, l, via_link)| async move {
+                    let entries = client.list(&r.to_string()).await?;
+                    Ok(((r, l, via_link), entries))
+                })
+                .collect::<Vec<_>>(),
+        )
+        .buffer_unordered(8)
+        .collect()
+        .await;
         for item in listed {
-            let (r, l, entries) = item?;
+            let ((r, l, via_link), entries) = item?;
             for e in entries {
                 if e.name == PARTIALS_DIR {
                     let p = format!("{}/{}", r.to_string().trim_end_matches('/'), e.name);
@@ -263,12 +346,27 @@ async fn walk_remote(
                 match e.kind {
                     EntryKind::Dir => {
                         dirs.push(lp.clone());
-                        level.push((rp, lp));
+                        level.push((rp, lp, via_link));
                     }
-                    EntryKind::File => files.push((rp, lp, e.size)),
-                    EntryKind::Symlink => {
-                        job.warn(None, format!("{rp}: symbolic link on the server skipped"))
-                    }
+                    EntryKind::File => files.push((rp, lp, Some(e.size))),
+                    EntryKind::Symlink if !job.opts.follow_symlinks => job.warn(
+                        None,
+                        format!("{rp}: symbolic link skipped (use -L to follow links)"),
+                    ),
+                    EntryKind::Symlink if via_link => job.warn(
+                        None,
+                        format!(
+                            "{rp}: link inside a linked directory not followed (it could loop)"
+                        ),
+                    ),
+                    EntryKind::Symlink => match resolve_link(client, &rp).await {
+                        Ok(EntryKind::Dir) => {
+                            dirs.push(lp.clone());
+                            level.push((rp, lp, true));
+                        }
+                        Ok(_) => files.push((rp, lp, None)),
+                        Err(why) => job.warn(None, format!("{rp}: broken link skipped ({why})")),
+                    },
                     EntryKind::Other => job.warn(None, format!("{rp}: special file skipped")),
                 }
             }

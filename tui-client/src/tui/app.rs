@@ -100,6 +100,13 @@ pub struct App {
     /// A running job without progress this long fails (and can be
     /// resumed with `r`).
     pub stall_limit: Duration,
+    /// Copies follow symbolic links met inside trees (`L`, the CLI's `-L`);
+    /// a link marked or under the cursor is always copied as what it
+    /// points to.
+    pub follow_links: bool,
+    /// A link was entered on this side from this directory: if it turns out
+    /// not to be a directory, the pane goes back there.
+    entered_link: Option<(Side, String)>,
 }
 
 const DOUBLE_CLICK: Duration = Duration::from_millis(400);
@@ -133,6 +140,8 @@ impl App {
             filter_back: 0,
             now: Instant::now(),
             stall_limit: STALL_LIMIT,
+            follow_links: false,
+            entered_link: None,
         }
     }
 
@@ -277,7 +286,11 @@ impl App {
                 // would add their entries again.
                 if generation == self.local_generation {
                     match result {
+                        Err(e) if self.link_was_no_dir(Side::Local) => {
+                            return self.back_from_link(Side::Local, e);
+                        }
                         Ok(entries) => {
+                            self.entered_link = None;
                             // A local listing arrives whole; marks on names
                             // that are gone go with them.
                             self.local.entries.clear();
@@ -308,12 +321,18 @@ impl App {
                 done,
             } => {
                 if generation == self.remote_generation {
+                    if done && self.link_was_no_dir(Side::Remote) {
+                        self.entered_link = None;
+                    }
                     self.remote.extend(entries, done);
                 }
                 vec![]
             }
             Action::RemoteListFailed { generation, error } => {
                 if generation == self.remote_generation {
+                    if self.link_was_no_dir(Side::Remote) {
+                        return self.back_from_link(Side::Remote, error);
+                    }
                     self.remote.fail(error.clone());
                     self.error(error);
                 }
@@ -624,6 +643,15 @@ impl App {
                 p.filter = Some(String::new());
                 vec![]
             }
+            KeyCode::Char('L') => {
+                self.follow_links = !self.follow_links;
+                self.info(if self.follow_links {
+                    "links inside trees are followed by copies from now on (L again: skipped)"
+                } else {
+                    "links inside trees are skipped by copies from now on (L again: followed)"
+                });
+                vec![]
+            }
             KeyCode::F(5) => self.copy(),
             KeyCode::F(6) => self.start_rename(),
             KeyCode::F(7) => {
@@ -775,6 +803,9 @@ impl App {
             return vec![];
         }
         let name = e.name.clone();
+        // A link opens if it leads to a directory; if not, the pane comes
+        // back here (see `back_from_link`).
+        self.entered_link = (e.kind == EntryKind::Symlink).then(|| (side, name.clone()));
         match side {
             Side::Local => {
                 let dir = self.local_dir.join(&name);
@@ -824,6 +855,26 @@ impl App {
     /// it shows up in the listing.
     fn pending_select(&mut self, side: Side, name: String) {
         self.pane_mut(side).pending = Some(name);
+    }
+
+    /// The listing that failed on `side` was of a link just entered.
+    fn link_was_no_dir(&self, side: Side) -> bool {
+        self.entered_link.as_ref().is_some_and(|(s, _)| *s == side)
+    }
+
+    /// A link entered on `side` could not be listed (it leads to a file,
+    /// or nowhere): back to the directory it is in, cursor on it.
+    fn back_from_link(&mut self, side: Side, error: String) -> Vec<Effect> {
+        let Some((_, name)) = self.entered_link.take() else {
+            return vec![];
+        };
+        let fx = self.go_up(side);
+        self.pending_select(side, name.clone());
+        self.error(format!(
+            "{}: the link leads to no directory ({error}); F5 copies what it points to",
+            crate::display::escape(&name)
+        ));
+        fx
     }
 
     fn copy(&mut self) -> Vec<Effect> {
@@ -897,6 +948,7 @@ impl App {
             dest: plan.to_dir.clone(),
             name,
             conflict,
+            follow_links: self.follow_links,
         };
         let mut specs: Vec<JobSpec> = Vec::new();
         let mut groups: Vec<(Conflict, Vec<String>)> = Vec::new();

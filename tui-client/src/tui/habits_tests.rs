@@ -143,10 +143,10 @@ fn mc_f_keys_and_the_key_bar() {
     a.update(key(KeyCode::F(2)));
     assert_eq!(a.local.sort, sort);
     let bar = a.areas().keys;
-    let w = super::layout::fkey_width(bar.width);
+    let (sort_x, _) = super::layout::fkey_cells(bar.width)[9];
     a.update(mouse(
         MouseEventKind::Down(MouseButton::Left),
-        bar.x + 9 * w + 1,
+        bar.x + sort_x + 1,
         bar.y,
         KeyModifiers::NONE,
     ));

@@ -1,7 +1,7 @@
 //! The key help (F1), one table for the help dialog and the README.
 
 /// (keys, what they do), in the order shown.
-pub const ROWS: [(&str, &str); 17] = [
+pub const ROWS: [(&str, &str); 18] = [
     ("↑↓ j k PgUp PgDn Home End", "move"),
     ("Enter / Backspace", "open directory / go up"),
     ("Tab", "switch pane (and queue)"),
@@ -13,6 +13,7 @@ pub const ROWS: [(&str, &str); 17] = [
         "click, drag marks, Ctrl+click, double-click (open/copy), header sorts",
     ),
     ("s / . / /", "sort / hidden files / filter"),
+    ("L", "copies follow links inside trees, or skip them"),
     ("F3 / F4", "view / edit (not yet: they come later)"),
     ("F5", "copy to the other pane (upload or download)"),
     ("F6", "rename, or move the marked entries"),

@@ -27,6 +27,7 @@ pub async fn run(
         recursive: true,
         on_conflict: spec.conflict,
         parallel: 4,
+        follow_symlinks: spec.follow_links,
         ..Default::default()
     };
     let mut base = 0;

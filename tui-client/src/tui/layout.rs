@@ -72,10 +72,11 @@ pub fn areas(area: Rect, jobs: usize) -> Areas {
     }
 }
 
-/// The key bar: mc's F-keys, then the keys for sorting, hidden files and
-/// the filter (which leave F2-F4 to what mc users expect). Each entry is
-/// the key as shown, its label, and the key a click on it presses.
-pub const KEYBAR: [(&str, &str, KeyCode); 12] = [
+/// The key bar: mc's F-keys, then the keys for sorting, hidden files, the
+/// filter and following links (which leave F2-F4 to what mc users expect).
+/// Each entry is the key as shown, its label, and the key a click on it
+/// presses.
+pub const KEYBAR: [(&str, &str, KeyCode); 13] = [
     ("1", "Help", KeyCode::F(1)),
     ("3", "View", KeyCode::F(3)),
     ("4", "Edit", KeyCode::F(4)),
@@ -88,19 +89,39 @@ pub const KEYBAR: [(&str, &str, KeyCode); 12] = [
     ("s", "Sort", KeyCode::Char('s')),
     (".", "Hidden", KeyCode::Char('.')),
     ("/", "Filter", KeyCode::Char('/')),
+    ("L", "Links", KeyCode::Char('L')),
 ];
 
-/// Width of one button on a bar of `width` columns.
-pub fn fkey_width(width: u16) -> u16 {
-    (width / KEYBAR.len() as u16).max(1)
+/// Each button's first column and width on a bar of `width` columns: as
+/// wide as its key and label and a space when they all fit, else equal
+/// shares (labels cut).
+pub fn fkey_cells(width: u16) -> Vec<(u16, u16)> {
+    let natural: Vec<u16> = KEYBAR
+        .iter()
+        .map(|(k, label, _)| (k.chars().count() + label.chars().count() + 1) as u16)
+        .collect();
+    let widths = if natural.iter().sum::<u16>() <= width {
+        natural
+    } else {
+        vec![(width / KEYBAR.len() as u16).max(1); KEYBAR.len()]
+    };
+    let mut x = 0;
+    widths
+        .into_iter()
+        .map(|w| {
+            let cell = (x, w);
+            x += w;
+            cell
+        })
+        .collect()
 }
 
 /// Which key a click at column `x` of the bar presses.
 pub fn fkey_at(bar: Rect, x: u16) -> Option<KeyCode> {
-    if x < bar.x {
-        return None;
-    }
-    let i = ((x - bar.x) / fkey_width(bar.width)) as usize;
+    let at = x.checked_sub(bar.x)?;
+    let i = fkey_cells(bar.width)
+        .iter()
+        .position(|(start, w)| at >= *start && at < start + w)?;
     KEYBAR.get(i).map(|(_, _, k)| *k)
 }
 

@@ -25,6 +25,8 @@ mod app_tests;
 mod connection_tests;
 #[cfg(test)]
 mod habits_tests;
+#[cfg(test)]
+mod links_tests;
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -366,12 +366,13 @@ impl Pane {
     }
 
     /// Count of the marked entries and the size of the marked files (a
-    /// directory's own size says nothing about what is inside).
+    /// directory's own size says nothing about what is inside, nor a
+    /// link's about what it points to).
     pub fn marked_summary(&self) -> (usize, u64) {
         let size = self
             .entries
             .iter()
-            .filter(|e| self.marked.contains(&e.name) && e.kind != EntryKind::Dir)
+            .filter(|e| self.marked.contains(&e.name) && e.kind == EntryKind::File)
             .map(|e| e.size)
             .sum();
         (self.marked.len(), size)

@@ -36,6 +36,8 @@ pub struct JobSpec {
     pub name: Option<String>,
     /// Conflict policy.
     pub conflict: Conflict,
+    /// Follow symbolic links met inside trees (`L`; the CLI's `-L`).
+    pub follow_links: bool,
 }
 
 impl JobSpec {

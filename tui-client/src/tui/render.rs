@@ -10,7 +10,7 @@ use ratatui::Frame;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use super::app::{App, Focus, Link};
-use super::layout::{fkey_width, KEYBAR};
+use super::layout::{fkey_cells, KEYBAR};
 use super::pane::{Pane, Side, SortKey, PARENT};
 use super::queue::JobState;
 use crate::cli::output::format_time;
@@ -314,6 +314,9 @@ fn draw_queue(app: &App, f: &mut Frame, area: Rect, rows: Rect) {
     if failed > 0 {
         t.push_str(&format!(", {failed} failed"));
     }
+    if app.follow_links {
+        t.push_str(" · links followed (L)");
+    }
     t.push(' ');
     let block = Block::bordered()
         .border_style(if focused {
@@ -391,7 +394,7 @@ fn draw_queue(app: &App, f: &mut Frame, area: Rect, rows: Rect) {
             let text = if job.state == JobState::Running {
                 job_figures(job, app.now)
             } else {
-                format!("{} files, {} done ✓", o.files, human(o.total))
+                done_figures(job)
             };
             let gauge = Gauge::default()
                 .gauge_style(Style::new().fg(color).bg(Color::Black))
@@ -448,6 +451,18 @@ pub fn job_figures(job: &super::queue::Job, now: std::time::Instant) -> String {
         None => format!("{}/s ETA {}", human(o.rate as u64), eta(o.eta)),
     };
     format!("{pct:>3.0}% {}/{} {speed}", human(o.done), human(o.total))
+}
+
+/// A finished job's gauge text: what it copied, or, when it copied
+/// nothing, why (its first warning: a skipped link, a special file).
+pub fn done_figures(job: &super::queue::Job) -> String {
+    let o = job.overall();
+    match (o.files, job.board.warnings().first()) {
+        (0, Some(why)) => format!("nothing copied: {}", crate::display::sanitize(why)),
+        (0, None) => "nothing to copy ✓".to_string(),
+        (1, _) => format!("1 file, {} done ✓", human(o.total)),
+        (n, _) => format!("{n} files, {} done ✓", human(o.total)),
+    }
 }
 
 fn draw_message(app: &App, f: &mut Frame, area: Rect) {
@@ -516,17 +531,17 @@ fn draw_message(app: &App, f: &mut Frame, area: Rect) {
 }
 
 fn draw_keys(f: &mut Frame, area: Rect) {
-    let w = fkey_width(area.width) as usize;
     let mut spans = Vec::new();
-    for (n, label, _) in KEYBAR {
+    for ((n, label, _), (_, w)) in KEYBAR.iter().zip(fkey_cells(area.width)) {
         let num = n.to_string();
-        let text = truncate(label, w.saturating_sub(num.len()));
+        let room = (w as usize).saturating_sub(num.len());
+        let text = truncate(label, room);
         spans.push(Span::styled(
             num.clone(),
             Style::new().fg(Color::White).bold(),
         ));
         spans.push(Span::styled(
-            format!("{text:<width$}", width = w.saturating_sub(num.len())),
+            format!("{text:<room$}"),
             Style::new().fg(Color::Black).bg(Color::Cyan),
         ));
     }

@@ -43,7 +43,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Reads a local directory into entries (symlinks not followed).
+/// Reads a local directory into entries (symlinks shown as links, not
+/// followed).
 pub fn read_local(dir: &Path) -> Result<Vec<Entry>, String> {
     use std::os::unix::fs::MetadataExt;
     let rd = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -53,12 +54,9 @@ pub fn read_local(dir: &Path) -> Result<Vec<Entry>, String> {
             continue;
         };
         let ft = md.file_type();
-        let kind = match EntryKind::classify(ft.is_symlink(), ft.is_dir(), ft.is_file()) {
-            // A link to a directory opens like one; any other link is
-            // copied as the file it points to.
-            EntryKind::Symlink if !item.path().is_dir() => EntryKind::File,
-            kind => kind,
-        };
+        // A link shows as one (`@`) with its own size, as on the server's
+        // side and in `ls -l`; Enter opens it when it leads to a directory.
+        let kind = EntryKind::classify(ft.is_symlink(), ft.is_dir(), ft.is_file());
         out.push(Entry {
             name: item.file_name().to_string_lossy().into_owned(),
             kind,
