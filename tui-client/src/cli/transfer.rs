@@ -234,6 +234,7 @@ async fn show_bars(mut rx: mpsc::UnboundedReceiver<TransferEvent>, json: bool) {
                 resumed_from,
             } => {
                 let name = names.remove(&id).unwrap_or_default();
+                overall.set_message(format!("total ({finished}/{count} files)"));
                 let bar = mp.insert_before(
                     &overall,
                     ProgressBar::new(size)
@@ -243,6 +244,12 @@ async fn show_bars(mut rx: mpsc::UnboundedReceiver<TransferEvent>, json: bool) {
                 bar.set_position(resumed_from);
                 overall.inc(resumed_from);
                 files.insert(id, (bar, resumed_from));
+            }
+            TransferEvent::Checking { id, bytes } => {
+                if let Some(name) = names.get(&id) {
+                    let bytes = ferry_proto::size::format_size(bytes);
+                    overall.set_message(format!("checking {bytes} already there: {name}"));
+                }
             }
             TransferEvent::Progress { id, done } => {
                 if let Some((bar, last)) = files.get_mut(&id) {

@@ -182,7 +182,7 @@ async fn download(
     let (file, held, prefix) = if one_chunk {
         (None, 0, Sha256::new())
     } else {
-        let (f, len, h) = open_partial(&part).await?;
+        let (f, len, h) = open_partial(&part, Some((job, id))).await?;
         (Some(f), len, h)
     };
 
@@ -277,7 +277,7 @@ async fn download(
             return Ok(Fetched::Done);
         }
         // Grew past one chunk since it was listed.
-        None => open_partial(&part).await?.0,
+        None => open_partial(&part, None).await?.0,
         Some(f) => f,
     };
     let hasher = if offset == held {
@@ -328,9 +328,11 @@ async fn download(
 }
 
 /// Opens (or creates) a download's partial: the file, its length, and the
-/// hash of what it holds.
-async fn open_partial(part: &Path) -> Result<(File, u64, Sha256)> {
+/// hash of what it holds. With `said`, a partial that holds bytes is
+/// announced (`Checking`) before it is hashed.
+async fn open_partial(part: &Path, said: Option<(&Job, u64)>) -> Result<(File, u64, Sha256)> {
     let p = part.to_path_buf();
+    let say = said.map(|(job, id)| (job.events.clone(), id));
     tokio::task::spawn_blocking(move || -> std::io::Result<(File, u64, Sha256)> {
         let mut f = open_partial_file(
             &p,
@@ -341,6 +343,12 @@ async fn open_partial(part: &Path) -> Result<(File, u64, Sha256)> {
                 .truncate(false),
         )?;
         let len = f.metadata()?.len();
+        if let (Some((events, id)), true) = (&say, len > 0) {
+            events.emit(TransferEvent::Checking {
+                id: *id,
+                bytes: len,
+            });
+        }
         let mut h = Sha256::new();
         hash_prefix(&mut f, len, &mut h)?;
         Ok((f, len, h))

@@ -33,6 +33,15 @@ pub enum TransferEvent {
         /// Size when known up front.
         size: Option<u64>,
     },
+    /// A partial from an earlier attempt holds `bytes`: they are being
+    /// hashed to prove they match (before `Started`, which says how many
+    /// were kept).
+    Checking {
+        /// File id.
+        id: u64,
+        /// Bytes already there, being checked.
+        bytes: u64,
+    },
     /// Bytes started to move; `resumed_from` were already there.
     Started {
         /// File id.
@@ -105,6 +114,8 @@ pub struct FileProgress {
     pub resumed_from: u64,
     /// When bytes started to move.
     pub started: Option<Instant>,
+    /// Bytes already there being hashed (a resume), until it starts.
+    pub checking: Option<u64>,
     /// Set when finished.
     pub report: Option<FileReport>,
     rate: Rate,
@@ -237,6 +248,7 @@ impl ProgressBoard {
                         done: 0,
                         resumed_from: 0,
                         started: None,
+                        checking: None,
                         report: None,
                         rate: Rate::default(),
                     },
@@ -248,12 +260,18 @@ impl ProgressBoard {
                     self.done -= old.done;
                 }
             }
+            TransferEvent::Checking { id, bytes } => {
+                if let Some(f) = self.files.get_mut(id) {
+                    f.checking = Some(*bytes);
+                }
+            }
             TransferEvent::Started {
                 id,
                 size,
                 resumed_from,
             } => {
                 if let Some(f) = self.files.get_mut(id) {
+                    f.checking = None;
                     self.total = self.total - f.size + size;
                     self.done = self.done - f.done + resumed_from;
                     f.size = *size;
@@ -315,6 +333,14 @@ impl ProgressBoard {
             .filter(|(_, f)| f.is_running())
             .min_by_key(|(id, _)| **id)
             .map(|(_, f)| f)
+    }
+
+    /// Bytes already there being checked (files resuming, not yet
+    /// started), if any: hashing a large partial takes a while, and its
+    /// gauge would stand at 0%.
+    pub fn checking(&self) -> Option<u64> {
+        let bytes: u64 = self.files.values().filter_map(|f| f.checking).sum();
+        (bytes > 0).then_some(bytes)
     }
 
     /// Why the first file that failed failed.

@@ -214,6 +214,9 @@ async fn upload(
         // Prove the server's partial is a prefix of our file, never trust size.
         let (offset, hasher, file) = {
             let (plen, theirs) = partial;
+            if plen > 0 && plen <= size {
+                job.events.emit(TransferEvent::Checking { id, bytes: plen });
+            }
             let lpath = local.to_path_buf();
             tokio::task::spawn_blocking(move || -> std::io::Result<(u64, Sha256, File)> {
                 let mut hasher = Sha256::new();

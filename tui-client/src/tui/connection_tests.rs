@@ -200,3 +200,48 @@ fn a_stalled_job_says_so_then_fails_and_can_be_resumed() {
     let fx = a.update(key(KeyCode::Char('r')));
     assert!(matches!(fx[..], [Effect::StartJob { .. }]), "{fx:?}");
 }
+
+/// While a resume hashes the partial it found, the gauge says "checking
+/// N MiB already there" (it stood at 0%), and the job is not stalled.
+#[test]
+fn a_resume_says_checking_while_it_hashes_the_partial() {
+    use std::time::{Duration, Instant};
+    let mut a = app();
+    a.update(key(KeyCode::Down));
+    let fx = a.update(key(KeyCode::F(5)));
+    let Effect::StartJob { job, .. } = fx[0].clone() else {
+        panic!()
+    };
+    for ev in [
+        TransferEvent::Queued {
+            id: 0,
+            direction: Direction::Put,
+            source: "a.txt".into(),
+            target: "/a.txt".into(),
+            size: Some(3 << 30),
+        },
+        TransferEvent::Checking {
+            id: 0,
+            bytes: 2 << 30,
+        },
+    ] {
+        a.update(Action::JobEvent { job, event: ev });
+    }
+    let label = super::render::job_figures(&a.queue.jobs[0], a.now);
+    assert_eq!(label, "checking 2.0 GiB already there");
+    // Hashing 2 GiB takes a while: neither "stalled" nor failed for it.
+    a.stall_limit = Duration::from_secs(30);
+    let fx = a.update(Action::Tick(Instant::now() + Duration::from_secs(40)));
+    assert!(fx.is_empty(), "{fx:?}");
+    assert_eq!(a.queue.jobs[0].state, JobState::Running);
+    a.update(Action::JobEvent {
+        job,
+        event: TransferEvent::Started {
+            id: 0,
+            size: 3 << 30,
+            resumed_from: 2 << 30,
+        },
+    });
+    let label = super::render::job_figures(&a.queue.jobs[0], a.now);
+    assert!(label.starts_with(" 67% 2.0 GiB/3.0 GiB"), "{label}");
+}

@@ -95,6 +95,10 @@ fn renumber(event: TransferEvent, base: u64, files: &mut u64) -> TransferEvent {
             size,
             resumed_from,
         },
+        TransferEvent::Checking { id, bytes } => TransferEvent::Checking {
+            id: id + base,
+            bytes,
+        },
         TransferEvent::Progress { id, done } => TransferEvent::Progress {
             id: id + base,
             done,

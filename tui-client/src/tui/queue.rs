@@ -104,7 +104,8 @@ impl Job {
     /// enough to say so (a few seconds: between files and chunks, the
     /// figures never stand still that long).
     pub fn stalled(&self, now: Instant) -> Option<Duration> {
-        if self.state != JobState::Running {
+        // Hashing a partial is progress the figures do not show.
+        if self.state != JobState::Running || self.board.checking().is_some() {
             return None;
         }
         let idle = now.saturating_duration_since(self.board.last_change()?);

@@ -441,6 +441,9 @@ fn draw_queue(app: &App, f: &mut Frame, area: Rect, rows: Rect) {
 /// how long it has been stalled (the last speed would be a lie).
 pub fn job_figures(job: &super::queue::Job, now: std::time::Instant) -> String {
     let o = job.overall();
+    if let Some(bytes) = job.board.checking() {
+        return format!("checking {} already there", human(bytes));
+    }
     let pct = if o.total == 0 {
         100.0
     } else {
