@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::accounts::Accounts;
 use crate::ledger::Limits;
+use crate::store::notify::Topic;
 use crate::store::Store;
 use crate::users::UserRecord;
 
@@ -73,7 +74,12 @@ pub async fn run(store: Store, accounts: Arc<Accounts>, default_max_entries: u64
     // The store's generation and the sessions begun at the last reading.
     let mut seen = None;
     loop {
-        tokio::time::sleep(every).await;
+        // On PostgreSQL a change announced by any node ends the wait at
+        // once; the poll catches what a lost listener missed.
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = store.changed(Topic::Users) => {}
+        }
         let begun = accounts.begun();
         let generation = match store.generation().await {
             Ok(g) => g,

@@ -163,6 +163,10 @@ pub async fn run_announced(
         shared.config.limits.max_entries_per_user,
         Duration::from_millis(shared.config.auth.user_store_check_ms),
     ));
+    let announcements = tokio::spawn({
+        let store = shared.store.clone();
+        async move { store.listen().await }
+    });
     let heart = tokio::spawn(heartbeat(shared.clone()));
     let usage = tokio::spawn(sync_usage(shared.clone()));
     let bans = tokio::spawn({
@@ -275,6 +279,7 @@ pub async fn run_announced(
     sweeper.abort();
     revoker.abort();
     bans.abort();
+    announcements.abort();
     cancel.cancel();
     tracker.close();
     if tokio::time::timeout(DRAIN, tracker.wait()).await.is_err() {

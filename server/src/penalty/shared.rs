@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use ferry_proto::{ErrorKind, RemoteError};
 
 use super::{in_flight_refusal, Attempt, Name, Penalties, Place};
+use crate::store::notify::Topic;
 use crate::store::{now_ms, StoreError};
 
 /// A user name's key as the store keeps it.
@@ -254,7 +255,11 @@ impl Penalties {
         };
         let mut pruned = Instant::now();
         loop {
-            tokio::time::sleep(every).await;
+            // A ban announced by another node (PostgreSQL) is taken at once.
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                () = store.changed(Topic::Bans) => {}
+            }
             if let Err(e) = self.load_bans().await {
                 tracing::warn!(error = %e, "cannot read the bans from the store");
             }

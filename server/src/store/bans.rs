@@ -192,6 +192,7 @@ impl Store {
         .bind(until)
         .execute(self.pool())
         .await?;
+        self.announce(super::notify::Topic::Bans).await?;
         sqlx::query("DELETE FROM login_failures WHERE source = $1")
             .bind(source)
             .execute(self.pool())

@@ -5,12 +5,14 @@
 
 pub mod bans;
 pub mod nodes;
+pub mod notify;
 pub mod quota;
 mod schema;
 pub mod uploads;
 pub mod users;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -89,6 +91,8 @@ pub fn now_ms() -> i64 {
 pub struct Store {
     pool: AnyPool,
     engine: Engine,
+    /// Wake-ups for this process's watchers (`notify.rs`).
+    changes: Arc<notify::Changes>,
 }
 
 impl Store {
@@ -138,7 +142,11 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        Ok(Store { pool, engine })
+        Ok(Store {
+            pool,
+            engine,
+            changes: notify::Changes::new(url, engine),
+        })
     }
 
     /// Which engine holds the state.

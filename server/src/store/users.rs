@@ -214,10 +214,15 @@ impl Store {
     }
 }
 
+/// Counts a change of the users (the revokers' poll looks at the count)
+/// and, on PostgreSQL, announces it to every node as it commits.
 async fn bump(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<(), StoreError> {
     sqlx::query("UPDATE counters SET value = value + 1 WHERE name = 'users'")
         .execute(&mut **tx)
         .await?;
+    if tx.backend_name() == "PostgreSQL" {
+        super::notify::announce(&mut **tx, super::notify::Topic::Users).await?;
+    }
     Ok(())
 }
 
