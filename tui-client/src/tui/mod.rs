@@ -27,6 +27,8 @@ mod connection_tests;
 mod habits_tests;
 #[cfg(test)]
 mod links_tests;
+#[cfg(test)]
+mod messages_tests;
 
 use std::io::Write;
 use std::path::PathBuf;
