@@ -10,6 +10,7 @@
 //! query.
 
 mod shared;
+mod spacing;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -267,42 +268,25 @@ impl Penalties {
         user: &str,
         deadline: Instant,
     ) -> Result<Turn, RemoteError> {
-        let wait = {
+        let origin = self.origin(ip);
+        let key = name_key(user);
+        // With a store, the failures, turns and known sources of the user
+        // on every node decide.
+        let booked = match self.store {
+            Some(_) => self.book_shared(origin, key, deadline).await?,
+            None => self.book_here(origin, key, deadline),
+        };
+        let Some((granted, wait)) = booked else {
+            return Ok(Turn::Free);
+        };
+        let counted: Vec<_> = {
             let now = Instant::now();
-            let origin = self.origin(ip);
-            let src = origin.source;
-            let key = name_key(user);
-            let forget = self.forget_after();
-            let penalized = self.cfg.user_penalty_after;
             let mut table = self.table();
-            let Some(rec) = table.users.get_mut(&key) else {
-                return Ok(Turn::Free);
-            };
-            if now.duration_since(rec.last) >= forget {
-                rec.failures = 0;
-            }
-            if rec.failures < penalized || rec.known.contains(&src) {
-                return Ok(Turn::Free);
-            }
-            let slot = rec.next_slot.max(now);
-            let delay = self.user_delay(rec.failures);
-            let fresh = table
-                .sources
-                .get(&Place::Source(src))
-                .is_none_or(|s| s.other == 0 && !s.by_user.contains_key(&key));
-            let granted = slot <= now || (fresh && slot <= deadline);
-            if granted {
-                if let Some(rec) = table.users.get_mut(&key) {
-                    rec.next_slot = slot + delay;
-                }
-            }
-            let counted: Vec<_> = origin
+            origin
                 .places()
                 .map(|place| (place, self.count_failure(&mut table, place, key, now)))
-                .collect();
-            (counted, granted, slot - now, key)
+                .collect()
         };
-        let (counted, granted, wait, key) = wait;
         // Counted in the store too: the try counts on every node.
         let mut banned = false;
         for (place, counted) in counted {
@@ -320,6 +304,37 @@ impl Penalties {
         }
         tokio::time::sleep(wait).await;
         Ok(Turn::Counted)
+    }
+
+    /// [`Penalties::turn`]'s booking in this node's table: None if logins
+    /// as `key` from this source are not spaced now, else whether a turn
+    /// was granted and how long until it comes.
+    fn book_here(&self, origin: Origin, key: Name, deadline: Instant) -> Option<(bool, Duration)> {
+        let now = Instant::now();
+        let src = origin.source;
+        let forget = self.forget_after();
+        let penalized = self.cfg.user_penalty_after;
+        let mut table = self.table();
+        let rec = table.users.get_mut(&key)?;
+        if now.duration_since(rec.last) >= forget {
+            rec.failures = 0;
+        }
+        if rec.failures < penalized || rec.known.contains(&src) {
+            return None;
+        }
+        let slot = rec.next_slot.max(now);
+        let delay = self.user_delay(rec.failures);
+        let fresh = table
+            .sources
+            .get(&Place::Source(src))
+            .is_none_or(|s| s.other == 0 && !s.by_user.contains_key(&key));
+        let granted = slot <= now || (fresh && slot <= deadline);
+        if granted {
+            if let Some(rec) = table.users.get_mut(&key) {
+                rec.next_slot = slot + delay;
+            }
+        }
+        Some((granted, slot - now))
     }
 
     /// Counts a failure at `place` (a source or a network) against the
@@ -512,7 +527,8 @@ impl Attempt<'_> {
             .sources
             .get(&Place::Source(self.origin.source))
             .map_or(1, SourceRec::failures);
-        if !self.user.is_empty() {
+        // (With a store, the user's record is the store's.)
+        if !self.user.is_empty() && p.store.is_none() {
             let penalized = cfg.user_penalty_after;
             let spacing = |n| p.user_delay(n);
             if let Some(u) = table.user(self.key, now, penalized) {
@@ -564,7 +580,7 @@ impl Attempt<'_> {
             }
         }
         let src = self.origin.source;
-        if !self.user.is_empty() {
+        if !self.user.is_empty() && p.store.is_none() {
             let penalized = p.cfg.user_penalty_after;
             if let Some(u) = table.user(self.key, now, penalized) {
                 u.known.retain(|s| *s != src);

@@ -14,11 +14,11 @@ use crate::store::notify::Topic;
 use crate::store::{now_ms, StoreError};
 
 /// A user name's key as the store keeps it.
-fn hex(key: &Name) -> String {
+pub(super) fn hex(key: &Name) -> String {
     key.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn ms(d: Duration) -> i64 {
+pub(super) fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
@@ -26,7 +26,7 @@ fn ms(d: Duration) -> i64 {
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 impl Penalties {
-    fn forget_before(&self, now: i64) -> i64 {
+    pub(super) fn forget_before(&self, now: i64) -> i64 {
         now.saturating_sub(ms(self.forget_after()))
     }
 
@@ -34,7 +34,7 @@ impl Penalties {
         now.saturating_sub(ms(self.attempt_ttl))
     }
 
-    fn unavailable(&self, src: Place, e: &StoreError) -> RemoteError {
+    pub(super) fn unavailable(&self, src: Place, e: &StoreError) -> RemoteError {
         tracing::warn!(target: "audit", addr = %src, error = %e, "login refused: the store of penalties is unavailable");
         e.to_remote()
     }
@@ -163,6 +163,9 @@ impl Penalties {
                 failures = n.map(|(failures, _)| failures);
             }
         }
+        if !attempt.user.is_empty() {
+            self.user_failed_shared(attempt).await;
+        }
         if let Some(row) = attempt.row.take() {
             if let Err(e) = store.end_attempt(&row).await {
                 tracing::warn!(error = %e, "cannot end a login's row in the store; it expires");
@@ -207,6 +210,9 @@ impl Penalties {
                     .await
                     .map_err(|e| self.unavailable(src, &e))?;
             }
+        }
+        if !attempt.user.is_empty() {
+            self.known_shared(attempt).await;
         }
         Ok(())
     }
@@ -267,7 +273,11 @@ impl Penalties {
                 pruned = Instant::now();
                 let now = now_ms();
                 let (forget, stale) = (self.forget_before(now), self.stale_before(now));
-                if let Err(e) = store.prune_logins(now, forget, stale).await {
+                let pruned = match store.prune_logins(now, forget, stale).await {
+                    Ok(_) => store.prune_users(now, forget).await.map(drop),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = pruned {
                     tracing::warn!(error = %e, "cannot prune the store's login records");
                 }
             }
@@ -281,6 +291,7 @@ mod tests {
 
     use super::*;
     use crate::config::AuthConfig;
+    use crate::penalty::Turn;
     use crate::store::bans::tests::sqlite;
     use crate::store::Store;
 
@@ -485,5 +496,46 @@ mod tests {
             .succeeded()
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn failures_against_a_user_through_two_nodes_space_it_on_both() {
+        let (store, _dir) = sqlite().await;
+        let node = || {
+            let cfg = AuthConfig {
+                failure_delay_ms: 1,
+                max_failure_delay_ms: 1,
+                ban_after_failures: 100,
+                user_penalty_after: 4,
+                user_delay_ms: 60_000,
+                max_user_delay_ms: 60_000,
+                ..cfg()
+            };
+            Penalties::shared(cfg, store.clone(), Duration::from_secs(10))
+        };
+        let (a, b) = (node(), node());
+        // bob logs in from home through b before the attack.
+        let home: IpAddr = [10, 0, 9, 9].into();
+        b.begin(home, "bob")
+            .await
+            .unwrap()
+            .succeeded()
+            .await
+            .unwrap();
+        for i in 1..=2u8 {
+            fail(&a, [10, 0, i, 1].into(), "bob").await;
+            fail(&b, [10, 0, i, 2].into(), "bob").await;
+        }
+        // Four failures over two nodes: a new source waits on either
+        // (here, past its deadline: refused as busy).
+        let soon = Instant::now() + Duration::from_millis(50);
+        for p in [&a, &b] {
+            let refused = p.turn([10, 0, 5, 5].into(), "bob", soon).await;
+            assert_eq!(refused.unwrap_err().kind, ErrorKind::TooBusy);
+        }
+        // Home, known through b, is not slowed on a; nor is another user.
+        assert_eq!(a.turn(home, "bob", soon).await.unwrap(), Turn::Free);
+        let other = a.turn([10, 0, 5, 6].into(), "carol", soon).await;
+        assert_eq!(other.unwrap(), Turn::Free);
     }
 }

@@ -8,6 +8,7 @@ pub mod nodes;
 pub mod notify;
 pub mod quota;
 mod schema;
+pub mod spacing;
 pub mod uploads;
 pub mod users;
 

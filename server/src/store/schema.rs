@@ -126,6 +126,24 @@ const MIGRATIONS: &[Migration] = &[
         CREATE INDEX login_attempts_network ON login_attempts (network)
     ",
     },
+    Migration {
+        version: 8,
+        description: "failed logins per user name, and the sources users logged in from",
+        sql: "
+        CREATE TABLE login_users (
+            name TEXT PRIMARY KEY,
+            failures BIGINT NOT NULL,
+            last_failure BIGINT NOT NULL,
+            next_slot BIGINT NOT NULL
+        );
+        CREATE TABLE login_known (
+            name TEXT NOT NULL,
+            source TEXT NOT NULL,
+            at BIGINT NOT NULL,
+            PRIMARY KEY (name, source)
+        )
+    ",
+    },
 ];
 
 /// The newest schema version this ferryd knows.
