@@ -210,7 +210,7 @@ where
             Ok(None) => break "connection ended".to_string(),
             // Something progressed meanwhile: wait on.
             Err(_) if idle_deadline() > tokio::time::Instant::now() => continue,
-            Err(_) => break "idle timeout (at its byte budget)".to_string(),
+            Err(_) => break idle_close(&out, idle, " (at its byte budget)").await,
         };
         let next = tokio::select! {
             _ = cancel.cancelled() => break "server shutting down".to_string(),
@@ -223,7 +223,7 @@ where
         };
         let frame = match next {
             Err(_) if idle_deadline() > tokio::time::Instant::now() => continue,
-            Err(_) => break "idle timeout".to_string(),
+            Err(_) => break idle_close(&out, idle, "").await,
             Ok(None) => break "client closed".to_string(),
             Ok(Some(Err(FrameError::Io(e)))) => break format!("connection cut: {e}"),
             Ok(Some(Err(e))) => {
@@ -812,6 +812,24 @@ async fn revoked(out: &Outbox, why: &str) -> String {
     };
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), out.send(&msg)).await;
     format!("closed: {why}")
+}
+
+/// Tells an idle session why it is closed (a typed `TimedOut`, so the
+/// client can say so rather than "the server closed the connection");
+/// returns the reason for the log.
+async fn idle_close(out: &Outbox, idle: std::time::Duration, note: &str) -> String {
+    let msg = ServerMsg::Refused {
+        error: RemoteError::new(
+            ErrorKind::TimedOut,
+            format!(
+                "session closed by the server: idle for {} s",
+                idle.as_secs()
+            ),
+        ),
+    };
+    // A client that reads nothing (at its budget) is not waited for long.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), out.send(&msg)).await;
+    format!("idle timeout{note}")
 }
 
 async fn refuse(out: &Outbox, detail: String) {

@@ -222,3 +222,24 @@ async fn stalled_transfers_end_and_stalled_sessions_are_idle() {
     .await;
     assert!(closed.is_ok(), "the stalled session was not closed");
 }
+
+/// A session closed as idle is told so first, with a typed reason (it
+/// was cut without a word, and the TUI could only say "the server closed
+/// the connection").
+#[tokio::test]
+async fn an_idle_session_is_told_why_before_it_is_closed() {
+    let s = server("idle_timeout_secs = 2\n");
+    s.add_user("alice", "pw-alice", None);
+    let mut raw = session(&s, "alice").await;
+    let said = tokio::time::timeout(Duration::from_secs(30), raw.recv())
+        .await
+        .expect("closed within 30 s");
+    match said {
+        Some(ServerMsg::Refused { error }) => {
+            assert_eq!(error.kind, ErrorKind::TimedOut, "{error}");
+            assert!(error.detail.contains("idle for 2 s"), "{error}");
+        }
+        other => panic!("no reason before the close: {other:?}"),
+    }
+    assert!(raw.recv().await.is_none(), "then it closes");
+}

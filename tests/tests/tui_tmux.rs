@@ -256,6 +256,36 @@ fn an_idle_tui_stays_connected() {
     t.quit();
 }
 
+/// A TUI without keepalives (here: one a day) outlived by the server's
+/// idle timeout hears why the link dropped: the reason the server sends
+/// before it closes, not a bare "the server closed the connection".
+#[test]
+fn an_idle_close_shows_the_servers_reason() {
+    let s =
+        Server::start_with(&TEST_CONFIG.replace("[limits]\n", "[limits]\nidle_timeout_secs = 2\n"));
+    s.add_user("u", PW, None);
+    let local = tempfile::tempdir().unwrap();
+    let work = local.path().join("work");
+    let home = local.path().join("home");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::create_dir_all(&home).unwrap();
+    let fp = s.fingerprint.clone().unwrap();
+    let cmd = format!(
+        "FERRY_KEEPALIVE=86400 FERRY_PASSWORD={PW} {} -s {} -u u --fingerprint {fp}",
+        bin("ferry").display(),
+        s.addr
+    );
+    let t = Tmux::start(&work, &home, &cmd);
+    t.wait_for("the session", |sc| sc.contains("u@127.0.0.1"));
+    let screen = t.wait_for("the link to drop", |sc| sc.contains("Connection lost"));
+    assert!(screen.contains("idle for 2 s"), "{screen}");
+    t.keys(&["r"]);
+    t.wait_for("the reconnect", |sc| {
+        sc.contains("connected as u@") && !sc.contains("Connection lost")
+    });
+    t.quit();
+}
+
 /// The demo (a server on a random port) leaves no trace in the recent
 /// servers list.
 #[test]
