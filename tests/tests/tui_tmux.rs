@@ -34,8 +34,9 @@ fn browse_mark_upload_download_in_tmux() {
         s.addr
     );
     let t = Tmux::start(&work, &home, &cmd);
-    t.wait_for("the remote listing", |s| {
-        s.contains("remote.bin") && s.contains("u@127.0.0.1")
+    // Both listings, or the keys may come before the entries (CI, loaded).
+    t.wait_for("both listings", |s| {
+        s.contains("remote.bin") && s.contains("u@127.0.0.1") && s.contains(" c.txt")
     });
 
     // Keys: cursor on ../, Down to a.bin, Space marks it (and moves on).
@@ -110,6 +111,7 @@ fn a_lost_connection_is_offered_a_reconnect_and_the_queue_resumes() {
     );
     let t = Tmux::start(&work, &home, &cmd);
     t.wait_for("the connection", |s| s.contains("u@127.0.0.1"));
+    t.wait_for("the local file", |sc| sc.contains(" big.bin"));
     t.keys(&["Down", "F5"]);
     // Cut the server off mid-upload (SIGKILL), with some bytes on disk.
     let part = s.partial("u", "big.bin");
@@ -405,6 +407,10 @@ fn twenty_thousand_marked_files_are_one_job() {
     );
     let t = Tmux::start(&work, &home, &cmd);
     t.wait_for("the session", |sc| sc.contains("u@127.0.0.1"));
+    // Both listings first, or the keys may come before them.
+    t.wait_for("both listings", |sc| {
+        sc.contains(" down/") && sc.contains(" many/")
+    });
     // Local pane into down/ (rows: ../ down/).
     t.keys(&["Down", "Enter"]);
     t.wait_for("the local down/", |sc| sc.contains("/work/down"));
@@ -472,6 +478,9 @@ fn a_cancelled_copy_stops_at_once() {
     );
     let t = Tmux::start(&work, &home, &cmd);
     t.wait_for("the session", |sc| sc.contains("u@127.0.0.1"));
+    t.wait_for("both listings", |sc| {
+        sc.contains(" a/") && sc.contains(" b/") && sc.contains(" many/")
+    });
     t.keys(&["Down", "Enter"]);
     t.wait_for("a", |sc| sc.contains("/work/a"));
     t.keys(&["Tab", "Home", "Enter"]);
@@ -496,11 +505,14 @@ fn a_cancelled_copy_stops_at_once() {
     assert!(!screen.contains("1 running"), "{screen}");
 }
 
-/// Figures for the closing note, by hand, with release binaries:
+/// Figures for the closing note, by hand, with release binaries
+/// (`tests/bench/tui_scale.sh` builds them and runs this):
 /// `FERRY_BIN_DIR=target/release cargo test -p ferry-e2e --test tui_tmux
-/// scale_by_hand -- --ignored --nocapture`. 100,000 files down, then up:
-/// the slowest key answered (F1 opening the help, as seen by tmux) and
-/// the client's peak RSS.
+/// scale_by_hand -- --ignored --nocapture`. 100,000 files
+/// (`FERRY_SCALE_FILES`) down, then up (`FERRY_SCALE_DIRECTION=down` or
+/// `up` for one half, each in a fresh client): how long F1 takes to open
+/// the help as seen by tmux, sampled twice a second while the copy runs,
+/// and the client's peak RSS (VmHWM).
 #[test]
 #[ignore]
 fn scale_by_hand() {
@@ -508,19 +520,31 @@ fn scale_by_hand() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
+    let direction = std::env::var("FERRY_SCALE_DIRECTION").unwrap_or_default();
+    let halves: Vec<&str> = match direction.as_str() {
+        "down" => vec!["download"],
+        "up" => vec!["upload"],
+        _ => vec!["download", "upload"],
+    };
     let s = Server::start();
     s.add_user("u", PW, None);
     let many = s.home("u").join("many");
     std::fs::create_dir_all(&many).unwrap();
     std::fs::create_dir_all(s.home("u").join("back")).unwrap();
-    for i in 0..n {
-        std::fs::write(many.join(format!("f{i:06}.txt")), format!("file {i}\n")).unwrap();
-    }
     let local = tempfile::tempdir().unwrap();
     let work = local.path().join("work");
     let home = local.path().join("home");
     std::fs::create_dir_all(work.join("down")).unwrap();
     std::fs::create_dir_all(&home).unwrap();
+    // The files start where the first half copies them from.
+    let from = if halves[0] == "upload" {
+        work.join("down")
+    } else {
+        many.clone()
+    };
+    for i in 0..n {
+        std::fs::write(from.join(format!("f{i:06}.txt")), format!("file {i}\n")).unwrap();
+    }
     let fp = s.fingerprint.clone().unwrap();
     let cmd = format!(
         "FERRY_PASSWORD={PW} {} -s {} -u u --fingerprint {fp}",
@@ -529,6 +553,9 @@ fn scale_by_hand() {
     );
     let t = Tmux::start(&work, &home, &cmd);
     t.wait_for("the session", |sc| sc.contains("u@127.0.0.1"));
+    t.wait_for("both listings", |sc| {
+        sc.contains(" down/") && sc.contains(" back/")
+    });
     let out = Command::new("tmux")
         .args(["display", "-p", "-t", &t.name, "#{pane_pid}"])
         .output()
@@ -543,12 +570,9 @@ fn scale_by_hand() {
             .to_string()
     };
     eprintln!("pid {pid} {}", hwm());
+    // Local pane into down/ (rows: ../ down/).
     t.keys(&["Down", "Enter"]);
     t.wait_for("down/", |sc| sc.contains("/work/down"));
-    t.keys(&["Tab", "Down", "Enter"]);
-    t.wait_for("the listing", |sc| {
-        sc.contains(&format!("{n} entries")) && !sc.contains("loading")
-    });
     let mut worst = Duration::ZERO;
     let mut probe = |t: &Tmux| {
         let start = Instant::now();
@@ -564,16 +588,28 @@ fn scale_by_hand() {
         worst = worst.max(took);
         took
     };
-    for (label, done) in [("download", 1usize), ("upload", 2usize)] {
-        if label == "upload" {
+    for (done, label) in halves.iter().enumerate() {
+        // Remote rows at the top: back/ many/.
+        t.wait_for("the remote listing", |sc| sc.contains("back/"));
+        if *label == "download" {
+            t.keys(&["Tab", "End", "Enter"]);
+            t.wait_for("the listing", |sc| {
+                sc.contains(&format!("{n} entries")) && !sc.contains("loading")
+            });
+        } else {
             // Remote pane into back/, then the local pane.
-            t.keys(&["BSpace"]);
+            // A fresh client has the local pane focused; after the
+            // download the remote one is, in many/.
+            t.keys(&[if done == 0 { "Tab" } else { "BSpace" }]);
             t.wait_for("the remote root", |sc| sc.contains("back/"));
             t.keys(&["Home", "Enter"]);
             t.wait_for("back/", |sc| {
                 sc.contains(":/back") && sc.contains("0 entries")
             });
             t.keys(&["F9", "F9"]);
+            t.wait_for("the local files", |sc| {
+                sc.contains(&format!("{n} entries")) && !sc.contains("loading")
+            });
         }
         t.keys(&["+"]);
         t.wait_for("the marks", |sc| sc.contains(&format!("{n} marked")));
@@ -582,19 +618,35 @@ fn scale_by_hand() {
         let mut samples = Vec::new();
         loop {
             let sc = t.screen();
-            if sc.matches("done ✓").count() >= done {
+            if sc.matches("done ✓").count() > done {
                 break;
             }
             samples.push(probe(&t));
             std::thread::sleep(Duration::from_millis(500));
-            assert!(start.elapsed() < Duration::from_secs(900));
+            assert!(start.elapsed() < Duration::from_secs(1800));
         }
+        let took = start.elapsed();
+        let mut ms: Vec<u128> = samples.iter().map(|d| d.as_millis()).collect();
+        ms.sort_unstable();
+        let at = |q: f64| {
+            ms.get(((ms.len() as f64 - 1.0) * q).round() as usize)
+                .copied()
+        };
         eprintln!(
-            "{label}: {n} files in {:?}; key answers {:?}; {}",
-            start.elapsed(),
-            samples,
+            "{label}: {n} files in {took:?}; {} key answers (ms): median {:?}, p90 {:?}, \
+             min {:?}, max {:?}; {}",
+            ms.len(),
+            at(0.5),
+            at(0.9),
+            ms.first(),
+            ms.last(),
             hwm()
         );
+        eprintln!("{label}: all key answers (ms, sorted): {ms:?}");
     }
-    eprintln!("worst key answer {worst:?}; {}", hwm());
+    let back = count_files(&s.home("u").join("back"));
+    eprintln!(
+        "worst key answer {worst:?}; {}; files in back/: {back}",
+        hwm()
+    );
 }
