@@ -11,6 +11,10 @@
 #   postgres.sh url DIR     print the URL of the cluster running in DIR
 #   postgres.sh bindir      print the PostgreSQL bin directory used
 #
+# With PG_SSL=1 at the first start, the cluster serves TLS only: a test CA
+# (DIR/ca.pem) signs a certificate for 127.0.0.1, and connections without
+# TLS are rejected (pg_hba `hostnossl ... reject`). Needs openssl.
+#
 # The bin directory is $PG_BIN if set, else the highest version of
 # /usr/lib/postgresql/*/bin (Debian's layout), else the one holding `initdb`
 # on PATH. initdb refuses to run as root: as root the cluster belongs to the
@@ -72,6 +76,35 @@ url_of() {
   echo "postgres://postgres@127.0.0.1:$1/postgres"
 }
 
+# A test CA (DIR/ca.pem) and, in the data directory, the server's key and
+# a certificate for 127.0.0.1 it signed; only TLS connections accepted.
+make_tls() {
+  local dir="$1" tmp
+  command -v openssl >/dev/null 2>&1 || die "PG_SSL=1 needs openssl"
+  tmp="$(mktemp -d)"
+  (
+    cd "$tmp"
+    openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+      -keyout ca.key -out ca.pem -days 30 -subj /CN=ferry-test-ca
+    openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+      -keyout server.key -out server.csr -subj /CN=127.0.0.1
+    printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n' >ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+      -out server.crt -days 30 -extfile ext
+  ) >"$dir/tls.log" 2>&1 || die "openssl failed: $(cat "$dir/tls.log")"
+  install -m 644 "$tmp/ca.pem" "$dir/ca.pem"
+  if [ "$(id -u)" -eq 0 ]; then
+    install -o postgres -m 600 "$tmp/server.key" "$dir/data/server.key"
+    install -o postgres -m 644 "$tmp/server.crt" "$dir/data/server.crt"
+  else
+    install -m 600 "$tmp/server.key" "$dir/data/server.key"
+    install -m 644 "$tmp/server.crt" "$dir/data/server.crt"
+  fi
+  rm -rf "$tmp"
+  # Reject plain connections: the first matching line wins.
+  as_owner sh -c 'f="$1/pg_hba.conf"; { echo "hostnossl all all 0.0.0.0/0 reject"; cat "$f"; } >"$f.new" && mv "$f.new" "$f"' -- "$dir/data"
+}
+
 cmd="${1:-}"
 case "$cmd" in
   bindir)
@@ -127,12 +160,18 @@ case "$cmd" in
       (cd / && as_owner "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 \
         --locale=C --no-sync >"$dir/initdb.log" 2>&1) ||
         die "initdb failed: $(cat "$dir/initdb.log")"
+      if [ "${PG_SSL:-}" = 1 ]; then
+        make_tls "$dir"
+      fi
     fi
     for attempt in 1 2 3 4 5; do
       port="${fixed_port:-$(free_port)}"
       opts="-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir/run"
       opts="$opts -c fsync=off -c full_page_writes=off"
       opts="$opts -c max_connections=300"
+      if [ -f "$dir/ca.pem" ]; then
+        opts="$opts -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key"
+      fi
       if (cd / && as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/data/server.log" \
         -o "$opts" -w -t 60 start >/dev/null 2>&1); then
         break

@@ -23,9 +23,14 @@ pub fn postgres_script() -> PathBuf {
 }
 
 fn run_script(args: &[&str]) -> Output {
+    run_script_with(args, &[])
+}
+
+fn run_script_with(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new("bash")
         .arg(postgres_script())
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .expect("run tests/scripts/postgres.sh")
@@ -68,9 +73,19 @@ impl Postgres {
 
     /// Always a new throwaway cluster (for tests that stop and restart it).
     pub fn start_own() -> Postgres {
+        Postgres::start_own_with(&[])
+    }
+
+    /// A new throwaway cluster that accepts only TLS connections, with a
+    /// certificate for 127.0.0.1 signed by a test CA ([`Postgres::ca_file`]).
+    pub fn start_own_tls() -> Postgres {
+        Postgres::start_own_with(&[("PG_SSL", "1")])
+    }
+
+    fn start_own_with(env: &[(&str, &str)]) -> Postgres {
         postgres_bindir();
         let dir = tempfile::tempdir().expect("tempdir");
-        let out = run_script(&["start", &dir.path().join("pg").to_string_lossy()]);
+        let out = run_script_with(&["start", &dir.path().join("pg").to_string_lossy()], env);
         assert!(
             out.status.success(),
             "could not start a throwaway PostgreSQL: {}",
@@ -85,6 +100,12 @@ impl Postgres {
     /// The cluster's URL (its `postgres` database, as superuser).
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The test CA of a cluster from [`Postgres::start_own_tls`].
+    pub fn ca_file(&self) -> Option<PathBuf> {
+        let ca = self.dir.as_ref()?.path().join("pg").join("ca.pem");
+        ca.exists().then_some(ca)
     }
 
     /// True when this is the suite's shared cluster.
