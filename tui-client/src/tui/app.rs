@@ -14,6 +14,10 @@ use super::dialog::{CopyPlan, Dialog, InputKind, PendingCopy, PlanOutcome};
 use super::form::{ConnectForm, FormOutcome};
 use super::layout::{self, Areas};
 use super::pane::{Pane, Side, SortKey};
+use super::prompts::{
+    yes_no, Answer, DeleteDialog, InputDialog, InputOutcome, ReconnectDialog, ReconnectOutcome,
+    TrustDialog,
+};
 use super::queue::{JobSpec, JobState, Queue};
 use super::text::{edit_line, Back};
 use crate::transfer::{Conflict, Direction};
@@ -388,7 +392,7 @@ impl App {
                 self.identity = Some(identity);
                 if matches!(
                     self.dialog,
-                    Some(Dialog::Connect(_) | Dialog::Reconnect { .. } | Dialog::Trust { .. })
+                    Some(Dialog::Connect(_) | Dialog::Reconnect(_) | Dialog::Trust(_))
                 ) {
                     self.dialog = None;
                 }
@@ -413,10 +417,10 @@ impl App {
                 fingerprint,
             } => {
                 self.link = Link::Offline;
-                self.dialog = Some(Dialog::Trust {
+                self.dialog = Some(Dialog::Trust(TrustDialog {
                     server,
                     fingerprint,
-                });
+                }));
                 vec![]
             }
             Action::ConnectFailed(e) => {
@@ -428,8 +432,8 @@ impl App {
                         form.focus_first_blank();
                     }
                     // Still down: say so and keep offering the reconnect.
-                    Some(Dialog::Reconnect { reason }) => {
-                        *reason = format!("reconnecting failed: {e}");
+                    Some(Dialog::Reconnect(d)) => {
+                        d.reason = format!("reconnecting failed: {e}");
                     }
                     _ => {
                         let form = self.form_again(Some(e));
@@ -441,7 +445,7 @@ impl App {
             Action::Disconnected(reason) => {
                 if matches!(self.link, Link::Online(_)) {
                     self.link = Link::Lost(reason.clone());
-                    self.dialog = Some(Dialog::Reconnect { reason });
+                    self.dialog = Some(Dialog::Reconnect(ReconnectDialog { reason }));
                 }
                 vec![]
             }
@@ -655,12 +659,9 @@ impl App {
             KeyCode::F(5) => self.copy(),
             KeyCode::F(6) => self.start_rename(),
             KeyCode::F(7) => {
-                self.dialog = Some(Dialog::Input {
-                    kind: InputKind::Mkdir,
-                    side: self.focused_side(),
-                    text: String::new(),
-                    back: 0,
-                });
+                let side = self.focused_side();
+                let d = InputDialog::new(InputKind::Mkdir, side, String::new());
+                self.dialog = Some(Dialog::Input(d));
                 vec![]
             }
             KeyCode::F(8) | KeyCode::Delete => self.start_delete(),
@@ -1001,24 +1002,16 @@ impl App {
                 .into_iter()
                 .map(|e| e.name)
                 .collect();
-            self.dialog = Some(Dialog::Input {
-                kind: InputKind::Move { names },
-                side,
-                text: String::new(),
-                back: 0,
-            });
+            let d = InputDialog::new(InputKind::Move { names }, side, String::new());
+            self.dialog = Some(Dialog::Input(d));
             return vec![];
         }
         let Some(e) = self.pane(side).current() else {
             return vec![];
         };
         let from = e.name.clone();
-        self.dialog = Some(Dialog::Input {
-            kind: InputKind::Rename { from: from.clone() },
-            side,
-            text: from,
-            back: 0,
-        });
+        let d = InputDialog::new(InputKind::Rename { from: from.clone() }, side, from);
+        self.dialog = Some(Dialog::Input(d));
         vec![]
     }
 
@@ -1026,92 +1019,82 @@ impl App {
         let side = self.focused_side();
         let entries = self.pane(side).selection();
         if !entries.is_empty() {
-            self.dialog = Some(Dialog::ConfirmDelete { side, entries });
+            self.dialog = Some(Dialog::ConfirmDelete(DeleteDialog { side, entries }));
         }
         vec![]
     }
 
+    /// Enter in a text dialog: make the directory, rename, or move the
+    /// marked entries.
+    fn submit_input(&mut self, kind: InputKind, side: Side, text: String) -> Vec<Effect> {
+        match kind {
+            InputKind::Mkdir => {
+                if !text.contains('/') {
+                    self.pane_mut(side).pending = Some(text.clone());
+                }
+                vec![Effect::Mkdir(side, self.join(side, &text))]
+            }
+            InputKind::Move { names } => {
+                let to_dir = if text.starts_with('/') {
+                    text
+                } else {
+                    self.join(side, &text)
+                };
+                let from = names.iter().map(|n| self.join(side, n)).collect();
+                self.pane_mut(side).marked.clear();
+                vec![Effect::Move { side, from, to_dir }]
+            }
+            InputKind::Rename { from } => {
+                if !text.contains('/') {
+                    self.pane_mut(side).pending = Some(text.clone());
+                }
+                let to = if text.starts_with('/') {
+                    text
+                } else {
+                    self.join(side, &text)
+                };
+                vec![Effect::Rename(side, self.join(side, &from), to)]
+            }
+        }
+    }
+
+    /// A key for the open dialog: the dialog decides what it means, and
+    /// its outcome is applied here.
     fn dialog_key(&mut self, dialog: Dialog, key: KeyEvent) -> Vec<Effect> {
-        let esc = key.code == KeyCode::Esc;
         match dialog {
             Dialog::Help => vec![],
-            Dialog::ConfirmQuit => {
-                if matches!(
-                    key.code,
-                    KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter
-                ) {
+            // Any key but yes closes it.
+            Dialog::ConfirmQuit => match yes_no(&key) {
+                Answer::Yes => {
                     self.quit = true;
-                    return vec![Effect::Quit];
+                    vec![Effect::Quit]
                 }
-                vec![]
-            }
-            Dialog::Input {
-                kind,
-                side,
-                mut text,
-                mut back,
-            } => {
-                if esc {
-                    return vec![];
+                _ => vec![],
+            },
+            Dialog::Input(mut d) => match d.key(&key) {
+                InputOutcome::Editing => {
+                    self.dialog = Some(Dialog::Input(d));
+                    vec![]
                 }
-                if key.code == KeyCode::Enter {
-                    let text = text.trim().to_string();
-                    if text.is_empty() {
-                        return vec![];
-                    }
-                    return match kind {
-                        InputKind::Mkdir => {
-                            if !text.contains('/') {
-                                self.pane_mut(side).pending = Some(text.clone());
-                            }
-                            vec![Effect::Mkdir(side, self.join(side, &text))]
-                        }
-                        InputKind::Move { names } => {
-                            let to_dir = if text.starts_with('/') {
-                                text
-                            } else {
-                                self.join(side, &text)
-                            };
-                            let from = names.iter().map(|n| self.join(side, n)).collect();
-                            self.pane_mut(side).marked.clear();
-                            vec![Effect::Move { side, from, to_dir }]
-                        }
-                        InputKind::Rename { from } => {
-                            if !text.contains('/') {
-                                self.pane_mut(side).pending = Some(text.clone());
-                            }
-                            let to = if text.starts_with('/') {
-                                text
-                            } else {
-                                self.join(side, &text)
-                            };
-                            vec![Effect::Rename(side, self.join(side, &from), to)]
-                        }
-                    };
+                InputOutcome::Cancelled => vec![],
+                InputOutcome::Submit(text) => self.submit_input(d.kind, d.side, text),
+            },
+            Dialog::ConfirmDelete(d) => match d.key(&key) {
+                Answer::Yes => {
+                    let paths = d
+                        .entries
+                        .iter()
+                        .map(|e| self.join(d.side, &e.name))
+                        .collect();
+                    self.pane_mut(d.side).marked.clear();
+                    vec![Effect::Delete(d.side, paths)]
                 }
-                edit_line(&mut text, &mut back, &key);
-                self.dialog = Some(Dialog::Input {
-                    kind,
-                    side,
-                    text,
-                    back,
-                });
-                vec![]
-            }
-            Dialog::ConfirmDelete { side, entries } => {
-                if matches!(
-                    key.code,
-                    KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter
-                ) {
-                    let paths = entries.iter().map(|e| self.join(side, &e.name)).collect();
-                    self.pane_mut(side).marked.clear();
-                    return vec![Effect::Delete(side, paths)];
+                Answer::No => vec![],
+                Answer::Undecided => {
+                    self.dialog = Some(Dialog::ConfirmDelete(d));
+                    vec![]
                 }
-                if !esc && !matches!(key.code, KeyCode::Char('n') | KeyCode::Char('N')) {
-                    self.dialog = Some(Dialog::ConfirmDelete { side, entries });
-                }
-                vec![]
-            }
+            },
             Dialog::Conflict(mut plan) => match plan.key(&key) {
                 PlanOutcome::Asking => {
                     self.dialog = Some(Dialog::Conflict(plan));
@@ -1123,44 +1106,39 @@ impl App {
                     vec![]
                 }
             },
-            Dialog::Trust {
-                server,
-                fingerprint,
-            } => match key.code {
-                KeyCode::Char('y') | KeyCode::Char('Y') => {
+            Dialog::Trust(d) => match d.key(&key) {
+                Answer::Yes => {
                     self.link = Link::Connecting;
-                    vec![Effect::TrustAndConnect(fingerprint)]
+                    vec![Effect::TrustAndConnect(d.fingerprint)]
                 }
-                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
+                Answer::No => {
                     self.error(format!(
-                        "not connected: {server} was not trusted (Ctrl-R on the remote pane asks again)"
+                        "not connected: {} was not trusted (Ctrl-R on the remote pane asks again)",
+                        d.server
                     ));
                     vec![]
                 }
-                _ => {
-                    self.dialog = Some(Dialog::Trust {
-                        server,
-                        fingerprint,
-                    });
+                Answer::Undecided => {
+                    self.dialog = Some(Dialog::Trust(d));
                     vec![]
                 }
             },
-            Dialog::Reconnect { reason } => match key.code {
-                KeyCode::Char('r') | KeyCode::Char('R') | KeyCode::Enter => {
+            Dialog::Reconnect(d) => match d.key(&key) {
+                ReconnectOutcome::Reconnect => {
                     self.link = Link::Connecting;
-                    self.dialog = Some(Dialog::Reconnect { reason });
+                    self.dialog = Some(Dialog::Reconnect(d));
                     vec![Effect::Reconnect]
                 }
-                KeyCode::Esc => {
+                ReconnectOutcome::Offline => {
                     self.info("offline: Ctrl-R on the remote pane reconnects");
                     vec![]
                 }
-                KeyCode::Char('q') => {
+                ReconnectOutcome::Quit => {
                     self.quit = true;
                     vec![Effect::Quit]
                 }
-                _ => {
-                    self.dialog = Some(Dialog::Reconnect { reason });
+                ReconnectOutcome::Waiting => {
+                    self.dialog = Some(Dialog::Reconnect(d));
                     vec![]
                 }
             },

@@ -289,7 +289,7 @@ fn mkdir_rename_and_delete_dialogs() {
 
     a.update(key(KeyCode::Tab));
     a.update(key(KeyCode::F(6))); // rename b.txt on the remote side
-    assert!(matches!(&a.dialog, Some(Dialog::Input { text, .. }) if text == "b.txt"));
+    assert!(matches!(&a.dialog, Some(Dialog::Input(d)) if d.text == "b.txt"));
     for _ in 0..5 {
         a.update(key(KeyCode::Backspace));
     }
@@ -307,7 +307,7 @@ fn mkdir_rename_and_delete_dialogs() {
     );
 
     a.update(key(KeyCode::Delete));
-    assert!(matches!(&a.dialog, Some(Dialog::ConfirmDelete { entries, .. }) if entries.len() == 1));
+    assert!(matches!(&a.dialog, Some(Dialog::ConfirmDelete(d)) if d.entries.len() == 1));
     assert!(a.update(key(KeyCode::Esc)).is_empty());
     assert!(a.dialog.is_none(), "Esc keeps the files");
     a.update(key(KeyCode::F(8)));
@@ -461,7 +461,7 @@ fn lost_connection_offers_reconnect_and_resumes_the_queue() {
         "the server closed the connection".into(),
     ));
     assert!(matches!(a.link, Link::Lost(_)));
-    assert!(matches!(a.dialog, Some(Dialog::Reconnect { .. })));
+    assert!(matches!(a.dialog, Some(Dialog::Reconnect(_))));
     assert_eq!(a.update(key(KeyCode::Char('r'))), vec![Effect::Reconnect]);
     let fx = a.update(Action::Connected {
         label: "me@host:7272".into(),
@@ -509,7 +509,7 @@ fn unknown_server_and_connect_form() {
         server: "host:7272".into(),
         fingerprint: "SHA256:abc".into(),
     });
-    assert!(matches!(a.dialog, Some(Dialog::Trust { .. })));
+    assert!(matches!(a.dialog, Some(Dialog::Trust(_))));
     assert_eq!(
         a.update(key(KeyCode::Char('y'))),
         vec![Effect::TrustAndConnect("SHA256:abc".into())]

@@ -10,7 +10,7 @@ use ratatui::layout::Rect;
 use super::action::{Action, Effect};
 use super::app::{App, Link};
 use super::app_tests::{app, key};
-use super::dialog::Dialog;
+use super::dialog::{Dialog, ReconnectDialog};
 use super::pane::Side;
 use super::queue::JobState;
 use crate::transfer::{Direction, TransferEvent};
@@ -98,7 +98,7 @@ fn reconnecting_to_a_server_still_down_keeps_the_reconnect_dialog() {
     a.update(Action::ConnectFailed(
         "cannot connect to host:7272: connection refused".into(),
     ));
-    let Some(Dialog::Reconnect { reason }) = &a.dialog else {
+    let Some(Dialog::Reconnect(ReconnectDialog { reason })) = &a.dialog else {
         panic!("{:?}", a.dialog)
     };
     assert!(reason.contains("connection refused"), "{reason}");

@@ -3,7 +3,7 @@
 use ferry_proto::msg::Entry;
 
 pub use super::form::ConnectForm;
-use super::pane::Side;
+pub use super::prompts::{DeleteDialog, InputDialog, ReconnectDialog, TrustDialog};
 use crate::transfer::{Conflict, Direction};
 
 /// What a text input is for.
@@ -121,39 +121,17 @@ impl CopyPlan {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Dialog {
     /// A line of text.
-    Input {
-        /// What for.
-        kind: InputKind,
-        /// In which pane.
-        side: Side,
-        /// The text so far.
-        text: String,
-        /// The cursor, in characters from the end.
-        back: super::text::Back,
-    },
+    Input(InputDialog),
     /// Delete these entries?
-    ConfirmDelete {
-        /// In which pane.
-        side: Side,
-        /// What.
-        entries: Vec<Entry>,
-    },
+    ConfirmDelete(DeleteDialog),
     /// A target exists: overwrite, skip, resume or rename?
     Conflict(CopyPlan),
     /// First contact with an unknown server: trust its certificate?
-    Trust {
-        /// The server.
-        server: String,
-        /// Its fingerprint.
-        fingerprint: String,
-    },
+    Trust(TrustDialog),
     /// The connect form.
     Connect(ConnectForm),
     /// The connection was lost.
-    Reconnect {
-        /// Why.
-        reason: String,
-    },
+    Reconnect(ReconnectDialog),
     /// Key help.
     Help,
     /// Quit while transfers run?

@@ -13,6 +13,7 @@ use unicode_width::UnicodeWidthChar;
 use super::app::{App, Link};
 use super::dialog::{Dialog, InputKind};
 use super::pane::Side;
+use super::prompts::{DeleteDialog, InputDialog, ReconnectDialog, TrustDialog};
 use super::render::human;
 use super::text::split_at_cursor;
 use crate::cli::output::format_time;
@@ -157,12 +158,12 @@ pub fn draw_dialog(app: &App, d: &Dialog, f: &mut Frame) {
                 Color::Yellow,
             );
         }
-        Dialog::Input {
+        Dialog::Input(InputDialog {
             kind,
             side,
             text,
             back,
-        } => {
+        }) => {
             let what = match kind {
                 InputKind::Mkdir => "New directory".to_string(),
                 InputKind::Rename { from } => {
@@ -194,7 +195,7 @@ pub fn draw_dialog(app: &App, d: &Dialog, f: &mut Frame) {
                 Color::Cyan,
             );
         }
-        Dialog::ConfirmDelete { side, entries } => {
+        Dialog::ConfirmDelete(DeleteDialog { side, entries }) => {
             let dirs = entries.iter().filter(|e| e.kind == EntryKind::Dir).count();
             let bytes: u64 = entries
                 .iter()
@@ -292,10 +293,10 @@ pub fn draw_dialog(app: &App, d: &Dialog, f: &mut Frame) {
                 Color::Yellow,
             );
         }
-        Dialog::Trust {
+        Dialog::Trust(TrustDialog {
             server,
             fingerprint,
-        } => {
+        }) => {
             let lines = vec![
                 Line::from(format!(
                     "{server} presented a certificate no trusted authority signed."
@@ -319,7 +320,7 @@ pub fn draw_dialog(app: &App, d: &Dialog, f: &mut Frame) {
                 Color::Yellow,
             );
         }
-        Dialog::Reconnect { reason } => {
+        Dialog::Reconnect(ReconnectDialog { reason }) => {
             let status = if app.link == Link::Connecting {
                 "  reconnecting…"
             } else {

@@ -112,7 +112,7 @@ fn f6_moves_the_marked_entries() {
     a.update(key(KeyCode::Char(' ')));
     a.update(key(KeyCode::Char(' ')));
     a.update(key(KeyCode::F(6)));
-    assert!(matches!(&a.dialog, Some(Dialog::Input { .. })));
+    assert!(matches!(&a.dialog, Some(Dialog::Input(_))));
     for c in "pics".chars() {
         a.update(key(KeyCode::Char(c)));
     }

@@ -14,6 +14,7 @@ pub mod help;
 pub mod jobs;
 pub mod layout;
 pub mod pane;
+pub mod prompts;
 pub mod queue;
 pub mod render;
 pub mod runtime;
