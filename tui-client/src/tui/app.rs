@@ -10,7 +10,7 @@ use ferry_proto::RemotePath;
 use ratatui::layout::Rect;
 
 use super::action::{Action, Effect};
-use super::dialog::{CopyPlan, Dialog, InputKind, PendingCopy, PlanOutcome};
+use super::dialog::{CopyPlan, Dialog, InputKind, PlanOutcome};
 use super::form::{ConnectForm, FormOutcome};
 use super::layout::{self, Areas};
 use super::pane::{Pane, Side, SortKey};
@@ -18,9 +18,9 @@ use super::prompts::{
     yes_no, Answer, DeleteDialog, InputDialog, InputOutcome, ReconnectDialog, ReconnectOutcome,
     TrustDialog,
 };
-use super::queue::{JobSpec, JobState, Queue};
+use super::queue::{JobState, Queue};
 use super::text::{edit_line, Back};
-use crate::transfer::{Conflict, Direction};
+use crate::transfer::Direction;
 
 /// The connection as the UI sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -898,34 +898,14 @@ impl App {
         if selection.is_empty() {
             return vec![];
         }
-        // One pass over the target's names (not one search per entry: with
-        // 100,000 marked entries that was 10^10 comparisons).
-        let target: std::collections::HashMap<&str, &ferry_proto::msg::Entry> = self
-            .pane(from.other())
-            .entries
-            .iter()
-            .map(|e| (e.name.as_str(), e))
-            .collect();
-        let items = selection
-            .into_iter()
-            .map(|entry| PendingCopy {
-                existing: target.get(entry.name.as_str()).map(|e| (*e).clone()),
-                entry,
-                conflict: Conflict::Auto,
-            })
-            .collect();
-        let mut plan = CopyPlan {
-            direction: if from == Side::Local {
-                Direction::Put
-            } else {
-                Direction::Get
-            },
-            from_dir: self.dir_of(from),
-            to_dir: self.dir_of(from.other()),
-            items,
-            asking: 0,
-            apply_all: false,
+        let direction = if from == Side::Local {
+            Direction::Put
+        } else {
+            Direction::Get
         };
+        let dirs = (self.dir_of(from), self.dir_of(from.other()));
+        let target = &self.pane(from.other()).entries;
+        let mut plan = CopyPlan::new(direction, dirs, selection, target);
         self.pane_mut(from).marked.clear();
         if plan.advance() {
             self.dialog = Some(Dialog::Conflict(plan));
@@ -934,48 +914,18 @@ impl App {
         self.launch(plan)
     }
 
-    /// Starts the copy: one job per conflict policy chosen (usually one
-    /// job for everything marked), and one per folder renamed on conflict
-    /// (the folder gets the free name, not the files inside).
+    /// Starts the copy: the plan's jobs (see `CopyPlan::jobs`).
     fn launch(&mut self, plan: CopyPlan) -> Vec<Effect> {
         let from = if plan.direction == Direction::Put {
             Side::Local
         } else {
             Side::Remote
         };
-        let spec = |sources: Vec<String>, name: Option<String>, conflict| JobSpec {
-            direction: plan.direction,
-            sources,
-            dest: plan.to_dir.clone(),
-            name,
-            conflict,
-            follow_links: self.follow_links,
-        };
-        let mut specs: Vec<JobSpec> = Vec::new();
-        let mut groups: Vec<(Conflict, Vec<String>)> = Vec::new();
-        let mut entries = 0;
-        for item in &plan.items {
-            if item.existing.is_some() && item.conflict == Conflict::Skip {
-                continue;
-            }
-            entries += 1;
-            let source = self.join(from, &item.entry.name);
-            let renamed_dir = item.conflict == Conflict::Rename
-                && item.existing.is_some()
-                && item.entry.kind == EntryKind::Dir;
-            if renamed_dir {
-                let name = free_name(self.pane(from.other()), &item.entry.name);
-                specs.push(spec(vec![source], Some(name), Conflict::Auto));
-                continue;
-            }
-            match groups.iter_mut().find(|(c, _)| *c == item.conflict) {
-                Some((_, v)) => v.push(source),
-                None => groups.push((item.conflict, vec![source])),
-            }
-        }
-        for (conflict, sources) in groups {
-            specs.push(spec(sources, None, conflict));
-        }
+        let (specs, entries) = plan.jobs(
+            |name| self.join(from, name),
+            self.pane(from.other()),
+            self.follow_links,
+        );
         let fx: Vec<Effect> = specs
             .into_iter()
             .map(|spec| Effect::StartJob {
@@ -1328,14 +1278,6 @@ impl App {
             _ => vec![],
         }
     }
-}
-
-/// `name (1)`, `name (2)`… : the first name not in `pane`.
-fn free_name(pane: &Pane, name: &str) -> String {
-    (1..)
-        .map(|i| format!("{name} ({i})"))
-        .find(|n| pane.find(n).is_none())
-        .unwrap_or_else(|| name.to_string())
 }
 
 /// First job row shown when `selected` must be visible in `height` rows.

@@ -7,6 +7,7 @@
 pub mod action;
 pub mod app;
 pub mod config;
+pub mod copy;
 pub mod dialog;
 pub mod draw_dialog;
 pub mod form;
