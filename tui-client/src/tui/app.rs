@@ -13,6 +13,7 @@ use super::action::{Action, Effect};
 use super::dialog::{CopyPlan, Dialog, InputKind, PlanOutcome};
 use super::form::{ConnectForm, FormOutcome};
 use super::layout::{self, Areas};
+use super::mouse::{self, Hit};
 use super::pane::{Pane, Side, SortKey};
 use super::prompts::{
     yes_no, Answer, DeleteDialog, InputDialog, InputOutcome, ReconnectDialog, ReconnectOutcome,
@@ -1128,65 +1129,40 @@ impl App {
             return vec![];
         }
         let a = self.areas();
-        let offsets = (self.local.offset, self.remote.offset);
-        let hit = |side: Side| -> Option<usize> {
-            let (rows, offset) = if side == Side::Local {
-                (a.local_rows, offsets.0)
-            } else {
-                (a.remote_rows, offsets.1)
-            };
-            layout::contains(rows, m.column, m.row).then(|| (m.row - rows.y) as usize + offset)
-        };
-        let side_at = if layout::contains(a.local, m.column, m.row) {
-            Some(Side::Local)
-        } else if layout::contains(a.remote, m.column, m.row) {
-            Some(Side::Remote)
-        } else {
-            None
-        };
+        let side_at = mouse::pane_at(&a, m.column, m.row);
         match m.kind {
             MouseEventKind::Down(MouseButton::Left) => {
-                if layout::contains(a.keys, m.column, m.row) {
-                    return match layout::fkey_at(a.keys, m.column) {
-                        Some(code) => self.on_key(KeyEvent::new(code, KeyModifiers::NONE)),
-                        None => vec![],
-                    };
-                }
-                if layout::contains(a.queue_rows, m.column, m.row) {
-                    self.focus = Focus::Queue;
-                    let i = (m.row - a.queue_rows.y) as usize + self.queue_view_offset();
-                    if i < self.queue.jobs.len() {
-                        self.queue.selected = i;
+                let offsets = (self.local.offset, self.remote.offset);
+                let at = mouse::hit(&a, offsets, self.queue_view_offset(), m.column, m.row);
+                let (side, row) = match at {
+                    Hit::Key(code) => return self.on_key(KeyEvent::new(code, KeyModifiers::NONE)),
+                    Hit::Job(i) => {
+                        self.focus = Focus::Queue;
+                        if i < self.queue.jobs.len() {
+                            self.queue.selected = i;
+                        }
+                        return vec![];
                     }
-                    return vec![];
-                }
-                if layout::contains(a.message, m.column, m.row) {
-                    self.message = None;
-                    return vec![];
-                }
-                let Some(side) = side_at else { return vec![] };
-                self.focus = Focus::Pane(side);
-                let pane_area = if side == Side::Local {
-                    a.local
-                } else {
-                    a.remote
-                };
-                let header = layout::header(pane_area);
-                if layout::contains(header, m.column, m.row) {
+                    Hit::Message => {
+                        self.message = None;
+                        return vec![];
+                    }
+                    Hit::Nothing => return vec![],
                     // A click on a column header sorts by it; again reverses.
-                    let [name_w, size_w, _] = layout::columns(header.width);
-                    let x = (m.column - header.x) as usize;
-                    let key = if x < name_w {
-                        SortKey::Name
-                    } else if x < name_w + size_w {
-                        SortKey::Size
-                    } else {
-                        SortKey::Time
-                    };
-                    self.pane_mut(side).sort_by(key);
-                    return vec![];
-                }
-                let Some(row) = hit(side) else { return vec![] };
+                    Hit::Header(side, key) => {
+                        self.focus = Focus::Pane(side);
+                        self.pane_mut(side).sort_by(key);
+                        return vec![];
+                    }
+                    Hit::Pane(side) => {
+                        self.focus = Focus::Pane(side);
+                        return vec![];
+                    }
+                    Hit::Row(side, row) => {
+                        self.focus = Focus::Pane(side);
+                        (side, row)
+                    }
+                };
                 if row >= self.pane(side).len() {
                     return vec![];
                 }

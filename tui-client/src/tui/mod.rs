@@ -14,6 +14,7 @@ pub mod form;
 pub mod help;
 pub mod jobs;
 pub mod layout;
+pub mod mouse;
 pub mod pane;
 pub mod prompts;
 pub mod queue;
