@@ -104,31 +104,37 @@ pub fn read_toml(file: &Path) -> anyhow::Result<Option<BTreeMap<String, UserReco
     }
 }
 
-/// The iteration count an unknown `name` shows: that of the real user
-/// with the highest keyed hash of (name, user) (rendezvous hashing). So
-/// unknown names show counts as real users' are spread, after an
-/// `[auth] iterations` change too; a name always shows the same one while
-/// the users do, and adding or removing a user moves only the names that
-/// user wins or held. None with no users.
-pub fn mock_iterations<'a>(
-    users: impl Iterator<Item = (&'a str, u32)>,
-    name: &str,
-    secret: &[u8],
-) -> Option<u32> {
+/// The iteration count an unknown `name` shows, drawn from `counts`
+/// (each iteration count real users have, with how many users have it,
+/// in any order) by a keyed hash of the name: so unknown names show
+/// counts as real users' are spread, after an `[auth] iterations` change
+/// too, and a name always shows the same one while the users' counts
+/// stay. Costs one hash whatever the number of users. None with no users.
+pub fn mock_iterations(counts: &[(u32, u64)], name: &str, secret: &[u8]) -> Option<u32> {
     use sha2::{Digest, Sha256};
-    users
-        .map(|(user, iterations)| {
-            let mut h = Sha256::new();
-            h.update(b"ferry mock iterations\0");
-            h.update((secret.len() as u64).to_be_bytes());
-            h.update(secret);
-            h.update(name.as_bytes());
-            h.update(b"\0");
-            h.update(user.as_bytes());
-            (h.finalize(), iterations)
-        })
-        .max_by(|a, b| a.0.cmp(&b.0))
-        .map(|(_, iterations)| iterations)
+    let mut counts = counts.to_vec();
+    counts.sort_unstable();
+    let total: u64 = counts.iter().map(|(_, n)| n).sum();
+    if total == 0 {
+        return None;
+    }
+    let mut h = Sha256::new();
+    h.update(b"ferry mock iterations\0");
+    h.update((secret.len() as u64).to_be_bytes());
+    h.update(secret);
+    h.update(name.as_bytes());
+    let digest = h.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    // Uniform over the users (the bias of a 64-bit remainder is nil).
+    let mut pick = u64::from_be_bytes(first) % total;
+    for (iterations, n) in counts {
+        if pick < n {
+            return Some(iterations);
+        }
+        pick -= n;
+    }
+    None
 }
 
 /// Checks a user name: 1-32 of `a-z 0-9 _ . -`, not starting with `.` or `-`.
@@ -181,6 +187,31 @@ mod tests {
         assert!(!text.contains("correct horse"));
         let v = rec.verifier().unwrap();
         assert_eq!(v, Verifier::derive("correct horse", &v.salt, 4096));
+    }
+
+    #[test]
+    fn unknown_names_show_counts_as_users_have_them() {
+        let secret = [7u8; 32];
+        assert_eq!(mock_iterations(&[], "ghost", &secret), None);
+        assert_eq!(mock_iterations(&[(4096, 3)], "ghost", &secret), Some(4096));
+        // Three users at 4096 for one at 5000: about three names in four
+        // show 4096; each name the same every time, whatever the order.
+        let counts = [(5000, 1), (4096, 3)];
+        let shown: Vec<u32> = (0..4000)
+            .map(|i| {
+                let name = format!("ghost{i}");
+                let a = mock_iterations(&counts, &name, &secret).unwrap();
+                let b = mock_iterations(&[(4096, 3), (5000, 1)], &name, &secret).unwrap();
+                assert_eq!(a, b);
+                a
+            })
+            .collect();
+        let low = shown.iter().filter(|&&i| i == 4096).count();
+        assert!((2800..3200).contains(&low), "{low} of 4000 show 4096");
+        assert_eq!(
+            shown.len() - low,
+            shown.iter().filter(|&&i| i == 5000).count()
+        );
     }
 
     #[test]

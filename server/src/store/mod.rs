@@ -13,7 +13,7 @@ pub mod uploads;
 pub mod users;
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -94,6 +94,8 @@ pub struct Store {
     engine: Engine,
     /// Wake-ups for this process's watchers (`notify.rs`).
     changes: Arc<notify::Changes>,
+    /// What unknown names' mock iteration counts are drawn from.
+    counts: Arc<Mutex<users::IterationCounts>>,
 }
 
 impl Store {
@@ -147,6 +149,7 @@ impl Store {
             pool,
             engine,
             changes: notify::Changes::new(url, engine),
+            counts: Arc::default(),
         })
     }
 

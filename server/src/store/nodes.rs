@@ -195,48 +195,90 @@ impl Store {
     ) -> Result<SessionRow, SessionRefused> {
         let id = random_id()?;
         let now = now_ms();
-        let mut tx = self.write_tx().await.map_err(StoreError::from)?;
-        if self.engine() == Engine::Postgres {
-            sqlx::query("SELECT name FROM users WHERE name = $1 FOR UPDATE")
-                .bind(user)
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::from)?;
-        }
-        let count: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM sessions s JOIN nodes nd ON s.node = nd.id
-             WHERE s.user_name = $1 AND nd.heartbeat >= $2",
-        )
-        .bind(user)
-        .bind(now - ms(node.expiry))
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(StoreError::from)?
-        .try_get("n")
-        .map_err(StoreError::from)?;
-        if usize::try_from(count).unwrap_or(usize::MAX) >= max {
+        let live_since = now - ms(node.expiry);
+        let client = client.to_string();
+        let taken = if self.engine() == Engine::Sqlite {
+            // One statement: it holds the write lock from its start, so
+            // the count and the row are one step (and one round trip to
+            // SQLite's thread on the login path).
+            sqlx::query(
+                "INSERT INTO sessions (id, node, user_name, client, started)
+                 SELECT $1, $2, $3, $4, $5
+                 WHERE (SELECT COUNT(*) FROM sessions s JOIN nodes nd ON s.node = nd.id
+                        WHERE s.user_name = $3 AND nd.heartbeat >= $6) < $7",
+            )
+            .bind(&id)
+            .bind(&node.id)
+            .bind(user)
+            .bind(&client)
+            .bind(now)
+            .bind(live_since)
+            .bind(i64::try_from(max).unwrap_or(i64::MAX))
+            .execute(self.pool())
+            .await
+            .map_err(StoreError::from)?
+            .rows_affected()
+                > 0
+        } else {
+            self.open_session_locked(node, &id, user, &client, now, live_since, max)
+                .await?
+        };
+        if !taken {
             return Err(SessionRefused::Full(max));
         }
-        sqlx::query(
-            "INSERT INTO sessions (id, node, user_name, client, started) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&id)
-        .bind(&node.id)
-        .bind(user)
-        .bind(client.to_string())
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::from)?;
-        tx.commit().await.map_err(StoreError::from)?;
         node.own()
             .open
-            .insert(id.clone(), (user.to_string(), client.to_string(), now));
+            .insert(id.clone(), (user.to_string(), client, now));
         Ok(SessionRow {
             store: self.clone(),
             node: node.clone(),
             id,
         })
+    }
+
+    /// [`Store::open_session`] on PostgreSQL: the user's row is locked
+    /// first, so two nodes cannot both take the last place. False when
+    /// the user has `max` sessions.
+    #[allow(clippy::too_many_arguments)]
+    async fn open_session_locked(
+        &self,
+        node: &Node,
+        id: &str,
+        user: &str,
+        client: &str,
+        now: i64,
+        live_since: i64,
+        max: usize,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("SELECT name FROM users WHERE name = $1 FOR UPDATE")
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        let count: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM sessions s JOIN nodes nd ON s.node = nd.id
+             WHERE s.user_name = $1 AND nd.heartbeat >= $2",
+        )
+        .bind(user)
+        .bind(live_since)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("n")?;
+        if usize::try_from(count).unwrap_or(usize::MAX) >= max {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO sessions (id, node, user_name, client, started) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(&node.id)
+        .bind(user)
+        .bind(client)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Live sessions of `user` on all nodes.
@@ -285,5 +327,37 @@ impl Drop for SessionRow {
                 }
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::SessionRefused;
+    use crate::store::bans::tests::sqlite;
+
+    #[tokio::test]
+    async fn sessions_of_a_user_are_limited_until_one_ends() {
+        let (store, _dir) = sqlite().await;
+        let addr = "127.0.0.1:1".parse().unwrap();
+        let node = store
+            .register_node(addr, Duration::from_secs(15), Duration::from_secs(2))
+            .await
+            .unwrap();
+        let a = store.open_session(&node, "alice", addr, 2).await.unwrap();
+        let _b = store.open_session(&node, "alice", addr, 2).await.unwrap();
+        let _c = store.open_session(&node, "bob", addr, 2).await.unwrap();
+        let refused = store.open_session(&node, "alice", addr, 2).await;
+        assert!(matches!(refused, Err(SessionRefused::Full(2))));
+        assert_eq!(store.sessions_of("alice", node.expiry).await.unwrap(), 2);
+        drop(a); // its row goes in the background
+        for _ in 0..100 {
+            if store.sessions_of("alice", node.expiry).await.unwrap() == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        store.open_session(&node, "alice", addr, 2).await.unwrap();
     }
 }

@@ -3,6 +3,7 @@
 //! transaction, so a node learns cheaply that it should read them again.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -17,6 +18,27 @@ pub struct Login {
     pub record: Option<UserRecord>,
     /// The iteration count of the mock verifier an unknown name gets.
     pub mock_iterations: u32,
+}
+
+/// Each iteration count the users have, with how many users have it.
+type Counts = Arc<Vec<(u32, u64)>>;
+
+/// The users' iteration counts (see [`Store::for_login`]) as of one
+/// generation of the users.
+#[derive(Debug, Default)]
+pub struct IterationCounts(Option<(i64, Counts)>);
+
+impl IterationCounts {
+    fn get(&self, generation: i64) -> Option<Counts> {
+        self.0
+            .as_ref()
+            .filter(|(g, _)| *g == generation)
+            .map(|(_, c)| c.clone())
+    }
+
+    fn set(&mut self, generation: i64, counts: Counts) {
+        self.0 = Some((generation, counts));
+    }
 }
 
 /// A version of the users: equal generations, equal users.
@@ -69,31 +91,69 @@ impl Store {
 
     /// What a login needs: `name`'s record, if any, and the iteration
     /// count a mock verifier for `name` shows. Both are worked out for
-    /// every name, real or not, with the same queries.
+    /// every name, real or not, with the same query: one row, whatever
+    /// the number of users. The users' iteration counts behind the mock
+    /// are read again only when the users' generation has moved.
     pub async fn for_login(
         &self,
         name: &str,
         secret: &[u8],
         default_iterations: u32,
     ) -> Result<Login, StoreError> {
-        let rows = sqlx::query("SELECT name, iterations FROM users")
-            .fetch_all(self.pool())
-            .await?;
-        let mut all = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let user: String = row.try_get("name")?;
-            let iterations: i64 = row.try_get("iterations")?;
-            all.push((
-                user,
-                u32::try_from(iterations).unwrap_or(default_iterations),
-            ));
-        }
-        let mock = mock_iterations(all.iter().map(|(n, i)| (n.as_str(), *i)), name, secret)
-            .unwrap_or(default_iterations);
+        let row = sqlx::query(
+            "SELECT c.value AS generation, u.name AS name, u.salt AS salt,
+                u.iterations AS iterations, u.stored_key AS stored_key,
+                u.server_key AS server_key, u.quota AS quota, u.max_entries AS max_entries
+             FROM counters c LEFT JOIN users u ON u.name = $1
+             WHERE c.name = 'users'",
+        )
+        .bind(name)
+        .fetch_one(self.pool())
+        .await?;
+        let generation: i64 = row.try_get("generation")?;
+        let found: Option<String> = row.try_get("name")?;
+        let record = match found {
+            Some(_) => Some(record(&row)?.1),
+            None => None,
+        };
+        let counts = self.iteration_counts(generation).await?;
+        let mock = mock_iterations(&counts, name, secret).unwrap_or(default_iterations);
         Ok(Login {
-            record: self.user(name).await?,
+            record,
             mock_iterations: mock,
         })
+    }
+
+    /// Each iteration count the users have and how many have it, as of
+    /// `generation` or later: kept, and read again when it moves.
+    async fn iteration_counts(&self, generation: i64) -> Result<Counts, StoreError> {
+        if let Some(counts) = self.counts().get(generation) {
+            return Ok(counts);
+        }
+        let rows = sqlx::query(
+            "SELECT iterations, COUNT(*) AS n FROM users GROUP BY iterations ORDER BY iterations",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let mut counts = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let iterations: i64 = row.try_get("iterations")?;
+            let n: i64 = row.try_get("n")?;
+            if let (Ok(i), Ok(n)) = (u32::try_from(iterations), u64::try_from(n)) {
+                counts.push((i, n));
+            }
+        }
+        let counts = Arc::new(counts);
+        // Read after the generation: at least as new as that. Kept under
+        // it; a later generation reads them again.
+        self.counts().set(generation, counts.clone());
+        Ok(counts)
+    }
+
+    fn counts(&self) -> std::sync::MutexGuard<'_, IterationCounts> {
+        self.counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Changes whenever a user is added, changed or removed.
@@ -259,4 +319,46 @@ pub async fn import_toml(store: &Store, root: &Path) -> Result<(), StoreError> {
         "imported the old user file into the database; the file is kept as a backup and no longer read"
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::bans::tests::sqlite;
+    use crate::users::UserRecord;
+
+    #[tokio::test]
+    async fn a_login_reads_its_user_and_the_counts_as_they_change() {
+        let (store, _dir) = sqlite().await;
+        let secret = [9u8; 32];
+        let login = store.for_login("ghost", &secret, 7000).await.unwrap();
+        assert!(login.record.is_none());
+        assert_eq!(login.mock_iterations, 7000, "no users: the default");
+
+        let alice = UserRecord::new("pw", 4096, Some(1 << 20)).unwrap();
+        store.add_user("alice", &alice).await.unwrap();
+        let login = store.for_login("alice", &secret, 7000).await.unwrap();
+        let rec = login.record.unwrap();
+        assert_eq!((rec.iterations, rec.quota), (4096, Some(1 << 20)));
+        assert_eq!(rec.stored_key, alice.stored_key);
+        let login = store.for_login("ghost", &secret, 7000).await.unwrap();
+        assert!(login.record.is_none());
+        assert_eq!(login.mock_iterations, 4096, "the only real count");
+
+        // A change (a new user with another count) is seen by the next
+        // login: unknown names then show both counts.
+        let carol = UserRecord::new("pw", 5000, None).unwrap();
+        store.add_user("carol", &carol).await.unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for i in 0..32 {
+            let name = format!("ghost{i}");
+            let a = store.for_login(&name, &secret, 7000).await.unwrap();
+            let b = store.for_login(&name, &secret, 7000).await.unwrap();
+            assert_eq!(a.mock_iterations, b.mock_iterations);
+            seen.insert(a.mock_iterations);
+        }
+        assert_eq!(seen, [4096, 5000].into());
+        store.remove_user("carol").await.unwrap();
+        let login = store.for_login("ghost1", &secret, 7000).await.unwrap();
+        assert_eq!(login.mock_iterations, 4096);
+    }
 }
