@@ -605,6 +605,7 @@ mod tests {
                 transfers: 4,
                 bytes: 1 << 20,
                 threads: 2,
+                cpu_threads: 1,
             },
         ));
         let logins: Vec<_> = (0..8)

@@ -24,6 +24,8 @@ pub struct ShareLimits {
     pub bytes: usize,
     /// Blocking threads doing file work.
     pub threads: usize,
+    /// Of those, threads running CPU-heavy steps.
+    pub cpu_threads: usize,
 }
 
 impl From<&crate::config::Limits> for ShareLimits {
@@ -32,6 +34,7 @@ impl From<&crate::config::Limits> for ShareLimits {
             transfers: l.max_transfers_per_user,
             bytes: l.user_budget(),
             threads: l.max_threads_per_user,
+            cpu_threads: l.cpu_threads_per_user(),
         }
     }
 }
@@ -45,6 +48,8 @@ pub struct Share {
     pub bytes: Arc<Semaphore>,
     /// Blocking threads for file work.
     pub threads: Arc<Semaphore>,
+    /// Of those, threads running CPU-heavy steps.
+    pub cpu_threads: Arc<Semaphore>,
 }
 
 impl Share {
@@ -54,6 +59,7 @@ impl Share {
             transfers: Arc::new(Semaphore::new(l.transfers)),
             bytes: Arc::new(Semaphore::new(l.bytes)),
             threads: Arc::new(Semaphore::new(l.threads)),
+            cpu_threads: Arc::new(Semaphore::new(l.cpu_threads)),
         }
     }
 }

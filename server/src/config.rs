@@ -181,6 +181,14 @@ pub struct Limits {
     pub max_threads: usize,
     /// Blocking threads one user's file work may use at once.
     pub max_threads_per_user: usize,
+    /// Of those threads, how many may run CPU-heavy steps (hashing a file
+    /// for a checksum or a resume) at once on the whole server; 0: one per
+    /// core.
+    pub max_cpu_threads: usize,
+    /// How many of one user's threads may run CPU-heavy steps at once;
+    /// 0: half the cores (at least one), so one user never takes every
+    /// core.
+    pub max_cpu_threads_per_user: usize,
 }
 
 /// Login settings.
@@ -281,6 +289,8 @@ impl Default for Limits {
             transfer_stall_secs: 120,
             max_threads: 64,
             max_threads_per_user: 8,
+            max_cpu_threads: 0,
+            max_cpu_threads_per_user: 0,
         }
     }
 }
@@ -308,6 +318,24 @@ impl Default for AuthConfig {
 }
 
 impl Limits {
+    /// CPU-heavy steps at once on the whole server (`max_cpu_threads`,
+    /// or one per core).
+    pub fn cpu_threads(&self) -> usize {
+        match self.max_cpu_threads {
+            0 => cores(),
+            n => n,
+        }
+    }
+
+    /// CPU-heavy steps at once per user (`max_cpu_threads_per_user`, or
+    /// half the cores, at least one, and never more than the server's).
+    pub fn cpu_threads_per_user(&self) -> usize {
+        match self.max_cpu_threads_per_user {
+            0 => (cores() / 2).clamp(1, self.cpu_threads()),
+            n => n,
+        }
+    }
+
     /// The login timeout (accept to logged in) as a duration.
     pub fn login_timeout(&self) -> Duration {
         Duration::from_secs(self.login_timeout_secs)
@@ -433,6 +461,10 @@ impl Config {
             "limits.max_threads_per_user must be positive and at most limits.max_threads"
         );
         anyhow::ensure!(
+            self.limits.cpu_threads_per_user() <= self.limits.cpu_threads(),
+            "limits.max_cpu_threads_per_user must be at most limits.max_cpu_threads"
+        );
+        anyhow::ensure!(
             self.tls.cert.is_some() == self.tls.key.is_some(),
             "tls.cert and tls.key must be given together"
         );
@@ -460,6 +492,11 @@ impl Config {
     pub fn home_of(&self, name: &str) -> PathBuf {
         self.homes().join(name)
     }
+}
+
+/// The cores this process may run on (1 if unknown).
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ use crate::ops;
 use crate::outbox::Outbox;
 use crate::places::{Admission, Stage};
 use crate::server::Shared;
-use crate::threads::Threads;
+use crate::threads::{Cpu, Threads};
 use crate::transfer::download::{self, DownloadSpec};
 use crate::transfer::upload::{self, UploadSpec};
 use crate::transfer::{Slot, Transfers, UploadMsg};
@@ -172,6 +172,10 @@ where
     let threads = Threads::new(
         session.account.share.threads.clone(),
         shared.threads.clone(),
+        Cpu::new(
+            session.account.share.cpu_threads.clone(),
+            shared.cpu_threads.clone(),
+        ),
     );
     let ctx = upload::Ctx {
         threads: threads.clone(),
@@ -849,7 +853,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_lane_runs_every_job_on_at_most_its_threads() {
         let share = || Arc::new(Semaphore::new(8));
-        let lane = Lane::new(Threads::new(share(), share()));
+        let lane = Lane::new(Threads::new(share(), share(), Cpu::new(share(), share())));
         let (running, most, done) = (
             Arc::new(AtomicUsize::new(0)),
             Arc::new(AtomicUsize::new(0)),

@@ -28,9 +28,15 @@ pub async fn handle(
     out: Outbox,
     threads: Threads,
 ) {
-    if let Request::List { path: p } = req {
-        return list(id, p, account, batch, out, threads).await;
-    }
+    let req = match req {
+        Request::List { path: p } => return list(id, p, account, batch, out, threads).await,
+        Request::Checksum { path: p, length } => {
+            let reply = checksum(p, length, account, &threads).await;
+            out.reply(id, reply).await;
+            return;
+        }
+        req => req,
+    };
     let user = account.name.clone();
     let reply = match threads.run(move || run(req, &account)).await {
         Some(reply) => reply,
@@ -143,9 +149,10 @@ fn run(req: Request, account: &Account) -> Result<Reply, RemoteError> {
                 max_entries: limits.entries,
             })
         }
-        Request::Checksum { path: p, length } => {
-            path(&p).and_then(|p| checksum(account, &p, length))
-        }
+        Request::Checksum { .. } => Err(RemoteError::new(
+            ErrorKind::BadRequest,
+            "checksums are answered in steps",
+        )),
         Request::PutOpen { .. } | Request::GetOpen { .. } => Err(RemoteError::new(
             ErrorKind::BadRequest,
             "transfers are opened by the connection",
@@ -154,8 +161,43 @@ fn run(req: Request, account: &Account) -> Result<Reply, RemoteError> {
     result
 }
 
-fn checksum(account: &Account, p: &RemotePath, length: Option<u64>) -> Result<Reply, RemoteError> {
-    let mut file = account
+/// A checksum: the file is opened in one step, then hashed in CPU-heavy
+/// steps of a few MiB on the user's share of the cores, so a user asking
+/// for many checksums of big files takes neither a core per request nor
+/// any core for long (they used to hash whole files in one step, on 8
+/// threads per user: every core).
+async fn checksum(
+    p: String,
+    length: Option<u64>,
+    account: Arc<Account>,
+    threads: &Threads,
+) -> Result<Reply, RemoteError> {
+    let internal = || RemoteError::new(ErrorKind::Io, "internal error");
+    let p = path(&p)?;
+    let p2 = p.clone();
+    let (file, length) = threads
+        .run(move || open_for_checksum(&account, &p2, length))
+        .await
+        .ok_or_else(internal)??;
+    let (_, hasher) = threads
+        .hash(file, length, Sha256::new())
+        .await
+        .ok_or_else(internal)?
+        .map_err(|e| io_error(&p, e))?;
+    Ok(Reply::Checksum {
+        length,
+        sha256: hasher.finalize().into(),
+    })
+}
+
+/// Opens a regular file for a checksum of its first `length` bytes (all of
+/// them if None); returns it with the length.
+fn open_for_checksum(
+    account: &Account,
+    p: &RemotePath,
+    length: Option<u64>,
+) -> Result<(std::fs::File, u64), RemoteError> {
+    let file = account
         .home
         .dir()
         .open(p.to_relative())
@@ -174,10 +216,5 @@ fn checksum(account: &Account, p: &RemotePath, length: Option<u64>) -> Result<Re
             format!("{p} has only {} bytes", md.len()),
         ));
     }
-    let mut hasher = Sha256::new();
-    crate::transfer::hash_prefix(&mut file, length, &mut hasher).map_err(|e| io_error(p, e))?;
-    Ok(Reply::Checksum {
-        length,
-        sha256: hasher.finalize().into(),
-    })
+    Ok((file.into_std(), length))
 }

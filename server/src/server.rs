@@ -51,6 +51,8 @@ pub struct Shared {
     pub transfers: Arc<tokio::sync::Semaphore>,
     /// Blocking threads for file work on the whole server (`threads.rs`).
     pub threads: Arc<tokio::sync::Semaphore>,
+    /// Of those, threads running CPU-heavy steps (`threads.rs`).
+    pub cpu_threads: Arc<tokio::sync::Semaphore>,
     /// Places for connections: strangers' and sessions'.
     pub places: Places,
     /// Bytes all connections together may make ferryd hold (`budget.rs`).
@@ -102,6 +104,7 @@ impl Shared {
             ),
             transfers: Arc::new(tokio::sync::Semaphore::new(config.limits.max_transfers)),
             threads: Arc::new(tokio::sync::Semaphore::new(config.limits.max_threads)),
+            cpu_threads: Arc::new(tokio::sync::Semaphore::new(config.limits.cpu_threads())),
             committer: crate::transfer::commit::Committer::start()
                 .context("cannot start the commit thread")?,
             config,

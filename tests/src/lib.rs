@@ -248,6 +248,11 @@ impl Server {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// ferryd's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// ferryd's memory now and at its peak, in KiB (`VmRSS`, `VmHWM`).
     pub fn memory_kib(&self) -> (u64, u64) {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))

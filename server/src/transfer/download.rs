@@ -14,7 +14,7 @@ use ferry_proto::{ErrorKind, Frame, RemoteError, RemotePath, Reply, CHUNK_SIZE};
 use sha2::{Digest, Sha256};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::{hash_prefix, stored};
+use super::stored;
 use crate::accounts::Account;
 use crate::budget::{Charge, OVERHEAD};
 use crate::jail::io_error;
@@ -102,10 +102,11 @@ async fn send(
 ) -> Result<Option<Result<Reply, RemoteError>>, RemoteError> {
     let internal = || RemoteError::new(ErrorKind::Io, "internal error");
     let (s, a) = (spec.clone(), account.clone());
-    let (ready, mut sending, recorded, known, mut left) = threads
+    let (opened, recorded, known) = threads
         .run(move || open(&s, &a))
         .await
         .ok_or_else(internal)??;
+    let (ready, mut sending, mut left) = resume(spec, opened, known, threads).await?;
     if !out.bulk_reply(spec.id, Ok(ready)).await {
         return Ok(None); // connection gone
     }
@@ -227,15 +228,21 @@ impl Sending {
     }
 }
 
-/// The first step: opens the file, looks up its recorded checksum, checks
-/// the client's prefix. Returns `GetReady`, the file positioned where
-/// sending starts, the record, the checksum to send without hashing, and
-/// the bytes left to send.
+/// A file opened for sending, with what `GetReady` tells of it.
+struct Opened {
+    file: std::fs::File,
+    size: u64,
+    mtime: i64,
+    mode: u32,
+}
+
+/// The first step: opens the file and looks up its recorded checksum.
+/// Returns it with the record and the checksum to send without hashing.
 #[allow(clippy::type_complexity)]
 fn open(
     spec: &DownloadSpec,
     account: &Account,
-) -> Result<(Reply, Sending, Option<[u8; 32]>, Option<[u8; 32]>, u64), RemoteError> {
+) -> Result<(Opened, Option<[u8; 32]>, Option<[u8; 32]>), RemoteError> {
     let path = &spec.path;
     let io = |e| io_error(path, e);
     let dir = account.home.dir();
@@ -243,7 +250,7 @@ fn open(
     let md = file.metadata().map_err(io)?;
     // std's File reads into spare capacity as it is; through cap-std's
     // `Read`, every chunk's buffer would be zeroed first (~3% of a get).
-    let mut file = file.into_std();
+    let file = file.into_std();
     if md.is_dir() {
         return Err(RemoteError::new(ErrorKind::IsADirectory, path.to_string()));
     }
@@ -260,31 +267,69 @@ fn open(
         .then(|| stored::lookup(&file))
         .flatten();
     let known = recorded.filter(|_| spec.use_stored);
+    let opened = Opened {
+        file,
+        size,
+        mtime: md.mtime(),
+        mode: md.mode() & 0o7777,
+    };
+    Ok((opened, recorded, known))
+}
+
+/// Checks the client's prefix (a resume), hashing it in CPU-heavy steps
+/// on the user's share of the cores. Returns `GetReady`, the file
+/// positioned where sending starts, and the bytes left to send.
+async fn resume(
+    spec: &DownloadSpec,
+    opened: Opened,
+    known: Option<[u8; 32]>,
+    threads: &Threads,
+) -> Result<(Reply, Sending, u64), RemoteError> {
+    let path = &spec.path;
+    let io = |e| io_error(path, e);
+    let internal = || RemoteError::new(ErrorKind::Io, "internal error");
+    let Opened {
+        mut file,
+        size,
+        mtime,
+        mode,
+    } = opened;
     let mut hasher = Sha256::new();
     let mut start = 0;
     if let (true, Some(theirs)) = (spec.offset > 0 && spec.offset <= size, spec.prefix_sha256) {
-        hash_prefix(&mut file, spec.offset, &mut hasher).map_err(io)?;
-        if <[u8; 32]>::from(hasher.clone().finalize()) == theirs {
+        let (back, ours) = threads
+            .hash(file, spec.offset, Sha256::new())
+            .await
+            .ok_or_else(internal)?
+            .map_err(io)?;
+        file = back;
+        if <[u8; 32]>::from(ours.clone().finalize()) == theirs {
             start = spec.offset;
-        } else {
-            hasher = Sha256::new();
+            hasher = ours;
         }
     }
     let ready = Reply::GetReady {
         size,
         offset: start,
-        mtime: md.mtime(),
-        mode: md.mode() & 0o7777,
+        mtime,
+        mode,
     };
-    file.seek(SeekFrom::Start(start)).map_err(io)?;
     let left = size - start;
-    // With a valid record the content needs no hash here: the client
-    // checks it against the hash verified at upload.
-    let pipe = known.is_none().then(|| HashPipe::new(hasher, left));
+    let (file, pipe) = threads
+        .run(move || {
+            file.seek(SeekFrom::Start(start))?;
+            // With a valid record the content needs no hash here: the
+            // client checks it against the hash verified at upload.
+            let pipe = known.is_none().then(|| HashPipe::new(hasher, left));
+            Ok((file, pipe))
+        })
+        .await
+        .ok_or_else(internal)?
+        .map_err(io)?;
     let sending = Sending {
         file,
         reader: ChunkReader::new(),
         pipe,
     };
-    Ok((ready, sending, recorded, known, left))
+    Ok((ready, sending, left))
 }

@@ -1,0 +1,132 @@
+//! One user's CPU-heavy requests (checksums of big files) run on their
+//! share of the cores, in steps: they cannot take every core, and another
+//! user's requests are served between their steps.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use std::time::Duration;
+
+use ferry_e2e::raw::Raw;
+use ferry_e2e::Server;
+use ferry_proto::{ClientMsg, Frame, Reply, Request, ServerMsg};
+use futures::{SinkExt, StreamExt};
+
+/// A plaintext server with `limits` added to the test limits.
+fn server(limits: &str) -> Server {
+    Server::start_with(&format!(
+        "insecure_plaintext = true\n[limits]\nhandshake_timeout_secs = 5\n{limits}\n\
+         [auth]\niterations = 4096\n"
+    ))
+}
+
+/// `sessions` sessions of mallory, each asking for `per_session`
+/// checksums of a sparse 1 TiB file in her home (minutes of SHA-256 each:
+/// none ends while the test runs). Returns the sessions, to be kept open.
+async fn checksum_flood(s: &Server, sessions: usize, per_session: u32) -> Vec<Raw> {
+    s.add_user("mallory", "pw-mallory", None);
+    let huge = std::fs::File::create(s.home("mallory").join("huge")).unwrap();
+    huge.set_len(1 << 40).unwrap();
+    let mut attackers = Vec::new();
+    for _ in 0..sessions {
+        let mut raw = Raw::connect(s).await;
+        raw.login("mallory", "pw-mallory").await.expect("login");
+        for id in 1..=per_session {
+            let sum = ClientMsg::Request {
+                id,
+                req: Request::Checksum {
+                    path: "huge".into(),
+                    length: None,
+                },
+            };
+            raw.wr.feed(Frame::control(&sum).unwrap()).await.unwrap();
+        }
+        raw.wr.flush().await.unwrap();
+        attackers.push(raw);
+    }
+    attackers
+}
+
+/// ferryd's threads that are running or ready to run now.
+fn runnable_threads(pid: u32) -> usize {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("stat")).ok())
+        .filter(|stat| {
+            // "tid (name) S ...": the state follows the last parenthesis.
+            stat.rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('R'))
+        })
+        .count()
+}
+
+/// Four sessions of one user ask for 64 checksums each. Each checksum
+/// hashed its whole file in one step, on up to `max_threads_per_user` (8)
+/// threads at once: 4x the cores of a 2-core machine, and another user's
+/// `ls` took 7-13x its time. Hashing now runs in steps on the user's share
+/// of the cores (1 here): ferryd's runnable threads are counted while the
+/// attack runs. Checked to fail without the change (8 runnable threads).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checksums_of_one_user_run_on_their_share_of_the_cores() {
+    let s = server("max_cpu_threads = 2\nmax_cpu_threads_per_user = 1\n");
+    let attackers = checksum_flood(&s, 4, 64).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut samples = Vec::new();
+    for _ in 0..40 {
+        samples.push(runnable_threads(s.pid()));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    samples.sort_unstable();
+    let median = samples[samples.len() / 2];
+    // One hashing step at a time, plus at most one thread answering.
+    assert!(
+        median <= 2,
+        "ferryd ran {median} threads at once (median; sorted samples {samples:?}) \
+         for one user's checksums; their share of the cores is 1"
+    );
+    assert!(samples[samples.len() - 1] >= 1, "the checksums did not run");
+    drop(attackers);
+}
+
+/// With two threads on the whole server, one user's checksums of a huge
+/// file took both for as long as a whole file's hash (minutes here):
+/// another user's `ls` waited behind them. Now a checksum takes one core's
+/// place (the user's share) and a thread only for a step of a few MiB, so
+/// the other user is served meanwhile. Checked to hang without the change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_users_listing_is_served_beside_checksums() {
+    let s = server(
+        "max_threads = 2\nmax_threads_per_user = 2\nmax_cpu_threads = 2\n\
+         max_cpu_threads_per_user = 1\n",
+    );
+    let attackers = checksum_flood(&s, 2, 16).await;
+    s.add_user("bob", "pw-bob", None);
+    std::fs::write(s.home("bob").join("bobs-file"), b"hello").unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let bob = async {
+        let mut raw = Raw::connect(&s).await;
+        raw.login("bob", "pw-bob").await.expect("bob's login");
+        let list = ClientMsg::Request {
+            id: 1,
+            req: Request::List { path: "/".into() },
+        };
+        raw.send(&list).await;
+        while let Some(Ok(frame)) = raw.rd.next().await {
+            if let Ok(ServerMsg::Response { id: 1, reply }) = frame.decode_control() {
+                return reply;
+            }
+        }
+        panic!("the server closed bob's session");
+    };
+    let reply = tokio::time::timeout(Duration::from_secs(60), bob)
+        .await
+        .expect("bob's listing hung behind mallory's checksums");
+    match reply {
+        Ok(Reply::Entries { entries, .. }) => {
+            assert!(entries.iter().any(|e| e.name == "bobs-file"), "{entries:?}")
+        }
+        other => panic!("{other:?}"),
+    }
+    drop(attackers);
+}
