@@ -136,7 +136,7 @@ impl Account {
             return;
         }
         let back = c.store.return_reserved(&self.name, unwritten);
-        match tokio::task::block_in_place(|| c.runtime.block_on(back)) {
+        match c.store.wait(back) {
             Ok(()) => {
                 tracing::info!(user = %crate::logfmt::q(&self.name), path = %crate::logfmt::q(path.to_string()), bytes = unwritten, "took over an upload from a dead node; its reservation given back")
             }
@@ -159,7 +159,7 @@ impl Account {
         let tries = 40 + c.expiry.as_millis() / 50;
         for _ in 0..tries {
             let asked = c.store.claim_upload(&self.name, &path, &c.node, c.expiry);
-            match tokio::task::block_in_place(|| c.runtime.block_on(asked)) {
+            match c.store.wait(asked) {
                 Ok(Claim::Got { from_dead }) => {
                     held.claimed = true;
                     if let Some(reserved) = from_dead {

@@ -227,7 +227,6 @@ pub struct Mirror {
     /// Reservations are taken in the store (several nodes share it); else
     /// the ledger decides alone and the store follows.
     exact: bool,
-    runtime: tokio::runtime::Handle,
     /// Wakes the task that sends changes to the store.
     wake: Arc<tokio::sync::Notify>,
     /// This node's id (uploads' rows note their reservations with it).
@@ -236,7 +235,7 @@ pub struct Mirror {
 
 impl Mirror {
     /// A mirror of `user`'s usage in `store`; `exact`: reservations are
-    /// decided there (PostgreSQL, several nodes). Call from the runtime.
+    /// decided there (PostgreSQL, several nodes).
     pub fn new(
         store: crate::store::Store,
         user: &str,
@@ -248,7 +247,6 @@ impl Mirror {
             store,
             user: user.to_string(),
             exact,
-            runtime: tokio::runtime::Handle::current(),
             wake,
             node,
         }
@@ -398,9 +396,7 @@ impl Ledger {
         };
         let upload = path.zip(m.node.as_deref());
         let asked = m.store.reserve(&m.user, sent, bytes, lean, limit, upload);
-        // On a blocking thread this just waits; on a runtime worker the
-        // worker's other tasks move elsewhere first.
-        let outcome = tokio::task::block_in_place(|| m.runtime.block_on(asked));
+        let outcome = m.store.wait(asked);
         let mut b = self.lock();
         match outcome {
             Ok(Reserved::Taken(u)) => {

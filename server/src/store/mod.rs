@@ -46,7 +46,7 @@ pub enum StoreError {
     #[error("the database schema is version {found}, newer than this ferryd knows ({known}); upgrade ferryd")]
     TooNew { found: i64, known: i64 },
     /// A row that cannot be what ferryd wrote.
-    #[error("the database holds a damaged record: {0}")]
+    #[error("the database holds a damaged record ({0}): restore the database from a backup (for usage, 'ferryd check --fix' writes it again from the disk)")]
     Damaged(String),
     /// A user named in an operation does not exist.
     #[error("no user {0}")]
@@ -96,6 +96,8 @@ pub struct Store {
     changes: Arc<notify::Changes>,
     /// What unknown names' mock iteration counts are drawn from.
     counts: Arc<Mutex<users::IterationCounts>>,
+    /// The runtime it was opened in (see [`Store::wait`]).
+    runtime: tokio::runtime::Handle,
 }
 
 impl Store {
@@ -150,7 +152,16 @@ impl Store {
             engine,
             changes: notify::Changes::new(url, engine),
             counts: Arc::default(),
+            runtime: tokio::runtime::Handle::current(),
         })
+    }
+
+    /// Runs `work` (a query of this store) to its end from a blocking
+    /// thread, where file work runs: there this just waits; on a runtime
+    /// worker, the worker's other tasks move elsewhere first. Call from
+    /// within the runtime the store was opened in.
+    pub fn wait<F: std::future::Future>(&self, work: F) -> F::Output {
+        tokio::task::block_in_place(|| self.runtime.block_on(work))
     }
 
     /// Which engine holds the state.

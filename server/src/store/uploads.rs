@@ -45,52 +45,49 @@ impl Store {
         .bind(path)
         .fetch_optional(&mut *tx)
         .await?;
-        let claim = match held {
-            None => {
-                let put = sqlx::query(
-                    "INSERT INTO uploads (user_name, path, node, wanted_by, started, reserved)
-                     VALUES ($1, $2, $3, NULL, $4, 0) ON CONFLICT (user_name, path) DO NOTHING",
-                )
-                .bind(user)
-                .bind(path)
-                .bind(node)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                if put.rows_affected() > 0 {
-                    Claim::Got { from_dead: None }
-                } else {
-                    Claim::Asked // another node got there first: ask again
-                }
-            }
+        // Taken: a new row, or the row taken over (this node's own, or a
+        // dead node's, whose reservation comes back to the caller).
+        let take = match &held {
+            None => Some((
+                "INSERT INTO uploads (user_name, path, node, wanted_by, started, reserved)
+                 VALUES ($1, $2, $3, NULL, $4, 0) ON CONFLICT (user_name, path) DO NOTHING",
+                None,
+            )),
             Some(row) => {
                 let owner: String = row.try_get("node")?;
                 let beat: Option<i64> = row.try_get("heartbeat")?;
                 let reserved: i64 = row.try_get("reserved")?;
-                if owner == node || beat.is_none_or(|b| b < dead) {
-                    sqlx::query(
+                (owner == node || beat.is_none_or(|b| b < dead)).then(|| {
+                    (
                         "UPDATE uploads SET node = $3, wanted_by = NULL, started = $4, reserved = 0
                          WHERE user_name = $1 AND path = $2",
+                        (owner != node).then(|| u64::try_from(reserved).unwrap_or(0)),
                     )
+                })
+            }
+        };
+        let claim = match take {
+            Some((statement, from_dead)) => {
+                let done = sqlx::query(statement)
                     .bind(user)
                     .bind(path)
                     .bind(node)
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
-                    let from_dead = (owner != node).then(|| u64::try_from(reserved).unwrap_or(0));
-                    Claim::Got { from_dead }
-                } else {
-                    sqlx::query(
-                        "UPDATE uploads SET wanted_by = $3 WHERE user_name = $1 AND path = $2",
-                    )
+                match done.rows_affected() {
+                    0 => Claim::Asked, // another node got there first: ask again
+                    _ => Claim::Got { from_dead },
+                }
+            }
+            None => {
+                sqlx::query("UPDATE uploads SET wanted_by = $3 WHERE user_name = $1 AND path = $2")
                     .bind(user)
                     .bind(path)
                     .bind(node)
                     .execute(&mut *tx)
                     .await?;
-                    Claim::Asked
-                }
+                Claim::Asked
             }
         };
         tx.commit().await?;
