@@ -95,6 +95,27 @@ impl Account {
     /// the new attempt resumes from its partial. Blocking: call from a
     /// blocking thread.
     pub fn lock_path(self: &Arc<Self>, path: &RemotePath) -> Result<PathLock, RemoteError> {
+        self.take_path(path, true)
+    }
+
+    /// [`Account::lock_path`] on this node only, with no claim in the
+    /// store: for an upload that writes a partial no other upload shares
+    /// (an eager one, see [`Account::shares_home`]).
+    pub fn lock_path_here(self: &Arc<Self>, path: &RemotePath) -> Result<PathLock, RemoteError> {
+        self.take_path(path, false)
+    }
+
+    /// Whether other nodes' uploads may write this home at the same time
+    /// (several nodes on one store).
+    pub fn shares_home(&self) -> bool {
+        self.cluster.is_some()
+    }
+
+    fn take_path(
+        self: &Arc<Self>,
+        path: &RemotePath,
+        claim: bool,
+    ) -> Result<PathLock, RemoteError> {
         for _ in 0..100 {
             {
                 let mut active = lock(&self.active);
@@ -110,7 +131,9 @@ impl Account {
                             claimed: false,
                         };
                         drop(active);
-                        self.claim(&mut held)?;
+                        if claim {
+                            self.claim(&mut held)?;
+                        }
                         return Ok(held);
                     }
                 }

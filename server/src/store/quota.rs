@@ -90,20 +90,30 @@ impl Store {
     }
 
     /// Adds a node's changes to a user's usage; returns the usage after.
+    /// One statement (one round trip, no transaction to open and close).
     pub async fn add_usage(&self, user: &str, d: Delta) -> Result<Option<Usage>, StoreError> {
-        let mut tx = self.write_tx().await?;
-        apply(&mut tx, user, d).await?;
-        let row = sqlx::query("SELECT bytes, entries FROM usage WHERE user_name = $1")
-            .bind(user)
-            .fetch_optional(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        if d.is_zero() {
+            return self.usage(user).await;
+        }
+        let row = sqlx::query(
+            "UPDATE usage SET
+                bytes = CASE WHEN bytes + $2 < 0 THEN 0 ELSE bytes + $2 END,
+                entries = CASE WHEN entries + $3 < 0 THEN 0 ELSE entries + $3 END
+             WHERE user_name = $1
+             RETURNING bytes, entries",
+        )
+        .bind(user)
+        .bind(d.bytes)
+        .bind(d.entries)
+        .fetch_optional(self.pool())
+        .await?;
         row.as_ref().map(usage).transpose()
     }
 
     /// Applies `pending` (this node's changes not sent yet), then reserves
     /// `n` bytes if `bytes + n - lean <= limit` (no limit: always), in
-    /// one transaction; notes them on the upload's row (path, node).
+    /// one transaction; notes them on the upload's row (path, node), if
+    /// one is given (else in one statement when it fits).
     pub async fn reserve(
         &self,
         user: &str,
@@ -114,6 +124,31 @@ impl Store {
         upload: Option<(&str, &str)>,
     ) -> Result<Reserved, StoreError> {
         let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        if upload.is_none() {
+            // Most reservations (every eager upload's) fit: pending
+            // changes and the reservation in one statement, one round
+            // trip. One that does not fit takes the longer way below,
+            // which applies the pending changes alone.
+            let taken = sqlx::query(
+                "UPDATE usage SET
+                    bytes = CASE WHEN bytes + $5 < 0 THEN 0 ELSE bytes + $5 END + $2,
+                    entries = CASE WHEN entries + $6 < 0 THEN 0 ELSE entries + $6 END
+                 WHERE user_name = $1 AND ($3 < 0
+                    OR CASE WHEN bytes + $5 < 0 THEN 0 ELSE bytes + $5 END + $2 - $4 <= $3)
+                 RETURNING bytes, entries",
+            )
+            .bind(user)
+            .bind(int(n))
+            .bind(limit.map_or(-1, int))
+            .bind(int(lean))
+            .bind(pending.bytes)
+            .bind(pending.entries)
+            .fetch_optional(self.pool())
+            .await?;
+            if let Some(row) = taken {
+                return Ok(Reserved::Taken(usage(&row)?));
+            }
+        }
         let mut tx = self.write_tx().await?;
         apply(&mut tx, user, pending).await?;
         let taken = sqlx::query(

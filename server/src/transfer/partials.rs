@@ -22,6 +22,15 @@ pub fn key(path: &RemotePath) -> String {
     super::hex(&Sha256::digest(path.to_string().as_bytes()))
 }
 
+/// A partial name for an upload to `path` that no other upload shares:
+/// its key and a random suffix. For eager uploads through one of several
+/// nodes, which never resume and so need not be found again.
+pub fn own_key(path: &RemotePath) -> io::Result<String> {
+    let mut b = [0u8; 8];
+    getrandom::getrandom(&mut b).map_err(|e| io::Error::other(format!("no randomness: {e}")))?;
+    Ok(format!("{}-{}", key(path), super::hex(&b)))
+}
+
 /// Opens the partial area of the home `home`, creating it (mode 0700) if
 /// it is not there. Never through a symlink: a link made in its place
 /// outside ferryd is refused.

@@ -330,14 +330,30 @@ fn open(
         return Err(RemoteError::new(ErrorKind::IsADirectory, "/"));
     };
     account.home.check_depth(path)?;
-    let lock = account.lock_path(path)?;
+    let partials = account.home.partials().map_err(|e| io_error(path, e))?;
+    // With several nodes, an eager upload (one step, never resumed) takes
+    // its path on this node only and writes a partial of its own: no
+    // claim in the store, and no other node's upload can share its file.
+    // Where an earlier attempt left the path's partial, it claims the
+    // path as others do and replaces that partial.
+    let own = spec.eager
+        && account.shares_home()
+        && matches!(partials.symlink_metadata(partials::key(path)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound);
+    let lock = if own {
+        account.lock_path_here(path)?
+    } else {
+        account.lock_path(path)?
+    };
     let parent = dir
         .open_dir(path.parent().to_relative())
         .map_err(|e| io_error(&path.parent(), e))?;
     let dir = &parent;
     let target = PathBuf::from(name);
-    let partials = account.home.partials().map_err(|e| io_error(path, e))?;
-    let part = PathBuf::from(partials::key(path));
+    let part = PathBuf::from(match own {
+        true => partials::own_key(path).map_err(|e| io_error(path, e))?,
+        false => partials::key(path),
+    });
 
     let replaced = match dir.symlink_metadata(&target) {
         Ok(md) if md.is_dir() => {
@@ -362,7 +378,7 @@ fn open(
         let reservation =
             account
                 .ledger
-                .reserve_for(spec.size, replaced, Some(path.to_string()))?;
+                .reserve_for(spec.size, replaced, (!own).then(|| path.to_string()))?;
         create_partial(partials, &part, &account.ledger)
             .map_err(|e| io_error(path, e))?
             .map(|file| (file, reservation))
