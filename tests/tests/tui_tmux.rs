@@ -526,7 +526,10 @@ fn scale_by_hand() {
         "up" => vec!["upload"],
         _ => vec!["download", "upload"],
     };
-    let s = Server::start();
+    // No entry limit: both halves keep 2 x n files (and partials) in the home.
+    let s = Server::start_with(
+        &TEST_CONFIG.replace("[limits]\n", "[limits]\nmax_entries_per_user = 0\n"),
+    );
     s.add_user("u", PW, None);
     let many = s.home("u").join("many");
     std::fs::create_dir_all(&many).unwrap();
@@ -616,12 +619,16 @@ fn scale_by_hand() {
         let start = Instant::now();
         t.keys(&["F5"]);
         let mut samples = Vec::new();
+        let mut timeline = Vec::new();
         loop {
             let sc = t.screen();
             if sc.matches("done ✓").count() > done {
                 break;
             }
+            assert!(!sc.contains("failed:"), "the {label} failed:\n{sc}");
+            let at = start.elapsed();
             samples.push(probe(&t));
+            timeline.push((at.as_millis(), samples[samples.len() - 1].as_millis()));
             std::thread::sleep(Duration::from_millis(500));
             assert!(start.elapsed() < Duration::from_secs(1800));
         }
@@ -643,6 +650,7 @@ fn scale_by_hand() {
             hwm()
         );
         eprintln!("{label}: all key answers (ms, sorted): {ms:?}");
+        eprintln!("{label}: (ms since F5, answer ms): {timeline:?}");
     }
     let back = count_files(&s.home("u").join("back"));
     eprintln!(
