@@ -81,11 +81,17 @@ impl Shared {
             .await?;
         Ok(Shared {
             held: Arc::new(tokio::sync::Semaphore::new(config.limits.held_budget())),
-            penalties: Penalties::shared(
-                config.auth.clone(),
-                store.clone(),
-                config.limits.login_timeout(),
-            ),
+            // Several nodes share the penalties through PostgreSQL; one
+            // node on its embedded SQLite keeps them in memory, where a
+            // login costs no query.
+            penalties: match store.engine() {
+                crate::store::Engine::Postgres => Penalties::shared(
+                    config.auth.clone(),
+                    store.clone(),
+                    config.limits.login_timeout(),
+                ),
+                crate::store::Engine::Sqlite => Penalties::new(config.auth.clone()),
+            },
             places: Places::new(&config.limits, config.auth.ipv6_prefix_len),
             store: store.clone(),
             node: node.clone(),

@@ -7,12 +7,14 @@
 #   OLD_BIN_DIR / NEW_BIN_DIR  directories holding ferry and ferryd
 #                              (release builds of the two commits)
 #   BENCH_RUNS                 timed runs per figure and build (5)
+#   BENCH_LOGINS               logins timed per run (10)
 #   BENCH_DIR                  scratch dir (/tmp/ferry-embedded-bench)
 # Prints a markdown table: median (range) per build and figure.
 set -euo pipefail
 OLD=${OLD_BIN_DIR:?set OLD_BIN_DIR}
 NEW=${NEW_BIN_DIR:?set NEW_BIN_DIR}
 RUNS=${BENCH_RUNS:-5}
+LOGINS=${BENCH_LOGINS:-10}
 D=${BENCH_DIR:-/tmp/ferry-embedded-bench}
 NFILES=10000
 mkdir -p "$D"
@@ -40,8 +42,10 @@ run_one() { # build-name bin-dir run
     local f=("$bin/ferry" -s "$addr" -u bench --fingerprint "$fp")
     export FERRY_PASSWORD=pw FERRY_KNOWN_SERVERS=$D/known
     "${f[@]}" ls / >/dev/null # first login measures the home
-    t0=$(now); "${f[@]}" ls / >/dev/null; t1=$(now)
-    T[login $name]+="$(echo "($t1 - $t0) * 1000" | bc -l) "
+    for _ in $(seq "$LOGINS"); do
+        t0=$(now); "${f[@]}" ls / >/dev/null; t1=$(now)
+        T[login $name]+="$(echo "($t1 - $t0) * 1000" | bc -l) "
+    done
     t0=$(now); "${f[@]}" put -r "$TREE" /tree >/dev/null; t1=$(now)
     T[tree $name]+="$(echo "$t1 - $t0" | bc -l) "
     kill "$pid"; wait "$pid" 2>/dev/null || true
@@ -58,5 +62,5 @@ for r in $(seq "$RUNS"); do
 done
 echo "| build | login (ms) | tree put, $NFILES x 4 KiB (s) |"
 echo "|---|---|---|"
-echo "| before the store ($OLD) | $(summary "${T[login old]}" %.0f) | $(summary "${T[tree old]}" %.2f) |"
-echo "| SQLite store ($NEW) | $(summary "${T[login new]}" %.0f) | $(summary "${T[tree new]}" %.2f) |"
+echo "| before the store ($OLD) | $(summary "${T[login old]}" %.1f) | $(summary "${T[tree old]}" %.2f) |"
+echo "| SQLite store ($NEW) | $(summary "${T[login new]}" %.1f) | $(summary "${T[tree new]}" %.2f) |"
