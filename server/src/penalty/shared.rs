@@ -317,6 +317,11 @@ mod tests {
         p.begin(ip, user).await.unwrap().failed().await
     }
 
+    /// A login of `user` from `ip` whose proof passes.
+    async fn log_in(p: &Penalties, ip: IpAddr, user: &str) {
+        p.begin(ip, user).await.unwrap().succeeded().await.unwrap();
+    }
+
     #[tokio::test]
     async fn failures_on_two_nodes_add_up_to_one_ban_on_both() {
         let (store, _dir) = sqlite().await;
@@ -334,12 +339,7 @@ mod tests {
         assert_eq!(a.check(IP).unwrap_err().kind, ErrorKind::Banned);
         let other: IpAddr = [10, 0, 0, 2].into();
         assert!(a.check(other).is_ok() && b.check(other).is_ok());
-        a.begin(other, "bob")
-            .await
-            .unwrap()
-            .succeeded()
-            .await
-            .unwrap();
+        log_in(&a, other, "bob").await;
     }
 
     #[tokio::test]
@@ -400,23 +400,13 @@ mod tests {
         for _ in 0..3 {
             fail(&a, IP, "alice").await;
         }
-        b.begin(IP, "alice")
-            .await
-            .unwrap()
-            .succeeded()
-            .await
-            .unwrap();
+        log_in(&b, IP, "alice").await;
         fail(&a, IP, "alice").await;
         fail(&a, IP, "alice").await;
         assert!(a.check(IP).is_ok());
         // Another user's login clears nothing.
         fail(&b, IP, "bob").await;
-        b.begin(IP, "mallory")
-            .await
-            .unwrap()
-            .succeeded()
-            .await
-            .unwrap();
+        log_in(&b, IP, "mallory").await;
         fail(&a, IP, "bob").await;
         assert_eq!(a.check(IP).unwrap_err().kind, ErrorKind::Banned);
     }
@@ -490,12 +480,7 @@ mod tests {
         assert_eq!(c.check(fresh).unwrap_err().kind, ErrorKind::Banned);
         let elsewhere: IpAddr = [10, 0, 1, 1].into();
         assert!(c.check(elsewhere).is_ok());
-        a.begin(elsewhere, "bob")
-            .await
-            .unwrap()
-            .succeeded()
-            .await
-            .unwrap();
+        log_in(&a, elsewhere, "bob").await;
     }
 
     #[tokio::test]
@@ -516,12 +501,7 @@ mod tests {
         let (a, b) = (node(), node());
         // bob logs in from home through b before the attack.
         let home: IpAddr = [10, 0, 9, 9].into();
-        b.begin(home, "bob")
-            .await
-            .unwrap()
-            .succeeded()
-            .await
-            .unwrap();
+        log_in(&b, home, "bob").await;
         for i in 1..=2u8 {
             fail(&a, [10, 0, i, 1].into(), "bob").await;
             fail(&b, [10, 0, i, 2].into(), "bob").await;

@@ -1,6 +1,11 @@
 //! The penalty table's rules, on one node.
 use super::*;
 
+/// A login of `user` from `ip` whose proof passes.
+async fn log_in(p: &Penalties, ip: IpAddr, user: &str) {
+    p.begin(ip, user).await.unwrap().succeeded().await.unwrap();
+}
+
 fn penalties() -> Penalties {
     Penalties::new(AuthConfig {
         failure_delay_ms: 100,
@@ -34,12 +39,7 @@ async fn a_success_clears_only_its_own_users_failures() {
     for _ in 0..3 {
         p.begin(ip, "bob").await.unwrap().failed().await;
     }
-    p.begin(ip, "mallory")
-        .await
-        .unwrap()
-        .succeeded()
-        .await
-        .unwrap();
+    log_in(&p, ip, "mallory").await;
     p.begin(ip, "bob").await.unwrap().failed().await;
     assert_eq!(p.check(ip).unwrap_err().kind, ErrorKind::Banned);
 
@@ -48,12 +48,7 @@ async fn a_success_clears_only_its_own_users_failures() {
         p.begin(ip, "alice").await.unwrap().failed().await;
     }
     // Alice's own mistakes are hers to clear.
-    p.begin(ip, "alice")
-        .await
-        .unwrap()
-        .succeeded()
-        .await
-        .unwrap();
+    log_in(&p, ip, "alice").await;
     p.begin(ip, "alice").await.unwrap().failed().await;
     assert!(p.check(ip).is_ok());
 }
@@ -108,12 +103,7 @@ async fn failures_from_many_sources_space_out_that_user_only() {
         ..AuthConfig::default()
     });
     let home: IpAddr = [10, 0, 0, 1].into();
-    p.begin(home, "bob")
-        .await
-        .unwrap()
-        .succeeded()
-        .await
-        .unwrap();
+    log_in(&p, home, "bob").await;
     for i in 2..5u8 {
         p.begin([10, 0, 0, i].into(), "bob")
             .await
@@ -245,12 +235,7 @@ async fn many_addresses_of_one_network_add_up_to_its_ban() {
     assert_eq!(refused.kind, ErrorKind::Banned);
     let next: IpAddr = [10, 0, 1, 1].into();
     assert!(p.check(next).is_ok());
-    p.begin(next, "bob")
-        .await
-        .unwrap()
-        .succeeded()
-        .await
-        .unwrap();
+    log_in(&p, next, "bob").await;
 }
 
 #[tokio::test]
