@@ -75,14 +75,18 @@ def ready(shape):
             if code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 raise
 
+    t0 = time.monotonic()
     until(deadline, "create bucket", create)
+    print(f"bucket: {time.monotonic() - t0:.2f} s")
     for ep in endpoints():
         c = client(ep)
         until(deadline, f"list on {ep}", lambda: c.list_objects_v2(Bucket=bucket, MaxKeys=1))
     # The first write grows the bucket's volumes; with replication 001 it
     # needs both volume servers registered. Pay that here, not in a test.
+    print(f"listed on every gateway: {time.monotonic() - t0:.2f} s")
     key = ".ferry-ready-probe"
     until(deadline, "probe write", lambda: first.put_object(Bucket=bucket, Key=key, Body=b"x"))
+    print(f"probe written: {time.monotonic() - t0:.2f} s")
     for ep in endpoints():
         c = client(ep)
         until(deadline, f"probe read on {ep}", lambda: c.get_object(Bucket=bucket, Key=key)["Body"].read())
