@@ -189,6 +189,17 @@ pub struct Limits {
     /// 0: half the cores (at least one), so one user never takes every
     /// core.
     pub max_cpu_threads_per_user: usize,
+    /// Threads of their own, at a lower priority, that run bulk work:
+    /// large transfers' disk steps and every hashing step (within the CPU
+    /// shares above); 0: twice the cores, at least 4.
+    pub bulk_threads: usize,
+    /// Nice value of the bulk threads (0-19; 0: as every other thread), so
+    /// listings, small uploads and commits get the cores first.
+    pub bulk_nice: i32,
+    /// Disk priority of the bulk threads: "low" (the lowest level of the
+    /// normal class), "idle" (only when the disk is otherwise free; the
+    /// kernel still serves requests that waited long) or "normal".
+    pub bulk_io_priority: crate::bulk::IoPriority,
 }
 
 /// Login settings.
@@ -291,6 +302,9 @@ impl Default for Limits {
             max_threads_per_user: 8,
             max_cpu_threads: 0,
             max_cpu_threads_per_user: 0,
+            bulk_threads: 0,
+            bulk_nice: 10,
+            bulk_io_priority: crate::bulk::IoPriority::Low,
         }
     }
 }
@@ -333,6 +347,22 @@ impl Limits {
         match self.max_cpu_threads_per_user {
             0 => (cores() / 2).clamp(1, self.cpu_threads()),
             n => n,
+        }
+    }
+
+    /// Bulk threads (`bulk_threads`, or twice the cores, at least 4).
+    pub fn bulk_threads(&self) -> usize {
+        match self.bulk_threads {
+            0 => (2 * cores()).max(4),
+            n => n,
+        }
+    }
+
+    /// What the bulk threads lower themselves to.
+    pub fn bulk_priority(&self) -> crate::bulk::Priority {
+        crate::bulk::Priority {
+            nice: self.bulk_nice,
+            io: self.bulk_io_priority,
         }
     }
 
@@ -463,6 +493,10 @@ impl Config {
         anyhow::ensure!(
             self.limits.cpu_threads_per_user() <= self.limits.cpu_threads(),
             "limits.max_cpu_threads_per_user must be at most limits.max_cpu_threads"
+        );
+        anyhow::ensure!(
+            (0..=19).contains(&self.limits.bulk_nice),
+            "limits.bulk_nice must be from 0 to 19"
         );
         anyhow::ensure!(
             self.tls.cert.is_some() == self.tls.key.is_some(),

@@ -176,7 +176,8 @@ where
             session.account.share.cpu_threads.clone(),
             shared.cpu_threads.clone(),
         ),
-    );
+    )
+    .with_bulk(shared.bulk.clone());
     let ctx = upload::Ctx {
         threads: threads.clone(),
         stall: limits.transfer_stall(),

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod admin;
 pub mod auth;
 pub mod budget;
+pub mod bulk;
 pub mod config;
 pub mod conn;
 pub mod jail;

@@ -53,6 +53,8 @@ pub struct Shared {
     pub threads: Arc<tokio::sync::Semaphore>,
     /// Of those, threads running CPU-heavy steps (`threads.rs`).
     pub cpu_threads: Arc<tokio::sync::Semaphore>,
+    /// Low-priority threads for bulk work (`bulk.rs`).
+    pub bulk: crate::bulk::Pool,
     /// Places for connections: strangers' and sessions'.
     pub places: Places,
     /// Bytes all connections together may make ferryd hold (`budget.rs`).
@@ -111,6 +113,11 @@ impl Shared {
             transfers: Arc::new(tokio::sync::Semaphore::new(config.limits.max_transfers)),
             threads: Arc::new(tokio::sync::Semaphore::new(config.limits.max_threads)),
             cpu_threads: Arc::new(tokio::sync::Semaphore::new(config.limits.cpu_threads())),
+            bulk: crate::bulk::Pool::start(
+                config.limits.bulk_threads(),
+                config.limits.bulk_priority(),
+            )
+            .context("cannot start the bulk threads")?,
             committer: crate::transfer::commit::Committer::start()
                 .context("cannot start the commit thread")?,
             config,

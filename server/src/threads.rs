@@ -1,13 +1,19 @@
 //! Blocking threads for file work, in bounded steps: each user has a share
 //! of the server's threads, waited for in async tasks, first come first
 //! served, so one user's queue never holds every thread. CPU-heavy steps
-//! (hashing) also take a share of the cores, per user and server-wide.
+//! (hashing) also take a share of the cores, per user and server-wide;
+//! they and other bulk steps run on the low-priority threads of
+//! [`crate::bulk`].
 
+use std::any::Any;
 use std::io::Read;
 use std::sync::Arc;
 
-use sha2::Sha256;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+
+use crate::bulk::Pool;
 
 /// Where a user's file work runs: their share of threads within the
 /// server's, and their share of the cores for CPU-heavy steps. Cheap to
@@ -17,6 +23,9 @@ pub struct Threads {
     user: Arc<Semaphore>,
     server: Arc<Semaphore>,
     cpu: Cpu,
+    /// Where bulk and CPU-heavy steps run; without it, on the shared
+    /// blocking threads like the rest.
+    bulk: Option<Pool>,
 }
 
 /// Threads that may run CPU-heavy steps at once: the user's share of the
@@ -41,11 +50,29 @@ pub type Permits = (OwnedSemaphorePermit, OwnedSemaphorePermit);
 /// between a user's steps others get a turn on the cores.
 pub const HASH_STEP: u64 = 4 << 20;
 
+/// Transfers with at least this many bytes left are bulk work: their disk
+/// steps run on the bulk threads and their SHA-256 in a [`HashLane`].
+/// Smaller ones run as other file work and hash inline.
+pub const BULK_MIN: u64 = 4 << 20;
+
 impl Threads {
     /// A user's share `user` of the server's `server`, with their share
     /// `cpu` of the cores.
     pub fn new(user: Arc<Semaphore>, server: Arc<Semaphore>, cpu: Cpu) -> Threads {
-        Threads { user, server, cpu }
+        Threads {
+            user,
+            server,
+            cpu,
+            bulk: None,
+        }
+    }
+
+    /// The same, running bulk and CPU-heavy steps on `pool`.
+    pub fn with_bulk(self, pool: Pool) -> Threads {
+        Threads {
+            bulk: Some(pool),
+            ..self
+        }
     }
 
     /// Waits for a thread of the user's share, then of the server's. The
@@ -71,10 +98,39 @@ impl Threads {
         spawn(step, permits).await
     }
 
-    /// Runs one bounded CPU-heavy step (hashing) like [`Threads::run`],
-    /// once the user's and then the server's share of the cores has room.
-    /// The cores are waited for first: a user's queue of hashing steps
-    /// holds none of their thread places, so their other work goes on.
+    /// Runs one bounded bulk step (a large transfer's disk work) like
+    /// [`Threads::run`], but on a bulk thread: it takes a thread of the
+    /// user's share, then a place among the bulk threads.
+    pub async fn run_bulk<T, F>(&self, step: F) -> Option<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let Some(pool) = &self.bulk else {
+            return self.run(step).await;
+        };
+        let user = self.user.clone().acquire_owned().await.ok()?;
+        let place = pool.place().await?;
+        pool.run(step, (user, place)).await
+    }
+
+    /// [`Threads::run_bulk`] if `bulk`, else [`Threads::run`].
+    pub async fn run_maybe_bulk<T, F>(&self, bulk: bool, step: F) -> Option<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        match bulk {
+            true => self.run_bulk(step).await,
+            false => self.run(step).await,
+        }
+    }
+
+    /// Runs one bounded CPU-heavy step (hashing) like
+    /// [`Threads::run_bulk`], once the user's and then the server's share
+    /// of the cores has room. The cores are waited for first: a user's
+    /// queue of hashing steps holds none of their thread places, so their
+    /// other work goes on.
     pub async fn run_cpu<T, F>(&self, step: F) -> Option<T>
     where
         T: Send + 'static,
@@ -82,8 +138,52 @@ impl Threads {
     {
         let user = self.cpu.user.clone().acquire_owned().await.ok()?;
         let server = self.cpu.server.clone().acquire_owned().await.ok()?;
-        let permits = self.permits().await?;
-        spawn(step, (user, server, permits)).await
+        match &self.bulk {
+            Some(pool) => {
+                let thread = self.user.clone().acquire_owned().await.ok()?;
+                let place = pool.place().await?;
+                pool.run(step, (user, server, thread, place)).await
+            }
+            None => {
+                let permits = self.permits().await?;
+                spawn(step, (user, server, permits)).await
+            }
+        }
+    }
+
+    /// A SHA-256 continuing `state`, fed chunk by chunk in async and
+    /// hashed in CPU-heavy steps (see [`HashLane`]).
+    pub fn hash_lane(&self, state: Sha256) -> HashLane {
+        let (tx, mut rx) = mpsc::channel::<(Bytes, Box<dyn Any + Send>)>(LANE_CHUNKS);
+        let threads = self.clone();
+        let task = tokio::spawn(async move {
+            let mut state = state;
+            while let Some(first) = rx.recv().await {
+                // What has come, up to a step's worth, hashed in one step.
+                let mut len = first.0.len() as u64;
+                let mut batch = vec![first];
+                while len < HASH_STEP {
+                    match rx.try_recv() {
+                        Ok(c) => {
+                            len += c.0.len() as u64;
+                            batch.push(c);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                state = threads
+                    .run_cpu(move || {
+                        for (chunk, held) in batch {
+                            state.update(&chunk);
+                            drop(held);
+                        }
+                        state
+                    })
+                    .await?;
+            }
+            Some(state)
+        });
+        HashLane { tx, task }
     }
 
     /// Feeds the next `len` bytes of `r` to `hasher` in CPU-heavy steps of
@@ -114,6 +214,38 @@ impl Threads {
             left -= n;
         }
         Some(Ok((r, hasher)))
+    }
+}
+
+/// Chunks a [`HashLane`] holds at most before its feeder waits (2 MiB of
+/// 64 KiB chunks, 8 MiB of 256 KiB ones; all counted in the connection's
+/// budget by what each chunk holds).
+const LANE_CHUNKS: usize = 32;
+
+/// A large transfer's SHA-256: the transfer feeds chunks as they are
+/// written or read, and they are hashed in CPU-heavy steps on the user's
+/// share of the cores, beside the transfer's own steps (the hash of a
+/// large file then costs the larger of the two, not their sum, as a
+/// thread of its own would) but taking a core place like every other
+/// hashing step. What is fed with a chunk is held until it is hashed.
+#[derive(Debug)]
+pub struct HashLane {
+    tx: mpsc::Sender<(Bytes, Box<dyn Any + Send>)>,
+    task: tokio::task::JoinHandle<Option<Sha256>>,
+}
+
+impl HashLane {
+    /// Adds a chunk, waiting (in async) while the lane is full; `held`
+    /// goes once the chunk is hashed. False if hashing failed.
+    pub async fn feed(&self, chunk: Bytes, held: impl Any + Send) -> bool {
+        self.tx.send((chunk, Box::new(held))).await.is_ok()
+    }
+
+    /// The digest of everything fed, once hashed; None if a step failed.
+    pub async fn finish(self) -> Option<[u8; 32]> {
+        drop(self.tx);
+        let state = self.task.await.ok().flatten()?;
+        Some(state.finalize().into())
     }
 }
 
@@ -215,11 +347,83 @@ mod tests {
         assert_eq!(most.load(Ordering::SeqCst), 1);
     }
 
+    fn low_pool() -> Pool {
+        Pool::start(
+            2,
+            crate::bulk::Priority {
+                nice: 10,
+                io: crate::bulk::IoPriority::Low,
+            },
+        )
+        .unwrap()
+    }
+
+    /// Bulk and CPU-heavy steps run on the bulk threads, at their lowered
+    /// nice value; other steps at the process's own.
+    #[cfg(target_os = "linux")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bulk_and_cpu_steps_run_at_the_lowered_nice_value() {
+        use crate::bulk::nice;
+        let base = nice().unwrap();
+        let threads = Threads::new(
+            Arc::new(Semaphore::new(2)),
+            Arc::new(Semaphore::new(2)),
+            cpu(1),
+        )
+        .with_bulk(low_pool());
+        let n = || nice().unwrap();
+        assert_eq!(threads.run(n).await, Some(base));
+        assert_eq!(threads.run_bulk(n).await, Some(base.max(10)));
+        assert_eq!(threads.run_cpu(n).await, Some(base.max(10)));
+        assert_eq!(threads.run_maybe_bulk(false, n).await, Some(base));
+    }
+
+    /// A lane hashes everything fed, in order, and lets go of what each
+    /// chunk holds once it is hashed; a user's lanes hash on their share
+    /// of the cores.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lane_hashes_what_it_is_fed_on_the_share_of_the_cores() {
+        let threads = Threads::new(
+            Arc::new(Semaphore::new(4)),
+            Arc::new(Semaphore::new(4)),
+            cpu(1),
+        )
+        .with_bulk(low_pool());
+        let data: Vec<u8> = (0..(9u32 << 20) + 77).map(|i| (i % 253) as u8).collect();
+        let held = Arc::new(Semaphore::new(0));
+        let mut lanes = Vec::new();
+        for _ in 0..3 {
+            lanes.push(threads.hash_lane(Sha256::new()));
+        }
+        for chunk in data.chunks(256 * 1024) {
+            for lane in &lanes {
+                let hold = ReturnOnDrop(held.clone());
+                assert!(lane.feed(Bytes::copy_from_slice(chunk), hold).await);
+            }
+        }
+        for lane in lanes {
+            assert_eq!(lane.finish().await, Some(Sha256::digest(&data).into()));
+        }
+        assert_eq!(
+            held.available_permits(),
+            3 * data.chunks(256 * 1024).count()
+        );
+        assert_eq!(threads.cpu.user.available_permits(), 1);
+    }
+
+    /// Gives a permit back when dropped: counts what a lane let go of.
+    struct ReturnOnDrop(Arc<Semaphore>);
+
+    impl Drop for ReturnOnDrop {
+        fn drop(&mut self) {
+            self.0.add_permits(1);
+        }
+    }
+
     /// Hashing in steps gives the hash of the whole, and the reader back
     /// where it ended.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn hashing_in_steps_hashes_the_whole() {
-        use sha2::Digest;
         let data: Vec<u8> = (0..(HASH_STEP * 2 + 12_345))
             .map(|i| (i % 251) as u8)
             .collect();

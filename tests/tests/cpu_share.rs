@@ -67,9 +67,14 @@ fn runnable_threads(pid: u32) -> usize {
 /// `ls` took 7-13x its time. Hashing now runs in steps on the user's share
 /// of the cores (1 here): ferryd's runnable threads are counted while the
 /// attack runs. Checked to fail without the change (8 runnable threads).
+/// The bulk threads that hash keep the process's priority here
+/// (`bulk_nice = 0`): on a machine busy with other work, a thread at a
+/// lower priority that has just finished a step waits a while to run the
+/// few instructions that take it back to its queue, and would be counted
+/// as runnable beside the one hashing the next step.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checksums_of_one_user_run_on_their_share_of_the_cores() {
-    let s = server("max_cpu_threads = 2\nmax_cpu_threads_per_user = 1\n");
+    let s = server("max_cpu_threads = 2\nmax_cpu_threads_per_user = 1\nbulk_nice = 0\n");
     let attackers = checksum_flood(&s, 4, 64).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut samples = Vec::new();
@@ -128,5 +133,65 @@ async fn another_users_listing_is_served_beside_checksums() {
         }
         other => panic!("{other:?}"),
     }
+    drop(attackers);
+}
+
+/// Each of ferryd's threads: its id, name, nice value and CPU time so far
+/// (clock ticks), from /proc.
+fn threads_of(pid: u32) -> Vec<(String, String, i64, u64)> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("stat")).ok())
+        .filter_map(|stat| {
+            // "tid (name) S ppid ...": fields counted from the state (3).
+            let (head, rest) = stat.rsplit_once(") ")?;
+            let (tid, name) = head.split_once(" (")?;
+            let f: Vec<&str> = rest.split(' ').collect();
+            let cpu = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+            Some((
+                tid.to_string(),
+                name.to_string(),
+                f.get(16)?.parse().ok()?,
+                cpu,
+            ))
+        })
+        .collect()
+}
+
+/// Hashing is bulk work: it runs on ferryd's bulk threads, which lower
+/// their own priority (`bulk_nice`), so other users' listings and small
+/// uploads get the cores first. The thread that does most of one user's
+/// checksums is looked at while they run. Checked to fail with
+/// `bulk_nice = 0` (the hashing thread then runs at the test's own nice
+/// value) and on the code before the bulk threads (hashing ran on the
+/// shared blocking threads).
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checksums_hash_on_threads_of_lowered_priority() {
+    let s = server("max_cpu_threads = 1\nmax_cpu_threads_per_user = 1\nbulk_nice = 13\n");
+    let attackers = checksum_flood(&s, 2, 8).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = threads_of(s.pid());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = threads_of(s.pid());
+    // CPU time over those 2 s, by thread.
+    let busiest = after
+        .iter()
+        .map(|(tid, name, nice, cpu)| {
+            let was = before
+                .iter()
+                .find(|(t, _, _, _)| t == tid)
+                .map_or(0, |b| b.3);
+            (cpu.saturating_sub(was), name, *nice)
+        })
+        .max()
+        .expect("ferryd has threads");
+    assert!(busiest.0 > 0, "nothing ran: {after:?}");
+    assert!(
+        busiest.1.starts_with("ferry-bulk") && busiest.2 >= 13,
+        "the busiest thread while hashing was {busiest:?}; threads: {after:?}"
+    );
     drop(attackers);
 }

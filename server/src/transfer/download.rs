@@ -1,6 +1,8 @@
 //! Sending a file: after checking the client's prefix hash (a resume), the
 //! file streams as data frames through the connection's bounded bulk queue,
-//! hashed as read; `GetDone` carries the SHA-256 of everything sent.
+//! hashed as read; `GetDone` carries the SHA-256 of everything sent. A large
+//! file is bulk work (see `crate::bulk`): its reads and its hashing run on
+//! the low-priority threads, its hashing in a [`HashLane`] beside its reads.
 
 use std::io::{Seek, SeekFrom};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cap_std::fs::MetadataExt;
-use ferry_proto::chunks::{ChunkReader, HashPipe};
+use ferry_proto::chunks::ChunkReader;
 use ferry_proto::{ErrorKind, Frame, RemoteError, RemotePath, Reply, CHUNK_SIZE};
 use sha2::{Digest, Sha256};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -20,7 +22,7 @@ use crate::budget::{Charge, OVERHEAD};
 use crate::jail::io_error;
 use crate::logfmt::q;
 use crate::outbox::Outbox;
-use crate::threads::Threads;
+use crate::threads::{HashLane, Threads, BULK_MIN};
 
 /// What the client asked for.
 #[derive(Debug)]
@@ -75,7 +77,19 @@ pub async fn stream(
 struct Sending {
     file: std::fs::File,
     reader: ChunkReader,
-    pipe: Option<HashPipe>,
+    /// The hash so far, when hashed inline (small files, no recorded
+    /// checksum).
+    hasher: Option<Sha256>,
+}
+
+/// How a download's content is hashed.
+enum Hashing {
+    /// Not at all: a recorded checksum is sent.
+    Known([u8; 32]),
+    /// Inline, in the read steps (small files).
+    Inline,
+    /// Beside the reads (large files).
+    Lane(HashLane),
 }
 
 /// Chunks read in one step at most.
@@ -106,7 +120,8 @@ async fn send(
         .run(move || open(&s, &a))
         .await
         .ok_or_else(internal)??;
-    let (ready, mut sending, mut left) = resume(spec, opened, known, threads).await?;
+    let (ready, mut sending, mut left, hashing) = resume(spec, opened, known, threads).await?;
+    let bulk = left >= BULK_MIN;
     if !out.bulk_reply(spec.id, Ok(ready)).await {
         return Ok(None); // connection gone
     }
@@ -153,7 +168,7 @@ async fn send(
         }
         let s = spec.clone();
         let (back, read) = threads
-            .run(move || {
+            .run_maybe_bulk(bulk, move || {
                 let r = sending.read(&s, charges);
                 (sending, r)
             })
@@ -162,6 +177,11 @@ async fn send(
         sending = back;
         for (data, charge) in read? {
             left -= data.len() as u64;
+            if let Hashing::Lane(lane) = &hashing {
+                if !lane.feed(data.clone(), charge.clone()).await {
+                    return Err(hashing_failed());
+                }
+            }
             let frame = Frame::Data {
                 transfer: spec.transfer,
                 data,
@@ -172,43 +192,40 @@ async fn send(
         }
         out.progressed();
     }
-    let path = spec.path.clone();
-    let hashed = threads
-        .run(move || {
-            sending
-                .pipe
-                .map(HashPipe::finish)
-                .map(|h| (h, sending.file))
-        })
-        .await
-        .ok_or_else(internal)?;
-    let done = match (known, hashed) {
-        (Some(sha256), _) => Ok(Reply::GetDone {
-            sha256,
-            stored: true,
-        }),
-        (None, Some((Some(sha256), file))) => {
-            if recorded.is_some_and(|r| r != sha256) {
-                tracing::warn!(
-                    path = %q(&path),
-                    "content changed without a new size or mtime (edited in place, or damaged on disk): \
-                     the checksum recorded at upload no longer matches; record removed"
-                );
-                stored::forget(&file);
-            }
-            Ok(Reply::GetDone {
+    let sha256 = match hashing {
+        Hashing::Known(sha256) => {
+            return Ok(Some(Ok(Reply::GetDone {
                 sha256,
-                stored: false,
-            })
+                stored: true,
+            })))
         }
-        (None, _) => Err(RemoteError::new(ErrorKind::Io, "hashing failed")),
+        Hashing::Inline => sending.hasher.map(|h| h.finalize().into()),
+        Hashing::Lane(lane) => lane.finish().await,
     };
-    Ok(Some(done))
+    let sha256 = sha256.ok_or_else(hashing_failed)?;
+    if recorded.is_some_and(|r| r != sha256) {
+        tracing::warn!(
+            path = %q(&spec.path),
+            "content changed without a new size or mtime (edited in place, or damaged on disk): \
+             the checksum recorded at upload no longer matches; record removed"
+        );
+        let file = sending.file;
+        threads.run(move || stored::forget(&file)).await;
+    }
+    Ok(Some(Ok(Reply::GetDone {
+        sha256,
+        stored: false,
+    })))
+}
+
+fn hashing_failed() -> RemoteError {
+    RemoteError::new(ErrorKind::Io, "hashing failed")
 }
 
 impl Sending {
-    /// Reads one chunk per charge (one step), each with its charge, which
-    /// the hash thread shares until it has hashed the chunk.
+    /// Reads one chunk per charge (one step), each with its charge (which
+    /// a [`HashLane`] shares until it has hashed the chunk); hashes them
+    /// here when hashing inline.
     fn read(
         &mut self,
         spec: &DownloadSpec,
@@ -218,11 +235,10 @@ impl Sending {
         let mut read = Vec::with_capacity(charges.len());
         for (want, charge) in charges {
             let data = self.reader.read(&mut self.file, want).map_err(io)?;
-            let charge = Arc::new(charge);
-            if let Some(pipe) = &mut self.pipe {
-                pipe.update_holding(&data, charge.clone());
+            if let Some(h) = &mut self.hasher {
+                h.update(&data);
             }
-            read.push((data, charge));
+            read.push((data, Arc::new(charge)));
         }
         Ok(read)
     }
@@ -278,13 +294,14 @@ fn open(
 
 /// Checks the client's prefix (a resume), hashing it in CPU-heavy steps
 /// on the user's share of the cores. Returns `GetReady`, the file
-/// positioned where sending starts, and the bytes left to send.
+/// positioned where sending starts, the bytes left to send, and how they
+/// are hashed.
 async fn resume(
     spec: &DownloadSpec,
     opened: Opened,
     known: Option<[u8; 32]>,
     threads: &Threads,
-) -> Result<(Reply, Sending, u64), RemoteError> {
+) -> Result<(Reply, Sending, u64, Hashing), RemoteError> {
     let path = &spec.path;
     let io = |e| io_error(path, e);
     let internal = || RemoteError::new(ErrorKind::Io, "internal error");
@@ -315,21 +332,22 @@ async fn resume(
         mode,
     };
     let left = size - start;
-    let (file, pipe) = threads
-        .run(move || {
-            file.seek(SeekFrom::Start(start))?;
-            // With a valid record the content needs no hash here: the
-            // client checks it against the hash verified at upload.
-            let pipe = known.is_none().then(|| HashPipe::new(hasher, left));
-            Ok((file, pipe))
-        })
+    let file = threads
+        .run(move || file.seek(SeekFrom::Start(start)).map(|_| file))
         .await
         .ok_or_else(internal)?
         .map_err(io)?;
+    // With a valid record the content needs no hash here: the client
+    // checks it against the hash verified at upload.
+    let (hashing, hasher) = match known {
+        Some(sha256) => (Hashing::Known(sha256), None),
+        None if left >= BULK_MIN => (Hashing::Lane(threads.hash_lane(hasher)), None),
+        None => (Hashing::Inline, Some(hasher)),
+    };
     let sending = Sending {
         file,
         reader: ChunkReader::new(),
-        pipe,
+        hasher,
     };
-    Ok((ready, sending, left))
+    Ok((ready, sending, left, hashing))
 }

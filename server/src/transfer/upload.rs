@@ -1,6 +1,10 @@
 //! Receiving a file: a partial in the user's private area (see
 //! [`super::partials`]), hashed as it is written, checked against the
-//! sender's SHA-256, synced, then renamed into place. A resumed upload first shows the client the partial's prefix hash.
+//! sender's SHA-256, synced, then renamed into place. A resumed upload first
+//! shows the client the partial's prefix hash. A large upload is bulk work
+//! (see `crate::bulk`): its disk steps and its hashing run on the
+//! low-priority threads, its hashing in a [`crate::threads::HashLane`]
+//! beside its writes.
 //! The quota is reserved for the declared size (less the file it replaces)
 //! before any byte is written, any byte beyond it must reserve more, and
 //! the final rename is counted by what it actually replaced
@@ -11,8 +15,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use cap_std::fs::{Dir, File, OpenOptions};
-use ferry_proto::chunks::{HashPipe, WriteBehind};
+use ferry_proto::chunks::WriteBehind;
 use ferry_proto::direct::{DirectFile, DirectWriter, DIRECT_MIN};
 use ferry_proto::{ErrorKind, RemoteError, RemotePath, Reply};
 use sha2::{Digest, Sha256};
@@ -21,13 +26,14 @@ use tokio::sync::mpsc;
 use super::commit::{Committer, Verified, GROUP_COMMIT_MAX};
 use super::partials;
 use super::stored;
-use super::{hash_prefix, hex, UploadMsg};
+use super::{hex, UploadMsg};
 use crate::accounts::{Account, PathLock};
+use crate::budget::Charge;
 use crate::jail::io_error;
 use crate::ledger::{Cost, Ledger, Reservation};
 use crate::logfmt::q;
 use crate::outbox::Outbox;
-use crate::threads::Threads;
+use crate::threads::{Threads, BULK_MIN};
 
 /// What the client asked for.
 #[derive(Debug)]
@@ -96,11 +102,26 @@ async fn streamed(
 ) -> Result<(Reply, Option<File>), RemoteError> {
     let internal = || RemoteError::new(ErrorKind::Io, "internal error");
     let (s, a) = (spec.clone(), account.clone());
-    let (opened, prefix) = ctx
+    let mut opened = ctx
         .threads
         .run(move || open(&s, &a))
         .await
         .ok_or_else(internal)??;
+    // What an earlier attempt left is hashed in CPU-heavy steps, on the
+    // user's share of the cores (it may be gigabytes).
+    let prefix = if opened.partial > 0 {
+        let (file, hasher) = ctx
+            .threads
+            .hash(opened.file, opened.partial, Sha256::new())
+            .await
+            .ok_or_else(internal)?
+            .map_err(|e| io_error(&spec.path, e))?;
+        opened.file = file;
+        opened.hasher = hasher;
+        Some(opened.hasher.clone().finalize().into())
+    } else {
+        None
+    };
     let superseded = opened.lock.superseded.clone();
     let partial = opened.partial;
     out.reply(
@@ -116,11 +137,14 @@ async fn streamed(
         _ => return Err(bad("expected PutStart")),
     };
     let s = spec.clone();
-    let mut writing = ctx
+    let bulk = spec.size.saturating_sub(start) >= BULK_MIN;
+    let (mut writing, lane) = ctx
         .threads
-        .run(move || begin(opened, &s, start))
+        .run(move || begin(opened, &s, start, bulk))
         .await
         .ok_or_else(internal)??;
+    let lane = lane.map(|state| ctx.threads.hash_lane(state));
+    let threads = &ctx.threads;
     let sha = loop {
         // What has arrived, written in one step.
         let mut batch = vec![next(&mut rx, &superseded, ctx.stall).await?];
@@ -131,9 +155,8 @@ async fn streamed(
             }
         }
         let s = spec.clone();
-        let (back, r) = ctx
-            .threads
-            .run(move || {
+        let (back, r) = threads
+            .run_maybe_bulk(bulk, move || {
                 let r = writing.write(&s, batch);
                 (writing, r)
             })
@@ -141,14 +164,25 @@ async fn streamed(
             .ok_or_else(internal)?;
         writing = back;
         out.progressed();
-        if let Some(sha) = r? {
+        let (end, written) = r?;
+        if let Some(lane) = &lane {
+            for (bytes, charge) in written {
+                if !lane.feed(bytes, charge).await {
+                    return Err(hashing_failed());
+                }
+            }
+        }
+        if let Some(sha) = end {
             break sha;
         }
     };
+    let hashed = match lane {
+        Some(lane) => Some(lane.finish().await.ok_or_else(hashing_failed)?),
+        None => None,
+    };
     let (s, a) = (spec.clone(), account.clone());
-    match ctx
-        .threads
-        .run(move || writing.finish(&s, &a, sha))
+    match threads
+        .run_maybe_bulk(bulk, move || writing.finish(&s, &a, sha, hashed))
         .await
         .ok_or_else(internal)??
     {
@@ -176,6 +210,10 @@ async fn streamed(
 
 /// Chunks written in one step at most.
 const STEP_CHUNKS: usize = 16;
+
+fn hashing_failed() -> RemoteError {
+    RemoteError::new(ErrorKind::Io, "hashing failed")
+}
 
 /// The next message for an upload: an error when the connection ended, a
 /// newer upload of the path took over, or nothing came for `stall`.
@@ -216,10 +254,10 @@ pub fn run_eager(
     while let Ok(m) = rx.try_recv() {
         msgs.push(m);
     }
-    let received = open(&spec, &account).and_then(|(opened, _)| {
-        let mut writing = begin(opened, &spec, 0)?;
-        match writing.write(&spec, msgs)? {
-            Some(sha) => writing.finish(&spec, &account, sha),
+    let received = open(&spec, &account).and_then(|opened| {
+        let (mut writing, _) = begin(opened, &spec, 0, false)?;
+        match writing.write(&spec, msgs)?.0 {
+            Some(sha) => writing.finish(&spec, &account, sha, None),
             None => Err(RemoteError::bare(ErrorKind::Cancelled)),
         }
     });
@@ -258,13 +296,13 @@ pub fn run_eager(
 fn log(spec: &UploadSpec, account: &Account, result: &Result<Reply, RemoteError>) {
     match result {
         Ok(_) => {
-            tracing::info!(target: "audit", user = %q(&account.name), op = "put", path = %q(&spec.path), size = spec.size)
+            tracing::info!(target: "audit", user = %q(&account.name), op = "put", path = %q(&spec.path), size = spec.size);
         }
         Err(e) if e.kind == ErrorKind::Cancelled => {
-            tracing::info!(user = %q(&account.name), path = %q(&spec.path), "upload interrupted; partial kept")
+            tracing::info!(user = %q(&account.name), path = %q(&spec.path), "upload interrupted; partial kept");
         }
         Err(e) => {
-            tracing::info!(user = %q(&account.name), path = %q(&spec.path), error = %q(e), "upload failed")
+            tracing::info!(user = %q(&account.name), path = %q(&spec.path), error = %q(e), "upload failed");
         }
     }
 }
@@ -311,19 +349,16 @@ struct Opened {
     reservation: Reservation,
     /// Bytes an earlier attempt left that may be resumed from.
     partial: u64,
-    /// Their hash so far.
+    /// Their hash, once hashed.
     hasher: Sha256,
     /// Bytes of the file this upload replaces.
     replaced: u64,
 }
 
 /// The first step: takes the path, checks the target, opens (or creates)
-/// the partial with quota reserved, and hashes what it already holds.
-/// Returns it with that prefix hash.
-fn open(
-    spec: &UploadSpec,
-    account: &Arc<Account>,
-) -> Result<(Opened, Option<[u8; 32]>), RemoteError> {
+/// the partial with quota reserved. What it already holds (`partial`
+/// bytes) is hashed next, in steps.
+fn open(spec: &UploadSpec, account: &Arc<Account>) -> Result<Opened, RemoteError> {
     let path = &spec.path;
     let dir = account.home.dir();
     let Some(name) = path.file_name() else {
@@ -385,18 +420,11 @@ fn open(
     } else {
         None
     };
-    let (mut file, reservation, partial) = match fresh {
+    let (file, reservation, partial) = match fresh {
         Some((file, reservation)) => (file, reservation, 0),
         None => open_partial(spec, &account.ledger, partials, &part, replaced)?,
     };
-    let mut hasher = Sha256::new();
-    let prefix = if partial > 0 {
-        hash_prefix(&mut file, partial, &mut hasher).map_err(|e| io_error(path, e))?;
-        Some(hasher.clone().finalize().into())
-    } else {
-        None
-    };
-    let opened = Opened {
+    Ok(Opened {
         lock,
         partials: partials.try_clone().map_err(|e| io_error(path, e))?,
         parent,
@@ -405,10 +433,9 @@ fn open(
         file,
         reservation,
         partial,
-        hasher,
+        hasher: Sha256::new(),
         replaced,
-    };
-    Ok((opened, prefix))
+    })
 }
 
 /// An upload receiving its data: everything its steps need.
@@ -422,13 +449,22 @@ struct Writing {
     file: std::fs::File,
     writer: DirectWriter<Partial>,
     behind: WriteBehind,
-    pipe: HashPipe,
+    /// The hash so far, when hashed inline (small files); a large file's
+    /// is in its [`crate::threads::HashLane`], fed with what each step wrote.
+    hasher: Option<Sha256>,
     reservation: Reservation,
     written: u64,
 }
 
-/// Starts writing at `start` (where the client starts sending).
-fn begin(o: Opened, spec: &UploadSpec, start: u64) -> Result<Writing, RemoteError> {
+/// Starts writing at `start` (where the client starts sending). With
+/// `lane`, returns the hash so far for a [`crate::threads::HashLane`] and leaves hashing to
+/// it; without, the steps hash inline.
+fn begin(
+    o: Opened,
+    spec: &UploadSpec,
+    start: u64,
+    lane: bool,
+) -> Result<(Writing, Option<Sha256>), RemoteError> {
     let path = &spec.path;
     let Opened {
         lock,
@@ -459,7 +495,10 @@ fn begin(o: Opened, spec: &UploadSpec, start: u64) -> Result<Writing, RemoteErro
     }
     let file = file.into_std();
     let remaining = spec.size.saturating_sub(start);
-    let pipe = HashPipe::new(hasher, remaining);
+    let (hasher, lane) = match lane {
+        true => (None, Some(hasher)),
+        false => (Some(hasher), None),
+    };
     let writer = DirectWriter::new(
         Partial {
             file: file.try_clone().map_err(|e| io_error(path, e))?,
@@ -473,7 +512,7 @@ fn begin(o: Opened, spec: &UploadSpec, start: u64) -> Result<Writing, RemoteErro
             .then(|| file.try_clone().ok().map(flush_and_forget))
             .flatten()
     });
-    Ok(Writing {
+    let writing = Writing {
         lock,
         parent,
         partials,
@@ -483,21 +522,25 @@ fn begin(o: Opened, spec: &UploadSpec, start: u64) -> Result<Writing, RemoteErro
         file,
         writer,
         behind,
-        pipe,
+        hasher,
         reservation,
         written: start,
-    })
+    };
+    Ok((writing, lane))
 }
 
 impl Writing {
     /// Writes what has arrived (one step); the client's SHA-256 once its
-    /// end is among it.
+    /// end is among it, and (hashing in a lane) the chunks written, each
+    /// with its charge, for the lane.
+    #[allow(clippy::type_complexity)]
     fn write(
         &mut self,
         spec: &UploadSpec,
         msgs: Vec<UploadMsg>,
-    ) -> Result<Option<[u8; 32]>, RemoteError> {
+    ) -> Result<(Option<[u8; 32]>, Vec<(Bytes, Charge)>), RemoteError> {
         let path = &spec.path;
+        let mut for_lane = Vec::new();
         for m in msgs {
             match m {
                 UploadMsg::Data(bytes, charge) => {
@@ -510,23 +553,28 @@ impl Writing {
                     self.writer.write(&bytes).map_err(|e| io_error(path, e))?;
                     self.reservation.use_bytes(len);
                     self.behind.wrote(len);
-                    self.pipe.update_holding(&bytes, charge);
                     self.written += len;
+                    match &mut self.hasher {
+                        Some(h) => h.update(&bytes),
+                        None => for_lane.push((bytes, charge)),
+                    }
                 }
-                UploadMsg::End(sha) => return Ok(Some(sha)),
+                UploadMsg::End(sha) => return Ok((Some(sha), for_lane)),
                 UploadMsg::Start(_) => return Err(bad("PutStart sent twice")),
             }
         }
-        Ok(None)
+        Ok((None, for_lane))
     }
 
-    /// The last step: checks the hash, then commits a large file here and
-    /// hands a small one on for a group commit.
+    /// The last step: checks the hash (the inline one, or `hashed` by the
+    /// lane), then commits a large file here and hands a small one on for
+    /// a group commit.
     fn finish(
         self,
         spec: &UploadSpec,
         account: &Account,
         sha: [u8; 32],
+        hashed: Option<[u8; 32]>,
     ) -> Result<Received, RemoteError> {
         let path = &spec.path;
         let Writing {
@@ -539,7 +587,7 @@ impl Writing {
             file,
             writer,
             behind,
-            pipe,
+            hasher,
             reservation,
             written,
         } = self;
@@ -552,9 +600,10 @@ impl Writing {
         }
         drop(writer.finish().map_err(|e| io_error(path, e))?);
         behind.finish().map_err(|e| io_error(path, e))?;
-        let ours = pipe
-            .finish()
-            .ok_or_else(|| RemoteError::new(ErrorKind::Io, "hashing failed"))?;
+        let ours = match hasher {
+            Some(h) => h.finalize().into(),
+            None => hashed.ok_or_else(hashing_failed)?,
+        };
         if ours != sha {
             drop(file);
             account.ledger.with(|books| {
