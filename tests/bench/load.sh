@@ -12,6 +12,8 @@
 #   BENCH_DIR       scratch dir (default /tmp/ferry-load)
 #   BENCH_RUNS      rounds for the victim and tree figures (default 3)
 #   BENCH_PLAINTEXT 1 to run without TLS
+#   BENCH_ONLY      scenarios to run, of: honest idle hostile checksums
+#                   tree (default: all)
 #
 # Each scenario runs against a freshly started ferryd, so its peak RSS
 # (VmHWM) is that scenario's alone. Users log in with 4,096 PBKDF2
@@ -104,23 +106,50 @@ median() { sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 range() { sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {printf "%s-%s", lo, hi}'; }
 export FERRY_PASSWORD=$PW
 
-log "adding $N1000 users"
-for ((i = 0; i < N1000; i++)); do add_user "load$i"; done
+ONLY=" ${BENCH_ONLY:-honest idle hostile checksums tree} "
+want() { [[ $ONLY == *" $1 "* ]]; }
+if want honest || want idle; then
+    log "adding $N1000 users"
+    for ((i = 0; i < N1000; i++)); do add_user "load$i"; done
+fi
 add_user victim
 add_user evil --quota 10MiB
+add_user greedy
 add_user tree
 
 declare -a ROWS=()
 row() { ROWS+=("| $1 | $2 | $3 |"); log "$1: $2"; }
+# Victim figures (medians of RUNS) quiet, then beside what "$@" starts.
+victim_beside() {
+    local label=$1 k q l qm lm ratio under; shift
+    start_ferryd
+    for ((r = 0; r < RUNS; r++)); do "$LOAD" victim "$ADDR" victim "$MID" 2>>"$D/load.err"; done >"$D/victim-quiet.out"
+    "$@"
+    for ((r = 0; r < RUNS; r++)); do
+        log "round $r: load $(cut -d' ' -f1-3 /proc/loadavg)"
+        "$LOAD" victim "$ADDR" victim "$MID" 2>>"$D/load.err" || echo "ls_ms=FAIL put1k_ms=FAIL putbig_ms=FAIL"
+    done >"$D/victim-loaded.out"
+    under=$(hwm)
+    kill "${BG[@]}" 2>/dev/null || true; wait "${BG[@]}" 2>/dev/null || true; BG=()
+    for k in ls_ms put1k_ms putbig_ms; do
+        q=$(grep -o "$k=[0-9.]*" "$D/victim-quiet.out" | cut -d= -f2)
+        l=$(grep -o "$k=[0-9.A-Z]*" "$D/victim-loaded.out" | cut -d= -f2)
+        qm=$(median <<<"$q") lm=$(median <<<"$l")
+        ratio=$(awk -v a="$lm" -v b="$qm" 'BEGIN {if (a + 0 == 0) print "FAIL"; else printf "%.2fx", a / b}')
+        row "victim $k beside $label" \
+            "quiet $qm ($(range <<<"$q")), loaded $lm ($(range <<<"$l")) = $ratio" "ferryd peak $under MiB"
+    done
+}
 
 # --- 1. honest clients at once ------------------------------------------------
-for n in "$N200" "$N1000"; do
+want honest && for n in "$N200" "$N1000"; do
     start_ferryd
     out=$("$LOAD" honest "$ADDR" "$n" $((1 << 20)) 2>>"$D/load.err") || true
     row "$n clients at once, each put+get+ls of its own 1 MiB file" "$out" "peak RSS $(hwm) MiB"
 done
 
 # --- 2. idle sessions -----------------------------------------------------------
+if want idle; then
 start_ferryd
 base=$(rss)
 "$LOAD" idle "$ADDR" "$IDLE" 10 >"$D/idle.out" 2>>"$D/load.err" & BG+=($!)
@@ -129,26 +158,25 @@ sleep 2
 held=$(rss)
 wait "${BG[-1]}" || true
 row "$IDLE idle sessions" "$(tr '\n' ' ' <"$D/idle.out")" "RSS $held MiB (idle server $base MiB), peak $(hwm) MiB"
+fi
 
 # --- 3. a victim beside hostile sessions and strangers ------------------------
-start_ferryd
-for ((r = 0; r < RUNS; r++)); do "$LOAD" victim "$ADDR" victim "$MID" 2>>"$D/load.err"; done >"$D/victim-quiet.out"
-"$LOAD" hostile "$ADDR" evil $((40 * RUNS + 20)) >"$D/hostile.out" 2>>"$D/load.err" & BG+=($!)
-"$LOAD" strangers "$ADDR" 127.0.0.2 $((40 * RUNS + 20)) >/dev/null 2>>"$D/load.err" & BG+=($!)
-sleep 15
-for ((r = 0; r < RUNS; r++)); do "$LOAD" victim "$ADDR" victim "$MID" 2>>"$D/load.err" || echo "ls_ms=FAIL put1k_ms=FAIL putbig_ms=FAIL"; done >"$D/victim-loaded.out"
-under=$(hwm)
-kill "${BG[@]}" 2>/dev/null || true; wait "${BG[@]}" 2>/dev/null || true; BG=()
-for k in ls_ms put1k_ms putbig_ms; do
-    q=$(grep -o "$k=[0-9.]*" "$D/victim-quiet.out" | cut -d= -f2)
-    l=$(grep -o "$k=[0-9.A-Z]*" "$D/victim-loaded.out" | cut -d= -f2)
-    qm=$(median <<<"$q") lm=$(median <<<"$l")
-    ratio=$(awk -v a="$lm" -v b="$qm" 'BEGIN {if (a + 0 == 0) print "FAIL"; else printf "%.2fx", a / b}')
-    row "victim $k beside 16 hostile sessions + 2,000 stranger sockets" \
-        "quiet $qm ($(range <<<"$q")), loaded $lm ($(range <<<"$l")) = $ratio" "ferryd peak $under MiB"
-done
+hostile_load() {
+    "$LOAD" hostile "$ADDR" evil $((40 * RUNS + 20)) >"$D/hostile.out" 2>>"$D/load.err" & BG+=($!)
+    "$LOAD" strangers "$ADDR" 127.0.0.2 $((40 * RUNS + 20)) >/dev/null 2>>"$D/load.err" & BG+=($!)
+    sleep 15
+}
+want hostile && victim_beside "16 hostile sessions + 2,000 stranger sockets" hostile_load
+
+# --- 3b. a victim beside one user's checksums (red-team F10) -------------------
+checksum_load() {
+    "$LOAD" checksums "$ADDR" greedy $((40 * RUNS + 60)) >"$D/checksums.out" 2>>"$D/load.err" & BG+=($!)
+    sleep 10
+}
+want checksums && victim_beside "16 sessions of one user x 64 checksums of 64 MiB" checksum_load
 
 # --- 4. tree put beside a big upload ---------------------------------------------
+if want tree; then
 start_ferryd
 ferry_as() { "$BIN/ferry" -s "$ADDR" -u "$1" ${FERRY_FINGERPRINT:+--fingerprint "$FERRY_FINGERPRINT"} "${PLAIN[@]}" "${@:2}"; }
 quiet=() loaded=()
@@ -157,6 +185,7 @@ for ((r = 0; r < RUNS; r++)); do
     quiet+=("$(awk -v a="$s" -v b="$e" 'BEGIN {printf "%.2f", b - a}')")
     ferry_as victim put --on-conflict overwrite "$BIG" /big3g >/dev/null 2>>"$D/load.err" & BG+=($!)
     sleep 3
+    log "round $r: load $(cut -d' ' -f1-3 /proc/loadavg)"
     s=$(date +%s.%N); ferry_as tree put -r "$TREE" "/l$r" >/dev/null 2>>"$D/load.err"; e=$(date +%s.%N)
     loaded+=("$(awk -v a="$s" -v b="$e" 'BEGIN {printf "%.2f", b - a}')")
     wait "${BG[@]}" || true; BG=()
@@ -165,6 +194,7 @@ qm=$(printf '%s\n' "${quiet[@]}" | median) lm=$(printf '%s\n' "${loaded[@]}" | m
 row "$TREE_FILES-file tree put, quiet vs while another user uploads ${BIG_MIB} MiB" \
     "quiet ${qm} s ($(printf '%s\n' "${quiet[@]}" | range)), loaded ${lm} s ($(printf '%s\n' "${loaded[@]}" | range))" \
     "$(awk -v a="$lm" -v b="$qm" 'BEGIN {printf "%.2fx", a / b}')"
+fi
 
 {
     echo "| scenario | result | memory / ratio |"

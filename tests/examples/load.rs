@@ -8,6 +8,7 @@
 //!   load idle ADDR SESSIONS SECS       sessions of users load0.. held idle
 //!   load victim ADDR USER BIGFILE      ls, 1 KiB put, BIGFILE put (ms)
 //!   load hostile ADDR USER SECS        16 hostile sessions of USER
+//!   load checksums ADDR USER SECS      16 sessions of USER asking checksums
 //!   load strangers ADDR SOURCE SECS    1,000 silent + 1,000 trickling sockets
 //!
 //! Environment: FERRY_PASSWORD (every user's), FERRY_FINGERPRINT (TLS,
@@ -27,7 +28,7 @@ use ferry_proto::msg::Request;
 use ferry_proto::{ClientMsg, Frame};
 use ferry_tui::client::{connect, BusyRetry, Client, ConnectOptions, Security, TlsOptions};
 use ferry_tui::transfer::{get_paths, put_paths, Conflict, Events, Status, TransferOptions};
-use futures::SinkExt;
+use futures::{SinkExt, StreamExt};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
@@ -406,6 +407,62 @@ async fn hostile(t: Arc<Target>, user: &str, secs: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Red-team F10: 16 sessions of one user, each keeping 64 checksums of a
+/// 64 MiB file in flight (asking again as answers come), until `secs`.
+async fn checksums(t: Arc<Target>, user: &str, secs: u64) -> anyhow::Result<()> {
+    let client = t.client(user).await?;
+    if client.stat("/sum64").await.is_err() {
+        let dir = tempfile::tempdir()?;
+        let src = dir.path().join("sum64");
+        write_content(&src, 64 << 20, 64)?;
+        let r = put_paths(&client, &[src], "/sum64", overwrite(), Events::none()).await?;
+        if !all_done(&r) {
+            bail!("put of the file to hash: {r:?}");
+        }
+    }
+    client.close().await;
+    let until = Instant::now() + Duration::from_secs(secs);
+    let answered = Arc::new(AtomicU64::new(0));
+    let ask = |id: u32| ClientMsg::Request {
+        id,
+        req: Request::Checksum {
+            path: "/sum64".into(),
+            length: None,
+        },
+    };
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let (t, user, answered) = (t.clone(), user.to_string(), answered.clone());
+            tokio::spawn(async move {
+                let mut raw = t.raw(&user).await;
+                for id in 1..=64 {
+                    raw.send(&ask(id)).await;
+                }
+                let mut id = 64;
+                while Instant::now() < until {
+                    let left = until.saturating_duration_since(Instant::now());
+                    match tokio::time::timeout(left, raw.rd.next()).await {
+                        Ok(Some(Ok(_))) => {
+                            answered.fetch_add(1, Ordering::Relaxed);
+                            id += 1;
+                            raw.send(&ask(id)).await;
+                        }
+                        _ => break,
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        let _ = task.await;
+    }
+    println!(
+        "checksums_done answered={}",
+        answered.load(Ordering::Relaxed)
+    );
+    Ok(())
+}
+
 /// A stranger from `source`: 1,000 sockets that say nothing and 1,000 that
 /// send one byte a second, never logging in.
 async fn strangers(t: Arc<Target>, source: &str, secs: u64) -> anyhow::Result<()> {
@@ -488,6 +545,9 @@ async fn main() -> anyhow::Result<()> {
         }
         ["hostile", addr, user, secs] => {
             hostile(Arc::new(Target::from_env(addr)?), user, num(secs)?).await
+        }
+        ["checksums", addr, user, secs] => {
+            checksums(Arc::new(Target::from_env(addr)?), user, num(secs)?).await
         }
         ["strangers", addr, source, secs] => {
             strangers(Arc::new(Target::from_env(addr)?), source, num(secs)?).await
