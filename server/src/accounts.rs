@@ -15,8 +15,11 @@ use ferry_proto::{ErrorKind, RemoteError, RemotePath};
 use tokio_util::sync::CancellationToken;
 
 use crate::budget::{Share, ShareLimits};
+use crate::files::Files;
 use crate::jail::Home;
 use crate::ledger::{Cost, Ledger, Limits};
+use crate::objects::home::ObjectHome;
+use crate::objects::Bucket;
 use crate::revoke::{Revoke, UserState};
 
 /// One user's live state.
@@ -24,8 +27,8 @@ use crate::revoke::{Revoke, UserState};
 pub struct Account {
     /// The user's name.
     pub name: String,
-    /// The jailed home.
-    pub home: Arc<Home>,
+    /// Where her files live (a jailed home on disk, or object storage).
+    pub home: Arc<Files>,
     /// Bytes and entries used, and their limits.
     pub ledger: Arc<Ledger>,
     sessions: Mutex<Sessions>,
@@ -149,11 +152,18 @@ impl Account {
     /// Gives back what a dead node reserved for `path` and did not write
     /// (its partial's length counts as written). Blocking.
     fn return_dead_reservation(&self, c: &Cluster, path: &RemotePath, reserved: u64) {
-        let written = self
-            .home
-            .partials()
-            .and_then(|d| d.metadata(crate::transfer::partials::key(path)))
-            .map_or(0, |m| m.len());
+        let written = match &*self.home {
+            Files::Disk(home) => home
+                .partials()
+                .and_then(|d| d.metadata(crate::transfer::partials::key(path)))
+                .map_or(0, |m| m.len()),
+            Files::Objects(home) => home
+                .store
+                .wait(home.store.object_upload(&self.name, &path.to_string()))
+                .ok()
+                .flatten()
+                .map_or(0, |u| u.done),
+        };
         let unwritten = reserved.saturating_sub(written);
         if unwritten == 0 {
             return;
@@ -229,6 +239,9 @@ pub struct Accounts {
     begun: std::sync::atomic::AtomicU64,
     /// Where usage is shared with other nodes (see `store/quota.rs`).
     shared: Option<SharedUsage>,
+    /// Homes in object storage: the bucket, and the store holding the
+    /// namespace. None: homes on the local disk.
+    objects: Option<(Bucket, crate::store::Store)>,
 }
 
 /// The state store's part in the accounts.
@@ -274,7 +287,15 @@ impl Accounts {
             max_depth: crate::jail::DEFAULT_MAX_DEPTH,
             begun: Default::default(),
             shared: None,
+            objects: None,
         }
+    }
+
+    /// Keeps homes in object storage (`bucket`), their namespace in
+    /// `store`.
+    pub fn with_objects(mut self, bucket: Bucket, store: crate::store::Store) -> Accounts {
+        self.objects = Some((bucket, store));
+        self
     }
 
     /// Keeps usage in `store`, shared with other nodes: a home is walked
@@ -455,15 +476,33 @@ impl Accounts {
             }
             None => None,
         };
-        let opened = tokio::task::spawn_blocking(move || {
-            let home = Home::open(&home_path)?.with_max_depth(max_depth);
-            let used = match stored {
-                Some(used) => used,
-                None => home.usage()?,
-            };
-            Ok::<_, std::io::Error>((home, used))
-        })
-        .await;
+        let opened = match &self.objects {
+            Some((bucket, store)) => {
+                let home = ObjectHome::new(name, store.clone(), bucket.clone(), max_depth);
+                let used = match stored {
+                    Some(used) => Ok(used),
+                    None => home.usage().await,
+                };
+                match used {
+                    Ok(used) => Ok(Ok((Files::Objects(home), used))),
+                    Err(e) => {
+                        tracing::warn!(user = %crate::logfmt::q(name), error = %e, "cannot measure usage in the namespace");
+                        return Err(e.to_remote());
+                    }
+                }
+            }
+            None => {
+                tokio::task::spawn_blocking(move || {
+                    let home = Home::open(&home_path)?.with_max_depth(max_depth);
+                    let used = match stored {
+                        Some(used) => used,
+                        None => home.usage()?,
+                    };
+                    Ok::<_, std::io::Error>((Files::Disk(home), used))
+                })
+                .await
+            }
+        };
         let (home, used) = match opened {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => {

@@ -27,6 +27,8 @@ pub struct Config {
     pub tls: TlsConfig,
     /// Where the server's state lives (users, ...).
     pub database: DatabaseConfig,
+    /// Where users' files live: the local disk (default) or object storage.
+    pub store: StoreConfig,
     /// Serve without TLS. Unsafe outside a trusted link: file names and
     /// contents cross the wire in clear. Clients must ask for it too.
     pub insecure_plaintext: bool,
@@ -65,6 +67,59 @@ impl Default for DatabaseConfig {
             max_connections: 8,
             heartbeat_ms: 2000,
             node_expiry_secs: 15,
+        }
+    }
+}
+
+/// Where users' files live.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `s3://BUCKET/PREFIX` for S3-compatible object storage (one bucket,
+    /// a prefix per user under PREFIX). None: homes under `<root>/home`.
+    pub url: Option<String>,
+    /// The S3 endpoint, e.g. `https://s3.example.net` (else
+    /// `AWS_ENDPOINT_URL`, else AWS itself).
+    pub endpoint: Option<String>,
+    /// The region (else `AWS_REGION`, else `us-east-1`).
+    pub region: Option<String>,
+    /// The access key id (else `AWS_ACCESS_KEY_ID`).
+    pub access_key_id: Option<String>,
+    /// A file holding the secret access key (one line; else
+    /// `AWS_SECRET_ACCESS_KEY`). Never in this file or on a command line.
+    pub secret_access_key_file: Option<PathBuf>,
+    /// Bytes per part of a multipart upload, in MiB (5 to 512): an upload
+    /// resumes at a part boundary, and each running upload holds one part.
+    pub part_size_mib: u64,
+    /// Blobs no path names any more are deleted after this many seconds,
+    /// so downloads already reading them finish.
+    pub trash_grace_secs: u64,
+    /// Multipart uploads untouched this long are aborted (seconds).
+    pub stale_upload_secs: u64,
+    /// How often the sweeper looks for both (seconds).
+    pub sweep_every_secs: u64,
+    /// Part buffers held at once over the whole server: each upload
+    /// receiving data holds one (`part_size_mib` bytes), so this bounds
+    /// their memory; more uploads wait for one before `PutReady`.
+    pub max_part_buffers: usize,
+    /// Of those, at most this many per user.
+    pub max_part_buffers_per_user: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: None,
+            endpoint: None,
+            region: None,
+            access_key_id: None,
+            secret_access_key_file: None,
+            part_size_mib: 8,
+            trash_grace_secs: 3600,
+            stale_upload_secs: 7 * 24 * 3600,
+            sweep_every_secs: 300,
+            max_part_buffers: 8,
+            max_part_buffers_per_user: 2,
         }
     }
 }
@@ -268,6 +323,7 @@ impl Default for Config {
             transfers: TransferConfig::default(),
             tls: TlsConfig::default(),
             database: DatabaseConfig::default(),
+            store: StoreConfig::default(),
             insecure_plaintext: false,
             trusted_proxies: Vec::new(),
         }
@@ -410,6 +466,18 @@ impl Config {
 
     /// Checks values that would make the server misbehave.
     pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            (5..=512).contains(&self.store.part_size_mib),
+            "store.part_size_mib must be 5 to 512 (S3 parts are at least 5 MiB)"
+        );
+        anyhow::ensure!(
+            self.store.max_part_buffers > 0 && self.store.max_part_buffers_per_user > 0,
+            "store.max_part_buffers and store.max_part_buffers_per_user must be at least 1"
+        );
+        anyhow::ensure!(
+            self.store.sweep_every_secs > 0,
+            "store.sweep_every_secs must be at least 1"
+        );
         anyhow::ensure!(
             self.auth.iterations >= ferry_proto::scram::MIN_ITERATIONS,
             "auth.iterations must be at least {}",

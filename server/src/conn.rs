@@ -28,6 +28,7 @@ use crate::auth::{login, AuthEnd};
 use crate::budget::{self, Budget};
 use crate::link::{LinkError, Reader, Writer};
 use crate::logfmt::q;
+use crate::objects;
 use crate::ops;
 use crate::outbox::Outbox;
 use crate::places::{Admission, Stage};
@@ -390,10 +391,19 @@ where
             let answer = out.clone();
             match place {
                 Place::Small(permit) => {
-                    let committer = shared.committer.clone();
-                    let job: Job = Box::new(move |held| {
-                        upload::run_eager(spec, account, rx, answer, &committer, held)
-                    });
+                    let job: Job = if account.home.objects().is_some() {
+                        let (ctx, rt) = (ctx.clone(), tokio::runtime::Handle::current());
+                        Box::new(move |held| {
+                            rt.spawn(objects::upload::stream(
+                                spec, account, rx, answer, ctx, held,
+                            ));
+                        })
+                    } else {
+                        let committer = shared.committer.clone();
+                        Box::new(move |held| {
+                            upload::run_eager(spec, account, rx, answer, &committer, held)
+                        })
+                    };
                     let d = Deferred {
                         id,
                         permit,
@@ -405,9 +415,17 @@ where
                 }
                 Place::Turn(turn) => {
                     let ctx = ctx.clone();
-                    let task: Task = Box::new(move |held| {
-                        Box::pin(upload::stream(spec, account, rx, answer, ctx, held))
-                    });
+                    let task: Task = if account.home.objects().is_some() {
+                        Box::new(move |held| {
+                            Box::pin(objects::upload::stream(
+                                spec, account, rx, answer, ctx, held,
+                            ))
+                        })
+                    } else {
+                        Box::new(move |held| {
+                            Box::pin(upload::stream(spec, account, rx, answer, ctx, held))
+                        })
+                    };
                     run_transfer(&transfers, transfer, turn, &caps, task);
                 }
             }
@@ -445,11 +463,19 @@ where
                     use_stored: !rehash && shared.config.transfers.stored_checksums,
                 };
                 let (threads, stall) = (threads.clone(), limits.transfer_stall());
-                let task: Task = Box::new(move |held| {
-                    Box::pin(download::stream(
-                        spec, account, out, flag, threads, stall, held,
-                    ))
-                });
+                let task: Task = if account.home.objects().is_some() {
+                    Box::new(move |held| {
+                        Box::pin(objects::download::stream(
+                            spec, account, out, flag, stall, held,
+                        ))
+                    })
+                } else {
+                    Box::new(move |held| {
+                        Box::pin(download::stream(
+                            spec, account, out, flag, threads, stall, held,
+                        ))
+                    })
+                };
                 run_transfer(&transfers, transfer, turn, &caps, task);
             }
             req => {

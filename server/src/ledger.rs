@@ -460,6 +460,12 @@ impl Reservation {
         self.written += bytes;
     }
 
+    /// Bytes counted as written that are gone after all (parts of an
+    /// upload started afresh): reserved again, given back if unused.
+    pub fn unuse_bytes(&mut self, bytes: u64) {
+        self.written = self.written.saturating_sub(bytes);
+    }
+
     /// The ledger.
     pub fn ledger(&self) -> &Arc<Ledger> {
         &self.ledger

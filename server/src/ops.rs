@@ -174,6 +174,9 @@ async fn checksum(
 ) -> Result<Reply, RemoteError> {
     let internal = || RemoteError::new(ErrorKind::Io, "internal error");
     let p = path(&p)?;
+    if let Some(home) = account.home.objects() {
+        return object_checksum(home.clone(), p, length, threads).await;
+    }
     let p2 = p.clone();
     let (file, length) = threads
         .run(move || open_for_checksum(&account, &p2, length))
@@ -190,6 +193,31 @@ async fn checksum(
     })
 }
 
+/// A checksum in object storage: the one recorded at upload for the
+/// whole file, else the first `length` bytes read and hashed.
+async fn object_checksum(
+    home: crate::objects::home::ObjectHome,
+    p: RemotePath,
+    length: Option<u64>,
+    threads: &Threads,
+) -> Result<Reply, RemoteError> {
+    use crate::objects::download;
+    let (h, p2) = (home.clone(), p.clone());
+    let node = threads
+        .run(move || download::file(&h, &p2))
+        .await
+        .ok_or_else(|| RemoteError::new(ErrorKind::Io, "internal error"))??;
+    let length = length.unwrap_or(node.size);
+    if length > node.size {
+        return Err(RemoteError::new(
+            ErrorKind::BadRequest,
+            format!("{p} has only {} bytes", node.size),
+        ));
+    }
+    let sha256 = download::checksum(&home, &node, length).await?;
+    Ok(Reply::Checksum { length, sha256 })
+}
+
 /// Opens a regular file for a checksum of its first `length` bytes (all of
 /// them if None); returns it with the length.
 fn open_for_checksum(
@@ -199,6 +227,7 @@ fn open_for_checksum(
 ) -> Result<(std::fs::File, u64), RemoteError> {
     let file = account
         .home
+        .disk()?
         .dir()
         .open(p.to_relative())
         .map_err(|e| io_error(p, e))?;

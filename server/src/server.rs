@@ -45,6 +45,8 @@ pub struct Shared {
     pub penalties: Penalties,
     /// Live users.
     pub accounts: Arc<Accounts>,
+    /// The bucket, when files live in object storage.
+    pub bucket: Option<crate::objects::Bucket>,
     /// Commits small uploads in groups.
     pub committer: crate::transfer::commit::Committer,
     /// Places for running transfers on the whole server.
@@ -81,7 +83,31 @@ impl Shared {
                 Duration::from_millis(config.database.heartbeat_ms.max(100)),
             )
             .await?;
+        let accounts = Accounts::new(
+            Duration::from_secs(config.limits.usage_kept_secs),
+            crate::budget::ShareLimits::from(&config.limits),
+        )
+        .with_max_depth(config.limits.max_depth)
+        .with_store(
+            store.clone(),
+            &node,
+            store.engine() == crate::store::Engine::Postgres,
+        );
+        let (accounts, bucket) = match &config.store.url {
+            Some(_) => {
+                let bucket = crate::objects::Bucket::connect(&config.store)
+                    .await
+                    .context("cannot open the object store")?;
+                tracing::info!(store = %bucket.url, "files in object storage");
+                (
+                    accounts.with_objects(bucket.clone(), store.clone()),
+                    Some(bucket),
+                )
+            }
+            None => (accounts, None),
+        };
         Ok(Shared {
+            bucket,
             held: Arc::new(tokio::sync::Semaphore::new(config.limits.held_budget())),
             // Several nodes share the penalties through PostgreSQL; one
             // node on its embedded SQLite keeps them in memory, where a
@@ -98,18 +124,7 @@ impl Shared {
             store: store.clone(),
             node: node.clone(),
             secret,
-            accounts: Arc::new(
-                Accounts::new(
-                    Duration::from_secs(config.limits.usage_kept_secs),
-                    crate::budget::ShareLimits::from(&config.limits),
-                )
-                .with_max_depth(config.limits.max_depth)
-                .with_store(
-                    store.clone(),
-                    &node,
-                    store.engine() == crate::store::Engine::Postgres,
-                ),
-            ),
+            accounts: Arc::new(accounts),
             transfers: Arc::new(tokio::sync::Semaphore::new(config.limits.max_transfers)),
             threads: Arc::new(tokio::sync::Semaphore::new(config.limits.max_threads)),
             cpu_threads: Arc::new(tokio::sync::Semaphore::new(config.limits.cpu_threads())),
@@ -173,6 +188,19 @@ pub async fn run_announced(
         Duration::from_secs(t.partial_max_age_secs),
         Duration::from_secs(t.sweep_interval_secs),
     ));
+    let objects_sweeper = shared.bucket.clone().map(|bucket| {
+        let s = &shared.config.store;
+        tokio::spawn(crate::objects::sweep::run(
+            shared.store.clone(),
+            bucket,
+            shared.accounts.clone(),
+            crate::objects::sweep::Ages {
+                grace: Duration::from_secs(s.trash_grace_secs),
+                stale: Duration::from_secs(s.stale_upload_secs),
+            },
+            Duration::from_secs(s.sweep_every_secs),
+        ))
+    });
     let revoker = tokio::spawn(crate::revoke::run(
         shared.store.clone(),
         shared.accounts.clone(),
@@ -293,6 +321,9 @@ pub async fn run_announced(
     }
     tracing::info!("shutting down: draining connections");
     sweeper.abort();
+    if let Some(s) = objects_sweeper {
+        s.abort();
+    }
     revoker.abort();
     bans.abort();
     announcements.abort();

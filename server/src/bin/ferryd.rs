@@ -31,6 +31,12 @@ struct Where {
     /// here. Also read from FERRY_DATABASE_URL.
     #[arg(long, global = true, env = "FERRY_DATABASE_URL")]
     database: Option<String>,
+    /// Where files live: s3://BUCKET/PREFIX for S3-compatible object
+    /// storage (overrides [store] url); endpoint, region and credentials
+    /// from [store] or AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY, never from here. Default: the root's disk.
+    #[arg(long, global = true, env = "FERRY_STORE_URL")]
+    store: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -139,6 +145,10 @@ fn load(at: &Where) -> anyhow::Result<Config> {
             anyhow::bail!("--database: give the password in FERRY_DATABASE_PASSWORD or [database] password_file, not on the command line (other users can read it there)");
         }
         config.database.url = Some(url.clone());
+    }
+    if let Some(url) = &at.store {
+        ferry_server::objects::parse_url(url)?;
+        config.store.url = Some(url.clone());
     }
     Ok(config)
 }

@@ -4,8 +4,10 @@
 //! lives where is in ARCHITECTURE.md ("State").
 
 pub mod bans;
+pub mod namespace;
 pub mod nodes;
 pub mod notify;
+pub mod object_uploads;
 pub mod quota;
 mod schema;
 pub mod spacing;

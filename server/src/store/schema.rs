@@ -144,6 +144,44 @@ const MIGRATIONS: &[Migration] = &[
         )
     ",
     },
+    Migration {
+        version: 9,
+        description: "the namespace of homes in object storage, its uploads and trash",
+        sql: "
+        CREATE TABLE entries (
+            owner TEXT NOT NULL,
+            path TEXT NOT NULL,
+            parent TEXT NOT NULL,
+            name TEXT NOT NULL,
+            is_dir BIGINT NOT NULL,
+            size BIGINT NOT NULL,
+            blob TEXT,
+            sha256 TEXT,
+            mtime BIGINT NOT NULL,
+            mode BIGINT NOT NULL,
+            PRIMARY KEY (owner, path)
+        );
+        CREATE INDEX entries_parent ON entries (owner, parent, name);
+        CREATE INDEX entries_blob ON entries (blob);
+        CREATE TABLE blob_trash (
+            blob TEXT PRIMARY KEY,
+            since BIGINT NOT NULL
+        );
+        CREATE TABLE object_uploads (
+            owner TEXT NOT NULL,
+            path TEXT NOT NULL,
+            blob TEXT NOT NULL,
+            upload_id TEXT NOT NULL,
+            size BIGINT NOT NULL,
+            part_size BIGINT NOT NULL,
+            parts TEXT NOT NULL,
+            done BIGINT NOT NULL,
+            state TEXT NOT NULL,
+            updated BIGINT NOT NULL,
+            PRIMARY KEY (owner, path)
+        )
+    ",
+    },
 ];
 
 /// The newest schema version this ferryd knows.

@@ -261,7 +261,7 @@ fn open(
 ) -> Result<(Opened, Option<[u8; 32]>, Option<[u8; 32]>), RemoteError> {
     let path = &spec.path;
     let io = |e| io_error(path, e);
-    let dir = account.home.dir();
+    let dir = account.home.disk()?.dir();
     let file = dir.open(path.to_relative()).map_err(io)?;
     let md = file.metadata().map_err(io)?;
     // std's File reads into spare capacity as it is; through cap-std's

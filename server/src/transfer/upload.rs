@@ -360,12 +360,13 @@ struct Opened {
 /// bytes) is hashed next, in steps.
 fn open(spec: &UploadSpec, account: &Arc<Account>) -> Result<Opened, RemoteError> {
     let path = &spec.path;
-    let dir = account.home.dir();
+    let home = account.home.disk()?;
+    let dir = home.dir();
     let Some(name) = path.file_name() else {
         return Err(RemoteError::new(ErrorKind::IsADirectory, "/"));
     };
-    account.home.check_depth(path)?;
-    let partials = account.home.partials().map_err(|e| io_error(path, e))?;
+    home.check_depth(path)?;
+    let partials = home.partials().map_err(|e| io_error(path, e))?;
     // With several nodes, an eager upload (one step, never resumed) takes
     // its path on this node only and writes a partial of its own: no
     // claim in the store, and no other node's upload can share its file.
