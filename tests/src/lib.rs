@@ -12,6 +12,7 @@ use ferry_tui::client::{connect, Client, ClientError, ConnectOptions, Security, 
 
 pub mod cluster;
 pub mod fixtures;
+pub mod objects;
 pub mod tmux;
 pub use cluster::Cluster;
 pub use fixtures::{Haproxy, HaproxyOptions, Postgres, TestDatabase};
@@ -67,6 +68,9 @@ pub struct Server {
     pub fingerprint: Option<String>,
     /// With `FERRY_TEST_DATABASE=postgres`: this server's own database.
     pub database: Option<TestDatabase>,
+    /// With `FERRY_TEST_STORE=s3`: the object store and this server's
+    /// prefix in it.
+    pub store: Option<objects::TestStore>,
     child: Child,
 }
 
@@ -86,9 +90,14 @@ impl Server {
         } else {
             format!("{extra}\n{TEST_CONFIG}")
         };
+        let store = objects::TestStore::for_server().filter(|_| !text.contains("[store]"));
+        let tables = store
+            .as_ref()
+            .map(|s| s.config(root.path()))
+            .unwrap_or_default();
         std::fs::write(
             &config,
-            format!("root = {:?}\n{text}", root.path().join("data")),
+            format!("root = {:?}\n{text}{tables}", root.path().join("data")),
         )
         .expect("write config");
         let database = TestDatabase::for_server();
@@ -108,6 +117,7 @@ impl Server {
             addr,
             fingerprint,
             database,
+            store,
             child,
         }
     }
@@ -181,6 +191,13 @@ impl Server {
 
     /// Runs the real `ferry` binary as `user` with `args`.
     pub fn ferry(&self, user: &str, password: &str, args: &[&str]) -> Output {
+        self.ferry_command(user, password, args)
+            .output()
+            .expect("run ferry")
+    }
+
+    /// The `ferry` command of [`Server::ferry`], to spawn (and kill).
+    pub fn ferry_command(&self, user: &str, password: &str, args: &[&str]) -> Command {
         let mut cmd = Command::new(bin("ferry"));
         cmd.args(["-s", &self.addr.to_string(), "-u", user])
             .args(self.trust_args())
@@ -190,7 +207,7 @@ impl Server {
             .env_remove("FERRY_SERVER")
             .env_remove("FERRY_ACCESS_KEY")
             .stdin(Stdio::null());
-        cmd.output().expect("run ferry")
+        cmd
     }
 
     /// Connection options for a user.

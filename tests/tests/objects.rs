@@ -1,0 +1,265 @@
+//! Homes in S3-compatible object storage, against a real SeaweedFS
+//! (`tests/src/objects.rs`): files live in the bucket and their names in
+//! the database, a cut upload resumes from its last part (on another node
+//! too, after a SIGKILL), a verified upload with the wrong bytes leaves
+//! nothing behind, the sweeper leaves no blob and no multipart upload, and
+//! a store that is down is a clear error that loses nothing.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use std::process::Stdio;
+
+use futures::SinkExt;
+use std::time::{Duration, Instant};
+
+use ferry_e2e::objects::{TestStore, S3};
+use ferry_e2e::raw::Raw;
+use ferry_e2e::{json_lines, stderr, write_random, Cluster, Postgres, Server};
+use ferry_proto::msg::{ClientMsg, Request, ServerMsg};
+use ferry_proto::{ErrorKind, Frame, Reply};
+
+const PW: &str = "pw-u";
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Small parts (the S3 minimum), a quick sweeper with no grace.
+const STORE: &str = "part_size_mib = 5\ntrash_grace_secs = 0\nsweep_every_secs = 1\n";
+
+/// A server whose homes are under a fresh prefix of `s3`.
+fn server(s3: S3, extra: &str) -> (Server, TestStore) {
+    let store = TestStore::new(s3);
+    let dir = tempfile::tempdir().unwrap();
+    let table = format!("{}{STORE}", store.config(dir.path()));
+    let s = Server::start_with(&format!("{extra}\n{table}"));
+    // The secret file must outlive the server's start only.
+    drop(dir);
+    (s, store)
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < DEADLINE, "{what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn files_live_in_the_bucket_and_names_in_the_database() {
+    let (s, store) = server(S3::start(), "");
+    s.add_user("u", PW, Some("100MiB"));
+    let local = tempfile::tempdir().unwrap();
+    let big = local.path().join("big.bin");
+    write_random(&big, 12 << 20, 1);
+    std::fs::write(local.path().join("small.txt"), b"hello").unwrap();
+    let ok = |args: &[&str]| {
+        let o = s.ferry("u", PW, args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        o
+    };
+    ok(&["mkdir", "docs"]);
+    ok(&["put", big.to_str().unwrap(), "docs/"]);
+    ok(&[
+        "put",
+        local.path().join("small.txt").to_str().unwrap(),
+        "docs/",
+    ]);
+    assert!(
+        !s.home("u").join("docs").exists(),
+        "nothing on the local disk"
+    );
+    assert_eq!(
+        store.s3.objects(&store.prefix).len(),
+        2,
+        "one blob per file"
+    );
+    assert!(store.s3.pending(&store.prefix).is_empty());
+    ok(&["mv", "docs", "d2"]);
+    let got = local.path().join("got.bin");
+    ok(&["get", "d2/big.bin", got.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&big).unwrap());
+    let ls = String::from_utf8_lossy(&ok(&["ls", "d2"]).stdout).to_string();
+    assert!(ls.contains("big.bin") && ls.contains("small.txt"), "{ls}");
+    let q = json_lines(&ok(&["--json", "quota"]));
+    assert_eq!(q[0]["used"], (12u64 << 20) + 5 + 4096);
+    ok(&["rm", "-r", "d2"]);
+    wait_until("the sweeper deletes the removed files' blobs", || {
+        store.s3.objects(&store.prefix).is_empty()
+    });
+}
+
+#[test]
+fn a_cut_upload_resumes_from_its_last_part() {
+    let (s, store) = server(S3::start(), "");
+    s.add_user("u", PW, None);
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("big.bin");
+    let size = 16 << 20;
+    write_random(&src, size, 2);
+    let mut put = s
+        .ferry_command(
+            "u",
+            PW,
+            &["put", src.to_str().unwrap(), "--limit-rate", "2MiB"],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Two parts (10 MiB) at 2 MiB/s, and some slack.
+    std::thread::sleep(Duration::from_secs(7));
+    put.kill().unwrap();
+    put.wait().unwrap();
+    assert_eq!(store.s3.pending(&store.prefix).len(), 1, "the upload waits");
+    let o = s.ferry("u", PW, &["--json", "put", src.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let resumed = json_lines(&o)[0]["resumed_from"].as_u64().unwrap();
+    assert!(
+        resumed >= 5 << 20 && resumed % (5 << 20) == 0,
+        "resumed from {resumed}: a part boundary"
+    );
+    let got = local.path().join("got.bin");
+    let o = s.ferry("u", PW, &["get", "big.bin", got.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&src).unwrap());
+    assert!(store.s3.pending(&store.prefix).is_empty());
+    assert_eq!(store.s3.objects(&store.prefix).len(), 1);
+}
+
+/// An upload whose bytes do not match the sender's SHA-256 is aborted:
+/// no name, no blob, no multipart upload left.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mismatched_upload_leaves_nothing() {
+    let (s, store) = server(S3::start(), "");
+    s.add_user("u", PW, None);
+    let mut raw = Raw::connect(&s).await;
+    raw.login("u", PW).await.unwrap();
+    let size = 6u64 << 20;
+    raw.send(&ClientMsg::Request {
+        id: 1,
+        req: Request::PutOpen {
+            transfer: 1,
+            path: "/x.bin".into(),
+            size,
+            mtime: 0,
+            mode: 0o644,
+            overwrite: false,
+            resume: true,
+            eager: false,
+        },
+    })
+    .await;
+    match raw.recv().await {
+        Some(ServerMsg::Response {
+            reply: Ok(Reply::PutReady { .. }),
+            ..
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+    raw.send(&ClientMsg::PutStart {
+        transfer: 1,
+        offset: 0,
+    })
+    .await;
+    let chunk = vec![7u8; 1 << 20];
+    for _ in 0..6 {
+        let data = Frame::Data {
+            transfer: 1,
+            data: chunk.clone().into(),
+        };
+        raw.wr.send(data).await.unwrap();
+    }
+    raw.send(&ClientMsg::TransferEnd {
+        transfer: 1,
+        sha256: [0; 32],
+    })
+    .await;
+    match raw.recv().await {
+        Some(ServerMsg::Response { reply: Err(e), .. }) => {
+            assert_eq!(e.kind, ErrorKind::IntegrityFailed, "{e}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let o = s.ferry("u", PW, &["ls", "/"]);
+    assert!(String::from_utf8_lossy(&o.stdout).trim().is_empty());
+    assert!(store.s3.pending(&store.prefix).is_empty(), "aborted");
+    wait_until("no blob is left", || {
+        store.s3.objects(&store.prefix).is_empty()
+    });
+}
+
+/// The store stopped: a listing still answers (the namespace is in the
+/// database), an upload is refused with a clear error and nothing
+/// appears; started again, the same upload works.
+#[test]
+fn a_store_that_is_down_is_a_clear_error() {
+    let (s, store) = server(S3::start_own("mini"), "");
+    s.add_user("u", PW, None);
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("f.bin");
+    write_random(&src, 3 << 20, 3);
+    store.s3.stop();
+    let o = s.ferry("u", PW, &["ls", "/"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = s.ferry("u", PW, &["put", src.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("object store is unavailable"),
+        "{}",
+        stderr(&o)
+    );
+    let o = s.ferry("u", PW, &["ls", "/"]);
+    assert!(String::from_utf8_lossy(&o.stdout).trim().is_empty());
+    store.s3.resume();
+    let o = s.ferry("u", PW, &["put", src.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// Two nodes behind HAProxy on one database and one bucket: node A is
+/// killed (SIGKILL) in the middle of an upload; the upload resumes through
+/// node B from A's last part and ends byte-identical.
+#[test]
+fn an_upload_cut_on_one_node_resumes_on_the_other() {
+    let store = TestStore::new(S3::start());
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!(
+        "heartbeat_ms = 200\nnode_expiry_secs = 2\n{}{STORE}",
+        store.config(dir.path())
+    );
+    let mut c = Cluster::start_on(Postgres::start(), 2, "", &database);
+    c.add_user("u", PW);
+    let local = tempfile::tempdir().unwrap();
+    let size = 16 << 20;
+    let src = local.path().join("big.bin");
+    write_random(&src, size, 4);
+    let mut put = c
+        .ferry_command(
+            c.via(0),
+            "u",
+            PW,
+            &["put", src.to_str().unwrap(), "--limit-rate", "2MiB"],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(7));
+    c.nodes[0].kill();
+    let _ = put.wait();
+    let o = c.ferry(c.via(1), "u", PW, &["--json", "put", src.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let resumed = json_lines(&o)[0]["resumed_from"].as_u64().unwrap();
+    assert!(
+        resumed >= 5 << 20 && resumed % (5 << 20) == 0,
+        "resumed from {resumed}: a part boundary A finished"
+    );
+    let got = local.path().join("got.bin");
+    let o = c.ferry(
+        c.via(1),
+        "u",
+        PW,
+        &["get", "big.bin", got.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&src).unwrap());
+    assert!(store.s3.pending(&store.prefix).is_empty());
+}
