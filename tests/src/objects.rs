@@ -19,8 +19,17 @@ pub fn seaweedfs_script() -> PathBuf {
 }
 
 fn script(args: &[&str]) -> Output {
-    Command::new("bash")
-        .arg(seaweedfs_script())
+    let mut cmd = Command::new("bash");
+    // Where `bash .ci/run` installs SeaweedFS, unless told otherwise.
+    if std::env::var_os("WEED").is_none() && std::env::var_os("SEAWEEDFS_VENV").is_none() {
+        if let Some(home) = std::env::var_os("HOME") {
+            let venv = Path::new(&home).join(".cache/ferry-ci/venv");
+            if venv.join("bin/weed").exists() {
+                cmd.env("SEAWEEDFS_VENV", venv);
+            }
+        }
+    }
+    cmd.arg(seaweedfs_script())
         .args(args)
         .stdin(Stdio::null())
         .output()
