@@ -263,3 +263,85 @@ fn an_upload_cut_on_one_node_resumes_on_the_other() {
     assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&src).unwrap());
     assert!(store.s3.pending(&store.prefix).is_empty());
 }
+
+/// A directory of 10,000 files renamed while another session lists it
+/// (in batches of 100) again and again, by its old and its new name:
+/// every listing shows all 10,000 or fails (gone, or "moved while
+/// listed"), never some of them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_directory_of_ten_thousand_files_moves_at_once() {
+    let (s, _store) = server(S3::start(), "");
+    s.add_user("u", PW, None);
+    let local = tempfile::tempdir().unwrap();
+    let tree = local.path().join("d");
+    std::fs::create_dir(&tree).unwrap();
+    for i in 0..10_000 {
+        std::fs::File::create(tree.join(format!("f{i:05}"))).unwrap();
+    }
+    let o = s.ferry("u", PW, &["put", "-r", tree.to_str().unwrap(), "/"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lister = s.client("u", PW).await.unwrap();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watch = {
+        let done = done.clone();
+        tokio::spawn(async move {
+            let (mut full, mut refused) = (0, 0);
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                for dir in ["/d", "/e"] {
+                    match lister.list(dir).await {
+                        Ok(all) => {
+                            assert_eq!(all.len(), 10_000, "{dir} listed half moved");
+                            full += 1;
+                        }
+                        Err(e) => {
+                            let kind = e.kind();
+                            assert!(
+                                matches!(kind, Some(ErrorKind::NotFound | ErrorKind::TooBusy)),
+                                "{e}"
+                            );
+                            refused += 1;
+                        }
+                    }
+                }
+            }
+            (full, refused)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let o = tokio::task::spawn_blocking({
+        let f = s.ferry_command("u", PW, &["mv", "d", "e"]);
+        move || {
+            let mut f = f;
+            f.output().unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (full, refused) = watch.await.unwrap();
+    assert!(
+        full >= 2 && refused >= 1,
+        "{full} full listings, {refused} refused"
+    );
+}
+
+/// One volume server of a replicated cluster killed: downloads go on
+/// from the other copy.
+#[test]
+fn downloads_go_on_with_a_volume_server_down() {
+    let s3 = S3::start_own("cluster");
+    let (s, store) = server(s3, "");
+    s.add_user("u", PW, None);
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("f.bin");
+    write_random(&src, 12 << 20, 5);
+    let o = s.ferry("u", PW, &["put", src.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    store.s3.kill("volume2");
+    let got = local.path().join("got.bin");
+    let o = s.ferry("u", PW, &["get", "f.bin", got.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&src).unwrap());
+}

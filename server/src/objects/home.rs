@@ -132,6 +132,10 @@ impl ObjectHome {
 
     /// Starts a listing of directory `path`, read in batches.
     pub fn listing(&self, path: &RemotePath) -> Result<Listing, RemoteError> {
+        let moves = self
+            .store
+            .wait(self.store.ns_moves(&self.user))
+            .map_err(|e| store_error(&e))?;
         match self.node(path)? {
             Some(n) if n.is_dir => Ok(Listing {
                 store: self.store.clone(),
@@ -139,6 +143,7 @@ impl ObjectHome {
                 dir: path.to_string(),
                 after: String::new(),
                 path: path.clone(),
+                moves,
             }),
             Some(_) => Err(RemoteError::new(ErrorKind::NotADirectory, path.to_string())),
             None => Err(RemoteError::new(ErrorKind::NotFound, path.to_string())),
@@ -281,19 +286,30 @@ pub struct Listing {
     dir: String,
     after: String,
     path: RemotePath,
+    /// The user's move counter when the listing began.
+    moves: i64,
 }
 
 impl Listing {
     /// The next batch of at most `n` entries, and whether more follow.
     pub fn next_batch(&mut self, n: usize) -> Result<(Vec<Entry>, bool), RemoteError> {
         let n = n.max(1);
-        let rows = self
-            .store
-            .wait(self.store.ns_list(&self.user, &self.dir, &self.after, n))
-            .map_err(|e| {
-                let _ = &self.path;
-                store_error(&e)
-            })?;
+        let (store, user) = (&self.store, &self.user);
+        let (rows, moves) = store
+            .wait(async {
+                let rows = store.ns_list(user, &self.dir, &self.after, n).await?;
+                Ok::<_, StoreError>((rows, store.ns_moves(user).await?))
+            })
+            .map_err(|e| store_error(&e))?;
+        if moves != self.moves {
+            return Err(RemoteError::new(
+                ErrorKind::TooBusy,
+                format!(
+                    "{}: names were moved while it was listed; list it again",
+                    self.path
+                ),
+            ));
+        }
         if let Some(last) = rows.last() {
             self.after = last.name.clone();
         }

@@ -154,7 +154,40 @@ fn chars(s: &str) -> i64 {
 /// Rows of `path` and everything below it.
 const SUBTREE: &str = "owner = $1 AND (path = $2 OR substr(path, 1, CAST($3 AS INTEGER)) = $4)";
 
+/// The counter of `owner`'s moves: bumped by every rename and removal of
+/// a tree, read by listings around each batch (see [`Store::ns_moves`]).
+fn moves_key(owner: &str) -> String {
+    format!("ns-moves/{owner}")
+}
+
+async fn bump_moves(tx: &mut Transaction<'static, Any>, owner: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO counters (name, value) VALUES ($1, 1)
+         ON CONFLICT (name) DO UPDATE SET value = counters.value + 1",
+    )
+    .bind(moves_key(owner))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 impl Store {
+    /// How many times `owner`'s names were moved or removed by the tree.
+    /// A listing reads it before it starts and after each batch: a batch
+    /// read after a move that committed meanwhile would mix the tree's old
+    /// and new names, so the listing is refused instead (the client lists
+    /// again), and nobody sees half of a directory that moved.
+    pub async fn ns_moves(&self, owner: &str) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT value FROM counters WHERE name = $1")
+            .bind(moves_key(owner))
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(match row {
+            Some(r) => r.try_get("value")?,
+            None => 0,
+        })
+    }
+
     /// A transaction holding `owner`'s namespace lock.
     async fn ns_tx(&self, owner: &str) -> Result<Transaction<'static, Any>, StoreError> {
         let mut tx = self.write_tx().await?;
@@ -307,6 +340,9 @@ impl Store {
             .bind(&prefix)
             .execute(&mut *tx)
             .await?;
+        if found.is_dir {
+            bump_moves(&mut tx, owner).await?;
+        }
         tx.commit().await?;
         Ok(freed)
     }
@@ -374,6 +410,7 @@ impl Store {
         .bind(name_of(to))
         .execute(&mut *tx)
         .await?;
+        bump_moves(&mut tx, owner).await?;
         tx.commit().await?;
         Ok(replaced)
     }
