@@ -345,3 +345,122 @@ fn downloads_go_on_with_a_volume_server_down() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&src).unwrap());
 }
+
+/// The store lost in the middle of an upload: the client fails with the
+/// store's reason; once the store is back, the same put resumes from a
+/// part boundary and ends byte-identical.
+#[test]
+fn a_store_lost_mid_upload_keeps_the_upload_resumable() {
+    let (s, store) = server(S3::start_own("mini"), "");
+    s.add_user("u", PW, None);
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("big.bin");
+    write_random(&src, 16 << 20, 6);
+    let put = s
+        .ferry_command(
+            "u",
+            PW,
+            &["put", src.to_str().unwrap(), "--limit-rate", "2MiB"],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(7));
+    store.s3.stop();
+    let o = put.wait_with_output().unwrap();
+    assert!(
+        !o.status.success(),
+        "the put cannot finish without the store"
+    );
+    store.s3.resume();
+    let o = s.ferry("u", PW, &["--json", "put", src.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let resumed = json_lines(&o)[0]["resumed_from"].as_u64().unwrap();
+    assert!(
+        resumed >= 5 << 20 && resumed % (5 << 20) == 0,
+        "resumed from {resumed}"
+    );
+    let got = local.path().join("got.bin");
+    let o = s.ferry("u", PW, &["get", "big.bin", got.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&src).unwrap());
+}
+
+/// An upload abandoned after some parts is aborted by the sweeper once
+/// stale: no multipart upload and no blob are left, and its bytes no
+/// longer count.
+#[test]
+fn the_sweeper_aborts_abandoned_uploads() {
+    let store = TestStore::new(S3::start());
+    let dir = tempfile::tempdir().unwrap();
+    let table = format!("{}{STORE}stale_upload_secs = 9\n", store.config(dir.path()));
+    let s = Server::start_with(&table);
+    s.add_user("u", PW, None);
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("big.bin");
+    write_random(&src, 16 << 20, 8);
+    let mut put = s
+        .ferry_command(
+            "u",
+            PW,
+            &["put", src.to_str().unwrap(), "--limit-rate", "2MiB"],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(7));
+    put.kill().unwrap();
+    put.wait().unwrap();
+    assert_eq!(store.s3.pending(&store.prefix).len(), 1);
+    // stale_upload_secs is 9 in this server's config (above): later
+    // sweeps abort it.
+    wait_until("the sweeper aborts the abandoned upload", || {
+        store.s3.pending(&store.prefix).is_empty()
+    });
+    assert!(store.s3.objects(&store.prefix).is_empty());
+    let q = json_lines(&s.ferry("u", PW, &["--json", "quota"]));
+    assert_eq!(q[0]["used"], 0, "{q:?}");
+}
+
+/// Two nodes on one database and one bucket: two 12 MiB uploads of one
+/// user through different nodes at once, under a 20 MiB quota: exactly
+/// one fits.
+#[test]
+fn the_quota_holds_across_nodes() {
+    let store = TestStore::new(S3::start());
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("{}{STORE}", store.config(dir.path()));
+    let c = Cluster::start_on(Postgres::start(), 2, "", &database);
+    c.add_user("u", PW);
+    let o = c.ferryd(&["user", "quota", "u", "20MiB"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let local = tempfile::tempdir().unwrap();
+    let (a, b) = (local.path().join("a.bin"), local.path().join("b.bin"));
+    write_random(&a, 12 << 20, 9);
+    write_random(&b, 12 << 20, 10);
+    let puts: Vec<_> = [(0, &a), (1, &b)]
+        .into_iter()
+        .map(|(i, f)| {
+            c.ferry_command(c.via(i), "u", PW, &["put", f.to_str().unwrap()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<_> = puts
+        .into_iter()
+        .map(|p| p.wait_with_output().unwrap())
+        .collect();
+    let ok = outs.iter().filter(|o| o.status.success()).count();
+    assert_eq!(
+        ok,
+        1,
+        "exactly one fits: {:?}",
+        outs.iter().map(stderr).collect::<Vec<_>>()
+    );
+    let refused = outs.iter().find(|o| !o.status.success()).unwrap();
+    assert!(stderr(refused).contains("quota"), "{}", stderr(refused));
+}
