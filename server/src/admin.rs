@@ -60,7 +60,9 @@ pub async fn add(
     }
     let password = read_new_password(name)?;
     let home = config.home_of(name);
-    crate::users::make_home(&home)?;
+    if config.store.url.is_none() {
+        crate::users::make_home(&home)?;
+    }
     store
         .add_user(
             name,
@@ -70,7 +72,10 @@ pub async fn add(
             },
         )
         .await?;
-    eprintln!("added user {name} (home {})", home.display());
+    match &config.store.url {
+        Some(url) => eprintln!("added user {name} (files in {url}/{name})"),
+        None => eprintln!("added user {name} (home {})", home.display()),
+    }
     Ok(())
 }
 
@@ -143,7 +148,7 @@ pub async fn list(store: &Store, config: &Config) -> anyhow::Result<()> {
         "USER", "QUOTA", "USED", "ENTRIES", "MAX"
     );
     for (name, rec) in store.users().await? {
-        let (used, entries) = match Home::open(&config.home_of(&name)).and_then(|h| h.usage()) {
+        let (used, entries) = match measure(store, config, &name).await {
             Ok(u) => (format_size(u.bytes), u.entries.to_string()),
             Err(_) => ("?".into(), "?".into()),
         };
@@ -153,6 +158,24 @@ pub async fn list(store: &Store, config: &Config) -> anyhow::Result<()> {
         println!("{name:<20} {quota:>12} {used:>12} {entries:>10} {max:>10}");
     }
     Ok(())
+}
+
+/// What a user's home holds: her home on disk walked, or her namespace
+/// in the database summed (files in object storage).
+async fn measure(
+    store: &Store,
+    config: &Config,
+    name: &str,
+) -> anyhow::Result<crate::ledger::Cost> {
+    if config.store.url.is_some() {
+        return Ok(store.ns_usage(name).await?);
+    }
+    let home = config.home_of(name);
+    Ok(
+        tokio::task::spawn_blocking(move || Home::open(&home).and_then(|h| h.usage()))
+            .await
+            .context("the walk stopped")??,
+    )
 }
 
 /// One user's line of `ferryd check`.
@@ -204,10 +227,8 @@ pub async fn check(
             );
             continue;
         }
-        let home = config.home_of(&name);
-        let disk = tokio::task::spawn_blocking(move || Home::open(&home).and_then(|h| h.usage()))
+        let disk = measure(store, config, &name)
             .await
-            .context("the walk stopped")?
             .with_context(|| format!("cannot measure the home of {name}"))?;
         let status = match stored {
             Some(u) if u.0 == disk => Checked::Same,

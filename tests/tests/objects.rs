@@ -81,6 +81,11 @@ fn files_live_in_the_bucket_and_names_in_the_database() {
     assert!(ls.contains("big.bin") && ls.contains("small.txt"), "{ls}");
     let q = json_lines(&ok(&["--json", "quota"]));
     assert_eq!(q[0]["used"], (12u64 << 20) + 5 + 4096);
+    // ferryd measures the namespace, not a home on disk.
+    let o = s.ferryd(&["user", "list"], "");
+    let list = String::from_utf8_lossy(&o.stdout).to_string();
+    let line = list.lines().find(|l| l.starts_with("u ")).unwrap_or_default();
+    assert!(line.split_whitespace().any(|w| w == "3"), "3 entries: {list}");
     ok(&["rm", "-r", "d2"]);
     wait_until("the sweeper deletes the removed files' blobs", || {
         store.s3.objects(&store.prefix).is_empty()
