@@ -53,7 +53,8 @@ fn app() -> App {
             e("report final.pdf", EntryKind::File, 5 << 20),
             e("video.mkv", EntryKind::File, 3 << 30),
             e(".git", EntryKind::Dir, 4096),
-        ]),
+        ]
+        .into()),
     });
     a.update(Action::Connected {
         label: "alice@files.example:7272".into(),
@@ -148,7 +149,7 @@ fn connect_form_with_an_error() {
     let mut a = App::new(PathBuf::from("/home/me"), Rect::new(0, 0, 100, 30));
     a.update(Action::LocalListed {
         generation: 0,
-        result: Ok(vec![e("file.txt", EntryKind::File, 10)]),
+        result: Ok(vec![e("file.txt", EntryKind::File, 10)].into()),
     });
     a.ask_connect(ConnectForm {
         server: "files.example:7272".into(),
@@ -203,7 +204,8 @@ fn wide_and_control_characters() {
                 EntryKind::File,
                 7,
             ),
-        ]),
+        ]
+        .into()),
     });
     a.update(key(KeyCode::Down));
     let screen = draw(&a);

@@ -8,6 +8,7 @@ use crossterm::event::{KeyEvent, MouseEvent};
 use ferry_proto::msg::Entry;
 use ferry_proto::RemotePath;
 
+use super::listing::{Listing, Order};
 use super::pane::Side;
 use crate::client::{ConnectOptions, ServerIdentity};
 use crate::transfer::TransferEvent;
@@ -27,8 +28,8 @@ pub enum Action {
     LocalListed {
         /// Which listing (stale ones are ignored).
         generation: u64,
-        /// Its entries, or why not.
-        result: Result<Vec<Entry>, String>,
+        /// Its entries (sorted as asked), or why not.
+        result: Result<Listing, String>,
     },
     /// The local directory changed on disk.
     LocalChanged(PathBuf),
@@ -38,8 +39,17 @@ pub enum Action {
         generation: u64,
         /// Entries.
         entries: Vec<Entry>,
-        /// The last batch.
+        /// The last batch: the pane sorts what it has (fine for small
+        /// listings; the runtime ends with [`Action::RemoteListed`]).
         done: bool,
+    },
+    /// A remote listing ended: all of it, sorted off the UI thread; it
+    /// replaces the batches shown while it streamed in.
+    RemoteListed {
+        /// Which listing (stale ones are ignored).
+        generation: u64,
+        /// Every entry.
+        listing: Listing,
     },
     /// A remote listing failed.
     RemoteListFailed {
@@ -108,6 +118,8 @@ pub enum Effect {
         path: PathBuf,
         /// Tag.
         generation: u64,
+        /// The order to sort it in (where it is read).
+        order: Order,
     },
     /// List a remote directory; batches come back tagged with `generation`.
     ListRemote {
@@ -115,6 +127,8 @@ pub enum Effect {
         path: RemotePath,
         /// Tag.
         generation: u64,
+        /// The order to sort it in once complete (off the UI thread).
+        order: Order,
     },
     /// Ask for the quota.
     Quota,

@@ -1,7 +1,7 @@
 //! The one App state and `update`, which turns actions into state changes
 //! and effects. No I/O and no terminal here: everything is testable.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
@@ -22,6 +22,8 @@ use super::prompts::{
 use super::queue::{JobState, Queue};
 use super::text::{edit_line, Back};
 use crate::transfer::Direction;
+
+mod browse;
 
 /// The connection as the UI sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -204,56 +206,6 @@ impl App {
         });
     }
 
-    fn open_local(&mut self, dir: PathBuf) -> Effect {
-        let at_root = dir.parent().is_none();
-        let path = dir.display().to_string();
-        if path == self.local.path && !self.local.entries.is_empty() {
-            // A refresh: the old entries stay, usable (marks included),
-            // until the new listing replaces them whole.
-            self.local.loading = true;
-            if self.local.pending.is_none() {
-                self.local.pending = self.local.current().map(|e| e.name.clone());
-            }
-        } else {
-            self.local.begin(path, at_root);
-        }
-        self.local_dir = dir.clone();
-        self.local_generation += 1;
-        Effect::ListLocal {
-            path: dir,
-            generation: self.local_generation,
-        }
-    }
-
-    fn open_remote(&mut self, dir: RemotePath) -> Vec<Effect> {
-        if !matches!(self.link, Link::Online(_)) {
-            return vec![];
-        }
-        self.remote_generation += 1;
-        self.remote.begin(dir.to_string(), dir.is_root());
-        self.remote_dir = dir.clone();
-        vec![
-            Effect::ListRemote {
-                path: dir,
-                generation: self.remote_generation,
-            },
-            Effect::Quota,
-        ]
-    }
-
-    fn refresh(&mut self, side: Side) -> Vec<Effect> {
-        match side {
-            Side::Local => {
-                let dir = self.local_dir.clone();
-                vec![self.open_local(dir)]
-            }
-            Side::Remote => {
-                let dir = self.remote_dir.clone();
-                self.open_remote(dir)
-            }
-        }
-    }
-
     /// The directory a pane shows, as a path string for effects.
     pub fn dir_of(&self, side: Side) -> String {
         match side {
@@ -286,63 +238,11 @@ impl App {
                 vec![]
             }
             Action::Tick(now) => self.tick(now),
-            Action::LocalListed { generation, result } => {
-                // Only the newest listing counts: older ones in flight
-                // would add their entries again.
-                if generation == self.local_generation {
-                    match result {
-                        Err(e) if self.link_was_no_dir(Side::Local) => {
-                            return self.back_from_link(Side::Local, e);
-                        }
-                        Ok(entries) => {
-                            self.entered_link = None;
-                            // A local listing arrives whole; marks on names
-                            // that are gone go with them.
-                            self.local.entries.clear();
-                            self.local.extend(entries, true);
-                            let p = &mut self.local;
-                            let names: std::collections::HashSet<&str> =
-                                p.entries.iter().map(|e| e.name.as_str()).collect();
-                            p.marked.retain(|n| names.contains(n.as_str()));
-                        }
-                        Err(e) => {
-                            self.local.fail(e.clone());
-                            self.error(e);
-                        }
-                    }
-                }
-                vec![]
-            }
-            Action::LocalChanged(dir) => {
-                // Re-list unless a listing is already on its way.
-                if dir == self.local_dir && !self.local.loading {
-                    return self.refresh(Side::Local);
-                }
-                vec![]
-            }
-            Action::RemoteBatch {
-                generation,
-                entries,
-                done,
-            } => {
-                if generation == self.remote_generation {
-                    if done && self.link_was_no_dir(Side::Remote) {
-                        self.entered_link = None;
-                    }
-                    self.remote.extend(entries, done);
-                }
-                vec![]
-            }
-            Action::RemoteListFailed { generation, error } => {
-                if generation == self.remote_generation {
-                    if self.link_was_no_dir(Side::Remote) {
-                        return self.back_from_link(Side::Remote, error);
-                    }
-                    self.remote.fail(error.clone());
-                    self.error(error);
-                }
-                vec![]
-            }
+            Action::LocalListed { .. }
+            | Action::LocalChanged(_)
+            | Action::RemoteBatch { .. }
+            | Action::RemoteListed { .. }
+            | Action::RemoteListFailed { .. } => self.on_listing(action),
             Action::Quota { used, limit } => {
                 self.quota = Some((used, limit));
                 vec![]
@@ -793,90 +693,6 @@ impl App {
         p.anchor = Some(anchor);
         p.scroll_into_view(h);
         vec![]
-    }
-
-    fn enter(&mut self, side: Side) -> Vec<Effect> {
-        let p = self.pane(side);
-        if p.is_parent_row(p.cursor) {
-            return self.go_up(side);
-        }
-        let Some(e) = p.current() else { return vec![] };
-        if e.kind != EntryKind::Dir && e.kind != EntryKind::Symlink {
-            return vec![];
-        }
-        let name = e.name.clone();
-        // A link opens if it leads to a directory; if not, the pane comes
-        // back here (see `back_from_link`).
-        self.entered_link = (e.kind == EntryKind::Symlink).then(|| (side, name.clone()));
-        match side {
-            Side::Local => {
-                let dir = self.local_dir.join(&name);
-                vec![self.open_local(dir)]
-            }
-            Side::Remote => match self.remote_dir.child(&name) {
-                Ok(dir) => self.open_remote(dir),
-                Err(e) => {
-                    self.error(e.to_string());
-                    vec![]
-                }
-            },
-        }
-    }
-
-    fn go_up(&mut self, side: Side) -> Vec<Effect> {
-        match side {
-            Side::Local => {
-                let Some(parent) = self.local_dir.parent().map(Path::to_path_buf) else {
-                    return vec![];
-                };
-                let came_from = self
-                    .local_dir
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned());
-                let fx = vec![self.open_local(parent)];
-                if let Some(name) = came_from {
-                    self.pending_select(Side::Local, name);
-                }
-                fx
-            }
-            Side::Remote => {
-                if self.remote_dir.is_root() {
-                    return vec![];
-                }
-                let came_from = self.remote_dir.file_name().map(str::to_string);
-                let fx = self.open_remote(self.remote_dir.parent());
-                if let Some(name) = came_from {
-                    self.pending_select(Side::Remote, name);
-                }
-                fx
-            }
-        }
-    }
-
-    /// After going up, put the cursor on the directory we came from once
-    /// it shows up in the listing.
-    fn pending_select(&mut self, side: Side, name: String) {
-        self.pane_mut(side).pending = Some(name);
-    }
-
-    /// The listing that failed on `side` was of a link just entered.
-    fn link_was_no_dir(&self, side: Side) -> bool {
-        self.entered_link.as_ref().is_some_and(|(s, _)| *s == side)
-    }
-
-    /// A link entered on `side` could not be listed (it leads to a file,
-    /// or nowhere): back to the directory it is in, cursor on it.
-    fn back_from_link(&mut self, side: Side, error: String) -> Vec<Effect> {
-        let Some((_, name)) = self.entered_link.take() else {
-            return vec![];
-        };
-        let fx = self.go_up(side);
-        self.pending_select(side, name.clone());
-        self.error(format!(
-            "{}: the link leads to no directory ({error}); F5 copies what it points to",
-            crate::display::escape(&name)
-        ));
-        fx
     }
 
     fn copy(&mut self) -> Vec<Effect> {

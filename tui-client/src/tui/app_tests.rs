@@ -55,7 +55,8 @@ pub(super) fn app() -> App {
         fx,
         vec![Effect::ListLocal {
             path: PathBuf::from("/home/me"),
-            generation: 1
+            generation: 1,
+            order: Default::default()
         }]
     );
     a.update(Action::LocalListed {
@@ -65,7 +66,8 @@ pub(super) fn app() -> App {
             e("b.txt", EntryKind::File, 200),
             e("c.txt", EntryKind::File, 300),
             e("pics", EntryKind::Dir, 4096),
-        ]),
+        ]
+        .into()),
     });
     let fx = a.update(Action::Connected {
         label: "me@host:7272".into(),
@@ -106,19 +108,21 @@ fn navigation_and_opening_directories() {
         fx,
         vec![Effect::ListLocal {
             path: PathBuf::from("/home/me/pics"),
-            generation: 2
+            generation: 2,
+            order: Default::default()
         }]
     );
     a.update(Action::LocalListed {
         generation: 2,
-        result: Ok(vec![]),
+        result: Ok(vec![].into()),
     });
     let fx = a.update(key(KeyCode::Backspace));
     assert_eq!(
         fx,
         vec![Effect::ListLocal {
             path: PathBuf::from("/home/me"),
-            generation: 3
+            generation: 3,
+            order: Default::default()
         }]
     );
     a.update(key(KeyCode::Tab));
@@ -237,7 +241,8 @@ fn mouse_click_drag_ctrl_click_double_click_and_wheel() {
         fx,
         vec![Effect::ListLocal {
             path: PathBuf::from("/home/me/pics"),
-            generation: 2
+            generation: 2,
+            order: Default::default()
         }]
     );
     // The wheel scrolls a long listing.
@@ -246,7 +251,7 @@ fn mouse_click_drag_ctrl_click_double_click_and_wheel() {
         .collect();
     a.update(Action::LocalListed {
         generation: 2,
-        result: Ok(many),
+        result: Ok(many.into()),
     });
     a.update(mouse(
         MouseEventKind::ScrollDown,
@@ -358,7 +363,8 @@ fn copy_with_conflicts_asks_and_applies_to_all() {
         result: Ok(vec![
             e("b.txt", EntryKind::File, 1),
             e("remote.bin", EntryKind::File, 1),
-        ]),
+        ]
+        .into()),
     });
     a.update(key(KeyCode::F(5)));
     a.update(key(KeyCode::Char('a')));

@@ -245,7 +245,8 @@ fn counts_and_sizes_say_what_they_mean() {
             e("dir", EntryKind::Dir, 4096),
             e("f", EntryKind::File, 10),
             e(".hidden", EntryKind::File, 5),
-        ]),
+        ]
+        .into()),
     });
     a.update(key(KeyCode::Char('+')));
     assert_eq!(
@@ -266,7 +267,7 @@ fn a_big_copy_is_one_job() {
         .collect();
     a.update(Action::LocalListed {
         generation: 1,
-        result: Ok(many),
+        result: Ok(many.into()),
     });
     a.update(key(KeyCode::Char('+')));
     let fx = a.update(key(KeyCode::F(5)));

@@ -43,10 +43,7 @@ fn marked_links_add_no_size() {
     let mut a = app();
     a.update(Action::LocalListed {
         generation: 1,
-        result: Ok(vec![
-            e("f", EntryKind::File, 10),
-            e("l", EntryKind::Symlink, 7),
-        ]),
+        result: Ok(vec![e("f", EntryKind::File, 10), e("l", EntryKind::Symlink, 7)].into()),
     });
     a.update(key(KeyCode::Char('+')));
     assert_eq!(a.local.marked_summary(), (2, 10));
@@ -94,11 +91,15 @@ fn a_link_to_a_file_sends_the_pane_back_with_the_cursor_on_it() {
         result: Ok(vec![
             e("a.txt", EntryKind::File, 1),
             e("to-file", EntryKind::Symlink, 5),
-        ]),
+        ]
+        .into()),
     });
     a.local.select_name("to-file");
     let fx = a.update(key(KeyCode::Enter));
-    let [Effect::ListLocal { path, generation }] = &fx[..] else {
+    let [Effect::ListLocal {
+        path, generation, ..
+    }] = &fx[..]
+    else {
         panic!("{fx:?}")
     };
     assert_eq!(path, &PathBuf::from("/home/me/to-file"));
@@ -106,7 +107,10 @@ fn a_link_to_a_file_sends_the_pane_back_with_the_cursor_on_it() {
         generation: *generation,
         result: Err("/home/me/to-file: Not a directory (os error 20)".into()),
     });
-    let [Effect::ListLocal { path, generation }] = &fx[..] else {
+    let [Effect::ListLocal {
+        path, generation, ..
+    }] = &fx[..]
+    else {
         panic!("{fx:?}")
     };
     assert_eq!(path, &PathBuf::from("/home/me"));
@@ -120,7 +124,8 @@ fn a_link_to_a_file_sends_the_pane_back_with_the_cursor_on_it() {
         result: Ok(vec![
             e("a.txt", EntryKind::File, 1),
             e("to-file", EntryKind::Symlink, 5),
-        ]),
+        ]
+        .into()),
     });
     assert_eq!(a.local.path, "/home/me");
     assert_eq!(cursor_name(&a, Side::Local), "to-file");

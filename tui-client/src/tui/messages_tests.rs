@@ -90,10 +90,7 @@ fn the_delete_dialog_gives_a_directory_no_byte_figure() {
     let mut a = app();
     a.update(Action::LocalListed {
         generation: 1,
-        result: Ok(vec![
-            e("tree", EntryKind::Dir, 4096),
-            e("f", EntryKind::File, 10),
-        ]),
+        result: Ok(vec![e("tree", EntryKind::Dir, 4096), e("f", EntryKind::File, 10)].into()),
     });
     a.local.select_name("tree");
     a.update(key(KeyCode::F(8)));

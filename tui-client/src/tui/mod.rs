@@ -14,6 +14,8 @@ pub mod form;
 pub mod help;
 pub mod jobs;
 pub mod layout;
+pub mod listing;
+pub mod marks;
 pub mod mouse;
 pub mod pane;
 pub mod prompts;
@@ -31,7 +33,11 @@ mod habits_tests;
 #[cfg(test)]
 mod links_tests;
 #[cfg(test)]
+mod listing_tests;
+#[cfg(test)]
 mod messages_tests;
+#[cfg(test)]
+mod scale_probe;
 
 use std::io::Write;
 use std::path::PathBuf;

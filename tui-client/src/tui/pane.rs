@@ -1,9 +1,10 @@
 //! One file pane: a directory's entries, the cursor, marks, sorting,
 //! hidden files and the filter. Pure state, no I/O: the runtime fills it.
 
-use std::collections::HashSet;
+use ferry_proto::msg::Entry;
 
-use ferry_proto::msg::{Entry, EntryKind};
+use super::listing::{self, Listing, Order};
+use super::marks::Marks;
 
 /// Which pane.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -52,12 +53,15 @@ pub struct Pane {
     /// Indices into `entries` that are shown (hidden files and the filter
     /// applied); the parent row, when present, is not in here.
     view: Vec<usize>,
+    /// Entries not shown because they are hidden (dot files), counted when
+    /// `view` is made so a frame need not walk every entry.
+    hidden: usize,
     /// Cursor row (0 is the parent row when there is one).
     pub cursor: usize,
     /// First row shown.
     pub offset: usize,
     /// Marked names.
-    pub marked: HashSet<String>,
+    pub marked: Marks,
     /// Where a Shift-selection started.
     pub anchor: Option<usize>,
     /// Sort order.
@@ -87,9 +91,10 @@ impl Pane {
             at_root: true,
             entries: Vec::new(),
             view: Vec::new(),
+            hidden: 0,
             cursor: 0,
             offset: 0,
-            marked: HashSet::new(),
+            marked: Marks::default(),
             anchor: None,
             sort: SortKey::Name,
             reverse: false,
@@ -115,8 +120,9 @@ impl Pane {
         }
         self.path = path;
         self.at_root = at_root;
-        self.entries.clear();
+        listing::free_elsewhere(std::mem::take(&mut self.entries));
         self.view.clear();
+        self.hidden = 0;
         self.loading = true;
         self.error = None;
         self.anchor = None;
@@ -124,26 +130,60 @@ impl Pane {
 
     /// Adds a batch of entries (a huge directory arrives in several).
     /// While a listing streams in, batches are only appended (cheap, so a
-    /// directory of 100,000 entries never stalls the UI); the one sort
-    /// happens when the last batch arrives.
+    /// directory of 100,000 entries never stalls the UI; the work is that
+    /// of the batch, not of all entries so far); `done` sorts them all
+    /// here, which suits small listings: a big one ends with
+    /// [`Pane::install`] of a listing sorted elsewhere.
     pub fn extend(&mut self, batch: Vec<Entry>, done: bool) {
-        let cursor_name = self
-            .pending
-            .clone()
-            .or_else(|| self.current().map(|e| e.name.clone()));
-        self.entries.extend(batch);
         if done {
+            let cursor_name = self
+                .pending
+                .take()
+                .or_else(|| self.current().map(|e| e.name.clone()));
+            self.entries.extend(batch);
             self.loading = false;
             self.resort();
+            if let Some(name) = cursor_name {
+                self.select_name(&name);
+            }
         } else {
-            self.refilter();
+            // Appending leaves every shown row where it was: only a
+            // pending name (which may still come) can move the cursor.
+            let from = self.entries.len();
+            self.entries.extend(batch);
+            let first_new_row = self.len();
+            self.append_view(from);
+            if let Some(name) = self.pending.clone() {
+                if let Some(i) = self.view[first_new_row - self.parent_rows()..]
+                    .iter()
+                    .position(|&k| self.entries[k].name == name)
+                {
+                    self.cursor = first_new_row + i;
+                }
+            }
         }
+        self.clamp();
+    }
+
+    /// Replaces the entries with a whole listing (sorted off the UI thread
+    /// unless the order changed meanwhile); the cursor stays on its entry
+    /// (or goes to the pending one), marks of names that are gone go.
+    pub fn install(&mut self, listing: Listing) {
+        let cursor_name = self
+            .pending
+            .take()
+            .or_else(|| self.current().map(|e| e.name.clone()));
+        listing::free_elsewhere(std::mem::replace(&mut self.entries, listing.entries));
+        self.loading = false;
+        self.error = None;
+        if listing.order == Some(self.order()) {
+            self.refilter();
+        } else {
+            self.resort();
+        }
+        self.marked.keep_listed(&self.entries);
         if let Some(name) = cursor_name {
             self.select_name(&name);
-        }
-        // Until the listing ends, a pending name may still come.
-        if done {
-            self.pending = None;
         }
         self.clamp();
     }
@@ -184,56 +224,45 @@ impl Pane {
         self.row(self.cursor)
     }
 
+    /// The sort order.
+    pub fn order(&self) -> Order {
+        Order {
+            key: self.sort,
+            reverse: self.reverse,
+        }
+    }
+
     /// Re-sorts and re-filters after a change of order, filter or entries.
     pub fn resort(&mut self) {
-        let dir_last = |e: &Entry| e.kind != EntryKind::Dir;
-        match self.sort {
-            // Lowercased once per entry, not once per comparison.
-            SortKey::Name => self
-                .entries
-                .sort_by_cached_key(|e| (dir_last(e), e.name.to_lowercase())),
-            SortKey::Size => self.entries.sort_by(|a, b| {
-                dir_last(a)
-                    .cmp(&dir_last(b))
-                    .then(b.size.cmp(&a.size))
-                    .then_with(|| a.name.cmp(&b.name))
-            }),
-            SortKey::Time => self.entries.sort_by(|a, b| {
-                dir_last(a)
-                    .cmp(&dir_last(b))
-                    .then(b.mtime.cmp(&a.mtime))
-                    .then_with(|| a.name.cmp(&b.name))
-            }),
-        }
-        if self.reverse {
-            // Reverse within directories and within files.
-            let dirs = self
-                .entries
-                .iter()
-                .take_while(|e| e.kind == EntryKind::Dir)
-                .count();
-            self.entries[..dirs].reverse();
-            self.entries[dirs..].reverse();
-        }
+        let order = self.order();
+        listing::sort(&mut self.entries, order);
         self.refilter();
     }
 
     /// Recomputes which entries show (hidden files, filter) without sorting.
     fn refilter(&mut self) {
-        let needle = self.filter.as_ref().map(|f| f.to_lowercase());
-        self.view = self
-            .entries
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| self.show_hidden || !e.name.starts_with('.'))
-            .filter(|(_, e)| {
-                needle
-                    .as_ref()
-                    .is_none_or(|n| e.name.to_lowercase().contains(n.as_str()))
-            })
-            .map(|(i, _)| i)
-            .collect();
+        self.view.clear();
+        self.hidden = 0;
+        self.append_view(0);
         self.clamp();
+    }
+
+    /// Adds the entries from index `from` on to the shown ones (hidden
+    /// files and the filter applied).
+    fn append_view(&mut self, from: usize) {
+        let needle = self.filter.as_ref().map(|f| f.to_lowercase());
+        for (i, e) in self.entries.iter().enumerate().skip(from) {
+            if !self.show_hidden && e.name.starts_with('.') {
+                self.hidden += 1;
+                continue;
+            }
+            if needle
+                .as_ref()
+                .is_none_or(|n| e.name.to_lowercase().contains(n.as_str()))
+            {
+                self.view.push(i);
+            }
+        }
     }
 
     fn clamp(&mut self) {
@@ -262,9 +291,9 @@ impl Pane {
 
     /// Moves the cursor to the entry called `name`, if shown; true if so.
     pub fn select_name(&mut self, name: &str) -> bool {
-        match (0..self.len()).find(|&r| self.row(r).is_some_and(|e| e.name == name)) {
-            Some(row) => {
-                self.cursor = row;
+        match self.view.iter().position(|&k| self.entries[k].name == name) {
+            Some(i) => {
+                self.cursor = self.parent_rows() + i;
                 true
             }
             None => false,
@@ -273,14 +302,7 @@ impl Pane {
 
     /// Entries not shown because they are hidden (dot files).
     pub fn hidden_count(&self) -> usize {
-        if self.show_hidden {
-            0
-        } else {
-            self.entries
-                .iter()
-                .filter(|e| e.name.starts_with('.'))
-                .count()
-        }
+        self.hidden
     }
 
     /// Moves the cursor by `delta` rows (clamped).
@@ -316,12 +338,16 @@ impl Pane {
         self.offset = self.offset.min(max_offset);
     }
 
+    /// The index into `entries` of a row; `None` for the parent row.
+    fn index(&self, row: usize) -> Option<usize> {
+        let i = row.checked_sub(self.parent_rows())?;
+        self.view.get(i).copied()
+    }
+
     /// Toggles the mark on a row (the parent row cannot be marked).
     pub fn toggle(&mut self, row: usize) {
-        if let Some(name) = self.row(row).map(|e| e.name.clone()) {
-            if !self.marked.remove(&name) {
-                self.marked.insert(name);
-            }
+        if let Some(k) = self.index(row) {
+            self.marked.toggle(&self.entries[k]);
         }
     }
 
@@ -329,8 +355,8 @@ impl Pane {
     pub fn mark_range(&mut self, a: usize, b: usize) {
         let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
         for row in lo..=hi.min(self.len().saturating_sub(1)) {
-            if let Some(name) = self.row(row).map(|e| e.name.clone()) {
-                self.marked.insert(name);
+            if let Some(k) = self.index(row) {
+                self.marked.insert(&self.entries[k]);
             }
         }
     }
@@ -338,17 +364,14 @@ impl Pane {
     /// Inverts the marks of every shown entry.
     pub fn invert_marks(&mut self) {
         for &i in &self.view {
-            let name = &self.entries[i].name;
-            if !self.marked.remove(name) {
-                self.marked.insert(name.clone());
-            }
+            self.marked.toggle(&self.entries[i]);
         }
     }
 
     /// Marks every shown entry.
     pub fn mark_all(&mut self) {
         for &i in &self.view {
-            self.marked.insert(self.entries[i].name.clone());
+            self.marked.insert(&self.entries[i]);
         }
     }
 
@@ -367,15 +390,9 @@ impl Pane {
 
     /// Count of the marked entries and the size of the marked files (a
     /// directory's own size says nothing about what is inside, nor a
-    /// link's about what it points to).
+    /// link's about what it points to). Kept as marks change: free.
     pub fn marked_summary(&self) -> (usize, u64) {
-        let size = self
-            .entries
-            .iter()
-            .filter(|e| self.marked.contains(&e.name) && e.kind == EntryKind::File)
-            .map(|e| e.size)
-            .sum();
-        (self.marked.len(), size)
+        (self.marked.len(), self.marked.bytes())
     }
 
     /// An entry by name.
@@ -387,6 +404,7 @@ impl Pane {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferry_proto::msg::EntryKind;
 
     pub(crate) fn entry(name: &str, kind: EntryKind, size: u64, mtime: i64) -> Entry {
         Entry {

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -11,6 +12,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::action::{Action, Effect};
+use super::listing::Listing;
 use super::pane::Side;
 use crate::client::{connect, Client, ClientError, ConnectOptions, Security};
 
@@ -34,6 +36,10 @@ pub struct Runtime {
     slots: Arc<Semaphore>,
     /// The local pane's directory and its mtime when last listed.
     watched: Arc<Mutex<Option<Watched>>>,
+    /// The newest listing asked for, per pane: an older one still being
+    /// read or sorted stops there (the pane would drop it anyway).
+    local_latest: Arc<AtomicU64>,
+    remote_latest: Arc<AtomicU64>,
 }
 
 /// A directory and its mtime when last listed.
@@ -78,6 +84,8 @@ impl Runtime {
             jobs: HashMap::new(),
             slots: Arc::new(Semaphore::new(JOB_SLOTS)),
             watched: Arc::new(Mutex::new(None)),
+            local_latest: Arc::new(AtomicU64::new(0)),
+            remote_latest: Arc::new(AtomicU64::new(0)),
         };
         rt.watch_local();
         rt
@@ -138,35 +146,79 @@ impl Runtime {
                     h.abort();
                 }
             }
-            Effect::ListLocal { path, generation } => {
+            Effect::ListLocal {
+                path,
+                generation,
+                order,
+            } => {
+                // Read and sorted here, off the UI thread: 100,000 entries
+                // take ~0.5 s to read and ~0.1 s to sort.
                 let watched = self.watched.clone();
+                let latest = self.local_latest.clone();
+                latest.store(generation, Ordering::Relaxed);
                 tokio::task::spawn_blocking(move || {
+                    let current = || latest.load(Ordering::Relaxed) == generation;
+                    if !current() {
+                        return;
+                    }
                     // The mtime before reading: a change during the read
                     // shows as a change on the next check.
                     *lock(&watched) = Some((path.clone(), mtime(&path)));
                     let result = read_local(&path);
-                    let _ = tx.send(Action::LocalListed { generation, result });
+                    if !current() {
+                        return;
+                    }
+                    let result = result.map(|entries| Listing::sorted(entries, order));
+                    if current() {
+                        let _ = tx.send(Action::LocalListed { generation, result });
+                    }
                 });
             }
-            Effect::ListRemote { path, generation } => {
+            Effect::ListRemote {
+                path,
+                generation,
+                order,
+            } => {
                 let Some(c) = self.client() else { return };
+                let latest = self.remote_latest.clone();
+                latest.store(generation, Ordering::Relaxed);
                 tokio::spawn(async move {
+                    let current = || latest.load(Ordering::Relaxed) == generation;
+                    // Batches show as they come; the whole listing, sorted
+                    // off the UI thread, replaces them at the end.
+                    let mut all = Vec::new();
                     let t = tx.clone();
                     let r = c
-                        .list_with(&path.to_string(), move |entries| {
-                            let _ = t.send(Action::RemoteBatch {
-                                generation,
-                                entries,
-                                done: false,
-                            });
+                        .list_with(&path.to_string(), |entries| {
+                            if current() {
+                                all.extend(entries.iter().cloned());
+                                let _ = t.send(Action::RemoteBatch {
+                                    generation,
+                                    entries,
+                                    done: false,
+                                });
+                            }
                         })
                         .await;
+                    if !current() {
+                        return;
+                    }
                     let _ = match r {
-                        Ok(()) => tx.send(Action::RemoteBatch {
-                            generation,
-                            entries: vec![],
-                            done: true,
-                        }),
+                        Ok(()) => {
+                            match tokio::task::spawn_blocking(move || Listing::sorted(all, order))
+                                .await
+                            {
+                                Ok(listing) if current() => tx.send(Action::RemoteListed {
+                                    generation,
+                                    listing,
+                                }),
+                                Ok(_) => return,
+                                Err(e) => tx.send(Action::RemoteListFailed {
+                                    generation,
+                                    error: format!("{path}: {e}"),
+                                }),
+                            }
+                        }
                         Err(e) => tx.send(Action::RemoteListFailed {
                             generation,
                             error: format!("{path}: {e}"),
