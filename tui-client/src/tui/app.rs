@@ -750,6 +750,9 @@ impl App {
                 spec,
             })
             .collect();
+        if plan.items.len() >= super::free::MANY {
+            super::free::free_elsewhere(plan);
+        }
         if entries > 0 {
             self.info(format!(
                 "copying {entries} entr{}",

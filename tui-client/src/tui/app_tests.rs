@@ -347,7 +347,7 @@ fn copy_with_conflicts_asks_and_applies_to_all() {
         .iter()
         .find(|s| s.conflict == Conflict::Resume)
         .unwrap();
-    assert_eq!(b.sources, vec!["/home/me/b.txt".to_string()]);
+    assert_eq!(*b.sources, ["/home/me/b.txt".to_string()]);
     assert_eq!(b.direction, Direction::Put);
     let rest = specs.iter().find(|s| s.conflict == Conflict::Auto).unwrap();
     assert_eq!(rest.sources.len(), 3);

@@ -146,7 +146,7 @@ impl CopyPlan {
     ) -> (Vec<JobSpec>, usize) {
         let spec = |sources: Vec<String>, name: Option<String>, conflict| JobSpec {
             direction: self.direction,
-            sources,
+            sources: sources.into(),
             dest: self.to_dir.clone(),
             name,
             conflict,

@@ -231,7 +231,7 @@ fn renaming_a_folder_on_conflict_renames_the_folder() {
     let [Effect::StartJob { spec, .. }] = &fx[..] else {
         panic!("{fx:?}")
     };
-    assert_eq!(spec.sources, vec!["/home/me/pics".to_string()]);
+    assert_eq!(*spec.sources, ["/home/me/pics".to_string()]);
     assert_eq!(spec.name.as_deref(), Some("pics (2)"));
     assert_eq!(spec.conflict, Conflict::Auto);
 }
@@ -350,7 +350,7 @@ fn a_double_click_on_a_file_copies_it() {
     ));
     assert!(fx.is_empty());
     let job = a.queue.jobs.first().expect("a job");
-    assert_eq!(job.spec.sources, vec!["/home/me/a.txt".to_string()]);
+    assert_eq!(*job.spec.sources, ["/home/me/a.txt".to_string()]);
 }
 
 #[test]

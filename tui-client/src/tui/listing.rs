@@ -1,8 +1,6 @@
 //! A directory listing as it reaches a pane, sorted off the UI thread, and
 //! the sort order it is in.
 
-use std::sync::{mpsc, OnceLock};
-
 use ferry_proto::msg::{Entry, EntryKind};
 
 use super::pane::SortKey;
@@ -94,23 +92,9 @@ impl FromIterator<Entry> for Listing {
 }
 
 /// Entries replaced by a new listing are freed on a thread of their own
-/// when there are many: freeing 100,000 names costs the UI thread ~15 ms.
+/// when there are many.
 pub fn free_elsewhere(entries: Vec<Entry>) {
-    const MANY: usize = 10_000;
-    if entries.len() < MANY {
-        return;
-    }
-    static BIN: OnceLock<Option<mpsc::Sender<Vec<Entry>>>> = OnceLock::new();
-    let bin = BIN.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<Vec<Entry>>();
-        std::thread::Builder::new()
-            .name("ferry-free".into())
-            .spawn(move || rx.into_iter().for_each(drop))
-            .ok()
-            .map(|_| tx)
-    });
-    // Without the thread (it could not start), they are freed here.
-    if let Some(tx) = bin {
-        let _ = tx.send(entries);
+    if entries.len() >= super::free::MANY {
+        super::free::free_elsewhere(entries);
     }
 }

@@ -48,9 +48,13 @@ impl Marks {
         self.bytes
     }
 
-    /// Unmarks everything.
+    /// Unmarks everything (many names are freed off the UI thread).
     pub fn clear(&mut self) {
-        self.names.clear();
+        if self.names.len() >= super::free::MANY {
+            super::free::free_elsewhere(std::mem::take(&mut self.names));
+        } else {
+            self.names.clear();
+        }
         self.bytes = 0;
     }
 

@@ -11,6 +11,7 @@ pub mod copy;
 pub mod dialog;
 pub mod draw_dialog;
 pub mod form;
+pub mod free;
 pub mod help;
 pub mod jobs;
 pub mod layout;

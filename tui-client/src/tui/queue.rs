@@ -1,6 +1,7 @@
 //! The transfer queue as the TUI shows it: one job per entry the user sent
 //! (a file, or a whole tree), each folding the engine's progress events.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::transfer::{Conflict, Direction, Overall, ProgressBoard, TransferEvent};
@@ -28,8 +29,9 @@ pub enum JobState {
 pub struct JobSpec {
     /// Up or down.
     pub direction: Direction,
-    /// Source paths (local or remote), any number: one job copies them all.
-    pub sources: Vec<String>,
+    /// Source paths (local or remote), any number: one job copies them all
+    /// (shared: the queue and the running job hold the same list).
+    pub sources: Arc<[String]>,
     /// Target directory.
     pub dest: String,
     /// A new name for the one source (a renamed folder), if any.

@@ -87,4 +87,27 @@ fn scale_probe() {
     a.update(key(KeyCode::F(1)));
     term.draw(|f| super::render::render(&a, f)).unwrap();
     eprintln!("F1 and its frame: {:?}", t.elapsed());
+    // F5 on 100,000 marked files (an upload into an empty directory).
+    a.update(Action::Connected {
+        label: "u@host".into(),
+        identity: crate::client::ServerIdentity {
+            fingerprint: None,
+            trust: crate::client::Trust::Pinned,
+        },
+    });
+    a.update(Action::RemoteListed {
+        generation: 1,
+        listing: Listing::default(),
+    });
+    let t = Instant::now();
+    let fx = a.update(key(KeyCode::F(5)));
+    eprintln!(
+        "F5 on {} marked: {:?} ({} effects)",
+        n,
+        t.elapsed(),
+        fx.len()
+    );
+    let t = Instant::now();
+    drop(fx);
+    eprintln!("dropping its effects: {:?}", t.elapsed());
 }
