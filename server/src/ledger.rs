@@ -501,6 +501,31 @@ impl Reservation {
     }
 }
 
+impl Reservation {
+    /// [`Reservation::settle`]'s check alone, for a commit made elsewhere
+    /// (a database transaction, never run under the ledger's lock): does
+    /// the upload fit when it replaces `replaced`? The caller gives back
+    /// what its commit actually replaced.
+    pub fn fits(&self, replaced: Cost) -> Result<(), RemoteError> {
+        self.ledger.with(|b| {
+            if replaced.bytes >= self.lean {
+                return Ok(());
+            }
+            let after = b.used().bytes.saturating_sub(replaced.bytes);
+            match b.limits.bytes {
+                Some(limit) if after > limit => Err(RemoteError::new(
+                    ErrorKind::QuotaExceeded,
+                    format!(
+                        "needs {} bytes more than the quota of {limit}",
+                        after - limit
+                    ),
+                )),
+                _ => Ok(()),
+            }
+        })
+    }
+}
+
 impl Drop for Reservation {
     fn drop(&mut self) {
         let unused = self.reserved.saturating_sub(self.written);

@@ -71,6 +71,8 @@ pub struct Server {
     /// With `FERRY_TEST_STORE=s3`: the object store and this server's
     /// prefix in it.
     pub store: Option<objects::TestStore>,
+    /// Passwords of the users added, for [`Server::files`].
+    passwords: std::sync::Mutex<std::collections::HashMap<String, String>>,
     child: Child,
 }
 
@@ -118,6 +120,7 @@ impl Server {
             fingerprint,
             database,
             store,
+            passwords: Default::default(),
             child,
         }
     }
@@ -137,6 +140,24 @@ impl Server {
         match &self.fingerprint {
             Some(fp) => vec!["--fingerprint".into(), fp.clone()],
             None => vec!["--insecure-plaintext".into()],
+        }
+    }
+
+    /// `user`'s files as a test sets them up and looks at them: in her
+    /// home on disk, or, when the home is in object storage, through the
+    /// real client (the user must have been added by [`Server::add_user`]).
+    pub fn files(&self, user: &str) -> Files<'_> {
+        let password = self
+            .passwords
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(user)
+            .cloned()
+            .unwrap_or_default();
+        Files {
+            server: self,
+            user: user.to_string(),
+            password,
         }
     }
 
@@ -161,6 +182,10 @@ impl Server {
 
     /// Adds a user with `ferryd user add`, password on stdin.
     pub fn add_user(&self, name: &str, password: &str, quota: Option<&str>) {
+        self.passwords
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string(), password.to_string());
         let mut cmd = Command::new(bin("ferryd"));
         cmd.args(["user", "add", name, "--config"])
             .arg(&self.config);
@@ -728,5 +753,117 @@ pub fn assert_no_torn_files(dir: &Path, source: &Path) {
                 );
             }
         }
+    }
+}
+
+/// True when the suite's servers keep homes in object storage
+/// (`FERRY_TEST_STORE=s3`).
+pub fn on_s3() -> bool {
+    std::env::var("FERRY_TEST_STORE").as_deref() == Ok("s3")
+}
+
+/// For tests of the disk engine itself (partial files, the file system's
+/// limits, what is on disk): true, with a note, when the suite runs on
+/// object storage, where the test does not apply; the caller returns.
+pub fn disk_only(what: &str) -> bool {
+    if on_s3() {
+        eprintln!("not on object storage: this test checks {what} on the local disk");
+    }
+    on_s3()
+}
+
+/// A user's files, seen by a test (see [`Server::files`]).
+pub struct Files<'a> {
+    server: &'a Server,
+    user: String,
+    password: String,
+}
+
+impl Files<'_> {
+    fn remote(path: &Path) -> String {
+        format!("/{}", path.to_string_lossy().trim_start_matches('/'))
+    }
+
+    fn ferry(&self, args: &[&str]) -> Output {
+        self.server.ferry(&self.user, &self.password, args)
+    }
+
+    /// Writes a file (its parent directories made as needed).
+    pub fn write(&self, path: impl AsRef<Path>, bytes: impl AsRef<[u8]>) {
+        let path = path.as_ref();
+        if self.server.store.is_none() {
+            let at = self.server.home(&self.user).join(path);
+            if let Some(parent) = at.parent() {
+                std::fs::create_dir_all(parent).expect("parent directories");
+            }
+            std::fs::write(at, bytes).expect("write into the home");
+            return;
+        }
+        let tmp = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(tmp.path(), bytes).expect("write the temp file");
+        let remote = Files::remote(path);
+        let parent = remote.rsplit_once('/').map_or("/", |(p, _)| p);
+        if !parent.is_empty() {
+            let o = self.ferry(&["mkdir", "-p", parent]);
+            assert!(o.status.success(), "mkdir -p {parent}: {}", stderr(&o));
+        }
+        let src = tmp.path().to_string_lossy().to_string();
+        let o = self.ferry(&["put", "--on-conflict", "overwrite", &src, &remote]);
+        assert!(o.status.success(), "put {remote}: {}", stderr(&o));
+    }
+
+    /// Writes `size` random bytes (as [`write_random`] does).
+    pub fn write_random(&self, path: impl AsRef<Path>, size: usize, seed: u64) {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let local = tmp.path().join("f");
+        write_random(&local, size, seed);
+        self.write(path, std::fs::read(&local).expect("read back"));
+    }
+
+    /// Reads a file; None when it does not exist.
+    pub fn try_read(&self, path: impl AsRef<Path>) -> Option<Vec<u8>> {
+        let path = path.as_ref();
+        if self.server.store.is_none() {
+            return std::fs::read(self.server.home(&self.user).join(path)).ok();
+        }
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let local = tmp.path().join("got");
+        let dst = local.to_string_lossy().to_string();
+        let o = self.ferry(&["get", &Files::remote(path), &dst]);
+        o.status
+            .success()
+            .then(|| std::fs::read(&local).expect("read the copy"))
+    }
+
+    /// Reads a file that must exist.
+    pub fn read(&self, path: impl AsRef<Path>) -> Vec<u8> {
+        let path = path.as_ref();
+        self.try_read(path)
+            .unwrap_or_else(|| panic!("{} has no {}", self.user, path.display()))
+    }
+
+    /// Reads a text file that must exist.
+    pub fn read_string(&self, path: impl AsRef<Path>) -> String {
+        String::from_utf8(self.read(path)).expect("UTF-8")
+    }
+
+    /// Whether `path` exists (file or directory).
+    pub fn exists(&self, path: impl AsRef<Path>) -> bool {
+        let path = path.as_ref();
+        if self.server.store.is_none() {
+            return std::fs::symlink_metadata(self.server.home(&self.user).join(path)).is_ok();
+        }
+        self.ferry(&["stat", &Files::remote(path)]).status.success()
+    }
+
+    /// Makes a directory with its parents.
+    pub fn mkdir(&self, path: impl AsRef<Path>) {
+        let path = path.as_ref();
+        if self.server.store.is_none() {
+            std::fs::create_dir_all(self.server.home(&self.user).join(path)).expect("mkdir");
+            return;
+        }
+        let o = self.ferry(&["mkdir", "-p", &Files::remote(path)]);
+        assert!(o.status.success(), "{}", stderr(&o));
     }
 }

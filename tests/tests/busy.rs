@@ -69,7 +69,7 @@ fn assert_uploaded(s: &Server, local: &std::path::Path) {
     for i in 0..6 {
         let name = format!("f{i}.bin");
         assert_eq!(
-            std::fs::read(s.home("alice").join(&name)).unwrap(),
+            s.files("alice").read(&name),
             std::fs::read(local.join(&name)).unwrap(),
             "{name}"
         );

@@ -89,6 +89,9 @@ impl Drop for Chain<'_> {
 /// files per level); now both finish and the server lives on.
 #[test]
 fn a_tree_deeper_than_any_stack_is_measured_and_removed() {
+    if ferry_e2e::disk_only("what the server keeps on its disk") {
+        return;
+    }
     let mut s = Server::start();
     s.add_user("u", PW, Some("10MiB"));
     let home = s.home("u");
@@ -130,6 +133,9 @@ fn a_tree_deeper_than_any_stack_is_measured_and_removed() {
 /// depth counts), not an upload into an over-deep directory made outside.
 #[test]
 fn operations_cannot_nest_deeper_than_the_limit() {
+    if ferry_e2e::disk_only("what the server keeps on its disk") {
+        return;
+    }
     let s = Server::start_with(
         "[limits]\nhandshake_timeout_secs = 5\nmax_depth = 8\n[auth]\niterations = 4096\n",
     );

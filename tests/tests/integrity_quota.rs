@@ -25,12 +25,15 @@ fn proxied(s: &Server, proxy: std::net::SocketAddr) -> ConnectOptions {
 
 #[tokio::test]
 async fn a_corrupted_chunk_is_rejected_both_ways() {
+    if ferry_e2e::disk_only("what the server keeps on its disk") {
+        return;
+    }
     // In plaintext, where Ferry's own SHA-256 is the only defence (over TLS
     // a flipped byte already breaks the record MAC; see the TLS tests).
     let s = Server::start_plaintext();
     s.add_user("u", PW, Some("100MiB"));
     let local = tempfile::tempdir().unwrap();
-    write_random(&s.home("u").join("big.bin"), 2 << 20, 9);
+    s.files("u").write_random("big.bin", 2 << 20, 9);
 
     // Download through a proxy that flips one byte of file data.
     let proxy = corrupting_proxy(s.addr, true, 1_000_000).await;
@@ -73,7 +76,7 @@ async fn a_corrupted_chunk_is_rejected_both_ways() {
         Status::Failed(msg) => assert!(msg.contains("does not match"), "{msg}"),
         other => panic!("corruption not caught: {other:?}"),
     }
-    assert!(!s.home("u").join("up.bin").exists());
+    assert!(!s.files("u").exists("up.bin"));
     assert!(!s.partial("u", "up.bin").exists());
     let c = s.client("u", PW).await.unwrap();
     assert_eq!(c.quota().await.unwrap().0, 2 << 20, "only big.bin counts");
@@ -81,6 +84,9 @@ async fn a_corrupted_chunk_is_rejected_both_ways() {
 
 #[tokio::test]
 async fn quota_refuses_up_front_and_leaves_nothing() {
+    if ferry_e2e::disk_only("what the server keeps on its disk") {
+        return;
+    }
     let s = Server::start();
     s.add_user("q", PW, Some("1MiB"));
     let local = tempfile::tempdir().unwrap();
@@ -108,6 +114,9 @@ async fn quota_refuses_up_front_and_leaves_nothing() {
 
 #[tokio::test]
 async fn a_client_lying_about_the_size_is_stopped_at_the_quota() {
+    if ferry_e2e::disk_only("what the server keeps on its disk") {
+        return;
+    }
     let s = Server::start();
     s.add_user("q", PW, Some("1MiB"));
     let mut raw = Raw::connect(&s).await;
@@ -162,7 +171,7 @@ async fn a_client_lying_about_the_size_is_stopped_at_the_quota() {
     assert!(used <= limit.unwrap(), "{used}");
     let part = std::fs::metadata(s.partial("q", "liar.bin")).unwrap().len();
     assert!(part <= 1 << 20);
-    assert!(!s.home("q").join("liar.bin").exists());
+    assert!(!s.files("q").exists("liar.bin"));
 }
 
 #[tokio::test]
@@ -199,6 +208,9 @@ async fn parallel_uploads_race_against_one_quota() {
 
 #[tokio::test]
 async fn stale_partials_are_swept() {
+    if ferry_e2e::disk_only("what the server keeps on its disk") {
+        return;
+    }
     let s = Server::start_with(
         "[limits]\nhandshake_timeout_secs = 5\n[auth]\niterations = 4096\n[transfers]\npartial_max_age_secs = 1\nsweep_interval_secs = 1\n",
     );
@@ -221,7 +233,7 @@ async fn stale_partials_are_swept() {
 async fn browsing_is_answered_while_data_streams() {
     let s = Server::start();
     s.add_user("u", PW, None);
-    write_random(&s.home("u").join("big.bin"), 16 << 20, 5);
+    s.files("u").write_random("big.bin", 16 << 20, 5);
     let local = tempfile::tempdir().unwrap();
     let c = s.client("u", PW).await.unwrap();
     let opts = TransferOptions {
@@ -250,7 +262,7 @@ async fn browsing_is_answered_while_data_streams() {
 async fn over_tls_a_flipped_byte_breaks_the_connection_and_tears_nothing() {
     let s = Server::start();
     s.add_user("u", PW, None);
-    write_random(&s.home("u").join("big.bin"), 2 << 20, 11);
+    s.files("u").write_random("big.bin", 2 << 20, 11);
     let local = tempfile::tempdir().unwrap();
     let proxy = corrupting_proxy(s.addr, true, 1_000_000).await;
     let client = connect(&proxied(&s, proxy)).await.unwrap();
@@ -318,6 +330,9 @@ fn sha256_of(path: &std::path::Path) -> [u8; 32] {
 
 #[tokio::test]
 async fn downloads_send_the_checksum_recorded_at_upload_and_heal_a_stale_one() {
+    if ferry_e2e::disk_only("what the server keeps on its disk") {
+        return;
+    }
     let s = Server::start_plaintext();
     s.add_user("u", PW, None);
     let local = tempfile::tempdir().unwrap();
@@ -415,6 +430,9 @@ async fn downloads_send_the_checksum_recorded_at_upload_and_heal_a_stale_one() {
 /// sees files placed there behind ferryd's back.
 #[tokio::test]
 async fn usage_carries_over_between_sessions_then_is_measured_afresh() {
+    if ferry_e2e::disk_only("a file written behind ferryd's back") {
+        return;
+    }
     let kept = 3;
     let s = Server::start_with(&format!("[limits]\nusage_kept_secs = {kept}\n"));
     s.add_user("u", PW, Some("10M"));
@@ -424,6 +442,7 @@ async fn usage_carries_over_between_sessions_then_is_measured_afresh() {
     let client = s.client("u", PW).await.unwrap();
     put_one(&client, &src, "/").await;
     client.close().await;
+    // Written behind ferryd's back, on the disk.
     std::fs::write(s.home("u").join("outside.bin"), vec![0u8; 1 << 20]).unwrap();
     // Right after: the usage ferryd kept, not a fresh walk.
     let client = s.client("u", PW).await.unwrap();

@@ -84,8 +84,14 @@ fn files_live_in_the_bucket_and_names_in_the_database() {
     // ferryd measures the namespace, not a home on disk.
     let o = s.ferryd(&["user", "list"], "");
     let list = String::from_utf8_lossy(&o.stdout).to_string();
-    let line = list.lines().find(|l| l.starts_with("u ")).unwrap_or_default();
-    assert!(line.split_whitespace().any(|w| w == "3"), "3 entries: {list}");
+    let line = list
+        .lines()
+        .find(|l| l.starts_with("u "))
+        .unwrap_or_default();
+    assert!(
+        line.split_whitespace().any(|w| w == "3"),
+        "3 entries: {list}"
+    );
     ok(&["rm", "-r", "d2"]);
     wait_until("the sweeper deletes the removed files' blobs", || {
         store.s3.objects(&store.prefix).is_empty()

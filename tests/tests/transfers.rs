@@ -43,10 +43,7 @@ fn round_trips_of_awkward_sizes_and_names() {
         assert_eq!(r["status"], "done");
         assert_eq!(r["size"], *size as u64);
         assert_eq!(r["resumed_from"], 0);
-        assert_eq!(
-            std::fs::read(s.home("u").join(&name)).unwrap(),
-            std::fs::read(&src).unwrap()
-        );
+        assert_eq!(s.files("u").read(&name), std::fs::read(&src).unwrap());
         let back = local.path().join(format!("back {i}"));
         let o = s.ferry(
             "u",
@@ -61,6 +58,9 @@ fn round_trips_of_awkward_sizes_and_names() {
 
 #[test]
 fn put_resumes_from_every_partial_size() {
+    if ferry_e2e::disk_only("what the server keeps on its disk") {
+        return;
+    }
     let s = server();
     let local = tempfile::tempdir().unwrap();
     // Past `ferry_proto::direct::DIRECT_MIN`, so resuming at 0 and at 1 MiB
@@ -91,8 +91,8 @@ fn get_resumes_from_every_partial_size() {
     let s = server();
     let local = tempfile::tempdir().unwrap();
     let size = 17 * CHUNK + 999;
-    write_random(&s.home("u").join("data.bin"), size, 7);
-    let content = std::fs::read(s.home("u").join("data.bin")).unwrap();
+    s.files("u").write_random("data.bin", size, 7);
+    let content = s.files("u").read("data.bin");
     for held in [0, 1, 1024, 1 << 20, size - 1, size] {
         let target = local.path().join("data.bin");
         let _ = std::fs::remove_file(&target);
@@ -115,8 +115,8 @@ fn get_resumes_from_every_partial_size() {
 fn a_one_chunk_get_replaces_a_leftover_partial() {
     let s = server();
     let local = tempfile::tempdir().unwrap();
-    write_random(&s.home("u").join("small.bin"), CHUNK - 7, 3);
-    let content = std::fs::read(s.home("u").join("small.bin")).unwrap();
+    s.files("u").write_random("small.bin", CHUNK - 7, 3);
+    let content = s.files("u").read("small.bin");
     let target = local.path().join("small.bin");
     std::fs::write(partial(local.path(), "small.bin"), &content[..1000]).unwrap();
     let o = s.ferry(
@@ -132,6 +132,9 @@ fn a_one_chunk_get_replaces_a_leftover_partial() {
 
 #[test]
 fn a_partial_that_differs_restarts_from_zero_with_a_message() {
+    if ferry_e2e::disk_only("what the server keeps on its disk") {
+        return;
+    }
     let s = server();
     let local = tempfile::tempdir().unwrap();
     let src = local.path().join("f.bin");
@@ -149,10 +152,7 @@ fn a_partial_that_differs_restarts_from_zero_with_a_message() {
         "{}",
         stderr(&o)
     );
-    assert_eq!(
-        std::fs::read(s.home("u").join("f.bin")).unwrap(),
-        std::fs::read(&src).unwrap()
-    );
+    assert_eq!(s.files("u").read("f.bin"), std::fs::read(&src).unwrap());
 
     // And the other way.
     std::fs::write(partial(local.path(), "g.bin"), &wrong).unwrap();
@@ -200,6 +200,9 @@ fn wait_for_partial(p: &Path, min: u64) -> u64 {
 
 #[test]
 fn killed_client_then_rerun_resumes_both_ways() {
+    if ferry_e2e::disk_only("what the server keeps on its disk") {
+        return;
+    }
     let s = server();
     let local = tempfile::tempdir().unwrap();
     let size = 8 << 20;
@@ -211,17 +214,14 @@ fn killed_client_then_rerun_resumes_both_ways() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(
-        !s.home("u").join("big.bin").exists(),
+        !s.files("u").exists("big.bin"),
         "no torn file under the final name"
     );
     let o = s.ferry("u", PW, &["--json", "put", src.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let resumed = json_lines(&o)[0]["resumed_from"].as_u64().unwrap();
     assert!(resumed >= 1 << 20 && resumed < size as u64, "{resumed}");
-    assert_eq!(
-        std::fs::read(s.home("u").join("big.bin")).unwrap(),
-        std::fs::read(&src).unwrap()
-    );
+    assert_eq!(s.files("u").read("big.bin"), std::fs::read(&src).unwrap());
 
     let target = local.path().join("copy.bin");
     let mut child = start_slow(&s, &["get", "big.bin", target.to_str().unwrap()]);
@@ -245,6 +245,9 @@ fn killed_client_then_rerun_resumes_both_ways() {
 
 #[test]
 fn server_killed_mid_upload_restarts_and_the_upload_resumes() {
+    if ferry_e2e::disk_only("what the server keeps on its disk") {
+        return;
+    }
     let mut s = server();
     let local = tempfile::tempdir().unwrap();
     let size = 8 << 20;
@@ -255,14 +258,11 @@ fn server_killed_mid_upload_restarts_and_the_upload_resumes() {
     s.restart_hard(); // SIGKILL, then a new ferryd on the same root
     let status = child.wait().unwrap();
     assert!(!status.success(), "the client notices the cut");
-    assert!(!s.home("u").join("big.bin").exists());
+    assert!(!s.files("u").exists("big.bin"));
     let o = s.ferry("u", PW, &["--json", "put", src.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(json_lines(&o)[0]["resumed_from"].as_u64().unwrap() > 0);
-    assert_eq!(
-        std::fs::read(s.home("u").join("big.bin")).unwrap(),
-        std::fs::read(&src).unwrap()
-    );
+    assert_eq!(s.files("u").read("big.bin"), std::fs::read(&src).unwrap());
     // Usage is right after the restart.
     let q = json_lines(&s.ferry("u", PW, &["--json", "quota"]));
     assert_eq!(q[0]["used"], size as u64);
@@ -274,7 +274,7 @@ fn conflicts_never_overwrite_silently() {
     let local = tempfile::tempdir().unwrap();
     let src = local.path().join("a.txt");
     std::fs::write(&src, "new content").unwrap();
-    std::fs::write(s.home("u").join("a.txt"), "old").unwrap();
+    s.files("u").write("a.txt", "old");
     let put = |policy: Option<&str>| {
         let mut args = vec!["--json", "put", src.to_str().unwrap()];
         if let Some(p) = policy {
@@ -285,33 +285,21 @@ fn conflicts_never_overwrite_silently() {
     let o = put(None);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
-    assert_eq!(
-        std::fs::read_to_string(s.home("u").join("a.txt")).unwrap(),
-        "old"
-    );
+    assert_eq!(s.files("u").read_string("a.txt"), "old");
     assert_eq!(put(Some("fail")).status.code(), Some(1));
     let o = put(Some("skip"));
     assert!(o.status.success());
     assert_eq!(json_lines(&o)[0]["status"], "skipped");
-    assert_eq!(
-        std::fs::read_to_string(s.home("u").join("a.txt")).unwrap(),
-        "old"
-    );
+    assert_eq!(s.files("u").read_string("a.txt"), "old");
     assert!(put(Some("rename")).status.success());
-    assert_eq!(
-        std::fs::read_to_string(s.home("u").join("a (1).txt")).unwrap(),
-        "new content"
-    );
+    assert_eq!(s.files("u").read_string("a (1).txt"), "new content");
     assert_eq!(
         put(Some("resume")).status.code(),
         Some(1),
         "differs: refused"
     );
     assert!(put(Some("overwrite")).status.success());
-    assert_eq!(
-        std::fs::read_to_string(s.home("u").join("a.txt")).unwrap(),
-        "new content"
-    );
+    assert_eq!(s.files("u").read_string("a.txt"), "new content");
     let o = put(Some("resume"));
     assert!(o.status.success());
     assert_eq!(
@@ -346,6 +334,9 @@ fn conflicts_never_overwrite_silently() {
 
 #[test]
 fn trees_round_trip_and_special_files_are_skipped() {
+    if ferry_e2e::disk_only("what the server keeps on its disk") {
+        return;
+    }
     let s = server();
     let local = tempfile::tempdir().unwrap();
     let tree = local.path().join("tree");
@@ -397,6 +388,9 @@ fn trees_round_trip_and_special_files_are_skipped() {
 
 #[test]
 fn directory_without_r_is_refused_politely() {
+    if ferry_e2e::disk_only("what the server keeps on its disk") {
+        return;
+    }
     let s = server();
     let local = tempfile::tempdir().unwrap();
     std::fs::create_dir(local.path().join("d")).unwrap();
@@ -412,6 +406,9 @@ fn directory_without_r_is_refused_politely() {
 
 #[test]
 fn many_tiny_files_pipeline_in_order() {
+    if ferry_e2e::disk_only("what the server keeps on its disk") {
+        return;
+    }
     // Eager one-chunk uploads put PutOpen and data on one queue; with
     // hundreds in flight, any reordering would show as a failed file.
     let s = server();
@@ -445,6 +442,9 @@ fn many_tiny_files_pipeline_in_order() {
 
 #[test]
 fn local_symlinks_are_followed_only_when_asked() {
+    if ferry_e2e::disk_only("what the server keeps on its disk") {
+        return;
+    }
     let s = server();
     let local = tempfile::tempdir().unwrap();
     let tree = local.path().join("t");
@@ -454,8 +454,8 @@ fn local_symlinks_are_followed_only_when_asked() {
     std::os::unix::fs::symlink(tree.join("real.bin"), tree.join("alias.bin")).unwrap();
     let o = s.ferry("u", PW, &["put", "-r", tree.to_str().unwrap(), "/plain"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(!s.home("u").join("plain/alias.bin").exists());
-    assert!(!s.home("u").join("plain/linked dir").exists());
+    assert!(!s.files("u").exists("plain/alias.bin"));
+    assert!(!s.files("u").exists("plain/linked dir"));
     let o = s.ferry(
         "u",
         PW,
@@ -463,15 +463,10 @@ fn local_symlinks_are_followed_only_when_asked() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
-        std::fs::read(s.home("u").join("followed/alias.bin")).unwrap(),
+        s.files("u").read("followed/alias.bin"),
         std::fs::read(tree.join("real.bin")).unwrap()
     );
-    assert_eq!(
-        std::fs::read(s.home("u").join("followed/linked dir/x.bin"))
-            .unwrap()
-            .len(),
-        2000
-    );
+    assert_eq!(s.files("u").read("followed/linked dir/x.bin").len(), 2000);
     // What arrived are regular files: the server never holds a client's link.
     assert!(
         !std::fs::symlink_metadata(s.home("u").join("followed/alias.bin"))
@@ -534,6 +529,9 @@ fn the_client_keeps_to_the_servers_request_limit() {
 /// its partial cannot take is refused with a clear message.
 #[test]
 fn a_small_upload_replaces_a_leftover_partial_and_counts_it_once() {
+    if ferry_e2e::disk_only("what the server keeps on its disk") {
+        return;
+    }
     let s = Server::start();
     s.add_user("u", PW, Some("1M"));
     let home = s.home("u");

@@ -14,6 +14,9 @@ const PW: &str = "pw";
 
 #[test]
 fn links_in_the_tui_follow_the_cli_rule() {
+    if ferry_e2e::disk_only("the TUI against files set up on the disk") {
+        return;
+    }
     let s = Server::start();
     s.add_user("u", PW, None);
     let h = s.home("u");

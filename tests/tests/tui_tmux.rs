@@ -15,6 +15,9 @@ const PW: &str = "pw";
 
 #[test]
 fn browse_mark_upload_download_in_tmux() {
+    if ferry_e2e::disk_only("the TUI against files set up on the disk") {
+        return;
+    }
     let s = Server::start();
     s.add_user("u", PW, None);
     write_random(&s.home("u").join("remote.bin"), 3 << 20, 1);
@@ -96,6 +99,9 @@ fn browse_mark_upload_download_in_tmux() {
 
 #[test]
 fn a_lost_connection_is_offered_a_reconnect_and_the_queue_resumes() {
+    if ferry_e2e::disk_only("the TUI against files set up on the disk") {
+        return;
+    }
     let mut s = Server::start();
     s.add_user("u", PW, None);
     let local = tempfile::tempdir().unwrap();
@@ -227,6 +233,9 @@ fn the_connect_form_records_trust_and_refuses_a_changed_certificate() {
 /// idle TUI stays connected and usable.
 #[test]
 fn an_idle_tui_stays_connected() {
+    if ferry_e2e::disk_only("the TUI against files set up on the disk") {
+        return;
+    }
     let s =
         Server::start_with(&TEST_CONFIG.replace("[limits]\n", "[limits]\nidle_timeout_secs = 2\n"));
     s.add_user("u", PW, None);
@@ -334,6 +343,9 @@ fn signal(pid: u32, sig: &str) {
 /// and once the server answers again `r` resumes it.
 #[test]
 fn a_stalled_transfer_says_so_and_resumes() {
+    if ferry_e2e::disk_only("the TUI against files set up on the disk") {
+        return;
+    }
     let s = Server::start();
     s.add_user("u", PW, None);
     let local = tempfile::tempdir().unwrap();
@@ -386,6 +398,9 @@ fn count_files(dir: &Path) -> usize {
 /// the disk.
 #[test]
 fn twenty_thousand_marked_files_are_one_job() {
+    if ferry_e2e::disk_only("the TUI against files set up on the disk") {
+        return;
+    }
     const N: usize = 20_000;
     let s = Server::start();
     s.add_user("u", PW, None);
@@ -457,6 +472,9 @@ fn twenty_thousand_marked_files_are_one_job() {
 /// in flight end, and no file arrives afterwards.
 #[test]
 fn a_cancelled_copy_stops_at_once() {
+    if ferry_e2e::disk_only("the TUI against files set up on the disk") {
+        return;
+    }
     let s = Server::start();
     s.add_user("u", PW, None);
     let many = s.home("u").join("many");
@@ -516,6 +534,9 @@ fn a_cancelled_copy_stops_at_once() {
 #[test]
 #[ignore]
 fn scale_by_hand() {
+    if ferry_e2e::disk_only("the TUI against files set up on the disk") {
+        return;
+    }
     let n: usize = std::env::var("FERRY_SCALE_FILES")
         .ok()
         .and_then(|v| v.parse().ok())

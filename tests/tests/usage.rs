@@ -23,6 +23,9 @@ fn many_dirs(dir: &std::path::Path, n: usize) {
 /// user logs in and lists: nothing of hers waits for that walk.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_users_usage_measurement_never_delays_another_login() {
+    if ferry_e2e::disk_only("what the server keeps on its disk") {
+        return;
+    }
     // Nothing kept: every login of "big" measures her home again.
     let s = Server::start_with("[limits]\nusage_kept_secs = 0\nhandshake_timeout_secs = 60\n");
     s.add_user("big", PW, Some("1GiB"));

@@ -569,9 +569,11 @@ async fn eager(
     })
 }
 
-/// Points the path at the new file in one transaction with the quota
-/// settled (on a blocking thread: the ledger's lock is held while the
-/// database decides).
+/// Points the path at the new file in one transaction and settles the
+/// quota by what that transaction actually replaced. Nothing here holds
+/// the ledger's lock while the database works (an earlier version did,
+/// and every thread of the pool ended up waiting for that lock while the
+/// one holding it waited for the database).
 async fn commit(
     spec: &UploadSpec,
     account: &Arc<Account>,
@@ -579,51 +581,40 @@ async fn commit(
     file: NewFile,
     upload: Option<String>,
     reservation: Reservation,
-    ctx: &Ctx,
+    _ctx: &Ctx,
 ) -> Result<(), RemoteError> {
-    let (home, path, overwrite) = (home.clone(), spec.path.clone(), spec.overwrite);
-    let _ = account;
-    ctx.threads
-        .run(move || {
-            let store = home.store.clone();
-            let key = path.to_string();
-            let mut replaced = None;
-            let settled = reservation.settle(
-                || {
-                    store
-                        .wait(store.ns_put_file(
-                            &home.user,
-                            &key,
-                            &file,
-                            overwrite,
-                            upload.as_deref(),
-                            |_| Ok(()),
-                        ))
-                        .map(|_| ())
-                        .map_err(|e| {
-                            replaced = Some(e);
-                            std::io::Error::other("namespace")
-                        })
-                },
-                || {
-                    store
-                        .wait(store.ns_get(&home.user, &key))
-                        .map(|n| n.filter(|n| !n.is_dir).map(|n| n.cost()))
-                        .map_err(|e| std::io::Error::other(e.to_string()))
-                },
-            );
-            match (settled, replaced) {
-                (Ok(()), _) => Ok(()),
-                (Err(_), Some(e)) => Err(ns_error(&path, e)),
-                (Err(e), None) if e.raw_os_error() == Some(libc::EDQUOT) => Err(RemoteError::new(
-                    ErrorKind::QuotaExceeded,
-                    format!("{path}: the file it replaces has gone meanwhile, and it does not fit without it"),
-                )),
-                (Err(e), None) => Err(store_error(&crate::store::StoreError::Config(e.to_string()))),
-            }
-        })
+    let path = &spec.path;
+    let key = path.to_string();
+    let store = &home.store;
+    let before = store
+        .ns_get(&home.user, &key)
         .await
-        .ok_or_else(internal)?
+        .map_err(|e| store_error(&e))?
+        .filter(|n| !n.is_dir)
+        .map_or(Cost::ZERO, |n| n.cost());
+    reservation.fits(before).map_err(|e| {
+        RemoteError::new(
+            e.kind,
+            format!(
+                "{path}: the file it replaces has changed meanwhile, and it does not fit: {}",
+                e.detail
+            ),
+        )
+    })?;
+    let replaced = store
+        .ns_put_file(
+            &home.user,
+            &key,
+            &file,
+            spec.overwrite,
+            upload.as_deref(),
+            |_| Ok(()),
+        )
+        .await
+        .map_err(|e| ns_error(path, e))?;
+    account.ledger.give(replaced.unwrap_or(Cost::ZERO));
+    drop(reservation);
+    Ok(())
 }
 
 fn spec_copy(s: &UploadSpec) -> UploadSpec {
