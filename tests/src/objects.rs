@@ -151,6 +151,37 @@ impl S3 {
             .collect()
     }
 
+    /// Puts an object straight into the bucket (curl's SigV4 signing),
+    /// as a node that died between storing a blob and naming it would
+    /// leave it.
+    pub fn put_object(&self, key: &str, bytes: &[u8]) {
+        let tmp = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(tmp.path(), bytes).expect("write");
+        let var = |n: &str| self.var(n).unwrap_or_default();
+        let region = self.var("AWS_REGION").unwrap_or_else(|| "us-east-1".into());
+        let url = format!("{}/{}/{key}", var("AWS_ENDPOINT_URL"), self.bucket());
+        let out = Command::new("curl")
+            .args(["-sS", "-f", "--aws-sigv4", &format!("aws:amz:{region}:s3")])
+            .args([
+                "--user",
+                &format!(
+                    "{}:{}",
+                    var("AWS_ACCESS_KEY_ID"),
+                    var("AWS_SECRET_ACCESS_KEY")
+                ),
+            ])
+            .arg("-T")
+            .arg(tmp.path())
+            .arg(&url)
+            .output()
+            .expect("run curl");
+        assert!(
+            out.status.success(),
+            "curl PUT {url}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// SIGKILLs one process of a cluster (e.g. `volume2`).
     pub fn kill(&self, name: &str) {
         let out = script(&["kill", &self.dir.to_string_lossy(), name]);

@@ -3,7 +3,8 @@
 //! deletes blobs in the trash once their grace period is over, aborts
 //! multipart uploads nobody touched for long, and deletes blobs under the
 //! prefix that no path and no upload names (left by a node that died
-//! between storing and naming them) once they are older than the grace.
+//! between storing and naming them) once they are older than both the
+//! grace and the stale-upload age (no upload lasts that long).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -119,7 +120,10 @@ async fn sweep(
     }
     // Blobs nothing names, older than the grace.
     let named = store.named_blobs().await?;
-    let old = now - ms(ages.grace);
+    // Only blobs older than any upload can take: an eager upload stores
+    // its blob before the transaction that names it, and a grace of 0 s
+    // once deleted 8 of 1,000 such blobs under their names.
+    let old = now - ms(ages.grace.max(ages.stale));
     let mut listing = bucket.s3().list(Some(&bucket.root()));
     while let Some(meta) = listing.next().await {
         let meta = match meta {
