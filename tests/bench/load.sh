@@ -14,6 +14,7 @@
 #   BENCH_PLAINTEXT 1 to run without TLS
 #   BENCH_ONLY      scenarios to run, of: honest idle hostile checksums
 #                   tree (default: all)
+#   BENCH_LIMITS    extra lines for ferryd's [limits] (e.g. "bulk_nice = 19")
 #
 # Each scenario runs against a freshly started ferryd, so its peak RSS
 # (VmHWM) is that scenario's alone. Users log in with 4,096 PBKDF2
@@ -76,6 +77,8 @@ ROOT=$D/root CONF=$D/ferryd.toml
 rm -rf "$ROOT"
 cat >"$CONF" <<EOF
 root = "$ROOT"
+[limits]
+${BENCH_LIMITS:-}
 [auth]
 iterations = 4096
 EOF
@@ -188,6 +191,7 @@ for ((r = 0; r < RUNS; r++)); do
     log "round $r: load $(cut -d' ' -f1-3 /proc/loadavg)"
     s=$(date +%s.%N); ferry_as tree put -r "$TREE" "/l$r" >/dev/null 2>>"$D/load.err"; e=$(date +%s.%N)
     loaded+=("$(awk -v a="$s" -v b="$e" 'BEGIN {printf "%.2f", b - a}')")
+    log "round $r: quiet ${quiet[-1]} s, loaded ${loaded[-1]} s"
     wait "${BG[@]}" || true; BG=()
 done
 qm=$(printf '%s\n' "${quiet[@]}" | median) lm=$(printf '%s\n' "${loaded[@]}" | median)
