@@ -62,13 +62,13 @@ pub async fn stream(
 fn log(spec: &UploadSpec, account: &Account, result: &Result<Reply, RemoteError>) {
     match result {
         Ok(_) => {
-            tracing::info!(target: "audit", user = %q(&account.name), op = "put", path = %q(&spec.path), size = spec.size)
+            tracing::info!(target: "audit", user = %q(&account.name), op = "put", path = %q(&spec.path), size = spec.size);
         }
         Err(e) if e.kind == ErrorKind::Cancelled => {
-            tracing::info!(user = %q(&account.name), path = %q(&spec.path), "upload interrupted; parts kept")
+            tracing::info!(user = %q(&account.name), path = %q(&spec.path), "upload interrupted; parts kept");
         }
         Err(e) => {
-            tracing::info!(user = %q(&account.name), path = %q(&spec.path), error = %q(e), "upload failed")
+            tracing::info!(user = %q(&account.name), path = %q(&spec.path), error = %q(e), "upload failed");
         }
     }
 }
