@@ -104,6 +104,10 @@ pub struct StoreConfig {
     pub max_part_buffers: usize,
     /// Of those, at most this many per user.
     pub max_part_buffers_per_user: usize,
+    /// Uploads finished while one user's commit runs wait and go into
+    /// the namespace together in the next transaction (one flush of the
+    /// database for many small files): at most this many in one.
+    pub commit_batch_max: usize,
 }
 
 impl Default for StoreConfig {
@@ -120,6 +124,7 @@ impl Default for StoreConfig {
             sweep_every_secs: 300,
             max_part_buffers: 8,
             max_part_buffers_per_user: 2,
+            commit_batch_max: 256,
         }
     }
 }
@@ -473,6 +478,10 @@ impl Config {
         anyhow::ensure!(
             self.store.max_part_buffers > 0 && self.store.max_part_buffers_per_user > 0,
             "store.max_part_buffers and store.max_part_buffers_per_user must be at least 1"
+        );
+        anyhow::ensure!(
+            self.store.commit_batch_max > 0,
+            "store.commit_batch_max must be at least 1"
         );
         anyhow::ensure!(
             self.store.sweep_every_secs > 0,

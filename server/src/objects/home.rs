@@ -23,6 +23,8 @@ pub struct ObjectHome {
     max_depth: usize,
     /// The user's places for part buffers.
     parts: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Names finished uploads, many in one transaction.
+    pub committer: super::commit::Committer,
 }
 
 /// A namespace error as the client sees it, naming `path`.
@@ -67,12 +69,14 @@ impl ObjectHome {
     /// The home of `user`.
     pub fn new(user: &str, store: Store, bucket: Bucket, max_depth: usize) -> ObjectHome {
         let parts = std::sync::Arc::new(tokio::sync::Semaphore::new(bucket.parts_per_user));
+        let committer = super::commit::Committer::new(store.clone(), user, bucket.commit_batch);
         ObjectHome {
             user: user.to_string(),
             store,
             bucket,
             max_depth,
             parts,
+            committer,
         }
     }
 

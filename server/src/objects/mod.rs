@@ -1,12 +1,14 @@
 //! Homes in S3-compatible object storage: the bucket (this file), the
 //! namespace in the database (`store/namespace.rs`), browsing (`home.rs`),
-//! uploads as resumable multipart uploads (`upload.rs`), ranged downloads
+//! uploads as resumable multipart uploads (`upload.rs`) named in group
+//! commits (`commit.rs`), ranged downloads
 //! (`download.rs`), the SHA-256 state saved at part boundaries (`sha.rs`)
 //! and the sweeper of what no path names (`sweep.rs`).
 //!
 //! Objects are immutable blobs under `PREFIX/USER/`, named at random; a
 //! path names a blob through its row, so a rename never touches the bucket.
 
+pub mod commit;
 pub mod download;
 pub mod home;
 pub mod sha;
@@ -59,6 +61,8 @@ pub struct Bucket {
     parts: Arc<tokio::sync::Semaphore>,
     /// Of those, per user.
     pub parts_per_user: usize,
+    /// Files in one commit transaction, at most.
+    pub commit_batch: usize,
 }
 
 /// Parses `s3://BUCKET/PREFIX` into the bucket and the prefix (may be
@@ -146,6 +150,7 @@ impl Bucket {
             part_size: config.part_size_mib << 20,
             parts: Arc::new(tokio::sync::Semaphore::new(config.max_part_buffers)),
             parts_per_user: config.max_part_buffers_per_user,
+            commit_batch: config.commit_batch_max,
         };
         bucket.check().await?;
         Ok(bucket)

@@ -20,14 +20,16 @@ use object_store::multipart::{MultipartStore, PartId};
 use object_store::{ObjectStoreExt, PutPayload};
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
-use super::home::{ns_error, store_error, ObjectHome};
+use super::commit::Commit;
+use super::home::{store_error, ObjectHome};
 use super::sha::PartSha;
 use super::Bucket;
 use crate::accounts::{Account, PathLock};
-use crate::ledger::{Cost, Reservation};
+use crate::ledger::Cost;
 use crate::logfmt::q;
 use crate::outbox::Outbox;
 use crate::store::namespace::NewFile;
+use crate::store::ns_put::PutFile;
 use crate::store::object_uploads::ObjectUpload;
 use crate::transfer::upload::{Ctx, UploadSpec};
 use crate::transfer::{hex, UploadMsg};
@@ -347,30 +349,19 @@ async fn received(
         mtime: spec.mtime,
         mode: spec.mode & 0o777,
     };
-    if let Err(e) = commit(
-        spec,
-        account,
-        &home,
+    let put = PutFile {
+        path: key,
         file,
-        Some(up.upload_id.clone()),
-        reservation,
-        ctx,
-    )
-    .await
-    {
-        // Completed but not named: the blob goes, and so does the upload.
-        if let Err(e) = store.trash_add(&up.blob).await {
-            tracing::warn!(error = %e, "cannot put an unused blob in the trash");
-        }
-        if let Err(e) = store
-            .object_upload_end(&home.user, &key, &up.upload_id)
-            .await
-        {
-            tracing::warn!(error = %e, "cannot forget a finished upload");
-        }
-        account.ledger.give(Cost::file(up.done));
-        return Err(e);
-    }
+        overwrite: spec.overwrite,
+        upload: Some(up.upload_id.clone()),
+    };
+    home.committer
+        .commit(Commit {
+            path: spec.path.clone(),
+            put,
+            reservation,
+        })
+        .await?;
     drop(checked);
     Ok(Reply::PutDone {
         size: spec.size,
@@ -553,68 +544,24 @@ async fn eager(
         mode: spec.mode & 0o777,
     };
     reservation.use_bytes(spec.size);
-    if let Err(e) = commit(spec, account, home, file, None, reservation, ctx).await {
-        account.ledger.give(Cost::file(spec.size));
-        if let Some(b) = blob {
-            if let Err(e) = home.store.trash_add(&b).await {
-                tracing::warn!(error = %e, "cannot put an unused blob in the trash");
-            }
-        }
-        return Err(e);
-    }
+    let put = PutFile {
+        path: spec.path.to_string(),
+        file,
+        overwrite: spec.overwrite,
+        upload: None,
+    };
+    home.committer
+        .commit(Commit {
+            path: spec.path.clone(),
+            put,
+            reservation,
+        })
+        .await?;
     drop(checked);
     Ok(Reply::PutDone {
         size: spec.size,
         sha256: ours,
     })
-}
-
-/// Points the path at the new file in one transaction and settles the
-/// quota by what that transaction actually replaced. Nothing here holds
-/// the ledger's lock while the database works (an earlier version did,
-/// and every thread of the pool ended up waiting for that lock while the
-/// one holding it waited for the database).
-async fn commit(
-    spec: &UploadSpec,
-    account: &Arc<Account>,
-    home: &ObjectHome,
-    file: NewFile,
-    upload: Option<String>,
-    reservation: Reservation,
-    _ctx: &Ctx,
-) -> Result<(), RemoteError> {
-    let path = &spec.path;
-    let key = path.to_string();
-    let store = &home.store;
-    let before = store
-        .ns_get(&home.user, &key)
-        .await
-        .map_err(|e| store_error(&e))?
-        .filter(|n| !n.is_dir)
-        .map_or(Cost::ZERO, |n| n.cost());
-    reservation.fits(before).map_err(|e| {
-        RemoteError::new(
-            e.kind,
-            format!(
-                "{path}: the file it replaces has changed meanwhile, and it does not fit: {}",
-                e.detail
-            ),
-        )
-    })?;
-    let replaced = store
-        .ns_put_file(
-            &home.user,
-            &key,
-            &file,
-            spec.overwrite,
-            upload.as_deref(),
-            |_| Ok(()),
-        )
-        .await
-        .map_err(|e| ns_error(path, e))?;
-    account.ledger.give(replaced.unwrap_or(Cost::ZERO));
-    drop(reservation);
-    Ok(())
 }
 
 fn spec_copy(s: &UploadSpec) -> UploadSpec {

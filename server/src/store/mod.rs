@@ -7,6 +7,7 @@ pub mod bans;
 pub mod namespace;
 pub mod nodes;
 pub mod notify;
+pub mod ns_put;
 pub mod object_uploads;
 pub mod quota;
 mod schema;

@@ -189,7 +189,7 @@ impl Store {
     }
 
     /// A transaction holding `owner`'s namespace lock.
-    async fn ns_tx(&self, owner: &str) -> Result<Transaction<'static, Any>, StoreError> {
+    pub(super) async fn ns_tx(&self, owner: &str) -> Result<Transaction<'static, Any>, StoreError> {
         let mut tx = self.write_tx().await?;
         if self.engine() == super::Engine::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock(1717, hashtext($1))")
@@ -415,75 +415,6 @@ impl Store {
         Ok(replaced)
     }
 
-    /// Points `path` at a new file in one transaction (an upload's
-    /// commit): its parent must be a directory; a file there is replaced
-    /// (its blob to the trash) when `overwrite`. `settle` is called with
-    /// what is replaced before the transaction commits, and may refuse
-    /// (the quota): then nothing changes. The upload's row (`upload`, by
-    /// its id) goes in the same transaction. Returns what was replaced.
-    pub async fn ns_put_file(
-        &self,
-        owner: &str,
-        path: &str,
-        file: &NewFile,
-        overwrite: bool,
-        upload: Option<&str>,
-        settle: impl FnOnce(Option<Cost>) -> Result<(), NsError>,
-    ) -> Result<Option<Cost>, NsError> {
-        let mut tx = self.ns_tx(owner).await?;
-        dir_must_exist(&mut tx, owner, parent_of(path)).await?;
-        let there = find(&mut tx, owner, path).await?;
-        if let Some(t) = &there {
-            if t.is_dir {
-                return Err(NsError::IsADirectory);
-            }
-            if !overwrite {
-                return Err(NsError::Exists);
-            }
-        }
-        let replaced = there.as_ref().map(Node::cost);
-        settle(replaced)?;
-        if let Some(blob) = there.as_ref().and_then(|t| t.blob.as_ref()) {
-            sqlx::query("INSERT INTO blob_trash (blob, since) VALUES ($1, $2)")
-                .bind(blob)
-                .bind(now_ms())
-                .execute(&mut *tx)
-                .await?;
-        }
-        sqlx::query("DELETE FROM entries WHERE owner = $1 AND path = $2")
-            .bind(owner)
-            .bind(path)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO entries (owner, path, parent, name, is_dir, size, blob, sha256, mtime, mode)
-             VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $8, $9)",
-        )
-        .bind(owner)
-        .bind(path)
-        .bind(parent_of(path))
-        .bind(name_of(path))
-        .bind(i64::try_from(file.size).unwrap_or(i64::MAX))
-        .bind(file.blob.as_deref())
-        .bind(&file.sha256)
-        .bind(file.mtime)
-        .bind(i64::from(file.mode))
-        .execute(&mut *tx)
-        .await?;
-        if let Some(id) = upload {
-            sqlx::query(
-                "DELETE FROM object_uploads WHERE owner = $1 AND path = $2 AND upload_id = $3",
-            )
-            .bind(owner)
-            .bind(path)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(replaced)
-    }
-
     /// Blobs in the trash since before `before` (Unix ms), at most `n`.
     pub async fn trash_due(&self, before: i64, n: usize) -> Result<Vec<String>, StoreError> {
         let rows =
@@ -541,7 +472,7 @@ fn sum_cost(row: &AnyRow) -> Result<Cost, StoreError> {
     })
 }
 
-async fn find(
+pub(super) async fn find(
     tx: &mut Transaction<'static, Any>,
     owner: &str,
     path: &str,
@@ -570,7 +501,7 @@ async fn has_children(
 }
 
 /// Refuses unless `dir` is the home or a directory.
-async fn dir_must_exist(
+pub(super) async fn dir_must_exist(
     tx: &mut Transaction<'static, Any>,
     owner: &str,
     dir: &str,
@@ -651,46 +582,5 @@ mod tests {
         assert_eq!(trash.len(), 2);
         assert_eq!(store.ns_usage("u").await.unwrap(), Cost::DIR);
         assert_eq!(store.ns_usage("other").await.unwrap(), Cost::ZERO);
-    }
-
-    #[tokio::test]
-    async fn a_new_file_replaces_only_when_asked_and_trashes_the_old_blob() {
-        let (store, _dir) = sqlite().await;
-        let ok = |_| Ok(());
-        store
-            .ns_put_file("u", "/f", &file(5, "old"), false, None, ok)
-            .await
-            .unwrap();
-        assert!(matches!(
-            store
-                .ns_put_file("u", "/f", &file(6, "new"), false, None, ok)
-                .await,
-            Err(NsError::Exists)
-        ));
-        // Refused by the quota: nothing changes.
-        let refused = store
-            .ns_put_file("u", "/f", &file(6, "new"), true, None, |_| {
-                Err(NsError::NotEmpty)
-            })
-            .await;
-        assert!(refused.is_err());
-        assert_eq!(store.ns_get("u", "/f").await.unwrap().unwrap().size, 5);
-        let replaced = store
-            .ns_put_file("u", "/f", &file(6, "new"), true, None, ok)
-            .await
-            .unwrap();
-        assert_eq!(replaced, Some(Cost::file(5)));
-        assert_eq!(
-            store.trash_due(i64::MAX, 10).await.unwrap(),
-            vec!["old".to_string()]
-        );
-        assert!(store.blob_named("new").await.unwrap());
-        assert!(!store.blob_named("old").await.unwrap());
-        // A renamed file onto itself changes nothing.
-        assert_eq!(
-            store.ns_rename("u", "/f", "/f", true).await.unwrap(),
-            Cost::ZERO
-        );
-        assert_eq!(store.ns_usage("u").await.unwrap(), Cost::file(6));
     }
 }
