@@ -13,6 +13,7 @@ use ferry_tui::client::{connect, Client, ClientError, ConnectOptions, Security, 
 pub mod cluster;
 pub mod fixtures;
 pub mod objects;
+pub mod switch;
 pub mod tmux;
 pub use cluster::Cluster;
 pub use fixtures::{Haproxy, HaproxyOptions, Postgres, TestDatabase};

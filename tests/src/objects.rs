@@ -126,6 +126,15 @@ impl S3 {
             .map(|(_, v)| v.clone())
     }
 
+    /// The address of the S3 endpoint (`AWS_ENDPOINT_URL`), e.g. for a
+    /// proxy in front of it.
+    pub fn endpoint_addr(&self) -> std::net::SocketAddr {
+        let url = self.var("AWS_ENDPOINT_URL").unwrap_or_default();
+        let host = url.trim_start_matches("http://").trim_end_matches('/');
+        host.parse()
+            .unwrap_or_else(|e| panic!("AWS_ENDPOINT_URL {url:?}: not http://IP:PORT ({e})"))
+    }
+
     /// The bucket.
     pub fn bucket(&self) -> String {
         self.var("FERRY_TEST_S3_BUCKET")
@@ -271,19 +280,54 @@ impl TestStore {
     /// (the secret key goes into a file there, as an operator would keep
     /// it; nothing comes from the environment).
     pub fn config(&self, dir: &Path) -> String {
-        let secret = dir.join("s3-secret");
-        std::fs::write(
-            &secret,
-            self.s3.var("AWS_SECRET_ACCESS_KEY").unwrap_or_default(),
-        )
-        .expect("write the S3 secret");
+        self.config_with(dir, None, None)
+    }
+
+    /// [`TestStore::config`] with another `endpoint` (e.g. a
+    /// [`crate::switch::SwitchProxy`] in front of the store) and another
+    /// secret key (a wrong one), where given.
+    pub fn config_with(&self, dir: &Path, endpoint: Option<&str>, secret: Option<&str>) -> String {
+        let file = dir.join("s3-secret");
+        let key = match secret {
+            Some(s) => s.to_string(),
+            None => self.s3.var("AWS_SECRET_ACCESS_KEY").unwrap_or_default(),
+        };
+        std::fs::write(&file, key).expect("write the S3 secret");
+        let endpoint = match endpoint {
+            Some(e) => e.to_string(),
+            None => self.s3.var("AWS_ENDPOINT_URL").unwrap_or_default(),
+        };
         format!(
             "\n[store]\nurl = {:?}\nendpoint = {:?}\nregion = {:?}\naccess_key_id = {:?}\nsecret_access_key_file = {:?}\n",
             self.s3.url(&self.prefix),
-            self.s3.var("AWS_ENDPOINT_URL").unwrap_or_default(),
+            endpoint,
             self.s3.var("AWS_REGION").unwrap_or_else(|| "us-east-1".into()),
             self.s3.var("AWS_ACCESS_KEY_ID").unwrap_or_default(),
-            secret,
+            file,
         )
     }
+}
+
+/// The bytes of `user`'s upload of `path` (e.g. "/big.bin") stored in
+/// parts and recorded, so a resume starts there; 0 with none. Read from
+/// `server`'s own database, as another node would.
+pub fn upload_done(server: &crate::Server, user: &str, path: &str) -> u64 {
+    let mut config = ferry_server::config::Config::load(&server.config).expect("load the config");
+    if let Some(db) = &server.database {
+        config.database.url = Some(db.url.clone());
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let store = ferry_server::store::Store::open(&config)
+            .await
+            .expect("open the database");
+        let up = store
+            .object_upload(user, path)
+            .await
+            .expect("read the upload");
+        up.map_or(0, |u| u.done)
+    })
 }

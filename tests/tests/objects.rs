@@ -12,9 +12,10 @@ use std::process::Stdio;
 use futures::SinkExt;
 use std::time::{Duration, Instant};
 
-use ferry_e2e::objects::{TestStore, S3};
+use ferry_e2e::objects::{upload_done, TestStore, S3};
 use ferry_e2e::raw::Raw;
-use ferry_e2e::{json_lines, stderr, write_random, Cluster, Postgres, Server};
+use ferry_e2e::switch::SwitchProxy;
+use ferry_e2e::{json_lines, stderr, write_random, Cluster, Postgres, Server, TEST_CONFIG};
 use ferry_proto::msg::{ClientMsg, Request, ServerMsg};
 use ferry_proto::{ErrorKind, Frame, Reply};
 
@@ -198,32 +199,142 @@ async fn a_mismatched_upload_leaves_nothing() {
     });
 }
 
-/// The store stopped: a listing still answers (the namespace is in the
-/// database), an upload is refused with a clear error and nothing
-/// appears; started again, the same upload works.
+/// `ferryd serve` with `[store]` table `table`: its exit status and what
+/// it said, or None if it was still running after 60 s (then killed).
+fn serve_once(table: &str) -> Option<(std::process::ExitStatus, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ferryd.toml");
+    std::fs::write(
+        &config,
+        format!("root = {:?}\n{TEST_CONFIG}{table}", dir.path().join("data")),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(ferry_e2e::bin("ferryd"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        if child.try_wait().unwrap().is_some() {
+            let o = child.wait_with_output().unwrap();
+            let said = format!("{}{}", ferry_e2e::stdout(&o), stderr(&o));
+            return Some((o.status, said));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// ferryd does not start on a store it cannot use, and says why: one
+/// that is down (a proxy in front of it cut; a port where nothing
+/// listens) and one that refuses the credentials (the real store, a
+/// wrong secret key).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_that_is_down_or_refuses_the_credentials_stops_ferryd() {
+    let store = TestStore::new(S3::start());
+    let dir = tempfile::tempdir().unwrap();
+    let cut = SwitchProxy::start_cut(store.s3.endpoint_addr());
+    // A port held by a socket that is bound but does not listen: nothing
+    // else can take it, and connecting to it is refused.
+    let closed = tokio::net::TcpSocket::new_v4().unwrap();
+    closed.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let nobody = format!("http://{}", closed.local_addr().unwrap());
+    let cases = [
+        (
+            "a cut proxy",
+            Some(cut.url()),
+            None,
+            "error sending request",
+        ),
+        ("a closed port", Some(nobody), None, "Connection refused"),
+        ("a wrong secret", None, Some("not-the-secret-key"), "403"),
+    ];
+    for (what, endpoint, secret, reason) in cases {
+        let table = store.config_with(dir.path(), endpoint.as_deref(), secret);
+        let (status, said) = tokio::task::spawn_blocking(move || serve_once(&table))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{what}: ferryd still running after 60 s"));
+        assert!(!status.success(), "{what}: ferryd started: {said}");
+        assert!(
+            !said.contains("listening on"),
+            "{what}: ferryd listened: {said}"
+        );
+        assert!(
+            said.contains("cannot open the object store") && said.contains(reason),
+            "{what}: no clear reason: {said}"
+        );
+    }
+    // The same store, through the proxy restored: ferryd starts.
+    cut.restore();
+    let table = store.config_with(dir.path(), Some(&cut.url()), None);
+    let s = Server::start_with(&format!("{table}{STORE}"));
+    s.add_user("u", PW, None);
+    let o = s.ferry("u", PW, &["ls", "/"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// A server whose store is reached through a [`SwitchProxy`] (forwarding).
+fn server_via_proxy() -> (Server, TestStore, SwitchProxy, tempfile::TempDir) {
+    let store = TestStore::new(S3::start());
+    let proxy = SwitchProxy::start(store.s3.endpoint_addr());
+    let dir = tempfile::tempdir().unwrap();
+    let table = store.config_with(dir.path(), Some(&proxy.url()), None);
+    let s = Server::start_with(&format!("{table}{STORE}"));
+    (s, store, proxy, dir)
+}
+
+/// The store lost while serving: a listing still answers (the namespace
+/// is in the database), an upload is refused with a clear error and
+/// nothing appears; the store back, the same upload works.
 #[test]
-#[ignore = "stops and restarts a weed mini of its own, which failed to come up under CI load; run by hand: cargo test -p ferry-e2e --test objects -- --ignored"]
 fn a_store_that_is_down_is_a_clear_error() {
-    let (s, store) = server(S3::start_own("mini"), "");
+    let (s, store, proxy, _dir) = server_via_proxy();
     s.add_user("u", PW, None);
     let local = tempfile::tempdir().unwrap();
     let src = local.path().join("f.bin");
-    write_random(&src, 3 << 20, 3);
-    store.s3.stop();
+    write_random(&src, 12 << 20, 3);
+    let small = local.path().join("small.txt");
+    std::fs::write(&small, b"small").unwrap();
+    proxy.cut();
     let o = s.ferry("u", PW, &["ls", "/"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = s.ferry("u", PW, &["put", src.to_str().unwrap()]);
-    assert!(!o.status.success());
+    for f in [&src, &small] {
+        let o = s.ferry(
+            "u",
+            PW,
+            &["--busy-timeout", "0", "put", f.to_str().unwrap()],
+        );
+        assert!(!o.status.success(), "put without a store");
+        assert!(
+            stderr(&o).contains("object store is unavailable"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    let o = s.ferry("u", PW, &["ls", "/"]);
+    assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("object store is unavailable"),
-        "{}",
-        stderr(&o)
+        ferry_e2e::stdout(&o).trim().is_empty(),
+        "nothing appears: {}",
+        ferry_e2e::stdout(&o)
     );
-    let o = s.ferry("u", PW, &["ls", "/"]);
-    assert!(String::from_utf8_lossy(&o.stdout).trim().is_empty());
-    store.s3.resume();
-    let o = s.ferry("u", PW, &["put", src.to_str().unwrap()]);
+    proxy.restore();
+    for f in [&src, &small] {
+        let o = s.ferry("u", PW, &["put", f.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let got = local.path().join("got.bin");
+    let o = s.ferry("u", PW, &["get", "f.bin", got.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&src).unwrap());
+    assert!(store.s3.pending(&store.prefix).is_empty());
 }
 
 /// Two nodes behind HAProxy on one database and one bucket: node A is
@@ -358,13 +469,13 @@ fn downloads_go_on_with_a_volume_server_down() {
     assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&src).unwrap());
 }
 
-/// The store lost in the middle of an upload: the client fails with the
-/// store's reason; once the store is back, the same put resumes from a
-/// part boundary and ends byte-identical.
+/// The store lost in the middle of an upload, after its first part: the
+/// client fails with the store's reason and nothing appears under the
+/// name; once the store is back, the same put resumes from the last part
+/// done (not from zero) and ends byte-identical.
 #[test]
-#[ignore = "stops and restarts a weed mini of its own, which failed to come up under CI load; run by hand: cargo test -p ferry-e2e --test objects -- --ignored"]
 fn a_store_lost_mid_upload_keeps_the_upload_resumable() {
-    let (s, store) = server(S3::start_own("mini"), "");
+    let (s, store, proxy, _dir) = server_via_proxy();
     s.add_user("u", PW, None);
     let local = tempfile::tempdir().unwrap();
     let src = local.path().join("big.bin");
@@ -373,31 +484,55 @@ fn a_store_lost_mid_upload_keeps_the_upload_resumable() {
         .ferry_command(
             "u",
             PW,
-            &["put", src.to_str().unwrap(), "--limit-rate", "2MiB"],
+            &[
+                "--busy-timeout",
+                "0",
+                "put",
+                src.to_str().unwrap(),
+                "--limit-rate",
+                "2MiB",
+            ],
         )
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_secs(7));
-    store.s3.stop();
+    // The first part (5 MiB) is stored and recorded.
+    wait_until("the first part is stored", || {
+        upload_done(&s, "u", "/big.bin") >= 5 << 20
+    });
+    proxy.cut();
     let o = put.wait_with_output().unwrap();
     assert!(
         !o.status.success(),
         "the put cannot finish without the store"
     );
-    store.s3.resume();
+    assert!(
+        stderr(&o).contains("object store is unavailable"),
+        "{}",
+        stderr(&o)
+    );
+    let o = s.ferry("u", PW, &["ls", "/"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        ferry_e2e::stdout(&o).trim().is_empty(),
+        "nothing under the name: {}",
+        ferry_e2e::stdout(&o)
+    );
+    proxy.restore();
     let o = s.ferry("u", PW, &["--json", "put", src.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let resumed = json_lines(&o)[0]["resumed_from"].as_u64().unwrap();
     assert!(
         resumed >= 5 << 20 && resumed % (5 << 20) == 0,
-        "resumed from {resumed}"
+        "resumed from {resumed}: the end of a part done"
     );
     let got = local.path().join("got.bin");
     let o = s.ferry("u", PW, &["get", "big.bin", got.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&src).unwrap());
+    assert!(store.s3.pending(&store.prefix).is_empty());
+    assert_eq!(store.s3.objects(&store.prefix).len(), 1);
 }
 
 /// An upload abandoned after some parts is aborted by the sweeper once
