@@ -316,12 +316,22 @@ pub fn upload_done(server: &crate::Server, user: &str, path: &str) -> u64 {
     if let Some(db) = &server.database {
         config.database.url = Some(db.url.clone());
     }
+    // On a thread of its own: the caller may be inside a runtime.
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| done_in(&config, user, path))
+            .join()
+            .expect("read the upload")
+    })
+}
+
+fn done_in(config: &ferry_server::config::Config, user: &str, path: &str) -> u64 {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let store = ferry_server::store::Store::open(&config)
+        let store = ferry_server::store::Store::open(config)
             .await
             .expect("open the database");
         let up = store
