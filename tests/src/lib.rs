@@ -15,6 +15,7 @@ pub mod fixtures;
 pub mod objects;
 pub mod switch;
 pub mod tmux;
+pub mod trees;
 pub mod uploads;
 pub use cluster::Cluster;
 pub use fixtures::{Haproxy, HaproxyOptions, Postgres, TestDatabase};

@@ -14,9 +14,14 @@ use futures::SinkExt;
 
 /// A plaintext server with `limits` added to the test limits.
 fn server(limits: &str) -> Server {
+    server_with(limits, "")
+}
+
+/// [`server`] with more tables (`tables`, e.g. a `[store]`).
+fn server_with(limits: &str, tables: &str) -> Server {
     Server::start_with(&format!(
         "insecure_plaintext = true\n[limits]\nhandshake_timeout_secs = 5\n{limits}\n\
-         [auth]\niterations = 4096\n"
+         [auth]\niterations = 4096\n{tables}"
     ))
 }
 
@@ -56,19 +61,17 @@ async fn ferry_within_a_minute(s: &Arc<Server>, user: &str, args: &[&str]) {
 /// hang without the change.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listings_nobody_reads_hold_no_threads() {
-    if ferry_e2e::disk_only("what the server keeps on its disk") {
-        return;
-    }
     let s = Arc::new(server(
         "max_transfers = 16\nconnection_budget_mib = 4\nuser_budget_mib = 64\n",
     ));
     s.add_user("mallory", "pw-mallory", None);
     s.add_user("bob", "pw-bob", None);
-    let big = s.home("mallory").join("big");
-    std::fs::create_dir_all(&big).unwrap();
-    for i in 0..10_000 {
-        std::fs::write(big.join(format!("a-rather-long-file-name-{i:06}")), b"").unwrap();
-    }
+    tokio::task::block_in_place(|| {
+        s.files("mallory").write_empty_files(
+            "big",
+            (0..10_000).map(|i| format!("a-rather-long-file-name-{i:06}")),
+        )
+    });
     let mut attackers = Vec::new();
     for _ in 0..8 {
         let mut raw = session(&s, "mallory").await;
@@ -97,10 +100,28 @@ async fn listings_nobody_reads_hold_no_threads() {
 /// well below the server's. Checked to hang without the change.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploads_never_started_leave_places_for_others() {
-    if ferry_e2e::disk_only("what the server keeps on its disk") {
+    if ferry_e2e::on_s3() {
+        eprintln!("in object storage, a known bug: see uploads_never_started_leave_part_buffers_for_others");
         return;
     }
-    let s = Arc::new(server(""));
+    never_started(Arc::new(server(""))).await;
+}
+
+/// The same in object storage, where an upload holds a part buffer from
+/// `PutReady` on: four users opening uploads they never start take all
+/// of the server's part buffers (4 x `max_part_buffers_per_user` 2 =
+/// `max_part_buffers` 8), and another user's put waits for their stall
+/// timeout (120 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug: 4 users' never-started uploads take all S3 part buffers (defaults 2 per user, 8 in all); another user's put waits 120 s"]
+async fn uploads_never_started_leave_part_buffers_for_others() {
+    let store = ferry_e2e::objects::TestStore::new(ferry_e2e::objects::S3::start());
+    let dir = tempfile::tempdir().unwrap();
+    let s = server_with("", &store.config(dir.path()));
+    never_started(Arc::new(s)).await;
+}
+
+async fn never_started(s: Arc<Server>) {
     let mut attackers = Vec::new();
     for u in 0..4 {
         let user = format!("m{u}");
@@ -130,11 +151,11 @@ async fn uploads_never_started_leave_places_for_others() {
     let local = s.root.path().join("large");
     ferry_e2e::write_random(&local, 48 << 20, 5);
     ferry_within_a_minute(&s, "erin", &["put", local.to_str().unwrap(), "large"]).await;
+    let back = s.root.path().join("large-back");
+    ferry_within_a_minute(&s, "erin", &["get", "large", back.to_str().unwrap()]).await;
     assert_eq!(
-        std::fs::metadata(s.home("erin").join("large"))
-            .unwrap()
-            .len(),
-        48 << 20
+        std::fs::read(&back).unwrap(),
+        std::fs::read(&local).unwrap()
     );
     drop(attackers);
 }
@@ -146,9 +167,6 @@ async fn uploads_never_started_leave_places_for_others() {
 /// keeps a connection open for good.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_transfers_end_and_stalled_sessions_are_idle() {
-    if ferry_e2e::disk_only("what the server keeps on its disk") {
-        return;
-    }
     let s = server("transfer_stall_secs = 2\nidle_timeout_secs = 4\nconnection_budget_mib = 4\n");
     s.add_user("alice", "pw-alice", None);
     let mut raw = session(&s, "alice").await;
@@ -199,18 +217,22 @@ async fn stalled_transfers_end_and_stalled_sessions_are_idle() {
     }
     stalled.sort();
     assert_eq!(stalled, vec![1, 2]);
-    let part = std::fs::read_dir(s.home("alice"))
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .count();
-    assert!(part >= 1, "the partials are kept");
+    if s.store.is_none() {
+        // (In object storage, nothing is kept of less than a part.)
+        let part = std::fs::read_dir(s.home("alice"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .count();
+        assert!(part >= 1, "the partials are kept");
+    }
 
     // A listing nobody reads: the session is closed as idle.
-    let big = s.home("alice").join("big");
-    std::fs::create_dir_all(&big).unwrap();
-    for i in 0..20_000 {
-        std::fs::write(big.join(format!("a-rather-long-file-name-{i:06}")), b"").unwrap();
-    }
+    tokio::task::block_in_place(|| {
+        s.files("alice").write_empty_files(
+            "big",
+            (0..20_000).map(|i| format!("a-rather-long-file-name-{i:06}")),
+        )
+    });
     let mut raw = session(&s, "alice").await;
     for id in 1..=8u32 {
         let list = ClientMsg::Request {
