@@ -31,7 +31,7 @@ impl Drop for Tmpfs {
 
 #[test]
 fn disk_full_on_either_side() {
-    if ferry_e2e::disk_only("what the server keeps on its disk") {
+    if ferry_e2e::disk_only("a full file system (a small tmpfs) under the server's homes") {
         return;
     }
     let s = Server::start();
