@@ -14,12 +14,22 @@ impl Files<'_> {
         dir: impl AsRef<Path>,
         names: impl IntoIterator<Item = String>,
     ) {
+        self.write_files(dir, names.into_iter().map(|n| (n, Vec::new())));
+    }
+
+    /// Makes the directory `dir` (its parent must exist) holding each of
+    /// `files` (name, content).
+    pub fn write_files(
+        &self,
+        dir: impl AsRef<Path>,
+        files: impl IntoIterator<Item = (String, Vec<u8>)>,
+    ) {
         let dir = dir.as_ref();
         if self.server.store.is_none() {
             let at = self.server.home(&self.user).join(dir);
             std::fs::create_dir_all(&at).expect("mkdir");
-            for name in names {
-                std::fs::write(at.join(name), b"").expect("write an empty file");
+            for (name, bytes) in files {
+                std::fs::write(at.join(name), bytes).expect("write a file");
             }
             return;
         }
@@ -27,8 +37,8 @@ impl Files<'_> {
         let base = dir.file_name().expect("a directory name");
         let local = tmp.path().join(base);
         std::fs::create_dir(&local).expect("mkdir");
-        for name in names {
-            std::fs::write(local.join(name), b"").expect("write an empty file");
+        for (name, bytes) in files {
+            std::fs::write(local.join(name), bytes).expect("write a file");
         }
         let parent = Files::remote(dir.parent().unwrap_or(Path::new("")));
         let src = local.to_string_lossy().to_string();

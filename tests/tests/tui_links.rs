@@ -14,7 +14,7 @@ const PW: &str = "pw";
 
 #[test]
 fn links_in_the_tui_follow_the_cli_rule() {
-    if ferry_e2e::disk_only("the TUI against files set up on the disk") {
+    if ferry_e2e::disk_only("a symbolic link in a home on the disk (object storage has none)") {
         return;
     }
     let s = Server::start();
