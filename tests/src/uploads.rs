@@ -48,3 +48,31 @@ pub fn part_size(server: &Server) -> Option<u64> {
             .unwrap_or(8 << 20)
     })
 }
+
+/// Leaves an upload of `local` to `remote` unfinished on the server: a
+/// slow `ferry put` killed once the server holds some of it (in object
+/// storage: a part, so `local` must be larger than one). Returns what
+/// the server holds then.
+pub fn leave_unfinished(
+    server: &Server,
+    user: &str,
+    password: &str,
+    local: &std::path::Path,
+    remote: &str,
+) -> u64 {
+    let src = local.to_string_lossy().to_string();
+    let mut put = server
+        .ferry_command(
+            user,
+            password,
+            &["put", &src, remote, "--limit-rate", "4MiB"],
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn ferry put");
+    wait_for_held(server, user, remote, 1 << 20);
+    let _ = put.kill();
+    let _ = put.wait();
+    held(server, user, remote)
+}

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use ferry_e2e::uploads::{part_size, wait_for_held};
+use ferry_e2e::uploads::{held, leave_unfinished, part_size, wait_for_held};
 use ferry_e2e::{assert_no_torn_files, bin, json_lines, stderr, stdout, write_random, Server};
 
 const PW: &str = "pw";
@@ -135,20 +135,25 @@ fn a_one_chunk_get_replaces_a_leftover_partial() {
 
 #[test]
 fn a_partial_that_differs_restarts_from_zero_with_a_message() {
-    if ferry_e2e::disk_only(
-        "a partial file planted in the disk engine's partial area (the download's half runs on both stores)",
-    ) {
-        return;
-    }
     let s = server();
     let local = tempfile::tempdir().unwrap();
     let src = local.path().join("f.bin");
-    // Larger than one chunk: one-chunk files skip resuming altogether.
-    write_random(&src, 3 * CHUNK, 1);
+    // Larger than one chunk: one-chunk files skip resuming altogether; in
+    // object storage, larger than a part, so some of it can be held.
+    let size = (3 * CHUNK).max(part_size(&s).map_or(0, |p| p as usize + (4 << 20)));
+    write_random(&src, size, 1);
     // Same length prefix, different bytes: size alone would be fooled.
-    let mut wrong = std::fs::read(&src).unwrap()[..50_000].to_vec();
+    let mut wrong = std::fs::read(&src).unwrap();
     wrong[10] ^= 1;
-    std::fs::write(s.partial("u", "f.bin"), &wrong).unwrap();
+    if s.store.is_some() {
+        // An earlier upload of the wrong bytes, cut after a part.
+        let other = local.path().join("other").join("f.bin");
+        std::fs::create_dir(other.parent().unwrap()).unwrap();
+        std::fs::write(&other, &wrong).unwrap();
+        assert!(leave_unfinished(&s, "u", PW, &other, "f.bin") > 0);
+    } else {
+        std::fs::write(s.partial("u", "f.bin"), &wrong[..50_000]).unwrap();
+    }
     let o = s.ferry("u", PW, &["--json", "put", src.to_str().unwrap()]);
     assert!(o.status.success());
     assert_eq!(json_lines(&o)[0]["resumed_from"], 0);
@@ -158,6 +163,13 @@ fn a_partial_that_differs_restarts_from_zero_with_a_message() {
         stderr(&o)
     );
     assert_eq!(s.files("u").read("f.bin"), std::fs::read(&src).unwrap());
+    if let Some(store) = &s.store {
+        assert!(
+            store.s3.pending(&store.prefix).is_empty(),
+            "the old upload is aborted"
+        );
+        assert_eq!(store.s3.objects(&store.prefix).len(), 1, "one blob");
+    }
 }
 
 #[test]
@@ -529,6 +541,55 @@ fn the_client_keeps_to_the_servers_request_limit() {
         "{}",
         String::from_utf8_lossy(&diff.stdout)
     );
+}
+
+/// A small file (one PUT, no resume handshake) replaces an earlier
+/// upload of the same name left unfinished (in object storage: after a
+/// part): nothing of it is left (no partial, no multipart upload), and
+/// the quota counts the small file only.
+#[test]
+fn a_small_upload_replaces_an_unfinished_upload_and_counts_it_once() {
+    if ferry_e2e::on_s3() {
+        eprintln!("in object storage, a known bug: see a_small_upload_replaces_an_unfinished_upload_in_object_storage");
+        return;
+    }
+    small_replaces_unfinished();
+}
+
+/// The same in object storage, where the small file's PUT leaves the
+/// unfinished multipart upload behind: pending in the bucket, its part's
+/// bytes and its entry still counted (8 MiB + 5 bytes, 2 entries).
+#[test]
+#[ignore = "bug: in object storage a small (eager) upload leaves the name's unfinished multipart upload pending and counted; run with FERRY_TEST_STORE=s3"]
+fn a_small_upload_replaces_an_unfinished_upload_in_object_storage() {
+    if !ferry_e2e::on_s3() {
+        return;
+    }
+    small_replaces_unfinished();
+}
+
+fn small_replaces_unfinished() {
+    let s = server();
+    let local = tempfile::tempdir().unwrap();
+    // Slow enough to be cut on the disk; more than a part in object storage.
+    let size = (8 << 20).max(part_size(&s).map_or(0, |p| p as usize + (4 << 20)));
+    let big = local.path().join("big").join("small.txt");
+    write_random(&big, size, 5);
+    assert!(leave_unfinished(&s, "u", PW, &big, "small.txt") > 0);
+    let small = local.path().join("small.txt");
+    std::fs::write(&small, b"hello").unwrap();
+    let o = s.ferry("u", PW, &["put", small.to_str().unwrap(), "/"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(s.files("u").read("small.txt"), b"hello");
+    if let Some(store) = &s.store {
+        let pending = store.s3.pending(&store.prefix);
+        assert!(pending.is_empty(), "the old upload is aborted: {pending:?}");
+        assert_eq!(store.s3.objects(&store.prefix).len(), 1, "one blob");
+    }
+    assert_eq!(held(&s, "u", "small.txt"), 0, "nothing left to resume");
+    let q = json_lines(&s.ferry("u", PW, &["--json", "quota"]));
+    assert_eq!(q[0]["used"], 5, "{q:?}");
+    assert_eq!(q[0]["entries"], 1, "{q:?}");
 }
 
 /// A small file (sent without the resume handshake) replaces whatever
