@@ -99,8 +99,9 @@ pub struct StoreConfig {
     /// How often the sweeper looks for both (seconds).
     pub sweep_every_secs: u64,
     /// Part buffers held at once over the whole server: each upload
-    /// receiving data holds one (`part_size_mib` bytes), so this bounds
-    /// their memory; more uploads wait for one before `PutReady`.
+    /// receiving data holds one (`part_size_mib` bytes), and a second
+    /// while its previous part is sent if one is free at once, so this
+    /// bounds their memory; more uploads wait for one before `PutReady`.
     pub max_part_buffers: usize,
     /// Of those, at most this many per user.
     pub max_part_buffers_per_user: usize,

@@ -27,6 +27,12 @@ pub struct ObjectHome {
     pub committer: super::commit::Committer,
 }
 
+/// A part buffer's places: in the user's share, and in the server's.
+pub type Places = (
+    tokio::sync::OwnedSemaphorePermit,
+    tokio::sync::OwnedSemaphorePermit,
+);
+
 /// A namespace error as the client sees it, naming `path`.
 pub fn ns_error(path: &RemotePath, e: NsError) -> RemoteError {
     let kind = match e {
@@ -82,14 +88,17 @@ impl ObjectHome {
 
     /// Places for one part buffer: the user's, then the server's (waited
     /// for without a thread).
-    pub async fn part_places(
-        &self,
-    ) -> Option<(
-        tokio::sync::OwnedSemaphorePermit,
-        tokio::sync::OwnedSemaphorePermit,
-    )> {
+    pub async fn part_places(&self) -> Option<Places> {
         let user = self.parts.clone().acquire_owned().await.ok()?;
         let server = self.bucket.part_place().await?;
+        Some((user, server))
+    }
+
+    /// Places for one more part buffer if both are free now (an upload's
+    /// second, while its previous part is sent).
+    pub fn try_part_places(&self) -> Option<Places> {
+        let user = self.parts.clone().try_acquire_owned().ok()?;
+        let server = self.bucket.try_part_place()?;
         Some((user, server))
     }
 

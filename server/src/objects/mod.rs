@@ -11,6 +11,7 @@
 pub mod commit;
 pub mod download;
 pub mod home;
+pub mod parts;
 pub mod sha;
 pub mod sweep;
 pub mod upload;
@@ -156,6 +157,28 @@ impl Bucket {
         Ok(bucket)
     }
 
+    /// A bucket that is never reached (tests of what needs none).
+    #[cfg(test)]
+    pub fn unreached(max_part_buffers: usize, per_user: usize) -> Bucket {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let s3 = AmazonS3Builder::new()
+            .with_bucket_name("unreached")
+            .with_region("us-east-1")
+            .with_endpoint("http://127.0.0.1:9")
+            .with_allow_http(true)
+            .build()
+            .unwrap();
+        Bucket {
+            s3: Arc::new(s3),
+            prefix: String::new(),
+            url: "s3://unreached".into(),
+            part_size: 5 << 20,
+            parts: Arc::new(tokio::sync::Semaphore::new(max_part_buffers)),
+            parts_per_user: per_user,
+            commit_batch: 256,
+        }
+    }
+
     /// Lists at most one key under the prefix: fails when the store is
     /// down, the bucket is missing or the credentials are refused.
     pub async fn check(&self) -> Result<(), BucketError> {
@@ -169,6 +192,11 @@ impl Bucket {
     /// A place for a part buffer in the server's share.
     pub async fn part_place(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
         self.parts.clone().acquire_owned().await.ok()
+    }
+
+    /// A place for a part buffer in the server's share, if one is free.
+    pub fn try_part_place(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.parts.clone().try_acquire_owned().ok()
     }
 
     /// The client.

@@ -10,18 +10,19 @@
 //! Memory: each upload receiving data holds one part buffer, taken from
 //! its user's places for parts and the server's before `PutReady` (so no
 //! data comes before there is room for it); data frames are copied into
-//! it and their budget given back.
+//! it and their budget given back. Sending the parts is `parts.rs`.
 
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use ferry_proto::{ErrorKind, RemoteError, Reply};
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::{ObjectStoreExt, PutPayload};
-use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tokio::sync::mpsc;
 
 use super::commit::Commit;
 use super::home::{store_error, ObjectHome};
+use super::parts::Parts;
 use super::sha::PartSha;
 use super::Bucket;
 use crate::accounts::{Account, PathLock};
@@ -232,89 +233,24 @@ async fn received(
         )));
     };
     up.size = spec.size;
-    let mut part = Part {
-        buf: BytesMut::new(),
+    let mut parts = Parts::new(
+        &home,
+        &key,
+        checked.lock.superseded.clone(),
+        up,
         sha,
-        _buffer: buffer,
-    };
-    let theirs = loop {
-        let mut batch = vec![next(&mut rx, &checked.lock, ctx).await?];
-        while batch.len() < 16 {
-            match rx.try_recv() {
-                Ok(m) => batch.push(m),
-                Err(_) => break,
-            }
-        }
-        let mut end = None;
-        let mut data = Vec::new();
-        for m in batch {
-            match m {
-                UploadMsg::Data(bytes, charge) => data.push((bytes, charge)),
-                UploadMsg::End(sha) => end = Some(sha),
-                UploadMsg::Start(_) => return Err(bad("PutStart twice")),
-            }
-        }
-        let arrived: u64 = data.iter().map(|(b, _)| b.len() as u64).sum();
-        let total = up.done + part.buf.len() as u64 + arrived;
-        if total > spec.size {
-            // Beyond the declared size: must fit the quota too.
-            let more = total - spec.size.max(up.done + part.buf.len() as u64);
-            let (back, grown) = ctx
-                .threads
-                .run(move || {
-                    let r = reservation.grow(more);
-                    (reservation, r)
-                })
-                .await
-                .ok_or_else(internal)?;
-            reservation = back;
-            grown?;
-        }
-        // Copied and hashed in one step on the user's threads.
-        let part_size = up.part_size as usize;
-        let (back, full) = ctx
-            .threads
-            .run(move || {
-                let mut full = Vec::new();
-                for (bytes, charge) in data {
-                    let mut rest: &[u8] = &bytes;
-                    while !rest.is_empty() {
-                        let room = part_size - part.buf.len();
-                        let (now, later) = rest.split_at(room.min(rest.len()));
-                        if part.buf.is_empty() {
-                            part.buf.reserve(part_size);
-                        }
-                        part.buf.extend_from_slice(now);
-                        part.sha.update(now);
-                        if part.buf.len() == part_size {
-                            full.push((part.buf.split().freeze(), part.sha.save()));
-                        }
-                        rest = later;
-                    }
-                    drop(charge);
-                }
-                (part, full)
-            })
-            .await
-            .ok_or_else(internal)?;
-        part = back;
-        for (bytes, state) in full {
-            put_part(&home, &key, &mut up, bytes, state, &checked.lock).await?;
-            reservation.use_bytes(up.part_size);
-        }
-        out.progressed();
-        if let Some(sha) = end {
-            break sha;
+        reservation,
+        buffer,
+    );
+    let theirs = match receive(spec, &mut parts, &mut rx, out, ctx, &checked.lock).await {
+        Ok(theirs) => theirs,
+        Err(e) => {
+            // The part in flight is kept (and counted) for a resume.
+            parts.stop().await;
+            return Err(e);
         }
     };
-    // The last (short) part.
-    if !part.buf.is_empty() || up.parts.is_empty() {
-        let len = part.buf.len() as u64;
-        let bytes = part.buf.split().freeze();
-        put_part(&home, &key, &mut up, bytes, part.sha.save(), &checked.lock).await?;
-        reservation.use_bytes(len);
-    }
-    let ours = part.sha.digest();
+    let (up, ours, reservation) = parts.finish().await?;
     if ours != theirs || up.done != spec.size {
         abort(bucket, store, &home.user, &key, &up).await;
         account.ledger.give(Cost::file(up.done));
@@ -369,50 +305,46 @@ async fn received(
     })
 }
 
-/// The part being filled.
-struct Part {
-    buf: BytesMut,
-    sha: PartSha,
-    _buffer: (OwnedSemaphorePermit, OwnedSemaphorePermit),
-}
-
-/// Sends one part and records it (tag, bytes done, hash state).
-async fn put_part(
-    home: &ObjectHome,
-    key: &str,
-    up: &mut ObjectUpload,
-    bytes: Bytes,
-    state: Vec<u8>,
+/// Receives the data into parts until the end; the sender's SHA-256.
+async fn receive(
+    spec: &UploadSpec,
+    parts: &mut Parts,
+    rx: &mut mpsc::Receiver<UploadMsg>,
+    out: &Outbox,
+    ctx: &Ctx,
     lock: &PathLock,
-) -> Result<(), RemoteError> {
-    if lock.superseded.is_cancelled() {
-        return Err(RemoteError::bare(ErrorKind::Cancelled));
+) -> Result<[u8; 32], RemoteError> {
+    loop {
+        let mut batch = vec![next(rx, lock, ctx).await?];
+        while batch.len() < 16 {
+            match rx.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
+        let mut end = None;
+        let mut data = Vec::new();
+        for m in batch {
+            match m {
+                UploadMsg::Data(bytes, charge) => data.push((bytes, charge)),
+                UploadMsg::End(sha) => end = Some(sha),
+                UploadMsg::Start(_) => return Err(bad("PutStart twice")),
+            }
+        }
+        let arrived: u64 = data.iter().map(|(b, _)| b.len() as u64).sum();
+        let before = parts.received();
+        if before + arrived > spec.size {
+            // Beyond the declared size: must fit the quota too.
+            parts
+                .grow(before + arrived - spec.size.max(before), ctx)
+                .await?;
+        }
+        parts.add(data, ctx).await?;
+        out.progressed();
+        if let Some(sha) = end {
+            return Ok(sha);
+        }
     }
-    let len = bytes.len() as u64;
-    let bucket = &home.bucket;
-    let index = up.parts.len();
-    let tag = bucket
-        .s3()
-        .put_part(
-            &bucket.path(&up.blob),
-            &up.upload_id,
-            index,
-            PutPayload::from(bytes),
-        )
-        .await
-        .map_err(|e| super::BucketError::from(e).to_remote())?;
-    up.parts.push(tag.content_id);
-    up.done += len;
-    up.state = state;
-    let recorded = home
-        .store
-        .object_upload_part(&home.user, key, up)
-        .await
-        .map_err(|e| store_error(&e))?;
-    if !recorded {
-        return Err(RemoteError::bare(ErrorKind::Cancelled));
-    }
-    Ok(())
 }
 
 /// Aborts a multipart upload and forgets its row (best effort: the
