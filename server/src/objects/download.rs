@@ -62,49 +62,20 @@ pub fn file(home: &ObjectHome, path: &RemotePath) -> Result<Node, RemoteError> {
 
 /// The stored SHA-256 of a row.
 pub fn stored_sha(node: &Node) -> Option<[u8; 32]> {
-    let hex = node.sha256.as_deref()?;
-    let mut out = [0u8; 32];
-    if hex.len() != 64 {
-        return None;
-    }
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
+    crate::transfer::unhex(node.sha256.as_deref()?)?
+        .try_into()
+        .ok()
 }
 
-/// Reads `range` of a file's blob, feeding each piece to `each` (which
-/// may stop the read by returning false).
-pub async fn read_range(
-    home: &ObjectHome,
-    node: &Node,
-    range: std::ops::Range<u64>,
-    mut each: impl FnMut(Bytes) -> bool,
-) -> Result<(), RemoteError> {
-    let Some(blob) = &node.blob else {
-        return Ok(()); // an empty file
-    };
-    if range.is_empty() {
-        return Ok(());
+/// The SHA-256 state after the first `len` bytes of a file, read from
+/// the store.
+async fn hash_prefix(home: &ObjectHome, node: &Node, len: u64) -> Result<Sha256, RemoteError> {
+    let mut h = Sha256::new();
+    let mut pieces = Box::pin(body(home.clone(), node.clone(), 0..len));
+    while let Some(piece) = pieces.next().await {
+        h.update(&piece?);
     }
-    let opts = GetOptions {
-        range: Some(GetRange::Bounded(range)),
-        ..Default::default()
-    };
-    let got = home
-        .bucket
-        .s3()
-        .get_opts(&home.bucket.path(blob), opts)
-        .await
-        .map_err(|e| BucketError::from(e).to_remote())?;
-    let mut stream = got.into_stream();
-    while let Some(piece) = stream.next().await {
-        let piece = piece.map_err(|e| BucketError::from(e).to_remote())?;
-        if !each(piece) {
-            break;
-        }
-    }
-    Ok(())
+    Ok(h)
 }
 
 /// The SHA-256 of the first `len` bytes of a file (a checksum request,
@@ -116,13 +87,7 @@ pub async fn checksum(home: &ObjectHome, node: &Node, len: u64) -> Result<[u8; 3
             return Ok(sha);
         }
     }
-    let mut h = Sha256::new();
-    read_range(home, node, 0..len, |b| {
-        h.update(&b);
-        true
-    })
-    .await?;
-    Ok(h.finalize().into())
+    Ok(hash_prefix(home, node, len).await?.finalize().into())
 }
 
 async fn send(
@@ -144,12 +109,7 @@ async fn send(
     let mut start = 0;
     let mut hasher = Sha256::new();
     if let (true, Some(theirs)) = (spec.offset > 0 && spec.offset <= size, spec.prefix_sha256) {
-        let mut h = Sha256::new();
-        read_range(&home, &node, 0..spec.offset, |b| {
-            h.update(&b);
-            true
-        })
-        .await?;
+        let h = hash_prefix(&home, &node, spec.offset).await?;
         if <[u8; 32]>::from(h.clone().finalize()) == theirs {
             start = spec.offset;
             hasher = h;
@@ -279,4 +239,35 @@ fn body(
         }
     })
     .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(sha256: Option<&str>) -> Node {
+        Node {
+            name: "f".into(),
+            is_dir: false,
+            size: 1,
+            blob: Some("b".into()),
+            sha256: sha256.map(str::to_string),
+            mtime: 0,
+            mode: 0o644,
+        }
+    }
+
+    #[test]
+    fn only_a_well_formed_stored_sha_is_taken() {
+        let sha: [u8; 32] = Sha256::digest(b"x").into();
+        let hex = crate::transfer::hex(&sha);
+        assert_eq!(stored_sha(&row(Some(&hex))), Some(sha));
+        assert_eq!(stored_sha(&row(Some(&hex.to_uppercase()))), Some(sha));
+        assert_eq!(stored_sha(&row(None)), None);
+        assert_eq!(stored_sha(&row(Some(&hex[2..]))), None);
+        // Signs and other characters are not hex, even where
+        // from_str_radix would take them.
+        assert_eq!(stored_sha(&row(Some(&"+a".repeat(32)))), None);
+        assert_eq!(stored_sha(&row(Some(&"é".repeat(32)))), None);
+    }
 }

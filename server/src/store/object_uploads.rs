@@ -8,6 +8,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{now_ms, Store, StoreError};
+use crate::transfer::{hex, unhex};
 
 /// One upload's row.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,21 +27,6 @@ pub struct ObjectUpload {
     pub done: u64,
     /// The SHA-256 state after `done` bytes (see `objects::sha`).
     pub state: Vec<u8>,
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    (s.len() % 2 == 0)
-        .then(|| {
-            (0..s.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-                .collect()
-        })
-        .flatten()
 }
 
 fn upload(row: &AnyRow) -> Result<ObjectUpload, StoreError> {
@@ -191,5 +177,7 @@ mod tests {
         assert_eq!(unhex(&hex(&b)), Some(b));
         assert_eq!(unhex("abc"), None);
         assert_eq!(unhex("zz"), None);
+        assert_eq!(unhex("+a"), None);
+        assert_eq!(unhex(""), Some(vec![]));
     }
 }

@@ -93,3 +93,16 @@ pub use ferry_proto::chunks::hash_prefix;
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// The bytes `s` spells in hex (as [`hex`] writes it); none if `s` is
+/// anything else.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    let nibble = |b: &u8| char::from(*b).to_digit(16);
+    s.as_bytes()
+        .chunks(2)
+        .map(|p| match p {
+            [hi, lo] => u8::try_from(nibble(hi)? << 4 | nibble(lo)?).ok(),
+            _ => None,
+        })
+        .collect()
+}
