@@ -549,22 +549,6 @@ fn the_client_keeps_to_the_servers_request_limit() {
 /// the quota counts the small file only.
 #[test]
 fn a_small_upload_replaces_an_unfinished_upload_and_counts_it_once() {
-    if ferry_e2e::on_s3() {
-        eprintln!("in object storage, a known bug: see a_small_upload_replaces_an_unfinished_upload_in_object_storage");
-        return;
-    }
-    small_replaces_unfinished();
-}
-
-/// The same in object storage, where the small file's PUT leaves the
-/// unfinished multipart upload behind: pending in the bucket, its part's
-/// bytes and its entry still counted (8 MiB + 5 bytes, 2 entries).
-#[test]
-#[ignore = "bug: in object storage a small (eager) upload leaves the name's unfinished multipart upload pending and counted; run with FERRY_TEST_STORE=s3"]
-fn a_small_upload_replaces_an_unfinished_upload_in_object_storage() {
-    if !ferry_e2e::on_s3() {
-        return;
-    }
     small_replaces_unfinished();
 }
 

@@ -347,6 +347,38 @@ async fn receive(
     }
 }
 
+/// After a small file took the name: an upload of it left unfinished is
+/// over. Its multipart upload is aborted and its row goes with what it
+/// counted (best effort: else the sweeper aborts it in time, crediting
+/// the owner).
+async fn drop_unfinished(account: &Account, home: &ObjectHome, key: &str) {
+    let (store, bucket) = (&home.store, &home.bucket);
+    let old = match store.object_upload(&home.user, key).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot look for an unfinished upload");
+            return;
+        }
+    };
+    if let Err(e) = bucket
+        .s3()
+        .abort_multipart(&bucket.path(&old.blob), &old.upload_id)
+        .await
+    {
+        tracing::warn!(error = %e, "cannot abort a multipart upload; the sweeper will");
+        return;
+    }
+    match store
+        .object_upload_drop(&home.user, key, &old.upload_id)
+        .await
+    {
+        Ok(Some(done)) => account.ledger.give(Cost::file(done)),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot forget an aborted upload"),
+    }
+}
+
 /// Aborts a multipart upload and forgets its row (best effort: the
 /// sweeper aborts what is left).
 async fn abort(
@@ -489,6 +521,7 @@ async fn eager(
             reservation,
         })
         .await?;
+    drop_unfinished(account, home, &spec.path.to_string()).await;
     drop(checked);
     Ok(Reply::PutDone {
         size: spec.size,

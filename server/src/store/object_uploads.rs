@@ -146,6 +146,30 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets an upload that is over (another file took its name):
+    /// the bytes its row counted, if this removed it.
+    pub async fn object_upload_drop(
+        &self,
+        owner: &str,
+        path: &str,
+        upload_id: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        let row = sqlx::query(
+            "DELETE FROM object_uploads WHERE owner = $1 AND path = $2 AND upload_id = $3
+             RETURNING done",
+        )
+        .bind(owner)
+        .bind(path)
+        .bind(upload_id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            let done: i64 = r.try_get("done")?;
+            u64::try_from(done).map_err(|_| StoreError::Damaged("object upload: done".into()))
+        })
+        .transpose()
+    }
+
     /// Uploads untouched since before `before` (Unix ms), at most `n`:
     /// (owner, path, row).
     pub async fn object_uploads_stale(
