@@ -1,9 +1,10 @@
 //! Homes in S3-compatible object storage: the bucket (this file), the
 //! namespace in the database (`store/namespace.rs`), browsing (`home.rs`),
-//! uploads as resumable multipart uploads (`upload.rs`) named in group
-//! commits (`commit.rs`), ranged downloads
-//! (`download.rs`), the SHA-256 state saved at part boundaries (`sha.rs`)
-//! and the sweeper of what no path names (`sweep.rs`).
+//! uploads as resumable multipart uploads (`upload.rs`) whose parts are
+//! sent while the next one fills (`parts.rs`) and which are named in
+//! group commits (`commit.rs`), ranged downloads (`download.rs`), the
+//! SHA-256 state saved at part boundaries (`sha.rs`) and the sweeper of
+//! what no path names (`sweep.rs`).
 //!
 //! Objects are immutable blobs under `PREFIX/USER/`, named at random; a
 //! path names a blob through its row, so a rename never touches the bucket.
