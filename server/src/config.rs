@@ -105,6 +105,11 @@ pub struct StoreConfig {
     pub max_part_buffers: usize,
     /// Of those, at most this many per user.
     pub max_part_buffers_per_user: usize,
+    /// An upload holds its part buffer from `PutReady` on; its `PutStart`
+    /// must come within this many seconds, or the upload ends (TimedOut)
+    /// and the buffer is free again (uploads opened and never started
+    /// would otherwise hold every buffer until the stall limit).
+    pub part_start_secs: u64,
     /// Uploads finished while one user's commit runs wait and go into
     /// the namespace together in the next transaction (one flush of the
     /// database for many small files): at most this many in one.
@@ -125,6 +130,7 @@ impl Default for StoreConfig {
             sweep_every_secs: 300,
             max_part_buffers: 8,
             max_part_buffers_per_user: 2,
+            part_start_secs: 30,
             commit_batch_max: 256,
         }
     }
@@ -479,6 +485,10 @@ impl Config {
         anyhow::ensure!(
             self.store.max_part_buffers > 0 && self.store.max_part_buffers_per_user > 0,
             "store.max_part_buffers and store.max_part_buffers_per_user must be at least 1"
+        );
+        anyhow::ensure!(
+            (1..=3600).contains(&self.store.part_start_secs),
+            "store.part_start_secs must be 1 to 3600"
         );
         anyhow::ensure!(
             self.store.commit_batch_max > 0,

@@ -63,6 +63,8 @@ pub struct Bucket {
     parts: Arc<tokio::sync::Semaphore>,
     /// Of those, per user.
     pub parts_per_user: usize,
+    /// How long an upload holds its part buffer waiting for `PutStart`.
+    pub part_start: Duration,
     /// Files in one commit transaction, at most.
     pub commit_batch: usize,
 }
@@ -152,6 +154,7 @@ impl Bucket {
             part_size: config.part_size_mib << 20,
             parts: Arc::new(tokio::sync::Semaphore::new(config.max_part_buffers)),
             parts_per_user: config.max_part_buffers_per_user,
+            part_start: Duration::from_secs(config.part_start_secs),
             commit_batch: config.commit_batch_max,
         };
         bucket.check().await?;
@@ -176,6 +179,7 @@ impl Bucket {
             part_size: 5 << 20,
             parts: Arc::new(tokio::sync::Semaphore::new(max_part_buffers)),
             parts_per_user: per_user,
+            part_start: Duration::from_secs(30),
             commit_batch: 256,
         }
     }
