@@ -28,6 +28,7 @@ use crate::auth::{login, AuthEnd};
 use crate::budget::{self, Budget};
 use crate::link::{LinkError, Reader, Writer};
 use crate::logfmt::q;
+use crate::niced::NicedRead;
 use crate::objects;
 use crate::ops;
 use crate::outbox::Outbox;
@@ -79,7 +80,11 @@ pub async fn serve<S>(
 ) where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let (mut rd, mut wr) = tokio::io::split(stream);
+    let (rd, mut wr) = tokio::io::split(stream);
+    // Set while the connection streams an upload: its reads (the TLS
+    // decryption of the data) then run niced, as bulk work does.
+    let bulk = Arc::new(AtomicBool::new(false));
+    let mut rd = NicedRead::new(rd, bulk.clone(), shared.config.limits.bulk_nice);
     // One deadline from accept: TLS, hello and login together.
     let deadline = admission.deadline();
     let admission = &mut admission;
@@ -108,7 +113,7 @@ pub async fn serve<S>(
     match outcome {
         Ok((session, reader, writer)) => {
             let user = session.account.name.clone();
-            let end = requests(session, reader, writer, &shared, &cancel).await;
+            let end = requests(session, reader, writer, &shared, &cancel, &bulk).await;
             tracing::info!(user = %user, addr = %peer, end = %q(&end), "session closed");
         }
         Err(LinkError::Timeout) => {
@@ -144,6 +149,7 @@ async fn requests<R, W>(
     writer: Writer<W>,
     shared: &Arc<Shared>,
     cancel: &CancellationToken,
+    bulk: &AtomicBool,
 ) -> String
 where
     R: AsyncRead + Unpin,
@@ -301,11 +307,13 @@ where
             ClientMsg::Request { id, req } => (id, req),
             ClientMsg::PutStart { transfer, offset } => {
                 started.insert(transfer);
+                bulk.store(true, Ordering::Relaxed);
                 feed_upload(&transfers, transfer, UploadMsg::Start(offset)).await;
                 continue;
             }
             ClientMsg::TransferEnd { transfer, sha256 } => {
                 started.remove(&transfer);
+                bulk.store(!started.is_empty(), Ordering::Relaxed);
                 feed_upload(&transfers, transfer, UploadMsg::End(sha256)).await;
                 if let Some(d) = deferred.remove(&transfer) {
                     let held = Held {
@@ -320,6 +328,7 @@ where
             }
             ClientMsg::Cancel { transfer } => {
                 started.remove(&transfer);
+                bulk.store(!started.is_empty(), Ordering::Relaxed);
                 deferred.remove(&transfer);
                 if let Some(Slot::Download(flag)) = transfers.remove(transfer) {
                     flag.store(true, Ordering::Relaxed);
@@ -344,6 +353,7 @@ where
         } = req
         {
             started.remove(&transfer);
+            bulk.store(!started.is_empty(), Ordering::Relaxed);
             // Eager uploads take a place among the small ones, others an
             // admission and a turn.
             let place = if eager {

@@ -14,6 +14,7 @@ pub mod jail;
 pub mod ledger;
 pub mod link;
 pub mod logfmt;
+pub mod niced;
 pub mod objects;
 pub mod ops;
 pub mod outbox;

@@ -106,6 +106,11 @@ impl Shared {
             }
             None => (accounts, None),
         };
+        if !crate::niced::may_renice() {
+            tracing::warn!(
+                "uploads are decrypted at normal priority: this process may not set a thread's nice value back (run as root, or allow it with RLIMIT_NICE, e.g. LimitNICE=+0)"
+            );
+        }
         Ok(Shared {
             bucket,
             held: Arc::new(tokio::sync::Semaphore::new(config.limits.held_budget())),
