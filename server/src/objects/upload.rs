@@ -186,19 +186,18 @@ async fn received(
     // start soon gives it back (opened and never started, a few users'
     // uploads would hold every buffer of the server until the stall limit).
     let wait = home.bucket.part_start;
-    let start = match tokio::time::timeout(wait, next(&mut rx, &checked.lock, ctx)).await {
-        Ok(m) => match m? {
-            UploadMsg::Start(offset) => offset,
-            _ => return Err(bad("expected PutStart")),
-        },
-        Err(_) => return Err(RemoteError::new(
-            ErrorKind::TimedOut,
-            format!(
-                "{}: not started within {} s of the server's ready; its part buffer is free again",
-                spec.path,
-                wait.as_secs()
-            ),
-        )),
+    let not_started = || {
+        let why = format!(
+            "{}: not started within {} s of the server's ready; its part buffer is free again",
+            spec.path,
+            wait.as_secs()
+        );
+        RemoteError::new(ErrorKind::TimedOut, why)
+    };
+    let first = tokio::time::timeout(wait, next(&mut rx, &checked.lock, ctx)).await;
+    let start = match first.map_err(|_| not_started())?? {
+        UploadMsg::Start(offset) => offset,
+        _ => return Err(bad("expected PutStart")),
     };
     let bucket = &home.bucket;
     let (mut up, sha) = if start == done && done > 0 {
