@@ -224,6 +224,9 @@ EOF
   mkdir -p "$dir/data/master" "$dir/data/volume1" "$dir/data/volume2" "$dir/data/filer"
   # 1 GiB volumes (default 30 GiB): files are sparse, but a full volume is
   # what makes the master grow new ones; 001 = one more copy, same rack.
+  # Volume servers turn every volume read-only below -minFreeSpace (default
+  # 1% of the disk: 2.5 GB of a 252 GB disk that a build has nearly
+  # filled); the tests write far less than 256 MiB at once.
   save_cmd "$dir" master "${g[@]}" master "-mdir=$dir/data/master" -ip=$ip -ip.bind=$ip \
     -port="$mp" -port.grpc="$mg" -defaultReplication=001 -volumeSizeLimitMB=1024 \
     -telemetry=false -electionTimeout=1s
@@ -232,7 +235,7 @@ EOF
     if [ $n = 1 ]; then p=$v1 pg=$v1g; else p=$v2 pg=$v2g; fi
     save_cmd "$dir" "volume$n" "${g[@]}" volume "-dir=$dir/data/volume$n" -ip=$ip -ip.bind=$ip \
       -port="$p" -port.grpc="$pg" -master="$master" -dataCenter=dc1 -rack=rack1 \
-      -max=64 -preStopSeconds=0
+      -max=64 -preStopSeconds=0 -minFreeSpace=256MiB
   done
   save_cmd "$dir" filer "${g[@]}" filer "-defaultStoreDir=$dir/data/filer" -ip=$ip -ip.bind=$ip \
     -port="$fp" -port.grpc="$fg" -master="$master" -localSocket="$dir/run/filer.sock"

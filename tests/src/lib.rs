@@ -317,6 +317,21 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A failing test shows what ferryd said (its log goes with the
+        // temporary root): the client's message alone often names only
+        // the kind of error, not its cause.
+        if std::thread::panicking() {
+            let path = self.root.path().join("ferryd.log");
+            let log =
+                String::from_utf8_lossy(&std::fs::read(&path).unwrap_or_default()).into_owned();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(40)..];
+            eprintln!(
+                "--- the last {} lines of ferryd.log:\n{}",
+                tail.len(),
+                tail.join("\n")
+            );
+        }
     }
 }
 
