@@ -40,6 +40,8 @@
 #   BENCH_TREE_FILES     files in the tree (10,000; 1,000 with --quick)
 #   BENCH_RSS_MIB        size of each of the 64 files of --rss64 (20)
 #   BENCH_TRASH_GRACE    ferryd's [store] trash_grace_secs (10)
+#   BENCH_STORE     more lines for ferryd's [store] (e.g.
+#                   "max_part_buffers_per_user = 2")
 #   BENCH_FERRY_TIMEOUT  seconds a `ferry` call may take (180); a tree put
 #                   that fails or hangs restarts ferryd (see the report)
 #
@@ -234,6 +236,7 @@ access_key_id = "$AWS_ACCESS_KEY_ID"
 secret_access_key_file = "$FD/secret"
 trash_grace_secs = ${BENCH_TRASH_GRACE:-10}
 sweep_every_secs = 1
+${BENCH_STORE:-}
 TOML
     users=(bench)
     [[ -n ${WANT[rss64]:-} ]] && for ((u = 0; u < RSS_USERS; u++)); do users+=("rss$u"); done

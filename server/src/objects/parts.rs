@@ -1,8 +1,8 @@
-//! Sending an upload's parts: the next part fills while the previous
-//! one's PUT is in flight (at most two part buffers an upload, each
-//! filling or in flight, the second only when a place for it is free at
-//! once), and the parts are recorded in the database in order, so a
-//! resume starts after the last one recorded.
+//! Sending an upload's parts: the next part fills while earlier ones'
+//! PUTs are in flight (at most the user's share of part buffers for one
+//! upload, each filling or in flight, all but the first taken only when a
+//! place is free at once), and the parts are recorded in the database in
+//! order, so a resume starts after the last one recorded.
 
 use std::collections::VecDeque;
 
@@ -56,8 +56,9 @@ pub struct Parts {
     reservation: Option<Reservation>,
     /// The first buffer's place (the user's, the server's).
     _first: Places,
-    /// A second buffer's, while it is needed.
-    second: Option<Places>,
+    /// More buffers' places, while parts are in flight (at most the
+    /// user's share less the first).
+    extra: Vec<Places>,
 }
 
 impl Parts {
@@ -85,7 +86,7 @@ impl Parts {
             }),
             reservation: Some(reservation),
             _first: place,
-            second: None,
+            extra: Vec::new(),
         }
     }
 
@@ -174,26 +175,27 @@ impl Parts {
         }
     }
 
-    /// Waits until a buffer is free to fill: one for each place held; a
-    /// second place is taken only if one is free at once in the user's
-    /// share and the server's (else the oldest part must be done first),
-    /// and given back each time a part is done.
+    /// Waits until a buffer is free to fill: one for each place held.
+    /// More places are taken only if free at once in the user's share and
+    /// the server's (else the oldest part must be done first), and one is
+    /// given back each time a part is done.
     async fn room(&mut self) -> Result<(), RemoteError> {
+        let most = self.home.bucket.parts_per_user.max(1);
         loop {
-            let places = 1 + usize::from(self.second.is_some());
+            let places = 1 + self.extra.len();
             if self.flights.len() < places {
                 return Ok(());
             }
-            if self.second.is_none() {
-                self.second = self.home.try_part_places();
-                if self.second.is_some() {
+            if places < most {
+                if let Some(p) = self.home.try_part_places() {
+                    self.extra.push(p);
                     continue;
                 }
             }
             self.land().await?;
-            // The second place goes back and is taken again only if still
-            // free: another upload of the user waiting for one comes first.
-            self.second = None;
+            // A place goes back and is taken again only if still free:
+            // another upload of the user waiting for one comes first.
+            self.extra.pop();
         }
     }
 
@@ -252,7 +254,7 @@ impl Parts {
             r.use_bytes(flight.len);
         }
         if self.flights.is_empty() {
-            self.second = None;
+            self.extra.clear();
         }
         Ok(())
     }
