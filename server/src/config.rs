@@ -99,9 +99,10 @@ pub struct StoreConfig {
     /// How often the sweeper looks for both (seconds).
     pub sweep_every_secs: u64,
     /// Part buffers held at once over the whole server: each upload
-    /// receiving data holds one (`part_size_mib` bytes), and a second
-    /// while its previous part is sent if one is free at once, so this
-    /// bounds their memory; more uploads wait for one before `PutReady`.
+    /// receiving data holds one (`part_size_mib` bytes), and more, up to
+    /// its user's share, while earlier parts are sent if they are free at
+    /// once, so this bounds their memory; more uploads wait for one
+    /// before `PutReady`.
     pub max_part_buffers: usize,
     /// Of those, at most this many per user.
     pub max_part_buffers_per_user: usize,
@@ -124,12 +125,12 @@ impl Default for StoreConfig {
             region: None,
             access_key_id: None,
             secret_access_key_file: None,
-            part_size_mib: 8,
+            part_size_mib: 5,
             trash_grace_secs: 3600,
             stale_upload_secs: 7 * 24 * 3600,
             sweep_every_secs: 300,
-            max_part_buffers: 8,
-            max_part_buffers_per_user: 2,
+            max_part_buffers: 16,
+            max_part_buffers_per_user: 4,
             part_start_secs: 30,
             commit_batch_max: 256,
         }

@@ -109,8 +109,8 @@ async fn uploads_never_started_leave_places_for_others() {
 
 /// The same in object storage, where an upload holds a part buffer from
 /// `PutReady` on: four users opening uploads they never start would take
-/// all of the server's part buffers (4 x `max_part_buffers_per_user` 2 =
-/// `max_part_buffers` 8), and another user's put would wait for their
+/// all of the server's part buffers (4 x `max_part_buffers_per_user` 4 =
+/// `max_part_buffers` 16), and another user's put would wait for their
 /// stall limit (120 s). An upload not started within `part_start_secs`
 /// ends and frees its buffer, so she waits that long at most.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
