@@ -13,6 +13,24 @@ pub struct Quoted(String);
 /// a user name of a megabyte) is cut, with its length said.
 const SHOWN: usize = 512;
 
+/// An error and its causes on one line, `a: b: c`, leaving out a cause
+/// whose text its error already shows: many errors (the object store's,
+/// for one) repeat their source in their own message, and `{:#}` then
+/// printed the same reason five times over.
+pub fn join_causes(causes: impl IntoIterator<Item = String>) -> String {
+    let mut line = String::new();
+    for cause in causes {
+        if cause.is_empty() || line.contains(&cause) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&cause);
+    }
+    line
+}
+
 /// Quotes a value for the log (see [`Quoted`]).
 pub fn q(value: impl fmt::Display) -> Quoted {
     let mut text = value.to_string();
@@ -88,6 +106,24 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for EscapingStderr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn causes_already_shown_are_not_repeated() {
+        let causes = [
+            "cannot open the object store",
+            "unavailable: list failed - HTTP error: error sending request",
+            "list failed - HTTP error: error sending request",
+            "HTTP error: error sending request",
+            "tcp connect error: Connection refused (os error 111)",
+        ]
+        .map(String::from);
+        assert_eq!(
+            join_causes(causes),
+            "cannot open the object store: unavailable: list failed - HTTP error: \
+             error sending request: tcp connect error: Connection refused (os error 111)"
+        );
+        assert_eq!(join_causes(["a".into(), "b".into()]), "a: b");
+    }
 
     #[test]
     fn quoted_fields_cannot_forge_lines_or_pairs() {

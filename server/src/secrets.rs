@@ -65,6 +65,13 @@ fn secret_paths(config: &Config) -> Vec<(PathBuf, u32)> {
         paths.push((root.join("tls"), 0o077));
         paths.push((tls.key, 0o077));
     }
+    // Files named in the config for secrets of other services; like a
+    // configured TLS key, each may be shared with a group on purpose.
+    let named = [
+        config.store.secret_access_key_file.as_ref(),
+        config.database.password_file.as_ref(),
+    ];
+    paths.extend(named.into_iter().flatten().map(|p| (p.clone(), 0o007)));
     paths
 }
 
@@ -109,5 +116,35 @@ mod tests {
         assert_eq!(mode(&nested), 0o700);
         assert_eq!(mode(&file), 0o600);
         assert_eq!(std::fs::read(&file).unwrap(), b"secret");
+    }
+
+    #[test]
+    fn secret_files_named_in_the_config_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let s3 = dir.path().join("s3-secret");
+        let db = dir.path().join("db-password");
+        std::fs::write(&s3, b"k").unwrap();
+        std::fs::write(&db, b"p").unwrap();
+        let mut config = Config {
+            root: dir.path().join("root"),
+            ..Config::default()
+        };
+        config.store.secret_access_key_file = Some(s3.clone());
+        config.database.password_file = Some(db.clone());
+        let chmod = |p: &Path, m: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+        };
+        chmod(&s3, 0o644);
+        chmod(&db, 0o640);
+        let open: Vec<PathBuf> = open_secrets(&config).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(
+            open,
+            vec![s3.clone()],
+            "world-readable: warned; group: allowed"
+        );
+        chmod(&s3, 0o600);
+        chmod(&db, 0o604);
+        let open: Vec<PathBuf> = open_secrets(&config).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(open, vec![db]);
     }
 }

@@ -155,7 +155,8 @@ fn load(at: &Where) -> anyhow::Result<Config> {
 
 fn main() {
     if let Err(e) = real_main() {
-        eprintln!("ferryd: {e:#}");
+        let causes = e.chain().map(|c| c.to_string());
+        eprintln!("ferryd: {}", ferry_server::logfmt::join_causes(causes));
         std::process::exit(1);
     }
 }

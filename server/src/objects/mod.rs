@@ -39,14 +39,24 @@ pub enum BucketError {
 
 impl BucketError {
     /// The error a client sees: the store being away is the server being
-    /// busy (clients retry), and nothing is lost.
+    /// busy (clients retry), and nothing is lost; the store refusing the
+    /// server's credentials (a key revoked or rotated while serving) is
+    /// not something a retry mends, so it is said as what it is.
     pub fn to_remote(&self) -> ferry_proto::RemoteError {
         use ferry_proto::{ErrorKind, RemoteError};
         tracing::warn!(error = %self, "object store");
-        RemoteError::new(
-            ErrorKind::TooBusy,
-            "the server's object store is unavailable; try again shortly",
-        )
+        let refused =
+            "the server's object store refused the server's credentials; tell its administrator";
+        match self {
+            BucketError::Unavailable(
+                object_store::Error::PermissionDenied { .. }
+                | object_store::Error::Unauthenticated { .. },
+            ) => RemoteError::new(ErrorKind::Io, refused),
+            _ => RemoteError::new(
+                ErrorKind::TooBusy,
+                "the server's object store is unavailable; try again shortly",
+            ),
+        }
     }
 }
 
@@ -259,6 +269,33 @@ impl Bucket {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refused_credentials_are_not_a_busy_store() {
+        let source =
+            || Box::<dyn std::error::Error + Send + Sync>::from("403 SignatureDoesNotMatch");
+        let path = String::from("k");
+        for e in [
+            object_store::Error::PermissionDenied {
+                path: path.clone(),
+                source: source(),
+            },
+            object_store::Error::Unauthenticated {
+                path: path.clone(),
+                source: source(),
+            },
+        ] {
+            let r = BucketError::Unavailable(e).to_remote();
+            assert_eq!(r.kind, ferry_proto::ErrorKind::Io);
+            assert!(r.detail.contains("credentials"), "{}", r.detail);
+        }
+        let away = object_store::Error::Generic {
+            store: "S3",
+            source: source(),
+        };
+        let r = BucketError::Unavailable(away).to_remote();
+        assert_eq!(r.kind, ferry_proto::ErrorKind::TooBusy);
+    }
 
     #[test]
     fn store_urls() {
