@@ -5,5 +5,6 @@ pub mod cli;
 pub mod client;
 pub mod demo;
 pub mod display;
+pub mod sync;
 pub mod transfer;
 pub mod tui;

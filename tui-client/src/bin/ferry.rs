@@ -1,11 +1,10 @@
 //! ferry: thin binary over the ferry-tui library.
 
-use clap::Parser;
 use ferry_tui::cli::{self, Args, Command};
 use ferry_tui::tui::{self, dialog::ConnectForm, Start};
 
 fn main() {
-    let args = Args::parse();
+    let args = Args::parse_ordered();
     // A batch command drives one connection, and its heavy work (reading,
     // writing and hashing files) runs on blocking threads: one thread for
     // the async part is enough, and it spares every hand-off between the

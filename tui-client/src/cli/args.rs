@@ -138,6 +138,135 @@ pub enum Command {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<String>,
     },
+    /// Make a directory's copy like it, one way: SRC DST, the remote one
+    /// written with a leading colon (`sync photos :backup/photos` uploads,
+    /// `sync :backup/photos photos` downloads). Compares by size and mtime
+    /// (or SHA-256 with --checksum), shows the plan, then transfers.
+    Sync(SyncArgs),
+}
+
+/// Options of `ferry sync`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SyncArgs {
+    /// Delete what only the destination has (never excluded entries).
+    #[arg(long)]
+    pub delete: bool,
+    /// Show the plan and change nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// Compare files of equal size by SHA-256 (the server hashes its
+    /// side) instead of by size and modification time.
+    #[arg(short = 'c', long)]
+    pub checksum: bool,
+    /// Leave out entries matching GLOB (their path below SRC or their
+    /// name; `*` stays within a directory, `**` crosses; a leading `/`
+    /// anchors at SRC, a trailing `/` matches directories only). With
+    /// --include, the first matching rule wins, in the order given.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Take entries matching GLOB even if a later --exclude matches them.
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Files transferred at once (as put and get).
+    #[arg(long, default_value_t = 8)]
+    pub parallel: usize,
+    /// Bandwidth limit for the whole sync per second, e.g. 10MiB.
+    #[arg(long, value_parser = ferry_proto::size::parse_size, value_name = "SIZE")]
+    pub limit_rate: Option<u64>,
+    /// The directory to copy from (`:path` when remote).
+    #[arg(value_name = "SRC")]
+    pub src: String,
+    /// The directory to make like it (`:path` when remote).
+    #[arg(value_name = "DST")]
+    pub dst: String,
+    /// --include and --exclude in the order given (filled by
+    /// [`Args::parse_ordered`]; empty means includes first).
+    #[arg(skip)]
+    pub rules: Vec<crate::sync::Rule>,
+}
+
+impl SyncArgs {
+    /// The include and exclude rules in the order given on the command
+    /// line; when that order is unknown (parsed without
+    /// [`Args::parse_ordered`]), the includes first.
+    pub fn rules(&self) -> Vec<crate::sync::Rule> {
+        if !self.rules.is_empty() {
+            return self.rules.clone();
+        }
+        let inc = self.include.iter().map(|g| crate::sync::Rule::include(g));
+        inc.chain(self.exclude.iter().map(|g| crate::sync::Rule::exclude(g)))
+            .collect()
+    }
+}
+
+impl Args {
+    /// Parses the process's arguments like `Args::parse`, and keeps the
+    /// order of `sync`'s --include and --exclude (the first matching rule
+    /// wins, so their order matters).
+    pub fn parse_ordered() -> Args {
+        Args::try_parse_ordered_from(std::env::args_os()).unwrap_or_else(|e| e.exit())
+    }
+
+    /// [`Args::parse_ordered`] from given arguments.
+    pub fn try_parse_ordered_from<I, T>(args: I) -> Result<Args, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Args::command().try_get_matches_from(args)?;
+        let mut parsed = Args::from_arg_matches(&matches)?;
+        if let (Some(Command::Sync(s)), Some(m)) =
+            (&mut parsed.cmd, matches.subcommand_matches("sync"))
+        {
+            let mut ordered: Vec<(usize, crate::sync::Rule)> = Vec::new();
+            for (id, make) in [
+                ("include", crate::sync::Rule::include as fn(&str) -> _),
+                ("exclude", crate::sync::Rule::exclude),
+            ] {
+                if let (Some(at), Some(globs)) = (m.indices_of(id), m.get_many::<String>(id)) {
+                    ordered.extend(at.zip(globs).map(|(i, g)| (i, make(g))));
+                }
+            }
+            ordered.sort_by_key(|(i, _)| *i);
+            s.rules = ordered.into_iter().map(|(_, r)| r).collect();
+        }
+        Ok(parsed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::Rule;
+
+    #[test]
+    fn sync_rules_keep_the_order_given() {
+        let a = Args::try_parse_ordered_from([
+            "ferry",
+            "sync",
+            "--exclude",
+            "*.log",
+            "--include",
+            "keep.log",
+            "--exclude=tmp/",
+            "src",
+            ":dst",
+        ])
+        .unwrap();
+        let Some(Command::Sync(s)) = a.cmd else {
+            panic!("not sync")
+        };
+        assert_eq!(
+            s.rules(),
+            vec![
+                Rule::exclude("*.log"),
+                Rule::include("keep.log"),
+                Rule::exclude("tmp/")
+            ]
+        );
+        assert_eq!((s.src.as_str(), s.dst.as_str()), ("src", ":dst"));
+    }
 }
 
 /// Options shared by put and get.

@@ -5,6 +5,7 @@
 
 pub mod args;
 pub mod output;
+pub mod sync;
 pub mod transfer;
 
 use std::io::IsTerminal;
@@ -204,6 +205,10 @@ pub fn busy_retry(args: &Args) -> BusyRetry {
 
 /// Runs one batch command; prints results to stdout.
 pub async fn run(args: &Args, cmd: &Command) -> Result<(), Failure> {
+    if let Command::Sync(s) = cmd {
+        // A usage error, before any connection.
+        sync::split_sides(s)?;
+    }
     let mut opts = options(args)?;
     opts.busy = busy_retry(args);
     let client = connect_interactive(&opts).await.map_err(|e| {
@@ -356,6 +361,7 @@ async fn execute(client: &Client, cmd: &Command, json: bool) -> Result<(), Failu
                 );
             }
         }
+        Command::Sync(s) => sync::run(client, s, json).await?,
     }
     Ok(())
 }

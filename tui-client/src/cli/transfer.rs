@@ -140,7 +140,7 @@ fn report_json(r: &FileReport) -> serde_json::Value {
     v
 }
 
-async fn show(rx: mpsc::UnboundedReceiver<TransferEvent>, bars: bool, json: bool) {
+pub(super) async fn show(rx: mpsc::UnboundedReceiver<TransferEvent>, bars: bool, json: bool) {
     if bars {
         show_bars(rx, json).await
     } else {

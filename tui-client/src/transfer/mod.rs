@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use progress::{Direction, Events, FileProgress, Overall, ProgressBoard, TransferEvent};
-pub use tree::{get_paths, put_paths};
+pub use tree::{get_listed, get_paths, put_listed, put_paths};
 
 /// What to do when the target already exists.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]

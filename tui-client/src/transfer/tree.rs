@@ -87,6 +87,30 @@ pub async fn put_paths(
             );
         }
     }
+    put_job(client, &job, dirs, files).await
+}
+
+/// Uploads files already listed (local source, remote target, size),
+/// after making the remote directories `dirs` (with their parents): the
+/// engine `put_paths` runs once it has walked its sources, for callers that
+/// chose the files themselves (`ferry sync`).
+pub async fn put_listed(
+    client: &Client,
+    dirs: Vec<RemotePath>,
+    files: Vec<(PathBuf, RemotePath, u64)>,
+    opts: TransferOptions,
+    events: Events,
+) -> Result<Vec<FileReport>> {
+    let job = Job::new(opts, events);
+    put_job(client, &job, dirs, files).await
+}
+
+async fn put_job(
+    client: &Client,
+    job: &Job,
+    dirs: Vec<RemotePath>,
+    files: Vec<(PathBuf, RemotePath, u64)>,
+) -> Result<Vec<FileReport>> {
     // Directories first, all requests in flight at once.
     // Futures are collected first: a lazy `map` closure over borrowed data
     // makes the job's future not `Send`, and the TUI spawns jobs.
@@ -101,7 +125,6 @@ pub async fn put_paths(
             .iter()
             .map(|(s, t, n)| (s.display().to_string(), t.to_string(), *n)),
     );
-    let job = &job;
     let listed: Vec<(&Path, u64)> = files.iter().map(|(s, _, n)| (s.as_path(), *n)).collect();
     let ahead = read_ahead(&listed);
     let work: Vec<_> = files
@@ -256,6 +279,31 @@ pub async fn get_paths(
             _ => job.warn(None, format!("{src}: not a regular file, skipped")),
         }
     }
+    get_job(client, &job, dirs, files).await
+}
+
+/// Downloads files already listed (remote source, local target, size),
+/// after making the local directories `dirs` (with their parents): the
+/// engine `get_paths` runs once it has walked its sources, for callers that
+/// chose the files themselves (`ferry sync`).
+pub async fn get_listed(
+    client: &Client,
+    dirs: Vec<PathBuf>,
+    files: Vec<(RemotePath, PathBuf, u64)>,
+    opts: TransferOptions,
+    events: Events,
+) -> Result<Vec<FileReport>> {
+    let job = Job::new(opts, events);
+    let files = files.into_iter().map(|(s, t, n)| (s, t, Some(n))).collect();
+    get_job(client, &job, dirs, files).await
+}
+
+async fn get_job(
+    client: &Client,
+    job: &Job,
+    dirs: Vec<PathBuf>,
+    files: Vec<RemoteFile>,
+) -> Result<Vec<FileReport>> {
     for d in &dirs {
         std::fs::create_dir_all(d).map_err(|e| local_err(d, e))?;
     }
@@ -265,7 +313,6 @@ pub async fn get_paths(
             .iter()
             .map(|(s, t, n)| (s.to_string(), t.display().to_string(), n.unwrap_or(0))),
     );
-    let job = &job;
     let work: Vec<_> = files
         .into_iter()
         .enumerate()
