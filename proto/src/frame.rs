@@ -287,6 +287,7 @@ mod tests {
                 id: 8,
                 req: Request::Checksum {
                     path: "f".into(),
+                    offset: 0,
                     length: Some(3),
                 },
             },

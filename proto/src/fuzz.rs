@@ -126,7 +126,9 @@ fn request_paths(req: &Request) {
         | Request::Remove { path, .. }
         | Request::Checksum { path, .. }
         | Request::PutOpen { path, .. }
-        | Request::GetOpen { path, .. } => &[path],
+        | Request::GetOpen { path, .. }
+        | Request::Chmod { path, .. }
+        | Request::Read { path, .. } => &[path],
         Request::Rename { from, to, .. } => &[from, to],
         Request::Quota => &[],
     };

@@ -2,7 +2,7 @@
 //! sides before any frame, so that a mismatch can be reported in words.
 
 /// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u16 = 5;
+pub const PROTOCOL_VERSION: u16 = 6;
 
 /// Magic bytes that open every Ferry connection.
 pub const MAGIC: [u8; 6] = *b"FERRY\0";
@@ -96,7 +96,7 @@ mod tests {
         let err = Hello::check(&bytes, "server").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "server speaks Ferry protocol 1, this client speaks 5"
+            "server speaks Ferry protocol 1, this client speaks 6"
         );
     }
 

@@ -156,10 +156,13 @@ pub enum Request {
     },
     /// Disk usage and limit.
     Quota,
-    /// SHA-256 of a file's first `length` bytes (all of it when `None`).
+    /// SHA-256 of `length` bytes of a file from `offset` (to its end
+    /// when `None`).
     Checksum {
         /// The file.
         path: String,
+        /// First byte to hash.
+        offset: u64,
         /// How many bytes to hash.
         length: Option<u64>,
     },
@@ -203,7 +206,36 @@ pub enum Request {
         /// recorded when the file was uploaded (see `GetDone::stored`).
         rehash: bool,
     },
+    /// Set a file's or directory's permission bits (within
+    /// [`MODE_BITS`]: set-id and sticky bits are refused). Symbolic links
+    /// are refused, never followed.
+    Chmod {
+        /// The path.
+        path: String,
+        /// The new permission bits.
+        mode: u32,
+    },
+    /// Read at most `length` bytes (capped at [`READ_MAX`]) of a file from
+    /// `offset`: answered by data frames with the client's `transfer` id,
+    /// then `ReadDone`, in order.
+    Read {
+        /// Client-chosen id for the data frames, unique on the connection.
+        transfer: u32,
+        /// The file.
+        path: String,
+        /// First byte.
+        offset: u64,
+        /// Bytes wanted.
+        length: u32,
+    },
 }
+
+/// The permission bits a `Chmod` may set: read, write and search for
+/// owner, group and others. Set-id and sticky bits are never set.
+pub const MODE_BITS: u32 = 0o777;
+
+/// The most bytes one `Read` returns; a longer one gets this many.
+pub const READ_MAX: u32 = 1 << 20;
 
 /// Kind of a directory entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -306,6 +338,13 @@ pub enum Reply {
         mtime: i64,
         /// Permission bits.
         mode: u32,
+    },
+    /// A `Read` is complete: its data frames came before this.
+    ReadDone {
+        /// Bytes sent (fewer than asked at the end of the file).
+        length: u64,
+        /// The file's size when it was read.
+        size: u64,
     },
     /// Download complete: SHA-256 of the whole file.
     GetDone {

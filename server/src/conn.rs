@@ -489,11 +489,14 @@ where
                 run_transfer(&transfers, transfer, turn, &caps, task);
             }
             req => {
-                let batch = limits.max_dir_batch;
+                let ctx = ops::Ctx {
+                    batch: limits.max_dir_batch,
+                    hashes: shared.hashes.clone(),
+                };
                 let threads = threads.clone();
                 turn.then(move |permits| {
                     tokio::spawn(async move {
-                        ops::handle(id, req, account, batch, out, threads).await;
+                        ops::handle(id, req, account, ctx, out, threads).await;
                         drop(permits);
                     });
                 });

@@ -122,4 +122,13 @@ impl Files {
             Files::Objects(h) => h.rename(from, to, overwrite, ledger),
         }
     }
+
+    /// Sets the permission bits of a file or directory, never through a
+    /// symbolic link (see [`crate::chmod`]).
+    pub fn chmod(&self, path: &RemotePath, mode: u32) -> Result<(), RemoteError> {
+        match self {
+            Files::Disk(h) => crate::chmod::on_disk(h, path, mode),
+            Files::Objects(h) => h.chmod(path, mode),
+        }
+    }
 }

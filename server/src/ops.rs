@@ -5,17 +5,26 @@ use std::sync::Arc;
 
 use ferry_proto::msg::RemoveMode;
 use ferry_proto::{ErrorKind, RemoteError, RemotePath, Reply, Request};
-use sha2::{Digest, Sha256};
 
 use crate::accounts::Account;
-use crate::jail::io_error;
+use crate::hashes::{checksum, HashCache};
 use crate::logfmt::q;
 use crate::outbox::Outbox;
+use crate::read::ReadSpec;
 use crate::threads::Threads;
 
 /// Parses a wire path into a home-relative path.
 pub fn path(s: &str) -> Result<RemotePath, RemoteError> {
     RemotePath::parse(s).map_err(|e| e.to_remote(s))
+}
+
+/// What browsing requests need from the server beyond the user's share.
+#[derive(Clone, Debug)]
+pub struct Ctx {
+    /// Directory entries per listing batch.
+    pub batch: usize,
+    /// Whole-file hashes computed before (server-wide).
+    pub hashes: Arc<HashCache>,
 }
 
 /// Handles one request, sending its response(s) through `out`. File work
@@ -24,16 +33,41 @@ pub async fn handle(
     id: u32,
     req: Request,
     account: Arc<Account>,
-    batch: usize,
+    ctx: Ctx,
     out: Outbox,
     threads: Threads,
 ) {
     let req = match req {
-        Request::List { path: p } => return list(id, p, account, batch, out, threads).await,
-        Request::Checksum { path: p, length } => {
-            let reply = checksum(p, length, account, &threads).await;
+        Request::List { path: p } => return list(id, p, account, ctx.batch, out, threads).await,
+        Request::Checksum {
+            path: p,
+            offset,
+            length,
+        } => {
+            let reply = match path(&p) {
+                Ok(p) => {
+                    let budget = out.budget().clone();
+                    checksum(&p, offset, length, account, &threads, &ctx.hashes, &budget).await
+                }
+                Err(e) => Err(e),
+            };
             out.reply(id, reply).await;
             return;
+        }
+        Request::Read {
+            transfer,
+            path,
+            offset,
+            length,
+        } => {
+            let spec = ReadSpec {
+                id,
+                transfer,
+                path,
+                offset,
+                length,
+            };
+            return crate::read::read(spec, account, out, threads).await;
         }
         req => req,
     };
@@ -149,9 +183,14 @@ fn run(req: Request, account: &Account) -> Result<Reply, RemoteError> {
                 max_entries: limits.entries,
             })
         }
-        Request::Checksum { .. } => Err(RemoteError::new(
+        Request::Chmod { path: p, mode } => path(&p).and_then(|p| {
+            home.chmod(&p, mode)?;
+            tracing::info!(target: "audit", user = %q(user), op = "chmod", path = %q(&p), mode = format!("{mode:03o}"));
+            Ok(Reply::Done)
+        }),
+        Request::Checksum { .. } | Request::Read { .. } => Err(RemoteError::new(
             ErrorKind::BadRequest,
-            "checksums are answered in steps",
+            "checksums and reads are answered in steps",
         )),
         Request::PutOpen { .. } | Request::GetOpen { .. } => Err(RemoteError::new(
             ErrorKind::BadRequest,
@@ -159,91 +198,4 @@ fn run(req: Request, account: &Account) -> Result<Reply, RemoteError> {
         )),
     };
     result
-}
-
-/// A checksum: the file is opened in one step, then hashed in CPU-heavy
-/// steps of a few MiB on the user's share of the cores, so a user asking
-/// for many checksums of big files takes neither a core per request nor
-/// any core for long (they used to hash whole files in one step, on 8
-/// threads per user: every core).
-async fn checksum(
-    p: String,
-    length: Option<u64>,
-    account: Arc<Account>,
-    threads: &Threads,
-) -> Result<Reply, RemoteError> {
-    let internal = || RemoteError::new(ErrorKind::Io, "internal error");
-    let p = path(&p)?;
-    if let Some(home) = account.home.objects() {
-        return object_checksum(home.clone(), p, length, threads).await;
-    }
-    let p2 = p.clone();
-    let (file, length) = threads
-        .run(move || open_for_checksum(&account, &p2, length))
-        .await
-        .ok_or_else(internal)??;
-    let (_, hasher) = threads
-        .hash(file, length, Sha256::new())
-        .await
-        .ok_or_else(internal)?
-        .map_err(|e| io_error(&p, e))?;
-    Ok(Reply::Checksum {
-        length,
-        sha256: hasher.finalize().into(),
-    })
-}
-
-/// A checksum in object storage: the one recorded at upload for the
-/// whole file, else the first `length` bytes read and hashed.
-async fn object_checksum(
-    home: crate::objects::home::ObjectHome,
-    p: RemotePath,
-    length: Option<u64>,
-    threads: &Threads,
-) -> Result<Reply, RemoteError> {
-    use crate::objects::download;
-    let (h, p2) = (home.clone(), p.clone());
-    let node = threads
-        .run(move || download::file(&h, &p2))
-        .await
-        .ok_or_else(|| RemoteError::new(ErrorKind::Io, "internal error"))??;
-    let length = length.unwrap_or(node.size);
-    if length > node.size {
-        return Err(RemoteError::new(
-            ErrorKind::BadRequest,
-            format!("{p} has only {} bytes", node.size),
-        ));
-    }
-    let sha256 = download::checksum(&home, &node, length).await?;
-    Ok(Reply::Checksum { length, sha256 })
-}
-
-/// Opens a regular file for a checksum of its first `length` bytes (all of
-/// them if None); returns it with the length.
-fn open_for_checksum(
-    account: &Account,
-    p: &RemotePath,
-    length: Option<u64>,
-) -> Result<(std::fs::File, u64), RemoteError> {
-    let file = account
-        .home
-        .disk()?
-        .dir()
-        .open(p.to_relative())
-        .map_err(|e| io_error(p, e))?;
-    let md = file.metadata().map_err(|e| io_error(p, e))?;
-    if !md.is_file() {
-        return Err(RemoteError::new(
-            ErrorKind::BadRequest,
-            format!("{p} is not a regular file"),
-        ));
-    }
-    let length = length.unwrap_or(md.len());
-    if length > md.len() {
-        return Err(RemoteError::new(
-            ErrorKind::BadRequest,
-            format!("{p} has only {} bytes", md.len()),
-        ));
-    }
-    Ok((file.into_std(), length))
 }

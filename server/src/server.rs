@@ -61,6 +61,8 @@ pub struct Shared {
     pub places: Places,
     /// Bytes all connections together may make ferryd hold (`budget.rs`).
     pub held: Arc<tokio::sync::Semaphore>,
+    /// Whole-file hashes computed for checksum requests (`hashes.rs`).
+    pub hashes: Arc<crate::hashes::HashCache>,
 }
 
 impl Shared {
@@ -113,6 +115,7 @@ impl Shared {
         }
         Ok(Shared {
             bucket,
+            hashes: Arc::default(),
             held: Arc::new(tokio::sync::Semaphore::new(config.limits.held_budget())),
             // Several nodes share the penalties through PostgreSQL; one
             // node on its embedded SQLite keeps them in memory, where a

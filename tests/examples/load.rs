@@ -427,6 +427,7 @@ async fn checksums(t: Arc<Target>, user: &str, secs: u64) -> anyhow::Result<()> 
         id,
         req: Request::Checksum {
             path: "/sum64".into(),
+            offset: 0,
             length: None,
         },
     };

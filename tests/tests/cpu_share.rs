@@ -35,6 +35,7 @@ async fn checksum_flood(s: &Server, sessions: usize, per_session: u32) -> Vec<Ra
                 id,
                 req: Request::Checksum {
                     path: "huge".into(),
+                    offset: 0,
                     length: None,
                 },
             };

@@ -207,7 +207,7 @@ async fn send(
 }
 
 /// The body of `range` of a file's blob, as a stream of pieces.
-fn body(
+pub fn body(
     home: ObjectHome,
     node: Node,
     range: std::ops::Range<u64>,

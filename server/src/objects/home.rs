@@ -285,6 +285,24 @@ impl ObjectHome {
         Ok(replaced)
     }
 
+    /// Sets the permission bits of a file or directory (see
+    /// [`crate::chmod::check_mode`]).
+    pub fn chmod(&self, path: &RemotePath, mode: u32) -> Result<(), RemoteError> {
+        if path.is_root() {
+            return Err(RemoteError::new(
+                ErrorKind::PermissionDenied,
+                "cannot change your home directory's mode",
+            ));
+        }
+        let check = |is_dir| crate::chmod::check_mode(path, mode, is_dir);
+        self.store
+            .wait(
+                self.store
+                    .ns_chmod(&self.user, &path.to_string(), mode, check),
+            )
+            .map_err(|e| ns_error(path, e))?
+    }
+
     /// What the home holds.
     pub async fn usage(&self) -> Result<Cost, StoreError> {
         self.store.ns_usage(&self.user).await

@@ -8,6 +8,7 @@ pub mod namespace;
 pub mod nodes;
 pub mod notify;
 pub mod ns_put;
+pub mod ns_tools;
 pub mod object_uploads;
 pub mod quota;
 mod schema;

@@ -117,6 +117,28 @@ pub enum Command {
     },
     /// Show disk usage and quota.
     Quota,
+    /// Change the permission bits of remote files or directories (octal
+    /// MODE within 0777; set-id and sticky bits are refused).
+    Chmod {
+        /// Octal mode, e.g. 644 or 0755.
+        mode: String,
+        /// Files or directories.
+        #[arg(required = true)]
+        paths: Vec<String>,
+    },
+    /// Print a remote file to stdout (checked against the server's
+    /// SHA-256 at the end).
+    Cat {
+        /// The file.
+        path: String,
+    },
+    /// SHA-256 of remote files, computed by the server, printed as
+    /// sha256sum prints them.
+    Hash {
+        /// The files.
+        #[arg(required = true)]
+        paths: Vec<String>,
+    },
     /// Try Ferry: an embedded server on loopback with a demo user and
     /// sample files, and the TUI connected to it.
     Demo,

@@ -6,6 +6,7 @@
 pub mod args;
 pub mod output;
 pub mod sync;
+pub mod tools;
 pub mod transfer;
 
 use std::io::IsTerminal;
@@ -85,6 +86,14 @@ impl Failure {
             message,
             kind: "Failed".into(),
             code: 1,
+        }
+    }
+
+    /// `f`, whose message was already printed: its kind and status only.
+    fn quiet_as(f: Failure) -> Failure {
+        Failure {
+            message: String::new(),
+            ..f
         }
     }
 
@@ -362,6 +371,9 @@ async fn execute(client: &Client, cmd: &Command, json: bool) -> Result<(), Failu
             }
         }
         Command::Sync(s) => sync::run(client, s, json).await?,
+        Command::Chmod { mode, paths } => tools::chmod(client, mode, paths, json).await?,
+        Command::Cat { path } => tools::cat(client, path).await?,
+        Command::Hash { paths } => tools::hash(client, paths, json).await?,
     }
     Ok(())
 }
