@@ -26,7 +26,7 @@ use super::parts::Parts;
 use super::sha::PartSha;
 use super::Bucket;
 use crate::accounts::{Account, PathLock};
-use crate::ledger::Cost;
+use crate::ledger::{Cost, Reservation};
 use crate::logfmt::q;
 use crate::outbox::Outbox;
 use crate::store::namespace::NewFile;
@@ -291,18 +291,42 @@ async fn received(
         .complete_multipart(&bucket.path(&up.blob), &up.upload_id, parts)
         .await
         .map_err(|e| super::BucketError::from(e).to_remote())?;
+    let upload = Some(up.upload_id.clone());
+    let done = commit(
+        &home,
+        spec,
+        Some(up.blob.clone()),
+        ours,
+        upload,
+        reservation,
+    )
+    .await;
+    drop(checked);
+    done
+}
+
+/// Points the path at the stored blob (`None`: an empty file) in the
+/// user's next commit transaction; the reply.
+async fn commit(
+    home: &ObjectHome,
+    spec: &UploadSpec,
+    blob: Option<String>,
+    sha256: [u8; 32],
+    upload: Option<String>,
+    reservation: Reservation,
+) -> Result<Reply, RemoteError> {
     let file = NewFile {
         size: spec.size,
-        blob: Some(up.blob.clone()),
-        sha256: hex(&ours),
+        blob,
+        sha256: hex(&sha256),
         mtime: spec.mtime,
         mode: spec.mode & 0o777,
     };
     let put = PutFile {
-        path: key,
+        path: spec.path.to_string(),
         file,
         overwrite: spec.overwrite,
-        upload: Some(up.upload_id.clone()),
+        upload,
     };
     home.committer
         .commit(Commit {
@@ -311,10 +335,9 @@ async fn received(
             reservation,
         })
         .await?;
-    drop(checked);
     Ok(Reply::PutDone {
         size: spec.size,
-        sha256: ours,
+        sha256,
     })
 }
 
@@ -513,33 +536,11 @@ async fn eager(
             return Err(e);
         }
     };
-    let file = NewFile {
-        size: spec.size,
-        blob: blob.clone(),
-        sha256: hex(&ours),
-        mtime: spec.mtime,
-        mode: spec.mode & 0o777,
-    };
     reservation.use_bytes(spec.size);
-    let put = PutFile {
-        path: spec.path.to_string(),
-        file,
-        overwrite: spec.overwrite,
-        upload: None,
-    };
-    home.committer
-        .commit(Commit {
-            path: spec.path.clone(),
-            put,
-            reservation,
-        })
-        .await?;
+    let done = commit(home, spec, blob, ours, None, reservation).await?;
     drop_unfinished(account, home, &spec.path.to_string()).await;
     drop(checked);
-    Ok(Reply::PutDone {
-        size: spec.size,
-        sha256: ours,
-    })
+    Ok(done)
 }
 
 fn spec_copy(s: &UploadSpec) -> UploadSpec {
