@@ -207,6 +207,31 @@ fn delete_removes_only_what_is_inside_the_destination() {
 }
 
 #[test]
+fn nothing_is_deleted_when_a_file_failed() {
+    let s = Server::start();
+    s.add_user("u", PW, Some("64KiB"));
+    let f = s.files("u");
+    f.write("dst/extra.txt", "extra");
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("src");
+    write_random(&src.join("small.txt"), 10, 1);
+    write_random(&src.join("too-big.bin"), 100 * 1024, 2);
+    let o = sync_output(&s, &["--delete", src.to_str().unwrap(), ":dst"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let run = parse(&o);
+    assert_eq!(tally(&run.plan, "delete"), (1, 5));
+    let result = run.result.unwrap();
+    assert_eq!(result["failed"], 1, "{result}");
+    assert_eq!(result["deleted"], 0, "{result}");
+    assert!(result["deletions_skipped"].is_string(), "{result}");
+    assert_eq!(f.read_string("dst/extra.txt"), "extra");
+    assert_eq!(
+        f.read("dst/small.txt"),
+        std::fs::read(src.join("small.txt")).unwrap()
+    );
+}
+
+#[test]
 fn dry_run_changes_nothing_and_lists_the_plan() {
     let s = server();
     let f = s.files("u");
