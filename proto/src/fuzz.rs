@@ -129,7 +129,7 @@ fn request_paths(req: &Request) {
         | Request::GetOpen { path, .. }
         | Request::Chmod { path, .. }
         | Request::Read { path, .. } => &[path],
-        Request::Rename { from, to, .. } => &[from, to],
+        Request::Rename { from, to, .. } | Request::Copy { from, to, .. } => &[from, to],
         Request::Quota => &[],
     };
     for p in paths {

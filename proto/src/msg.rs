@@ -228,6 +228,17 @@ pub enum Request {
         /// Bytes wanted.
         length: u32,
     },
+    /// Copy a file, or with `recursive` a directory and its tree, within
+    /// the home; `to` must not exist. Counted against the quota before
+    /// anything is written. Answered by `Copied`.
+    Copy {
+        /// Existing path.
+        from: String,
+        /// New path.
+        to: String,
+        /// Copy a directory with everything in it.
+        recursive: bool,
+    },
 }
 
 /// The permission bits a `Chmod` may set: read, write and search for
@@ -345,6 +356,13 @@ pub enum Reply {
         length: u64,
         /// The file's size when it was read.
         size: u64,
+    },
+    /// A copy is complete.
+    Copied {
+        /// Entries made.
+        entries: u64,
+        /// Bytes they count against the quota.
+        bytes: u64,
     },
     /// Download complete: SHA-256 of the whole file.
     GetDone {

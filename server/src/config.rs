@@ -231,6 +231,14 @@ pub struct Limits {
     /// Deeper trees made outside ferryd can still be listed, measured and
     /// removed.
     pub max_depth: usize,
+    /// Entries one server-side copy (`ferry cp -r`) may make; a larger
+    /// tree is refused before anything is written.
+    pub max_copy_entries: u64,
+    /// Entries one `find` may look at before it stops (its answer then
+    /// says it is incomplete).
+    pub find_max_visited: u64,
+    /// Seconds one `find` may run before it stops (the same).
+    pub find_max_secs: u64,
     /// MiB one connection may make ferryd hold (data not yet written,
     /// replies not yet read, requests in flight). At the budget the
     /// connection is not read until some is given back.
@@ -363,6 +371,9 @@ impl Default for Limits {
             usage_kept_secs: 300,
             max_entries_per_user: 100_000,
             max_depth: crate::jail::DEFAULT_MAX_DEPTH,
+            max_copy_entries: 100_000,
+            find_max_visited: 1_000_000,
+            find_max_secs: 30,
             connection_budget_mib: 16,
             user_budget_mib: 48,
             max_held_mib: 512,
@@ -565,6 +576,12 @@ impl Config {
             self.auth.ipv4_network_prefix_len <= 32
                 && self.auth.ipv6_network_prefix_len <= self.auth.ipv6_prefix_len,
             "auth.ipv4_network_prefix_len must be at most 32, and auth.ipv6_network_prefix_len at most auth.ipv6_prefix_len (a network holds its sources)"
+        );
+        anyhow::ensure!(
+            self.limits.max_copy_entries > 0
+                && self.limits.find_max_visited > 0
+                && self.limits.find_max_secs > 0,
+            "limits.max_copy_entries, find_max_visited and find_max_secs must be positive"
         );
         anyhow::ensure!(
             self.limits.max_depth > 0,

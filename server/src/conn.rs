@@ -492,6 +492,7 @@ where
                 let ctx = ops::Ctx {
                     batch: limits.max_dir_batch,
                     hashes: shared.hashes.clone(),
+                    max_copy_entries: limits.max_copy_entries,
                 };
                 let threads = threads.clone();
                 turn.then(move |permits| {

@@ -108,6 +108,20 @@ impl Home {
         Ok(())
     }
 
+    /// How many levels below the home operations may nest names.
+    pub fn max_depth(&self) -> usize {
+        self.max_depth
+    }
+
+    /// Opens the directory `path` itself, never through a final symlink.
+    pub fn open_dir_nofollow(
+        &self,
+        path: &RemotePath,
+    ) -> Result<std::os::fd::OwnedFd, RemoteError> {
+        let (parent, name) = self.open_entry_parent(path)?;
+        open_dir_nofollow(&parent, &name).map_err(|e| io_error(path, e))
+    }
+
     /// The capability, for the transfer code.
     pub fn dir(&self) -> &Dir {
         &self.dir
@@ -275,7 +289,7 @@ impl Home {
     }
 
     /// The directory holding `path` (within the home) and the last name.
-    fn open_entry_parent(&self, path: &RemotePath) -> Result<(Dir, CString), RemoteError> {
+    pub fn open_entry_parent(&self, path: &RemotePath) -> Result<(Dir, CString), RemoteError> {
         let name = path
             .file_name()
             .and_then(|n| CString::new(n).ok())

@@ -10,6 +10,7 @@ pub mod bulk;
 pub mod chmod;
 pub mod config;
 pub mod conn;
+pub mod copy;
 pub mod files;
 pub mod hashes;
 pub mod jail;

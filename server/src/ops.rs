@@ -25,6 +25,8 @@ pub struct Ctx {
     pub batch: usize,
     /// Whole-file hashes computed before (server-wide).
     pub hashes: Arc<HashCache>,
+    /// Entries one copy may make.
+    pub max_copy_entries: u64,
 }
 
 /// Handles one request, sending its response(s) through `out`. File work
@@ -68,6 +70,15 @@ pub async fn handle(
                 length,
             };
             return crate::read::read(spec, account, out, threads).await;
+        }
+        Request::Copy {
+            from,
+            to,
+            recursive,
+        } => {
+            let reply = copy(from, to, recursive, account, &threads, ctx.max_copy_entries).await;
+            out.reply(id, reply).await;
+            return;
         }
         req => req,
     };
@@ -188,14 +199,36 @@ fn run(req: Request, account: &Account) -> Result<Reply, RemoteError> {
             tracing::info!(target: "audit", user = %q(user), op = "chmod", path = %q(&p), mode = format!("{mode:03o}"));
             Ok(Reply::Done)
         }),
-        Request::Checksum { .. } | Request::Read { .. } => Err(RemoteError::new(
-            ErrorKind::BadRequest,
-            "checksums and reads are answered in steps",
-        )),
+        Request::Checksum { .. } | Request::Read { .. } | Request::Copy { .. } => {
+            Err(RemoteError::new(
+                ErrorKind::BadRequest,
+                "checksums, reads and copies are answered in steps",
+            ))
+        }
         Request::PutOpen { .. } | Request::GetOpen { .. } => Err(RemoteError::new(
             ErrorKind::BadRequest,
             "transfers are opened by the connection",
         )),
     };
     result
+}
+
+/// A copy (see [`crate::copy`]), in the audit log once done.
+async fn copy(
+    from: String,
+    to: String,
+    recursive: bool,
+    account: Arc<Account>,
+    threads: &Threads,
+    max_entries: u64,
+) -> Result<Reply, RemoteError> {
+    let (from, to) = (path(&from)?, path(&to)?);
+    let user = account.name.clone();
+    let (f, t) = (from.clone(), to.clone());
+    let made = crate::copy::copy(f, t, recursive, account, threads, max_entries).await?;
+    tracing::info!(target: "audit", user = %q(&user), op = "copy", from = %q(&from), to = %q(&to), bytes = made.bytes, entries = made.entries);
+    Ok(Reply::Copied {
+        entries: made.entries,
+        bytes: made.bytes,
+    })
 }

@@ -232,6 +232,50 @@ pub fn usage(root: impl AsFd) -> io::Result<Cost> {
     Ok(sum.0)
 }
 
+/// [`usage`], unless the tree holds more than `max` entries: then None,
+/// found without walking the rest.
+pub fn usage_up_to(root: impl AsFd, max: u64) -> io::Result<Option<Cost>> {
+    struct Sum {
+        cost: Cost,
+        max: u64,
+        over: bool,
+    }
+    impl Visit for Sum {
+        fn entry(
+            &mut self,
+            at: BorrowedFd<'_>,
+            name: &CStr,
+            kind: FileType,
+            _: usize,
+        ) -> io::Result<Flow> {
+            if self.cost.entries >= self.max {
+                self.over = true;
+                return Ok(Flow::Stop);
+            }
+            match kind {
+                FileType::Directory => {
+                    self.cost += Cost::DIR;
+                    return Ok(Flow::Enter);
+                }
+                FileType::RegularFile => match statat(at, name, AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(st) => self.cost += cost(&st),
+                    Err(e) if e == Errno::NOENT => {}
+                    Err(e) => return Err(e.into()),
+                },
+                _ => self.cost += Cost::ENTRY,
+            }
+            Ok(Flow::Next)
+        }
+    }
+    let mut sum = Sum {
+        cost: Cost::ZERO,
+        max,
+        over: false,
+    };
+    walk(root, Reread::Skip, &mut sum)?;
+    Ok((!sum.over).then_some(sum.cost))
+}
+
 /// What an entry costs, from its lstat.
 pub fn cost(st: &Stat) -> Cost {
     let kind = FileType::from_raw_mode(st.st_mode);
@@ -345,6 +389,25 @@ mod tests {
     use super::*;
     use crate::ledger::DIR_BYTES;
     use rustix::fs::{mkdirat, CWD};
+
+    #[test]
+    fn usage_up_to_stops_past_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..5 {
+            std::fs::write(dir.path().join(format!("f{i}")), "12345").unwrap();
+        }
+        std::fs::create_dir(dir.path().join("d")).unwrap();
+        let root = std::fs::File::open(dir.path()).unwrap();
+        let all = usage_up_to(&root, 6).unwrap().unwrap();
+        assert_eq!(
+            all,
+            Cost {
+                bytes: 25 + DIR_BYTES,
+                entries: 6
+            }
+        );
+        assert_eq!(usage_up_to(&root, 5).unwrap(), None);
+    }
 
     /// A chain of `levels` directories `d` under `top`, made one name at a
     /// time, with a 10-byte file beside every directory.

@@ -1,10 +1,11 @@
 //! The everyday tools run by the server, through the real `ferry` and
 //! ferryd, on the disk and (FERRY_TEST_STORE=s3) in object storage:
-//! chmod, cat (byte ranges), hash.
+//! chmod, cat (byte ranges), hash, cp.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-use ferry_e2e::{json_lines, stderr, stdout, Server};
+use ferry_e2e::objects::{TestStore, S3};
+use ferry_e2e::{json_lines, on_s3, stderr, stdout, Server, TEST_CONFIG};
 use sha2::{Digest, Sha256};
 
 const PW: &str = "tools pass";
@@ -220,4 +221,169 @@ fn a_changed_file_is_hashed_again() {
     let again = stdout(&s.ferry("alice", PW, &["hash", "f"]));
     assert_ne!(first, again);
     assert_eq!(again, format!("{}  f\n", hex(&Sha256::digest(&changed))));
+}
+
+/// Small limits for the attack tests.
+fn limited(limits: &str) -> Server {
+    let s =
+        Server::start_with(&TEST_CONFIG.replace("[limits]\n", &format!("[limits]\n{limits}\n")));
+    s.add_user("alice", PW, Some("64MiB"));
+    s
+}
+
+fn usage(s: &Server, user: &str, pw: &str) -> (u64, u64) {
+    let o = s.ferry(user, pw, &["--json", "quota"]);
+    let v = &json_lines(&o)[0];
+    (v["used"].as_u64().unwrap(), v["entries"].as_u64().unwrap())
+}
+
+#[test]
+fn cp_copies_files_and_trees_on_the_server() {
+    let s = server();
+    let f = s.files("alice");
+    let x = random(2 << 20, 7);
+    f.write("a/x.bin", &x);
+    f.write("a/sub/y.txt", b"why");
+    f.write("a/sub/deeper/z.txt", b"zed");
+    f.write("a/sub/empty", b"");
+    let ok = |args: &[&str]| {
+        let o = s.ferry("alice", PW, args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        o
+    };
+    let before = usage(&s, "alice", PW);
+    ok(&["cp", "a/x.bin", "x2.bin"]);
+    assert!(f.read("x2.bin") == x);
+    let after = usage(&s, "alice", PW);
+    assert_eq!(after, (before.0 + x.len() as u64, before.1 + 1));
+
+    let o = s.ferry("alice", PW, &["cp", "a", "b"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stderr(&o).trim_end(), "ferry: a: is a directory");
+    let o = ok(&["--json", "cp", "-r", "a", "b"]);
+    let v = &json_lines(&o)[0];
+    assert_eq!(v["to"], "/b");
+    assert_eq!(v["entries"], 7, "{v}");
+    assert!(f.read("b/x.bin") == x);
+    assert_eq!(f.read_string("b/sub/y.txt"), "why");
+    assert_eq!(f.read_string("b/sub/deeper/z.txt"), "zed");
+    assert!(f.read("b/sub/empty").is_empty());
+    let tree = usage(&s, "alice", PW);
+    assert_eq!(tree.1, after.1 + 7);
+    assert_eq!(tree.0, after.0 + x.len() as u64 + 6 + 3 * 4096);
+    // The copy keeps the files' modes and times.
+    ok(&["chmod", "600", "a/sub/y.txt"]);
+    ok(&["cp", "a/sub/y.txt", "y2"]);
+    let (src, dst) = (
+        json_lines(&ok(&["--json", "stat", "a/sub/y.txt"]))[0].clone(),
+        json_lines(&ok(&["--json", "stat", "y2"]))[0].clone(),
+    );
+    assert_eq!((&src["mode"], &src["mtime"]), (&dst["mode"], &dst["mtime"]));
+
+    // Into an existing directory, as cp does; never over an existing name.
+    ok(&["cp", "x2.bin", "a/sub"]);
+    assert!(f.exists("a/sub/x2.bin"));
+    let o = s.ferry("alice", PW, &["cp", "x2.bin", "a/sub/x2.bin"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stderr(&o).trim_end(), "ferry: a/sub/x2.bin: already exists");
+    let o = s.ferry("alice", PW, &["cp", "-r", "a", "a/sub/inside"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!f.exists("a/sub/inside"));
+    let o = s.ferry("alice", PW, &["cp", "nope", "n2"]);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+/// The copy of a file in object storage names the same blob: removing
+/// the original (and letting the sweeper run) leaves the copy readable;
+/// removing the copy too lets the blob go. On disk the copy is a file of
+/// its own (a clone or a copy).
+#[test]
+fn a_copy_outlives_its_original() {
+    let (s, store) = if on_s3() {
+        let store = TestStore::new(S3::start());
+        let dir = tempfile::tempdir().unwrap();
+        let table = format!(
+            "{}trash_grace_secs = 0\nsweep_every_secs = 1\n",
+            store.config(dir.path())
+        );
+        let s = Server::start_with(&table);
+        (s, Some(store))
+    } else {
+        (Server::start(), None)
+    };
+    s.add_user("alice", PW, Some("64MiB"));
+    let ok = |args: &[&str]| {
+        let o = s.ferry("alice", PW, args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    };
+    // Put through the client: this server's store is the test's own.
+    let local = tempfile::tempdir().unwrap();
+    let put = |name: &str, bytes: &[u8]| {
+        let at = local.path().join(name);
+        std::fs::write(&at, bytes).unwrap();
+        ok(&["put", at.to_str().unwrap(), &format!("/{name}")]);
+    };
+    let data = random(3 << 20, 8);
+    put("f", &data);
+    ok(&["cp", "f", "g"]);
+    ok(&["mkdir", "t"]);
+    ok(&["cp", "f", "t/h"]);
+    ok(&["cp", "t/h", "t/h2"]);
+    ok(&["rm", "f"]);
+    ok(&["rm", "-r", "t"]);
+    if let Some(store) = &store {
+        // A file put and removed after them: once its blob is gone, the
+        // sweeper has looked at the trash where f's blob went first.
+        put("later", b"later");
+        let n = store.s3.objects(&store.prefix).len();
+        ok(&["rm", "later"]);
+        let start = std::time::Instant::now();
+        while store.s3.objects(&store.prefix).len() >= n {
+            assert!(start.elapsed().as_secs() < 60, "the sweeper never ran");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+    let o = s.ferry("alice", PW, &["cat", "g"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.stdout == data, "the copy lost its bytes");
+    if let Some(store) = &store {
+        ok(&["rm", "g"]);
+        let start = std::time::Instant::now();
+        while !store.s3.objects(&store.prefix).is_empty() {
+            assert!(start.elapsed().as_secs() < 60, "the last copy's blob stays");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+}
+
+/// A copy over the quota (bytes or entries) is refused before anything
+/// is written; a tree over the copy limit too.
+#[test]
+fn a_copy_over_quota_is_refused_and_leaves_nothing() {
+    let s = limited("max_copy_entries = 10");
+    s.add_user("q", "qpw", Some("5MiB"));
+    let f = s.files("q");
+    f.write("big", random(2 << 20, 9));
+    f.write("t/one", random(1 << 20, 10));
+    f.write("t/two", random(1 << 20, 11));
+    let before = usage(&s, "q", "qpw");
+    for args in [&["cp", "big", "big2"][..], &["cp", "-r", "t", "t2"]] {
+        let o = s.ferry("q", "qpw", args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert!(
+            stderr(&o).ends_with("disk quota exceeded\n"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    assert!(!f.exists("big2") && !f.exists("t2"));
+    assert_eq!(usage(&s, "q", "qpw"), before);
+
+    // More entries than one copy makes: refused, nothing made.
+    let names = (0..12).map(|i| (format!("n{i}"), Vec::new()));
+    f.write_files("wide", names);
+    let o = s.ferry("q", "qpw", &["cp", "-r", "wide", "wide2"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("wide"), "{}", stderr(&o));
+    assert!(!f.exists("wide2"));
 }

@@ -303,6 +303,57 @@ impl ObjectHome {
             .map_err(|e| ns_error(path, e))?
     }
 
+    /// Copies a file or (with `recursive`) a tree in one transaction: new
+    /// rows naming the same blobs, counted against the quota first.
+    pub fn copy(
+        &self,
+        from: &RemotePath,
+        to: &RemotePath,
+        recursive: bool,
+        ledger: &Ledger,
+        max_entries: u64,
+    ) -> Result<Cost, RemoteError> {
+        self.check_depth(to)?;
+        let below = self
+            .store
+            .wait(self.store.ns_depth_below(&self.user, &from.to_string()))
+            .map_err(|e| store_error(&e))?;
+        if to.parts().len() + below > self.max_depth {
+            return Err(RemoteError::new(
+                ErrorKind::TooDeep,
+                format!(
+                    "{from} copied to {to} would nest names more than {} levels deep",
+                    self.max_depth
+                ),
+            ));
+        }
+        let taken = std::cell::Cell::new(None);
+        let settle = |cost: Cost| {
+            if cost.entries > max_entries {
+                return Err(crate::copy::too_many(from, max_entries));
+            }
+            ledger.with(|b| b.take(cost))?;
+            taken.set(Some(cost));
+            Ok(())
+        };
+        let (f, t) = (from.to_string(), to.to_string());
+        match self
+            .store
+            .wait(self.store.ns_copy(&self.user, &f, &t, recursive, settle))
+        {
+            Ok(r) => r,
+            Err(e) => {
+                if let Some(c) = taken.get() {
+                    ledger.give(c);
+                }
+                Err(match e {
+                    NsError::Exists | NsError::NotADirectory => ns_error(to, e),
+                    e => ns_error(from, e),
+                })
+            }
+        }
+    }
+
     /// What the home holds.
     pub async fn usage(&self) -> Result<Cost, StoreError> {
         self.store.ns_usage(&self.user).await

@@ -100,6 +100,12 @@ pub struct NewFile {
 
 const COLUMNS: &str = "name, is_dir, size, blob, sha256, mtime, mode";
 
+/// Puts a blob in the trash, or renews its time there: copies share
+/// blobs, so one may be trashed again (by another row) before it is
+/// swept, and the sweeper deletes it only once no row names it.
+pub(super) const TRASH: &str = "INSERT INTO blob_trash (blob, since) VALUES ($1, $2)
+     ON CONFLICT (blob) DO UPDATE SET since = excluded.since";
+
 fn node(row: &AnyRow) -> Result<Node, StoreError> {
     let damaged = |what: &str| StoreError::Damaged(format!("namespace row: {what}"));
     Ok(Node {
@@ -324,7 +330,8 @@ impl Store {
         let freed = sum_cost(&freed)?;
         sqlx::query(&format!(
             "INSERT INTO blob_trash (blob, since)
-             SELECT blob, $5 FROM entries WHERE {SUBTREE} AND blob IS NOT NULL"
+             SELECT DISTINCT blob, $5 FROM entries WHERE {SUBTREE} AND blob IS NOT NULL
+             ON CONFLICT (blob) DO UPDATE SET since = excluded.since"
         ))
         .bind(owner)
         .bind(path)
@@ -380,7 +387,7 @@ impl Store {
                 _ => {}
             }
             if let Some(blob) = &there.blob {
-                sqlx::query("INSERT INTO blob_trash (blob, since) VALUES ($1, $2)")
+                sqlx::query(TRASH)
                     .bind(blob)
                     .bind(now_ms())
                     .execute(&mut *tx)

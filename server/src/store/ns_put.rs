@@ -119,7 +119,7 @@ async fn put_one<E>(
         return Ok(Err(Refused::Settle(e)));
     }
     if let Some(blob) = there.as_ref().and_then(|t| t.blob.as_ref()) {
-        sqlx::query("INSERT INTO blob_trash (blob, since) VALUES ($1, $2)")
+        sqlx::query(super::namespace::TRASH)
             .bind(blob)
             .bind(now_ms())
             .execute(&mut **tx)

@@ -139,6 +139,17 @@ pub enum Command {
         #[arg(required = true)]
         paths: Vec<String>,
     },
+    /// Copy a remote file, or with -r a directory tree, on the server
+    /// (nothing crosses the network).
+    Cp {
+        /// Copy directories and everything in them.
+        #[arg(short = 'r', short_alias = 'R')]
+        recursive: bool,
+        /// Existing path.
+        from: String,
+        /// New path (an existing directory receives `from` inside it).
+        to: String,
+    },
     /// Try Ferry: an embedded server on loopback with a demo user and
     /// sample files, and the TUI connected to it.
     Demo,

@@ -374,6 +374,11 @@ async fn execute(client: &Client, cmd: &Command, json: bool) -> Result<(), Failu
         Command::Chmod { mode, paths } => tools::chmod(client, mode, paths, json).await?,
         Command::Cat { path } => tools::cat(client, path).await?,
         Command::Hash { paths } => tools::hash(client, paths, json).await?,
+        Command::Cp {
+            recursive,
+            from,
+            to,
+        } => tools::cp(client, from, to, *recursive, json).await?,
     }
     Ok(())
 }

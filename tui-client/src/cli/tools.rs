@@ -1,6 +1,6 @@
 //! The everyday tools of the batch CLI, run by the server: `chmod`, `cat`
 //! (a file to stdout by byte ranges, verified), `hash` (sha256sum's
-//! format).
+//! format), `cp`.
 
 use ferry_proto::msg::READ_MAX;
 use futures::{StreamExt, TryStreamExt};
@@ -157,4 +157,41 @@ async fn write(out: &mut tokio::io::Stdout, bytes: &[u8]) -> Result<bool, Failur
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(true),
         Err(e) => Err(Failure::local(format!("cannot write to stdout: {e}"))),
     }
+}
+
+/// `ferry cp [-r] FROM TO`: as `cp`, an existing directory TO receives
+/// FROM inside it.
+pub async fn cp(
+    client: &Client,
+    from: &str,
+    to: &str,
+    recursive: bool,
+    json: bool,
+) -> Result<(), Failure> {
+    let mut dest = to.to_string();
+    if let Ok(e) = client.stat(to).await {
+        if e.kind == ferry_proto::msg::EntryKind::Dir {
+            let name = client
+                .resolve(from)
+                .map_err(|e| Failure::from_client(Some(from), &e))?;
+            if let Some(name) = name.file_name() {
+                dest = format!("{}/{}", to.trim_end_matches('/'), name);
+            }
+        }
+    }
+    let (entries, bytes) =
+        client
+            .copy(from, &dest, recursive)
+            .await
+            .map_err(|e| match e.kind() {
+                Some(ferry_proto::ErrorKind::AlreadyExists) => {
+                    Failure::from_client(Some(&dest), &e)
+                }
+                _ => Failure::from_client(Some(from), &e),
+            })?;
+    if json {
+        let to = client.resolve(&dest).map(|p| p.to_string()).unwrap_or(dest);
+        print_json(json!({ "ok": true, "to": to, "entries": entries, "bytes": bytes }));
+    }
+    Ok(())
 }

@@ -503,6 +503,27 @@ impl Client {
         self.done(Request::Chmod { path, mode }).await
     }
 
+    /// Copies `from` to `to` on the server (with `recursive`, a directory
+    /// and its tree); `to` must not exist. Returns the entries made and the
+    /// bytes they count against the quota.
+    pub async fn copy(&self, from: &str, to: &str, recursive: bool) -> Result<(u64, u64)> {
+        let from = self.resolve(from)?.to_string();
+        let to = self.resolve(to)?.to_string();
+        match self
+            .call(Request::Copy {
+                from,
+                to,
+                recursive,
+            })
+            .await?
+        {
+            Reply::Copied { entries, bytes } => Ok((entries, bytes)),
+            other => Err(ClientError::Protocol(format!(
+                "unexpected reply to copy: {other:?}"
+            ))),
+        }
+    }
+
     /// Up to `length` bytes (at most [`ferry_proto::msg::READ_MAX`]) of a
     /// remote file from `offset`, and the file's size: fewer bytes at its
     /// end, none past it.
