@@ -442,6 +442,39 @@ fn download_then_nothing_then_the_changed_file_and_deletions() {
 }
 
 #[test]
+fn links_are_skipped_and_never_written_through() {
+    let s = server();
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("real.txt"), "real").unwrap();
+    std::os::unix::fs::symlink("real.txt", src.join("link.txt")).unwrap();
+    let o = sync_output(&s, &[src.to_str().unwrap(), ":dst"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("link.txt"), "warned: {}", stderr(&o));
+    assert_eq!(tally(&parse(&o).plan, "copy"), (1, 4));
+    assert!(!s.files("u").exists("dst/link.txt"));
+
+    // Downloading onto a local link: the file it points to stays as it
+    // was, and so does the link (even with --delete).
+    s.files("u").write("dst/victim.txt", "from the server");
+    let outside = local.path().join("outside.txt");
+    std::fs::write(&outside, "untouched").unwrap();
+    let dl = local.path().join("dl");
+    std::fs::create_dir_all(&dl).unwrap();
+    std::os::unix::fs::symlink(&outside, dl.join("victim.txt")).unwrap();
+    let o = sync_output(&s, &["--delete", ":dst", dl.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("victim.txt"), "warned: {}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "untouched");
+    assert!(dl.join("victim.txt").is_symlink());
+    assert_eq!(
+        std::fs::read_to_string(dl.join("real.txt")).unwrap(),
+        "real"
+    );
+}
+
+#[test]
 fn exactly_one_side_is_remote_and_the_source_is_a_directory() {
     let s = server();
     for args in [["a", "b"], [":a", ":b"]] {
