@@ -128,7 +128,8 @@ fn request_paths(req: &Request) {
         | Request::PutOpen { path, .. }
         | Request::GetOpen { path, .. }
         | Request::Chmod { path, .. }
-        | Request::Read { path, .. } => &[path],
+        | Request::Read { path, .. }
+        | Request::Find { path, .. } => &[path],
         Request::Rename { from, to, .. } | Request::Copy { from, to, .. } => &[from, to],
         Request::Quota => &[],
     };

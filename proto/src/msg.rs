@@ -239,7 +239,28 @@ pub enum Request {
         /// Copy a directory with everything in it.
         recursive: bool,
     },
+    /// Search the tree under `path` for entries whose name matches the
+    /// glob `pattern` (`*`, `?`, `[...]`; at most [`FIND_PATTERN_MAX`]
+    /// bytes), with optional filters. Answered by `Found` batches; the
+    /// server stops at its limits of time and entries looked at.
+    Find {
+        /// Directory to search.
+        path: String,
+        /// Glob matched against each entry's name.
+        pattern: String,
+        /// Only regular files of at least this many bytes.
+        min_size: Option<u64>,
+        /// Only regular files of at most this many bytes.
+        max_size: Option<u64>,
+        /// Only entries modified after this time (Unix seconds).
+        newer: Option<i64>,
+        /// Only entries modified before this time (Unix seconds).
+        older: Option<i64>,
+    },
 }
+
+/// The longest glob a `Find` may carry.
+pub const FIND_PATTERN_MAX: usize = 1024;
 
 /// The permission bits a `Chmod` may set: read, write and search for
 /// owner, group and others. Set-id and sticky bits are never set.
@@ -357,6 +378,17 @@ pub enum Reply {
         /// The file's size when it was read.
         size: u64,
     },
+    /// A batch of `Find` results: each entry's `name` is its path from
+    /// the home (`/a/b.txt`).
+    Found {
+        /// The batch.
+        entries: Vec<Entry>,
+        /// True when further batches follow.
+        more: bool,
+        /// On the last batch: false when the search stopped at the
+        /// server's limits before it looked at the whole tree.
+        complete: bool,
+    },
     /// A copy is complete.
     Copied {
         /// Entries made.
@@ -381,7 +413,10 @@ impl Reply {
     pub fn is_final(&self) -> bool {
         !matches!(
             self,
-            Reply::Entries { more: true, .. } | Reply::PutReady { .. } | Reply::GetReady { .. }
+            Reply::Entries { more: true, .. }
+                | Reply::Found { more: true, .. }
+                | Reply::PutReady { .. }
+                | Reply::GetReady { .. }
         )
     }
 }

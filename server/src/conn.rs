@@ -493,6 +493,8 @@ where
                     batch: limits.max_dir_batch,
                     hashes: shared.hashes.clone(),
                     max_copy_entries: limits.max_copy_entries,
+                    find_max_visited: limits.find_max_visited,
+                    find_max_time: std::time::Duration::from_secs(limits.find_max_secs),
                 };
                 let threads = threads.clone();
                 turn.then(move |permits| {

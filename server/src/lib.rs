@@ -12,6 +12,7 @@ pub mod config;
 pub mod conn;
 pub mod copy;
 pub mod files;
+pub mod find;
 pub mod hashes;
 pub mod jail;
 pub mod ledger;

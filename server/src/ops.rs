@@ -27,6 +27,10 @@ pub struct Ctx {
     pub hashes: Arc<HashCache>,
     /// Entries one copy may make.
     pub max_copy_entries: u64,
+    /// Entries one search may look at.
+    pub find_max_visited: u64,
+    /// Time one search may take.
+    pub find_max_time: std::time::Duration,
 }
 
 /// Handles one request, sending its response(s) through `out`. File work
@@ -79,6 +83,25 @@ pub async fn handle(
             let reply = copy(from, to, recursive, account, &threads, ctx.max_copy_entries).await;
             out.reply(id, reply).await;
             return;
+        }
+        Request::Find {
+            path: p,
+            pattern,
+            min_size,
+            max_size,
+            newer,
+            older,
+        } => {
+            let query = crate::find::Query::new(&pattern).map(|mut q| {
+                (q.min_size, q.max_size, q.newer, q.older) = (min_size, max_size, newer, older);
+                q
+            });
+            let bounds = crate::find::Bounds {
+                batch: ctx.batch,
+                max_visited: ctx.find_max_visited,
+                max_time: ctx.find_max_time,
+            };
+            return crate::find::find(id, path(&p), query, account, bounds, out, threads).await;
         }
         req => req,
     };
@@ -199,10 +222,13 @@ fn run(req: Request, account: &Account) -> Result<Reply, RemoteError> {
             tracing::info!(target: "audit", user = %q(user), op = "chmod", path = %q(&p), mode = format!("{mode:03o}"));
             Ok(Reply::Done)
         }),
-        Request::Checksum { .. } | Request::Read { .. } | Request::Copy { .. } => {
+        Request::Checksum { .. }
+        | Request::Read { .. }
+        | Request::Copy { .. }
+        | Request::Find { .. } => {
             Err(RemoteError::new(
                 ErrorKind::BadRequest,
-                "checksums, reads and copies are answered in steps",
+                "checksums, reads, copies and searches are answered in steps",
             ))
         }
         Request::PutOpen { .. } | Request::GetOpen { .. } => Err(RemoteError::new(

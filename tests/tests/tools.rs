@@ -1,6 +1,6 @@
 //! The everyday tools run by the server, through the real `ferry` and
 //! ferryd, on the disk and (FERRY_TEST_STORE=s3) in object storage:
-//! chmod, cat (byte ranges), hash, cp.
+//! chmod, cat (byte ranges), hash, cp, find.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
@@ -386,4 +386,109 @@ fn a_copy_over_quota_is_refused_and_leaves_nothing() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("wide"), "{}", stderr(&o));
     assert!(!f.exists("wide2"));
+}
+
+fn sorted_lines(o: &std::process::Output) -> Vec<String> {
+    let mut v: Vec<String> = stdout(o).lines().map(str::to_string).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn find_searches_names_with_filters() {
+    let s = server();
+    let f = s.files("alice");
+    f.write("a/x.txt", b"0123456789");
+    f.write("a/b/y.txt", vec![7u8; 2000]);
+    f.write("a/b/c/z.log", b"log");
+    f.write("top.txt", b"top");
+    let ok = |args: &[&str]| {
+        let o = s.ferry("alice", PW, args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        o
+    };
+    let all = ["/a/b/y.txt", "/a/x.txt", "/top.txt"];
+    assert_eq!(sorted_lines(&ok(&["find", "*.txt"])), all);
+    assert_eq!(sorted_lines(&ok(&["find", "/", "*.txt"])), all);
+    assert_eq!(sorted_lines(&ok(&["find", "a", "*.txt"])), all[..2]);
+    assert_eq!(sorted_lines(&ok(&["find", "[bc]"])), ["/a/b", "/a/b/c"]);
+    assert_eq!(
+        sorted_lines(&ok(&["find", "--min-size", "1000", "*"])),
+        ["/a/b/y.txt"]
+    );
+    assert_eq!(
+        sorted_lines(&ok(&["find", "--max-size", "3", "*"])),
+        ["/a/b/c/z.log", "/top.txt"]
+    );
+    assert_eq!(
+        sorted_lines(&ok(&["find", "--newer", "1h", "*.log"])),
+        ["/a/b/c/z.log"]
+    );
+    assert!(stdout(&ok(&["find", "--older", "1h", "*"])).is_empty());
+    assert!(stdout(&ok(&["find", "--older", "2000-01-01", "*"])).is_empty());
+    let o = ok(&["--json", "find", "a", "y.*"]);
+    let v = &json_lines(&o)[0];
+    assert_eq!(
+        (&v["name"], &v["kind"], &v["size"]),
+        (&"/a/b/y.txt".into(), &"file".into(), &2000.into())
+    );
+
+    for (args, expect) in [
+        (&["find", "top.txt", "*"][..], "top.txt: not a directory"),
+        (&["find", "nope", "*"], "nope: no such file or directory"),
+        (&["find", "[oops"], ".: bad request"),
+    ] {
+        let o = s.ferry("alice", PW, args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            stderr(&o).trim_end(),
+            format!("ferry: {expect}"),
+            "{args:?}"
+        );
+    }
+    let o = s.ferry("alice", PW, &["find", "--newer", "soon", "*"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+/// A search over a tree larger than the server's bound stops there,
+/// sends what it found, and says so (status 1); a smaller one completes.
+#[test]
+fn a_find_over_a_huge_tree_is_bounded() {
+    let s = limited("find_max_visited = 50");
+    let f = s.files("alice");
+    f.write_files("wide", (0..300).map(|i| (format!("n{i:03}"), Vec::new())));
+    f.write("small/one", b"1");
+    let o = s.ferry("alice", PW, &["find", "*"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("stopped at the server's limits"),
+        "{}",
+        stderr(&o)
+    );
+    let n = stdout(&o).lines().count();
+    assert!((1..=50).contains(&n), "{n} results");
+    let o = s.ferry("alice", PW, &["find", "wide", "nothing-matches"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "bounded even when nothing matches"
+    );
+    let o = s.ferry("alice", PW, &["find", "small", "*"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "/small/one\n");
+}
+
+#[test]
+fn find_never_follows_a_symlink() {
+    if ferry_e2e::disk_only("symbolic links made behind ferryd's back") {
+        return;
+    }
+    let s = server();
+    let outside = s.root.path().join("outside");
+    std::fs::create_dir_all(outside.join("deep")).unwrap();
+    std::fs::write(outside.join("deep/secret"), "x").unwrap();
+    std::os::unix::fs::symlink(&outside, s.home("alice").join("l")).unwrap();
+    let o = s.ferry("alice", PW, &["find", "*"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "/l\n");
 }

@@ -98,7 +98,7 @@ pub struct NewFile {
     pub mode: u32,
 }
 
-const COLUMNS: &str = "name, is_dir, size, blob, sha256, mtime, mode";
+pub(super) const COLUMNS: &str = "name, is_dir, size, blob, sha256, mtime, mode";
 
 /// Puts a blob in the trash, or renews its time there: copies share
 /// blobs, so one may be trashed again (by another row) before it is
@@ -106,7 +106,7 @@ const COLUMNS: &str = "name, is_dir, size, blob, sha256, mtime, mode";
 pub(super) const TRASH: &str = "INSERT INTO blob_trash (blob, since) VALUES ($1, $2)
      ON CONFLICT (blob) DO UPDATE SET since = excluded.since";
 
-fn node(row: &AnyRow) -> Result<Node, StoreError> {
+pub(super) fn node(row: &AnyRow) -> Result<Node, StoreError> {
     let damaged = |what: &str| StoreError::Damaged(format!("namespace row: {what}"));
     Ok(Node {
         name: row.try_get("name").map_err(StoreError::Unavailable)?,

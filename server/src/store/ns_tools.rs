@@ -1,12 +1,12 @@
 //! The everyday tools on the namespace of homes in object storage: a
-//! mode changed on a row; a copy of a file or a tree as new rows naming
+//! mode changed on a row; a subtree read in path order (`find`); a copy of a file or a tree as new rows naming
 //! the same blobs (a blob is deleted only once no row names it: the
 //! sweeper asks, `objects/sweep.rs`).
 
 use ferry_proto::RemoteError;
 use sqlx::Row;
 
-use super::namespace::{dir_must_exist, find, name_of, parent_of, NsError};
+use super::namespace::{dir_must_exist, find, name_of, node, parent_of, Node, NsError, COLUMNS};
 use super::{Store, StoreError};
 use crate::ledger::{Cost, DIR_BYTES};
 
@@ -51,6 +51,34 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(Ok(()))
+    }
+
+    /// Up to `n` rows below directory `dir` whose paths sort after
+    /// `after`, in path order, with their paths (a search reads the
+    /// subtree this way, a step at a time).
+    pub async fn ns_subtree_after(
+        &self,
+        owner: &str,
+        dir: &str,
+        after: &str,
+        n: usize,
+    ) -> Result<Vec<(String, Node)>, StoreError> {
+        let prefix = below(dir);
+        let rows = sqlx::query(&format!(
+            "SELECT path, {COLUMNS} FROM entries
+             WHERE owner = $1 AND substr(path, 1, CAST($2 AS INTEGER)) = $3 AND path > $4
+             ORDER BY path LIMIT $5"
+        ))
+        .bind(owner)
+        .bind(chars(&prefix))
+        .bind(&prefix)
+        .bind(after)
+        .bind(i64::try_from(n).unwrap_or(i64::MAX))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("path")?, node(r)?)))
+            .collect()
     }
 
     /// Copies `from` (a file, or with `recursive` a directory and its

@@ -150,6 +150,27 @@ pub enum Command {
         /// New path (an existing directory receives `from` inside it).
         to: String,
     },
+    /// Search a remote tree by name on the server: [PATH] PATTERN (a glob:
+    /// `*`, `?`, `[...]`, matched against names; quote it).
+    Find {
+        /// Directory to search (default: your home's working directory),
+        /// then the pattern.
+        #[arg(required = true, num_args = 1..=2, value_name = "[PATH] PATTERN")]
+        args: Vec<String>,
+        /// Only files of at least SIZE (e.g. 10MiB).
+        #[arg(long, value_parser = ferry_proto::size::parse_size, value_name = "SIZE")]
+        min_size: Option<u64>,
+        /// Only files of at most SIZE.
+        #[arg(long, value_parser = ferry_proto::size::parse_size, value_name = "SIZE")]
+        max_size: Option<u64>,
+        /// Only entries modified after WHEN: a time ago (30m, 2h, 7d) or a
+        /// UTC date (2026-11-30, 2026-11-30T12:00:00).
+        #[arg(long, value_parser = super::tools::parse_when, value_name = "WHEN")]
+        newer: Option<i64>,
+        /// Only entries modified before WHEN.
+        #[arg(long, value_parser = super::tools::parse_when, value_name = "WHEN")]
+        older: Option<i64>,
+    },
     /// Try Ferry: an embedded server on loopback with a demo user and
     /// sample files, and the TUI connected to it.
     Demo,

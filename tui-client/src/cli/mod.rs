@@ -379,6 +379,27 @@ async fn execute(client: &Client, cmd: &Command, json: bool) -> Result<(), Failu
             from,
             to,
         } => tools::cp(client, from, to, *recursive, json).await?,
+        Command::Find {
+            args,
+            min_size,
+            max_size,
+            newer,
+            older,
+        } => {
+            let (path, pattern) = match args.as_slice() {
+                [pattern] => (".", pattern),
+                [path, pattern, ..] => (path.as_str(), pattern),
+                [] => return Err(Failure::usage("find needs a pattern")),
+            };
+            let query = crate::client::FindQuery {
+                pattern: pattern.clone(),
+                min_size: *min_size,
+                max_size: *max_size,
+                newer: *newer,
+                older: *older,
+            };
+            tools::find(client, path, &query, json).await?
+        }
     }
     Ok(())
 }

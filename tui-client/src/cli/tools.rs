@@ -1,6 +1,6 @@
 //! The everyday tools of the batch CLI, run by the server: `chmod`, `cat`
 //! (a file to stdout by byte ranges, verified), `hash` (sha256sum's
-//! format), `cp`.
+//! format), `cp`, `find`.
 
 use ferry_proto::msg::READ_MAX;
 use futures::{StreamExt, TryStreamExt};
@@ -194,4 +194,112 @@ pub async fn cp(
         print_json(json!({ "ok": true, "to": to, "entries": entries, "bytes": bytes }));
     }
     Ok(())
+}
+
+/// `ferry find [PATH] PATTERN`: one path per line as matches arrive
+/// (with `--json`, one entry object per line, its `name` the path); a
+/// search the server stopped at its limits fails with status 1 after
+/// what it found.
+pub async fn find(
+    client: &Client,
+    path: &str,
+    query: &crate::client::FindQuery,
+    json: bool,
+) -> Result<(), Failure> {
+    let complete = client
+        .find_with(path, query, |batch| {
+            for e in &batch {
+                if json {
+                    print_json(super::output::entry_json(e));
+                } else {
+                    println!("{}", escape(&e.name));
+                }
+            }
+        })
+        .await
+        .map_err(|e| Failure::from_client(Some(path), &e))?;
+    if !complete {
+        return Err(Failure::message(format!(
+            "{}: the search stopped at the server's limits (entries looked at, or time) before the whole tree; search a smaller directory",
+            escape(path)
+        )));
+    }
+    Ok(())
+}
+
+/// Parses a time for `--newer`/`--older`: a time ago (`45s`, `30m`,
+/// `2h`, `7d`, `2w`) or a UTC date (`2026-11-30`, `2026-11-30T12:00`,
+/// `2026-11-30T12:00:05`); Unix seconds.
+pub fn parse_when(s: &str) -> Result<i64, String> {
+    let bad = || format!("{s}: not a time ago (30m, 2h, 7d) or a date (2026-11-30[T12:00[:00]])");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    if let Some(unit) = s.chars().last().filter(|c| c.is_ascii_alphabetic()) {
+        let n: i64 = s[..s.len() - 1].parse().map_err(|_| bad())?;
+        let secs = match unit {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            'w' => 7 * 86_400,
+            _ => return Err(bad()),
+        };
+        return n
+            .checked_mul(secs)
+            .and_then(|ago| now.checked_sub(ago))
+            .ok_or_else(bad);
+    }
+    let (date, time) = s.split_once('T').unwrap_or((s, "00:00:00"));
+    let num = |t: &str| t.parse::<i64>().map_err(|_| bad());
+    let d: Vec<&str> = date.split('-').collect();
+    let t: Vec<&str> = time.split(':').collect();
+    let ([y, m, day], 2..=3) = (d.as_slice(), t.len()) else {
+        return Err(bad());
+    };
+    let (y, m, day) = (num(y)?, num(m)?, num(day)?);
+    let (hh, mm) = (num(t[0])?, num(t[1])?);
+    let ss = t.get(2).map_or(Ok(0), |x| num(x))?;
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || ss > 60 {
+        return Err(bad());
+    }
+    Ok(days_from_civil(y, m, day) * 86_400 + hh * 3600 + mm * 60 + ss)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard
+/// Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_parse_as_ago_or_utc_dates() {
+        assert_eq!(parse_when("1970-01-01").unwrap(), 0);
+        assert_eq!(parse_when("2000-03-01T00:00:01").unwrap(), 951_868_801);
+        assert_eq!(parse_when("2026-11-30T12:30").unwrap(), 1_796_041_800);
+        let now = parse_when("0s").unwrap();
+        assert_eq!(now - parse_when("2d").unwrap(), 2 * 86_400);
+        for bad in ["", "3x", "yesterday", "2026-13-01", "2026-11-30T25:00", "d"] {
+            assert!(parse_when(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn modes_are_octal() {
+        assert_eq!(parse_mode("0755").ok(), Some(0o755));
+        assert!(
+            parse_mode("9").is_err() && parse_mode("").is_err() && parse_mode("77777").is_err()
+        );
+    }
 }

@@ -9,5 +9,5 @@ pub mod tls;
 pub use busy::{is_busy, BusyNotify, BusyRetry, BusyWait, DEFAULT_BUSY_TIMEOUT};
 pub use connect::{connect, login, ConnectOptions, DEFAULT_MAX_ITERATIONS};
 pub use error::{ClientError, Result};
-pub use session::{Client, Usage};
+pub use session::{Client, FindQuery, Usage};
 pub use tls::{Security, ServerIdentity, TlsOptions, Trust};

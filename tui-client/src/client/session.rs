@@ -19,6 +19,9 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 use super::busy::BusyRetry;
 use super::error::{ClientError, Result};
 
+mod tools;
+pub use tools::FindQuery;
+
 /// What arrives for a request or a download: replies and, for downloads,
 /// data, in the order the server sent them.
 #[derive(Debug)]
@@ -493,97 +496,6 @@ impl Client {
             other => Err(ClientError::Protocol(format!(
                 "unexpected reply to checksum: {other:?}"
             ))),
-        }
-    }
-
-    /// Sets the permission bits (within 0o777) of a remote file or
-    /// directory.
-    pub async fn chmod(&self, path: &str, mode: u32) -> Result<()> {
-        let path = self.resolve(path)?.to_string();
-        self.done(Request::Chmod { path, mode }).await
-    }
-
-    /// Copies `from` to `to` on the server (with `recursive`, a directory
-    /// and its tree); `to` must not exist. Returns the entries made and the
-    /// bytes they count against the quota.
-    pub async fn copy(&self, from: &str, to: &str, recursive: bool) -> Result<(u64, u64)> {
-        let from = self.resolve(from)?.to_string();
-        let to = self.resolve(to)?.to_string();
-        match self
-            .call(Request::Copy {
-                from,
-                to,
-                recursive,
-            })
-            .await?
-        {
-            Reply::Copied { entries, bytes } => Ok((entries, bytes)),
-            other => Err(ClientError::Protocol(format!(
-                "unexpected reply to copy: {other:?}"
-            ))),
-        }
-    }
-
-    /// Up to `length` bytes (at most [`ferry_proto::msg::READ_MAX`]) of a
-    /// remote file from `offset`, and the file's size: fewer bytes at its
-    /// end, none past it.
-    pub async fn read_range(
-        &self,
-        path: &RemotePath,
-        offset: u64,
-        length: u32,
-    ) -> Result<(Bytes, u64)> {
-        let req = Request::Read {
-            transfer: self.next_transfer(),
-            path: path.to_string(),
-            offset,
-            length,
-        };
-        let got = self.inner.busy.run(|| self.read_once(req.clone())).await;
-        if let Request::Read { transfer, .. } = req {
-            self.end_transfer(transfer);
-        }
-        got
-    }
-
-    async fn read_once(&self, req: Request) -> Result<(Bytes, u64)> {
-        let Request::Read {
-            transfer, length, ..
-        } = req
-        else {
-            return Err(ClientError::Protocol("not a read".into()));
-        };
-        let mut rx = self
-            .submit_routed(req, Some(transfer), Queue::Control)
-            .await?;
-        let mut buf = bytes::BytesMut::new();
-        loop {
-            match rx.recv().await {
-                Some(Event::Data(d)) => {
-                    if buf.len() + d.len() > length as usize {
-                        return Err(ClientError::Protocol(
-                            "the server sent more than was asked".into(),
-                        ));
-                    }
-                    buf.extend_from_slice(&d);
-                }
-                Some(Event::Reply(Ok(Reply::ReadDone { length, size }))) => {
-                    if length != buf.len() as u64 {
-                        return Err(ClientError::Protocol(format!(
-                            "read: {length} bytes announced, {} received",
-                            buf.len()
-                        )));
-                    }
-                    return Ok((buf.freeze(), size));
-                }
-                Some(Event::Reply(Err(e))) => return Err(ClientError::Remote(e)),
-                Some(other) => {
-                    return Err(ClientError::Protocol(format!(
-                        "unexpected reply to read: {other:?}"
-                    )))
-                }
-                None => return Err(self.disconnected()),
-            }
         }
     }
 
