@@ -379,6 +379,15 @@ fn a_copy_over_quota_is_refused_and_leaves_nothing() {
     assert!(!f.exists("big2") && !f.exists("t2"));
     assert_eq!(usage(&s, "q", "qpw"), before);
 
+    // A copy that would nest names deeper than the server allows.
+    let deep = limited("max_depth = 3");
+    deep.files("alice").mkdir("a/b/c");
+    deep.files("alice").mkdir("x");
+    let o = deep.ferry("alice", PW, &["cp", "-r", "a", "x"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("too deeply nested"), "{}", stderr(&o));
+    assert!(!deep.files("alice").exists("x/a"));
+
     // More entries than one copy makes: refused, nothing made.
     let names = (0..12).map(|i| (format!("n{i}"), Vec::new()));
     f.write_files("wide", names);
@@ -491,4 +500,47 @@ fn find_never_follows_a_symlink() {
     let o = s.ferry("alice", PW, &["find", "*"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "/l\n");
+}
+
+/// A client asks for 1 MiB ranges again and again and never reads a
+/// reply: ferryd reads a range only once the connection's budget (4 MiB
+/// here) has room for it, and stops reading the client at the budget, so
+/// it holds about the budget, not a MiB per request in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_nobody_reads_stay_within_the_budget() {
+    use ferry_proto::{ClientMsg, Frame, Request};
+    use futures::SinkExt;
+    let s = Server::start_with(&TEST_CONFIG.replace(
+        "[limits]\n",
+        "[limits]\nconnection_budget_mib = 4\nuser_budget_mib = 8\n",
+    ));
+    s.add_user("alice", PW, Some("64MiB"));
+    s.files("alice").write("f", random(3 << 20, 12));
+    let mut raw = ferry_e2e::raw::Raw::connect(&s).await;
+    raw.login("alice", PW).await.expect("login");
+    let (base, _) = s.memory_kib();
+    let sender = tokio::spawn(async move {
+        for id in 1..=2000u32 {
+            let req = ClientMsg::Request {
+                id,
+                req: Request::Read {
+                    transfer: id,
+                    path: "/f".into(),
+                    offset: u64::from(id % 3) << 20,
+                    length: 1 << 20,
+                },
+            };
+            if raw.wr.send(Frame::control(&req).unwrap()).await.is_err() {
+                return raw;
+            }
+        }
+        raw
+    });
+    // Long enough for the reads that can run to run (no timing asserted).
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let (now, peak) = s.memory_kib();
+    let grew = peak.saturating_sub(base) / 1024;
+    eprintln!("ferryd {base} KiB before, {now} now, peak {peak}");
+    assert!(grew < 24, "ferryd grew by {grew} MiB for unread ranges");
+    sender.abort();
 }
