@@ -544,3 +544,39 @@ async fn reads_nobody_reads_stay_within_the_budget() {
     assert!(grew < 24, "ferryd grew by {grew} MiB for unread ranges");
     sender.abort();
 }
+
+/// On disk a tree's symbolic links are copied as links (never followed),
+/// and fifos are left out.
+#[test]
+fn a_tree_copy_keeps_links_as_links() {
+    if ferry_e2e::disk_only("links and fifos made behind ferryd's back") {
+        return;
+    }
+    let s = server();
+    let h = s.home("alice");
+    std::fs::create_dir_all(h.join("t/d")).unwrap();
+    std::fs::write(h.join("t/d/f"), "x").unwrap();
+    std::os::unix::fs::symlink("/etc", h.join("t/out")).unwrap();
+    std::os::unix::fs::symlink("d/f", h.join("t/in")).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        h.join("t/fifo").as_path(),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    let o = s.ferry("alice", PW, &["--json", "cp", "-r", "t", "u"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(json_lines(&o)[0]["entries"], 5, "t, d, f and two links");
+    assert_eq!(
+        std::fs::read_link(h.join("u/out")).unwrap(),
+        std::path::Path::new("/etc")
+    );
+    assert_eq!(
+        std::fs::read_link(h.join("u/in")).unwrap(),
+        std::path::Path::new("d/f")
+    );
+    assert_eq!(std::fs::read_to_string(h.join("u/d/f")).unwrap(), "x");
+    assert!(!h.join("u/fifo").exists());
+}
