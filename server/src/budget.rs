@@ -137,6 +137,31 @@ impl Budget {
         })
     }
 
+    /// Takes `bytes` now from the user's budget (and the server's) only,
+    /// if they have room: for what the connection holds beyond its own
+    /// budget only while the user's other sessions leave room (an
+    /// upload's extra part buffers in object storage).
+    pub fn try_charge_user(&self, bytes: usize) -> Option<Charge> {
+        let n = u32::try_from(bytes).ok()?;
+        let user = self.user.try_acquire_many(n).ok()?;
+        if let Some(server) = &self.server {
+            server.try_acquire_many(n).ok()?.forget();
+        }
+        user.forget();
+        // Given back to the user's (and the server's) only: the
+        // connection's own count was never taken.
+        let outside = Budget {
+            conn: Arc::new(Semaphore::new(0)),
+            user: self.user.clone(),
+            server: self.server.clone(),
+            gone: self.gone.clone(),
+        };
+        Some(Charge {
+            budget: Some(outside),
+            bytes,
+        })
+    }
+
     /// Closes the connection's budget: everyone waiting gets None.
     pub fn close(&self) {
         self.gone.cancel();
@@ -219,6 +244,27 @@ impl Drop for Charge {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn user_only_charges_leave_the_connection_alone() {
+        let user = Budget::user(100);
+        let a = Budget::new(80, user.clone());
+        let c = a.try_charge_user(60).unwrap();
+        assert_eq!(a.conn.available_permits(), 80);
+        assert_eq!(a.available(), 40);
+        assert!(
+            a.try_charge_user(60).is_none(),
+            "the user's budget is the bound"
+        );
+        drop(c);
+        assert_eq!(a.available(), 80);
+        assert_eq!(
+            a.conn.available_permits(),
+            80,
+            "nothing added to the connection's"
+        );
+        assert_eq!(user.available_permits(), 100);
+    }
 
     #[tokio::test]
     async fn charges_wait_for_room_in_both_budgets_and_give_it_back() {

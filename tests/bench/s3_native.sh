@@ -40,6 +40,7 @@
 #   BENCH_TREE_FILES     files in the tree (10,000; 1,000 with --quick)
 #   BENCH_RSS_MIB        size of each of the 64 files of --rss64 (20)
 #   BENCH_TRASH_GRACE    ferryd's [store] trash_grace_secs (10)
+#   BENCH_LIMITS    more lines for ferryd's [limits] (e.g. bulk_nice = 0)
 #   BENCH_STORE     more lines for ferryd's [store] (e.g.
 #                   "max_part_buffers_per_user = 2")
 #   BENCH_FERRY_TIMEOUT  seconds a `ferry` call may take (180); a tree put
@@ -229,6 +230,7 @@ if [[ -n $BIN ]]; then
 [limits]
 # --rss64: 64 clients log in at once from 127.0.0.1
 max_unauthenticated_per_ip = 128
+${BENCH_LIMITS:-}
 [store]
 endpoint = "$AWS_ENDPOINT_URL"
 region = "$AWS_REGION"

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::home::{store_error, ObjectHome, Places};
 use super::sha::PartSha;
-use crate::budget::Charge;
+use crate::budget::{Budget, Charge};
 use crate::ledger::Reservation;
 use crate::store::object_uploads::ObjectUpload;
 use crate::transfer::upload::Ctx;
@@ -59,11 +59,15 @@ pub struct Parts {
     /// More buffers' places, while parts are in flight (at most the
     /// user's share less the first).
     extra: Vec<Places>,
+    /// The connection's budget, and buffers beyond the places charged to
+    /// its user's bytes (at most the user's share of places again).
+    budget: Budget,
+    borrowed: Vec<Charge>,
 }
 
 impl Parts {
     /// Parts of `up` (of the upload of `key`), `sha` the hash of its parts
-    /// done; `place` is the first buffer's.
+    /// done; `place` is the first buffer's, `budget` the connection's.
     pub fn new(
         home: &ObjectHome,
         key: &str,
@@ -71,7 +75,7 @@ impl Parts {
         up: ObjectUpload,
         sha: PartSha,
         reservation: Reservation,
-        place: Places,
+        (place, budget): (Places, Budget),
     ) -> Parts {
         Parts {
             home: home.clone(),
@@ -87,6 +91,8 @@ impl Parts {
             reservation: Some(reservation),
             _first: place,
             extra: Vec::new(),
+            budget,
+            borrowed: Vec::new(),
         }
     }
 
@@ -177,25 +183,35 @@ impl Parts {
 
     /// Waits until a buffer is free to fill: one for each place held.
     /// More places are taken only if free at once in the user's share and
-    /// the server's (else the oldest part must be done first), and one is
-    /// given back each time a part is done.
+    /// the server's; past the user's share of places, as many again only
+    /// if the user's byte budget has room for them at once (bytes her
+    /// sessions' frames are not using); else the oldest part must be
+    /// done first, and one buffer is given back each time a part is done.
     async fn room(&mut self) -> Result<(), RemoteError> {
         let most = self.home.bucket.parts_per_user.max(1);
+        let part = usize::try_from(self.part_size).map_err(|_| internal())?;
         loop {
-            let places = 1 + self.extra.len();
-            if self.flights.len() < places {
+            let placed = 1 + self.extra.len();
+            if self.flights.len() < placed + self.borrowed.len() {
                 return Ok(());
             }
-            if places < most {
+            if placed < most {
                 if let Some(p) = self.home.try_part_places() {
                     self.extra.push(p);
                     continue;
                 }
+            } else if self.borrowed.len() < most {
+                if let Some(c) = self.budget.try_charge_user(part) {
+                    self.borrowed.push(c);
+                    continue;
+                }
             }
             self.land().await?;
-            // A place goes back and is taken again only if still free:
-            // another upload of the user waiting for one comes first.
-            self.extra.pop();
+            // A buffer goes back and is taken again only if still free:
+            // another upload of the user waiting for a place comes first.
+            if self.borrowed.pop().is_none() {
+                self.extra.pop();
+            }
         }
     }
 
@@ -255,6 +271,7 @@ impl Parts {
         }
         if self.flights.is_empty() {
             self.extra.clear();
+            self.borrowed.clear();
         }
         Ok(())
     }

@@ -253,7 +253,7 @@ async fn received(
         up,
         sha,
         reservation,
-        buffer,
+        (buffer, out.budget().clone()),
     );
     let theirs = match receive(spec, &mut parts, &mut rx, out, ctx, &checked.lock).await {
         Ok(theirs) => theirs,
