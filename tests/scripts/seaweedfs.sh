@@ -136,6 +136,15 @@ launch() {
   (cd "$dir" && exec setsid "${argv[@]}" </dev/null >>"$dir/log/$name.log" 2>&1) &
   pid=$!
   echo "$pid" >"$dir/pid/$name"
+  # Until the subshell has exec'd weed, its command line is this script's
+  # and pid_of would take the process for gone (a start failed so on a
+  # loaded host): wait for the exec (or the end of the process).
+  local i
+  for i in $(seq 1 500); do
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$dir/" && return 0
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.01
+  done
 }
 
 # Writes the command line of NAME, one argument a line.
@@ -433,11 +442,11 @@ case "$cmd" in
       else
         launch "$dir" master
         wait_http "$dir" master "http://127.0.0.1:$MASTER_PORT/cluster/status" || ok=0
-        echo "$(ms) ms: master up" >>"$dir/log/start.log"
+        echo "$(ms) ms: master $([ $ok = 1 ] && echo up || echo 'did not start')" >>"$dir/log/start.log"
         if [ $ok = 1 ]; then
           for name in volume1 volume2 filer; do launch "$dir" "$name"; done
           wait_http "$dir" filer "http://127.0.0.1:$FILER_PORT/" || ok=0
-          echo "$(ms) ms: filer up" >>"$dir/log/start.log"
+          echo "$(ms) ms: filer $([ $ok = 1 ] && echo up || echo 'did not start')" >>"$dir/log/start.log"
         fi
         if [ $ok = 1 ]; then
           for name in s3a s3b; do launch "$dir" "$name"; done
@@ -451,10 +460,11 @@ case "$cmd" in
         exit 0
       fi
       stop_all "$dir"
-      if [ $fresh = 1 ] && [ "$attempt" -lt 3 ] &&
-        grep -qi "address already in use" "$dir"/log/*.log 2>/dev/null; then
+      # A fresh store is tried again on new ports, whatever the reason
+      # (most often a port taken between the probe and the bind).
+      if [ $fresh = 1 ] && [ "$attempt" -lt 3 ]; then
         mkdir -p "$dir/log/attempt$attempt"
-        mv "$dir"/log/*.log "$dir/log/attempt$attempt/"
+        mv "$dir"/log/*.log "$dir/log/attempt$attempt/" 2>/dev/null || true
         rm -rf "$dir/data"
         continue
       fi
