@@ -292,7 +292,22 @@ impl TestStore {
             Some(s) => s.to_string(),
             None => self.s3.var("AWS_SECRET_ACCESS_KEY").unwrap_or_default(),
         };
-        std::fs::write(&file, key).expect("write the S3 secret");
+        // Private whatever the umask (as an operator keeps it): ferryd
+        // warns at start about a secret file others can read.
+        {
+            use std::io::Write;
+            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&file)
+                .expect("create the S3 secret file");
+            f.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .expect("make the S3 secret file private");
+            f.write_all(key.as_bytes()).expect("write the S3 secret");
+        }
         let endpoint = match endpoint {
             Some(e) => e.to_string(),
             None => self.s3.var("AWS_ENDPOINT_URL").unwrap_or_default(),
