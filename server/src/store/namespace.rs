@@ -316,18 +316,8 @@ impl Store {
             }
             _ => {}
         }
+        let freed = subtree_cost(&mut tx, owner, path).await?;
         let (len, prefix) = (chars(path) + 1, below(path));
-        let freed = sqlx::query(&format!(
-            "SELECT CAST(COUNT(*) AS BIGINT) AS n, CAST(COALESCE(SUM(size), 0) AS BIGINT) AS bytes,
-                    CAST(COALESCE(SUM(is_dir), 0) AS BIGINT) AS dirs FROM entries WHERE {SUBTREE}"
-        ))
-        .bind(owner)
-        .bind(path)
-        .bind(len)
-        .bind(&prefix)
-        .fetch_one(&mut *tx)
-        .await?;
-        let freed = sum_cost(&freed)?;
         sqlx::query(&format!(
             "INSERT INTO blob_trash (blob, since)
              SELECT DISTINCT blob, $5 FROM entries WHERE {SUBTREE} AND blob IS NOT NULL
@@ -465,6 +455,28 @@ impl Store {
             .await?;
         Ok(row.is_some())
     }
+}
+
+/// What the subtree at `path` (itself included) costs: its bytes, a
+/// directory's share each, and its entries.
+pub(super) async fn subtree_cost(
+    tx: &mut Transaction<'static, Any>,
+    owner: &str,
+    path: &str,
+) -> Result<Cost, StoreError> {
+    let (len, prefix) = (chars(path) + 1, below(path));
+    let row = sqlx::query(&format!(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n, CAST(COALESCE(SUM(size), 0) AS BIGINT) AS bytes,
+                CAST(COALESCE(SUM(is_dir), 0) AS BIGINT) AS dirs FROM entries WHERE {SUBTREE}"
+    ))
+    .bind(owner)
+    .bind(path)
+    .bind(len)
+    .bind(&prefix)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(StoreError::Unavailable)?;
+    sum_cost(&row)
 }
 
 fn sum_cost(row: &AnyRow) -> Result<Cost, StoreError> {

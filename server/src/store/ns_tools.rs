@@ -6,9 +6,11 @@
 use ferry_proto::RemoteError;
 use sqlx::Row;
 
-use super::namespace::{dir_must_exist, find, name_of, node, parent_of, Node, NsError, COLUMNS};
+use super::namespace::{
+    dir_must_exist, find, name_of, node, parent_of, subtree_cost, Node, NsError, COLUMNS,
+};
 use super::{Store, StoreError};
-use crate::ledger::{Cost, DIR_BYTES};
+use crate::ledger::Cost;
 
 /// Rows of `path` and everything below it (as in `namespace.rs`).
 const SUBTREE: &str = "owner = $1 AND (path = $2 OR substr(path, 1, CAST($3 AS INTEGER)) = $4)";
@@ -106,29 +108,11 @@ impl Store {
         if find(&mut tx, owner, to).await?.is_some() {
             return Err(NsError::Exists);
         }
-        let (len, prefix) = (chars(from) + 1, below(from));
-        let row = sqlx::query(&format!(
-            "SELECT CAST(COUNT(*) AS BIGINT) AS n, CAST(COALESCE(SUM(size), 0) AS BIGINT) AS bytes,
-                    CAST(COALESCE(SUM(is_dir), 0) AS BIGINT) AS dirs FROM entries WHERE {SUBTREE}"
-        ))
-        .bind(owner)
-        .bind(from)
-        .bind(len)
-        .bind(&prefix)
-        .fetch_one(&mut *tx)
-        .await?;
-        let get = |c: &str| -> Result<u64, NsError> {
-            let v: i64 = row.try_get(c)?;
-            u64::try_from(v)
-                .map_err(|_| NsError::Store(StoreError::Damaged(format!("namespace sum {c}"))))
-        };
-        let cost = Cost {
-            bytes: get("bytes")?.saturating_add(get("dirs")?.saturating_mul(DIR_BYTES)),
-            entries: get("n")?,
-        };
+        let cost = subtree_cost(&mut tx, owner, from).await?;
         if let Err(e) = settle(cost) {
             return Ok(Err(e));
         }
+        let (len, prefix) = (chars(from) + 1, below(from));
         sqlx::query(&format!(
             "INSERT INTO entries (owner, path, parent, name, is_dir, size, blob, sha256, mtime, mode)
              SELECT owner, $5 || substr(path, CAST($3 AS INTEGER)),
@@ -154,6 +138,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ledger::DIR_BYTES;
     use crate::store::bans::tests::sqlite;
     use crate::store::namespace::{NewFile, Removal};
 
