@@ -106,6 +106,8 @@ pub enum Action {
     ConnectFailed(String),
     /// The connection dropped.
     Disconnected(String),
+    /// A block or a search result for the viewer.
+    View(super::viewer::ViewNews),
 }
 
 /// Work for the runtime.
@@ -162,6 +164,8 @@ pub enum Effect {
     Reconnect,
     /// Trust this fingerprint for the server and connect again.
     TrustAndConnect(String),
+    /// Reading or searching for the viewer.
+    View(super::viewer::ViewWork),
     /// Leave.
     Quit,
 }

@@ -24,6 +24,7 @@ use super::text::{edit_line, Back};
 use crate::transfer::Direction;
 
 mod browse;
+mod view;
 
 /// The connection as the UI sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,6 +115,9 @@ pub struct App {
     /// A link was entered on this side from this directory: if it turns out
     /// not to be a directory, the pane goes back there.
     entered_link: Option<(Side, String)>,
+    /// The F3 viewer, full screen (dialogs still show over it).
+    pub viewer: Option<Box<super::viewer::Viewer>>,
+    views: u64,
 }
 
 const DOUBLE_CLICK: Duration = Duration::from_millis(400);
@@ -149,6 +153,8 @@ impl App {
             stall_limit: STALL_LIMIT,
             follow_links: false,
             entered_link: None,
+            viewer: None,
+            views: 0,
         }
     }
 
@@ -235,8 +241,9 @@ impl App {
             Action::Mouse(m) => self.on_mouse(m),
             Action::Resize(w, h) => {
                 self.size = Rect::new(0, 0, w, h);
-                vec![]
+                self.settle_viewer()
             }
+            Action::View(news) => self.viewer_news(news),
             Action::Tick(now) => self.tick(now),
             Action::LocalListed { .. }
             | Action::LocalChanged(_)
@@ -426,6 +433,9 @@ impl App {
         if let Some(dialog) = self.dialog.take() {
             return self.dialog_key(dialog, key);
         }
+        if self.viewer.is_some() {
+            return self.viewer_key(key);
+        }
         if self.filtering {
             return self.filter_key(key);
         }
@@ -525,15 +535,11 @@ impl App {
                 });
                 vec![]
             }
-            KeyCode::F(3) | KeyCode::F(4) => {
-                let what = if key.code == KeyCode::F(3) {
-                    "viewer"
-                } else {
-                    "editor"
-                };
-                self.info(format!(
-                    "there is no {what} yet (it comes with the tools issue): copy the file with F5 and open it there"
-                ));
+            KeyCode::F(3) => self.open_viewer(),
+            KeyCode::F(4) => {
+                self.info(
+                    "there is no editor yet (it comes with the tools issue): copy the file with F5 and open it there",
+                );
                 vec![]
             }
             KeyCode::Char('.') => {
@@ -938,6 +944,9 @@ impl App {
     }
 
     fn on_mouse(&mut self, m: MouseEvent) -> Vec<Effect> {
+        if self.viewer.is_some() && self.dialog.is_none() {
+            return self.viewer_mouse(m);
+        }
         if self.dialog.is_some() {
             // A click outside a dialog closes it (except forms).
             if matches!(m.kind, MouseEventKind::Down(_))

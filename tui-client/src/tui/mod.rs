@@ -24,6 +24,7 @@ pub mod queue;
 pub mod render;
 pub mod runtime;
 pub mod text;
+pub mod viewer;
 
 #[cfg(test)]
 mod app_tests;
@@ -39,6 +40,8 @@ mod listing_tests;
 mod messages_tests;
 #[cfg(test)]
 mod scale_probe;
+#[cfg(test)]
+mod viewer_tests;
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -37,6 +37,13 @@ fn eta(d: Option<std::time::Duration>) -> String {
 
 /// Draws the whole screen.
 pub fn render(app: &App, f: &mut Frame) {
+    if let Some(v) = &app.viewer {
+        super::viewer::draw::draw(v, f);
+        if let Some(d) = &app.dialog {
+            super::draw_dialog::draw_dialog(app, d, f);
+        }
+        return;
+    }
     let a = app.areas();
     draw_pane(app, f, Side::Local, a.local, a.local_rows);
     draw_pane(app, f, Side::Remote, a.remote, a.remote_rows);

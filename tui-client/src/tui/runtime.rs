@@ -44,6 +44,8 @@ pub struct Runtime {
     /// so the re-listing every 2 s reuses one malloc arena instead of
     /// spreading 100,000 names over the blocking pool's threads' arenas.
     lister: Option<std::sync::mpsc::Sender<Work>>,
+    /// The viewer's reads and its one search.
+    viewer: super::viewer::fetch::Fetcher,
 }
 
 /// Work for the listing thread.
@@ -105,6 +107,7 @@ impl Runtime {
             local_latest: Arc::new(AtomicU64::new(0)),
             remote_latest: Arc::new(AtomicU64::new(0)),
             lister: start_lister(),
+            viewer: Default::default(),
         };
         rt.watch_local();
         rt
@@ -164,6 +167,10 @@ impl Runtime {
                 for (_, h) in self.jobs.drain() {
                     h.abort();
                 }
+            }
+            Effect::View(work) => {
+                let c = self.client();
+                self.viewer.run(work, c, tx);
             }
             Effect::ListLocal {
                 path,
