@@ -1,7 +1,7 @@
 //! The key help (F1), one table for the help dialog and the README.
 
 /// (keys, what they do), in the order shown.
-pub const ROWS: [(&str, &str); 18] = [
+pub const ROWS: [(&str, &str); 19] = [
     ("↑↓ j k PgUp PgDn Home End", "move"),
     ("Enter / Backspace", "open directory / go up"),
     ("Tab", "switch pane (and queue)"),
@@ -14,7 +14,8 @@ pub const ROWS: [(&str, &str); 18] = [
     ),
     ("s / . / /", "sort / hidden files / filter"),
     ("L", "copies follow links inside trees, or skip them"),
-    ("F3 / F4", "view / edit (not yet: they come later)"),
+    ("F3", "view: / ? search, n N again, w wrap, h hex"),
+    ("F4", "edit (not yet: it comes later)"),
     ("F5", "copy to the other pane (upload or download)"),
     ("F6", "rename, or move the marked entries"),
     ("F7 / F8 Del", "mkdir / delete"),

@@ -7,8 +7,9 @@
 //!
 //! Rows are found from any row start by looking forward only, so the file
 //! is never indexed whole. Going back looks for the previous `\n` within
-//! [`MAX_BACK`] bytes; in a line longer than that, rows met going up may be
-//! cut at other places than going down.
+//! [`MAX_BACK`] bytes; in a line longer than that, rows going up start at
+//! multiples of [`MAX_LINE`] in the file (which is where they start going
+//! down too when the line starts at one, as a file of one line does).
 
 use unicode_width::UnicodeWidthChar;
 
@@ -189,9 +190,11 @@ pub fn row_containing(c: &BlockCache, pos: u64, mode: Mode, width: usize) -> Res
         return Ok(0);
     }
     let from = pos.saturating_sub(MAX_BACK);
+    // Without a line start in reach, rows start at multiples of
+    // MAX_LINE, so going up steps back through a long line evenly.
     let mut start = match c.rfind(b'\n', from, pos)? {
         Some(i) => i + 1,
-        None => from,
+        None => from.div_ceil(MAX_LINE as u64) * MAX_LINE as u64,
     };
     loop {
         let r = row_at(c, start, mode, width)?;
@@ -301,6 +304,15 @@ mod tests {
         // Wrapped at 1000 columns: the line wraps through, then "end".
         assert_eq!(wrapped.len(), 13 + 1);
         assert_eq!(rows_up(&c, WRAP, 1000), wrapped);
+    }
+
+    #[test]
+    fn a_line_longer_than_the_look_back_steps_up_as_it_steps_down() {
+        let data = vec![b'x'; 2 * MAX_BACK as usize + 1000];
+        let c = full(&data, 64 * 1024);
+        let down = rows_down(&c, PLAIN, 80);
+        assert_eq!(down.len(), data.len().div_ceil(MAX_LINE));
+        assert_eq!(rows_up(&c, PLAIN, 80), down);
     }
 
     #[test]
