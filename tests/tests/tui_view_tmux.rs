@@ -1,12 +1,14 @@
 //! The real `ferry` TUI in tmux against a real ferryd: F3 views a remote
 //! file of several MiB read by ranges, with its escape sequences shown
 //! escaped, a search that reads on past the first blocks, hex, the end of
-//! the file, and closing back to the panes.
+//! the file, and closing back to the panes; then the chmod dialog.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 use ferry_e2e::tmux::Tmux;
-use ferry_e2e::{bin, Server};
+use std::os::unix::fs::PermissionsExt;
+
+use ferry_e2e::{bin, on_s3, Server};
 
 const PW: &str = "pw";
 
@@ -64,5 +66,27 @@ fn f3_views_a_remote_file_searches_it_and_closes() {
     t.wait_for("the panes again", |s| {
         s.contains("Transfers") && s.contains("big.log")
     });
+
+    // p: the permissions; typed in octal, set on the server.
+    t.keys(&["p"]);
+    t.wait_for("the chmod dialog", |s| s.contains("Permissions (remote)"));
+    t.type_text("600");
+    t.keys(&["Enter"]);
+    t.wait_for("the mode set", |s| {
+        s.contains("mode 600 (rw-------) set on 1 entry")
+    });
+    if !on_s3() {
+        let mode = std::fs::metadata(s.home("u").join("big.log"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, 0o600);
+    }
+    // A mode that would lock the server out is refused, and says so.
+    t.keys(&["p"]);
+    t.type_text("000");
+    t.keys(&["Enter"]);
+    let screen = t.wait_for("the refusal", |s| s.contains("✗ /big.log: mode 000"));
+    assert!(screen.contains("bad request"), "{screen}");
     t.quit();
 }

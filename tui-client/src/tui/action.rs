@@ -147,6 +147,15 @@ pub enum Effect {
         /// The directory.
         to_dir: String,
     },
+    /// Set the permission bits of paths.
+    Chmod {
+        /// In which pane.
+        side: Side,
+        /// The entries' paths.
+        paths: Vec<String>,
+        /// The mode (within 0o777).
+        mode: u32,
+    },
     /// Delete paths (recursively for directories).
     Delete(Side, Vec<String>),
     /// Start a transfer job.

@@ -10,6 +10,7 @@ use ferry_proto::RemotePath;
 use ratatui::layout::Rect;
 
 use super::action::{Action, Effect};
+use super::chmod::ChmodOutcome;
 use super::dialog::{CopyPlan, Dialog, InputKind, PlanOutcome};
 use super::form::{ConnectForm, FormOutcome};
 use super::layout::{self, Areas};
@@ -24,6 +25,7 @@ use super::text::{edit_line, Back};
 use crate::transfer::Direction;
 
 mod browse;
+mod tools;
 mod view;
 
 /// The connection as the UI sees it.
@@ -572,6 +574,7 @@ impl App {
                 vec![]
             }
             KeyCode::F(8) | KeyCode::Delete => self.start_delete(),
+            KeyCode::Char('p') => self.start_chmod(),
             _ => vec![],
         }
     }
@@ -839,6 +842,26 @@ impl App {
     fn dialog_key(&mut self, dialog: Dialog, key: KeyEvent) -> Vec<Effect> {
         match dialog {
             Dialog::Help => vec![],
+            Dialog::Chmod(mut d) => match d.key(&key) {
+                ChmodOutcome::Editing => {
+                    self.dialog = Some(Dialog::Chmod(d));
+                    vec![]
+                }
+                ChmodOutcome::Cancelled => vec![],
+                ChmodOutcome::Apply(mode) => {
+                    let paths = d
+                        .entries
+                        .iter()
+                        .map(|e| self.join(d.side, &e.name))
+                        .collect();
+                    self.pane_mut(d.side).marked.clear();
+                    vec![Effect::Chmod {
+                        side: d.side,
+                        paths,
+                        mode,
+                    }]
+                }
+            },
             // Any key but yes closes it.
             Dialog::ConfirmQuit => match yes_no(&key) {
                 Answer::Yes => {

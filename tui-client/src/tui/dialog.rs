@@ -1,5 +1,6 @@
 //! Modal dialogs: which one is open, and what a text line is for.
 
+pub use super::chmod::ChmodDialog;
 pub use super::copy::{CopyPlan, PendingCopy, PlanOutcome};
 pub use super::form::ConnectForm;
 pub use super::prompts::{DeleteDialog, InputDialog, ReconnectDialog, TrustDialog};
@@ -36,6 +37,8 @@ pub enum Dialog {
     Connect(ConnectForm),
     /// The connection was lost.
     Reconnect(ReconnectDialog),
+    /// Permissions of entries.
+    Chmod(ChmodDialog),
     /// Key help.
     Help,
     /// Quit while transfers run?

@@ -2,7 +2,7 @@
 //! at word boundaries, counted in display columns) with its keys on the
 //! last row, which stays visible however small the screen is.
 
-use ferry_proto::msg::EntryKind;
+use ferry_proto::msg::{EntryKind, MODE_BITS};
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style, Stylize};
 use ratatui::text::{Line, Span};
@@ -11,7 +11,8 @@ use ratatui::Frame;
 use unicode_width::UnicodeWidthChar;
 
 use super::app::{App, Link};
-use super::dialog::{Dialog, InputKind};
+use super::chmod::symbolic;
+use super::dialog::{ChmodDialog, Dialog, InputKind};
 use super::pane::Side;
 use super::prompts::{DeleteDialog, InputDialog, ReconnectDialog, TrustDialog};
 use super::render::human;
@@ -142,6 +143,61 @@ pub fn draw_dialog(app: &App, d: &Dialog, f: &mut Frame) {
                 lines,
                 keys(&[("any key", "closes")]),
                 80,
+                Color::Cyan,
+            );
+        }
+        Dialog::Chmod(d) => {
+            let mut lines = vec![match &d.entries[..] {
+                [e] => Line::from(format!(
+                    "{}  now {} ({:03o})",
+                    crate::display::escape(&e.name),
+                    symbolic(e.mode & MODE_BITS),
+                    e.mode & MODE_BITS
+                )),
+                es => Line::from(format!("{} entries, the same mode for each", es.len())),
+            }];
+            lines.push(Line::from(""));
+            lines.push(Line::from("          read  write exec"));
+            for (row, who) in ["owner", "group", "others"].iter().enumerate() {
+                let mut spans = vec![Span::raw(format!("  {who:<8}"))];
+                for col in 0..3 {
+                    let i = row * 3 + col;
+                    let on = d.mode & ChmodDialog::bit(i) != 0;
+                    let style = if i == d.at {
+                        Style::new().fg(Color::Black).bg(Color::Cyan)
+                    } else {
+                        Style::new()
+                    };
+                    spans.push(Span::styled(if on { "[x]" } else { "[ ]" }, style));
+                    spans.push(Span::raw("   "));
+                }
+                lines.push(Line::from(spans));
+            }
+            lines.push(Line::from(""));
+            lines.push(Line::from(vec![
+                Span::raw("mode: "),
+                Span::styled(
+                    format!("{:03o}  {}", d.mode, symbolic(d.mode)),
+                    Style::new().fg(Color::White).bold(),
+                ),
+            ]));
+            let place = if d.side == Side::Local {
+                "local"
+            } else {
+                "remote"
+            };
+            draw_box(
+                f,
+                &format!("Permissions ({place})"),
+                lines,
+                keys(&[
+                    ("←↑↓→", "move"),
+                    ("Space r w x", "toggle"),
+                    ("0-7", "octal"),
+                    ("Enter", "set"),
+                    ("Esc", "cancel"),
+                ]),
+                70,
                 Color::Cyan,
             );
         }

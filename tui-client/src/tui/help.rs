@@ -1,7 +1,7 @@
 //! The key help (F1), one table for the help dialog and the README.
 
 /// (keys, what they do), in the order shown.
-pub const ROWS: [(&str, &str); 19] = [
+pub const ROWS: [(&str, &str); 20] = [
     ("↑↓ j k PgUp PgDn Home End", "move"),
     ("Enter / Backspace", "open directory / go up"),
     ("Tab", "switch pane (and queue)"),
@@ -19,6 +19,7 @@ pub const ROWS: [(&str, &str); 19] = [
     ("F5", "copy to the other pane (upload or download)"),
     ("F6", "rename, or move the marked entries"),
     ("F7 / F8 Del", "mkdir / delete"),
+    ("p", "permissions (chmod) of the marked entries"),
     (
         "F9, then c r x Enter",
         "queue: cancel, retry, clear ended, details",

@@ -6,6 +6,7 @@
 
 pub mod action;
 pub mod app;
+pub mod chmod;
 pub mod config;
 pub mod copy;
 pub mod dialog;
@@ -40,6 +41,8 @@ mod listing_tests;
 mod messages_tests;
 #[cfg(test)]
 mod scale_probe;
+#[cfg(test)]
+mod tools_tests;
 #[cfg(test)]
 mod viewer_tests;
 

@@ -332,6 +332,9 @@ impl Runtime {
                     if n == 1 { "y" } else { "ies" }
                 ))
             }),
+            Effect::Chmod { side, paths, mode } => {
+                self.op(side, move |c| super::chmod::apply(c, paths, mode))
+            }
             Effect::Delete(side, paths) => self.op(side, move |c| async move {
                 let n = paths.len();
                 match c {
