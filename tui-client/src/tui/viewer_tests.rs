@@ -137,35 +137,37 @@ fn a_search_runs_in_the_background_and_shows_its_match() {
     let at = data.windows(6).position(|w| w == b"Needle").unwrap() as u64;
     let mut a = viewing(data, 60, 8);
     a.update(key(KeyCode::Char('/')));
-    for c in "needle".chars() {
-        assert!(a.update(key(KeyCode::Char(c))).is_empty());
+    // Incremental: each change searches again from where it started.
+    for (i, c) in "needle".bytes().enumerate() {
+        let fx = a.update(key(KeyCode::Char(c as char)));
+        assert_eq!(
+            fx,
+            vec![Effect::View(ViewWork::Search {
+                view: 1,
+                search: i as u64 + 1,
+                source: Source::Local("/home/me/a.txt".into()),
+                spec: SearchSpec {
+                    pattern: b"needle"[..=i].to_vec(),
+                    ignore_case: true,
+                    from: 0,
+                    backward: false,
+                },
+            })]
+        );
     }
-    let fx = a.update(key(KeyCode::Enter));
-    assert_eq!(
-        fx,
-        vec![Effect::View(ViewWork::Search {
-            view: 1,
-            search: 1,
-            source: Source::Local("/home/me/a.txt".into()),
-            spec: SearchSpec {
-                pattern: b"needle".to_vec(),
-                ignore_case: true,
-                from: 0,
-                backward: false,
-            },
-        })]
-    );
+    // Enter keeps the search running.
+    assert!(a.update(key(KeyCode::Enter)).is_empty());
     // Keys still work while it runs.
     a.update(key(KeyCode::Down));
     a.update(Action::View(ViewNews::Searching {
         view: 1,
-        search: 1,
+        search: 6,
         at: data.len() as u64 / 2,
     }));
     insta::assert_snapshot!("viewer_searching", draw(&a));
     let fx = a.update(Action::View(ViewNews::Found {
         view: 1,
-        search: 1,
+        search: 6,
         result: Ok(Some(at)),
     }));
     serve(&mut a, fx, data.len() as u64, &|o, n| {
@@ -187,12 +189,12 @@ fn a_search_runs_in_the_background_and_shows_its_match() {
     );
     let fx = a.update(key(KeyCode::Char('N')));
     assert!(
-        matches!(&fx[..], [Effect::View(ViewWork::Search { search: 3, spec, .. })] if spec.from == at && spec.backward)
+        matches!(&fx[..], [Effect::View(ViewWork::Search { search: 8, spec, .. })] if spec.from == at && spec.backward)
     );
     // The answer to the replaced search is dropped; Esc stops the running one.
     a.update(Action::View(ViewNews::Found {
         view: 1,
-        search: 2,
+        search: 7,
         result: Ok(None),
     }));
     assert!(a.viewer.as_ref().unwrap().running.is_some());
@@ -278,4 +280,32 @@ fn f3_on_a_directory_says_what_it_does() {
 fn an_empty_file_says_so() {
     let a = viewing(b"", 40, 5);
     assert!(draw(&a).contains("(empty file)"));
+}
+
+#[test]
+fn esc_in_the_search_line_goes_back_where_it_started() {
+    let data: &'static [u8] = b"one\ntwo\nthree\nfour\n";
+    let mut a = viewing(data, 40, 6);
+    a.update(key(KeyCode::Down));
+    a.update(key(KeyCode::Char('?')));
+    let fx = a.update(key(KeyCode::Char('o')));
+    assert!(
+        matches!(&fx[..], [Effect::View(ViewWork::Search { spec, .. })] if spec.backward && spec.from == 4)
+    );
+    a.update(Action::View(ViewNews::Found {
+        view: 1,
+        search: 1,
+        result: Ok(Some(2)),
+    }));
+    assert_eq!(a.viewer.as_ref().unwrap().top, 0);
+    // Backspace to nothing goes back too; Esc then closes the line only.
+    a.update(key(KeyCode::Backspace));
+    assert_eq!(a.viewer.as_ref().unwrap().top, 4);
+    a.update(key(KeyCode::Char('t')));
+    assert_eq!(
+        a.update(key(KeyCode::Esc)),
+        vec![Effect::View(ViewWork::Stop)]
+    );
+    let v = a.viewer.as_ref().unwrap();
+    assert_eq!((v.top, v.found, v.prompt.is_none()), (4, None, true));
 }

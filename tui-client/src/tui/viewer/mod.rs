@@ -113,6 +113,9 @@ pub struct Prompt {
     pub back: Back,
     /// `?`: look back.
     pub backward: bool,
+    /// The top when it opened: each change of the text searches again
+    /// from there, and Esc goes back there.
+    pub origin: u64,
 }
 
 /// A search running in the background.
@@ -124,6 +127,8 @@ pub struct Running {
     pub at: u64,
     /// Looking back.
     pub backward: bool,
+    /// What it looks for.
+    pub text: String,
 }
 
 /// Moves not made yet because a block they need is being read.
@@ -265,6 +270,7 @@ impl Viewer {
             KeyCode::Char('/') | KeyCode::Char('?') => {
                 self.prompt = Some(Prompt {
                     backward: key.code == KeyCode::Char('?'),
+                    origin: self.top,
                     ..Prompt::default()
                 });
             }
@@ -282,38 +288,60 @@ impl Viewer {
 
     fn prompt_key(&mut self, p: &mut Prompt, key: &KeyEvent) -> Vec<ViewWork> {
         match key.code {
-            KeyCode::Esc => vec![],
+            KeyCode::Esc => self.back_to(p.origin),
+            KeyCode::Enter if p.text.is_empty() => match self.query.clone() {
+                // Enter alone repeats the last search this way.
+                Some(q) => {
+                    let text = q.text.clone();
+                    self.query = Some(Prompt {
+                        backward: p.backward,
+                        ..q
+                    });
+                    self.search(&text, p.backward)
+                }
+                None => vec![],
+            },
             KeyCode::Enter => {
-                let text = if p.text.is_empty() {
-                    match &self.query {
-                        Some(q) => q.text.clone(),
-                        None => return vec![],
-                    }
-                } else {
-                    p.text.clone()
-                };
+                // The search typed is running or found already: it stands.
                 self.query = Some(Prompt {
-                    text: text.clone(),
+                    text: p.text.clone(),
                     back: 0,
                     backward: p.backward,
+                    origin: p.origin,
                 });
-                self.search(&text, p.backward)
+                vec![]
             }
             _ => {
+                let before = p.text.clone();
                 if p.text.len() < MAX_PATTERN || key.code == KeyCode::Backspace {
                     edit_line(&mut p.text, &mut p.back, key);
                 }
-                self.prompt = Some(std::mem::take(p));
-                vec![]
+                self.prompt = Some(p.clone());
+                if p.text == before {
+                    vec![]
+                } else if p.text.is_empty() {
+                    self.back_to(p.origin)
+                } else {
+                    // Incremental: each change searches again from the origin.
+                    self.found = None;
+                    self.search_from(&p.text, p.backward, p.origin)
+                }
             }
+        }
+    }
+
+    /// Goes back to `top` as it was, with no match and no search running.
+    fn back_to(&mut self, top: u64) -> Vec<ViewWork> {
+        self.goal = Goal::default().at(top);
+        self.found = None;
+        match self.running.take() {
+            Some(_) => vec![ViewWork::Stop],
+            None => vec![],
         }
     }
 
     /// Starts a search for `text` from the last match (or the top).
     fn search(&mut self, text: &str, backward: bool) -> Vec<ViewWork> {
-        if text.is_empty() {
-            return vec![];
-        }
         let from = match self.found {
             Some((m, _)) if m >= self.top => {
                 if backward {
@@ -324,11 +352,20 @@ impl Viewer {
             }
             _ => self.top,
         };
+        self.search_from(text, backward, from)
+    }
+
+    /// Starts a search for `text` from byte `from`.
+    fn search_from(&mut self, text: &str, backward: bool, from: u64) -> Vec<ViewWork> {
+        if text.is_empty() {
+            return vec![];
+        }
         self.searches += 1;
         self.running = Some(Running {
             id: self.searches,
             at: from,
             backward,
+            text: text.to_string(),
         });
         vec![ViewWork::Search {
             view: self.id,
@@ -387,20 +424,18 @@ impl Viewer {
                 search,
                 result,
             } if view == self.id => {
-                if self.running.as_ref().is_none_or(|r| r.id != search) {
+                let Some(done) = self.running.take_if(|r| r.id == search) else {
                     return;
-                }
-                self.running = None;
-                let len = self.query.as_ref().map_or(0, |q| q.text.len());
+                };
+                let len = done.text.len();
                 match result {
                     Ok(Some(at)) => {
                         self.found = Some((at, len));
                         self.goal = Goal::default().at(at);
                     }
                     Ok(None) => {
-                        let q = self.query.as_ref().map_or("", |q| q.text.as_str());
-                        self.note =
-                            Some((format!("not found: {}", crate::display::escape(q)), false));
+                        let q = crate::display::escape(&done.text);
+                        self.note = Some((format!("not found: {q}"), false));
                     }
                     Err(e) => self.note = Some((format!("search failed: {e}"), true)),
                 }
