@@ -254,5 +254,12 @@ mod tests {
             e.contains("not a regular file") || e.contains("directory"),
             "{e}"
         );
+        // A fifo with no writer neither holds the thread nor is read.
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|s| s.success()) {
+            let e = read_local(&fifo, 0, 10).unwrap_err();
+            assert!(e.contains("not a regular file"), "{e}");
+        }
     }
 }
