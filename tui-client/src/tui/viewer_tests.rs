@@ -309,3 +309,38 @@ fn esc_in_the_search_line_goes_back_where_it_started() {
     let v = a.viewer.as_ref().unwrap();
     assert_eq!((v.top, v.found, v.prompt.is_none()), (4, None, true));
 }
+
+#[tokio::test]
+async fn the_runtime_reads_a_local_block_and_stops_at_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.log");
+    std::fs::write(&path, vec![b'x'; BLOCK as usize + 10]).unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut rt = super::runtime::Runtime::new(tx);
+    for block in [1, 0] {
+        rt.run(Effect::View(ViewWork::Read {
+            view: 7,
+            source: Source::Local(path.clone()),
+            block,
+            length: BLOCK as u32,
+        }));
+    }
+    let mut got = std::collections::BTreeMap::new();
+    while got.len() < 2 {
+        let a = tokio::time::timeout(std::time::Duration::from_secs(30), rx.recv())
+            .await
+            .expect("an answer")
+            .expect("the runtime is alive");
+        if let Action::View(ViewNews::Block {
+            view: 7,
+            block,
+            result,
+        }) = a
+        {
+            got.insert(block, result.unwrap());
+        }
+    }
+    assert_eq!(got[&0].0.len(), BLOCK as usize);
+    assert_eq!(got[&1].0.len(), 10);
+    assert!(got.values().all(|(_, size)| *size == BLOCK + 10));
+}
