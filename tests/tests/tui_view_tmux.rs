@@ -8,7 +8,7 @@
 use ferry_e2e::tmux::Tmux;
 use std::os::unix::fs::PermissionsExt;
 
-use ferry_e2e::{bin, on_s3, Server};
+use ferry_e2e::{bin, disk_only, on_s3, Server};
 
 const PW: &str = "pw";
 
@@ -88,5 +88,46 @@ fn f3_views_a_remote_file_searches_it_and_closes() {
     t.keys(&["Enter"]);
     let screen = t.wait_for("the refusal", |s| s.contains("✗ /big.log: mode 000"));
     assert!(screen.contains("bad request"), "{screen}");
+    t.quit();
+}
+
+#[test]
+fn a_10_gib_remote_log_opens_at_once_and_shows_its_end() {
+    if disk_only("a sparse file in the home") {
+        return;
+    }
+    let s = Server::start();
+    s.add_user("u", PW, None);
+    let head: String = (0..30_000)
+        .map(|i| format!("early line {i:06}\n"))
+        .collect();
+    s.files("u").write("huge.log", head.as_bytes());
+    // Sparse: 10 GiB on the server's disk costs nothing.
+    let path = s.home("u").join("huge.log");
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    let size = 10u64 << 30;
+    let tail = b"\nthe very last line\n";
+    f.set_len(size - tail.len() as u64).unwrap();
+    use std::os::unix::fs::FileExt;
+    f.write_all_at(tail, size - tail.len() as u64).unwrap();
+    drop(f);
+
+    let local = tempfile::tempdir().unwrap();
+    let home = local.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let fp = s.fingerprint.clone().unwrap();
+    let cmd = format!(
+        "FERRY_PASSWORD={PW} {} -s {} -u u --fingerprint {fp}",
+        bin("ferry").display(),
+        s.addr
+    );
+    let t = Tmux::start(local.path(), &home, &cmd);
+    t.wait_for("the remote listing", |s| s.contains("huge.log"));
+    t.keys(&["Tab", "F3"]);
+    t.wait_for("the first rows", |s| s.contains("early line 000003"));
+    t.keys(&["G"]);
+    let screen = t.wait_for("the end", |s| s.contains("the very last line"));
+    assert!(screen.contains(&format!("/{size} (10.0 GiB)")), "{screen}");
+    t.keys(&["q"]);
     t.quit();
 }
