@@ -89,13 +89,18 @@ pub fn width(g: Glyph, col: usize) -> usize {
         Glyph::Newline => 0,
         Glyph::Tab => TAB - col % TAB,
         Glyph::Bad(_) => 4,
-        Glyph::Char(c) if crate::display::is_unsafe(c) => {
-            let mut buf = [0; 4];
-            crate::display::sanitize(c.encode_utf8(&mut buf))
-                .chars()
-                .count()
-        }
+        Glyph::Char(c) if crate::display::is_unsafe(c) => escape_width(c),
         Glyph::Char(c) => c.width().unwrap_or(0),
+    }
+}
+
+/// Columns `display::sanitize` writes for an unsafe character (`\e`,
+/// `\x01`, `\u{202e}`), counted without writing it.
+fn escape_width(c: char) -> usize {
+    match c {
+        '\u{7}' | '\u{8}' | '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | '\u{1b}' => 2,
+        c if (c as u32) < 0x80 => 4,
+        c => 4 + (32 - (c as u32).leading_zeros() as usize).div_ceil(4),
     }
 }
 
@@ -113,6 +118,56 @@ pub struct Row {
 /// end of the file or at least `MAX_LINE + 4` of them; `wrap` is the
 /// width rows wrap at (none: only `MAX_LINE` cuts a line).
 pub fn row(buf: &[u8], wrap: Option<usize>) -> Row {
+    match wrap {
+        None => row_plain(buf),
+        Some(_) => row_decoded(buf, wrap),
+    }
+}
+
+/// [`row`] without wrap, found by looking at bytes only: up to a newline,
+/// else cut at `MAX_LINE` bytes, after the character that crosses it.
+fn row_plain(buf: &[u8]) -> Row {
+    let reach = buf.len().min(MAX_LINE + 1);
+    if let Some(p) = buf[..reach].iter().position(|b| *b == b'\n') {
+        let cr = p > 0 && buf[p - 1] == b'\r';
+        if p < MAX_LINE || cr {
+            return Row {
+                len: p - usize::from(cr),
+                next: p + 1,
+            };
+        }
+    }
+    if buf.len() <= MAX_LINE {
+        return Row {
+            len: buf.len(),
+            next: buf.len(),
+        };
+    }
+    // A valid character is decoded whole: one starting before the cut
+    // and ending past it takes the row to its end. Any lead byte starts a
+    // glyph, so the nearest one before the cut decides.
+    let mut cut = MAX_LINE;
+    for k in 1..=3 {
+        let at = MAX_LINE - k;
+        match buf[at] {
+            0..=0x7f => break,
+            0x80..=0xbf => continue,
+            _ => {
+                if let Some((Glyph::Char(_), n)) = glyph(&buf[at..]) {
+                    cut = cut.max(at + n);
+                }
+                break;
+            }
+        }
+    }
+    Row {
+        len: cut,
+        next: cut,
+    }
+}
+
+/// [`row`] by decoding each glyph (needed to wrap at a width).
+fn row_decoded(buf: &[u8], wrap: Option<usize>) -> Row {
     let mut i = 0;
     let mut col = 0;
     while let Some((g, n)) = glyph(&buf[i..]) {
@@ -341,6 +396,73 @@ mod tests {
     fn control_characters_and_bad_bytes_are_escaped() {
         let c = full(b"a\x1b[2Jb\tc\xff\x07\r\xe2\x80\xaed", 64);
         assert_eq!(text(&c, 0, PLAIN, 80), "a\\e[2Jb c\\xff\\a\\r\\u{202e}d");
+    }
+
+    #[test]
+    fn escape_widths_are_what_sanitize_writes() {
+        for c in [
+            '\0', '\u{7}', '\n', '\u{1b}', '\u{1f}', '\u{7f}', '\u{85}', '\u{9f}', '\u{61c}',
+            '\u{202e}', '\u{2029}',
+        ] {
+            let mut buf = [0; 4];
+            let shown = crate::display::sanitize(c.encode_utf8(&mut buf))
+                .chars()
+                .count();
+            assert_eq!(width(Glyph::Char(c), 0), shown, "{c:?}");
+        }
+    }
+
+    #[test]
+    fn rows_without_wrap_by_bytes_are_rows_by_glyphs() {
+        // Newlines, CRLF and multibyte or broken characters near the cut.
+        let mut cases: Vec<Vec<u8>> = Vec::new();
+        for at in MAX_LINE - 4..MAX_LINE + 2 {
+            for piece in [
+                &b"\n"[..],
+                b"\r\n",
+                "é".as_bytes(),
+                "日".as_bytes(),
+                "😀".as_bytes(),
+                b"\xe6\x97",
+                b"\xff\x80",
+            ] {
+                let mut v = vec![b'a'; at];
+                v.extend_from_slice(piece);
+                v.extend_from_slice(&[b'b'; 8]);
+                cases.push(v.clone());
+                v.truncate(at + 1);
+                cases.push(v);
+            }
+        }
+        let mut x: u32 = 7;
+        for i in 0..400 {
+            // Half without newlines, so the cut is met.
+            let alphabet: &[u8] = if i % 2 == 0 {
+                &[b'a', b'\n', b'\r', 0xe6, 0x97, 0xa5, 0xc3, 0xa9, 0xff]
+            } else {
+                &[
+                    b'a', b'\r', 0xe6, 0x97, 0xa5, 0xc3, 0xa9, 0xff, 0xf0, 0x9f, 0x98, 0x80,
+                ]
+            };
+            let v: Vec<u8> = (0..MAX_LINE + 40)
+                .map(|_| {
+                    x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                    alphabet[(x >> 16) as usize % alphabet.len()]
+                })
+                .collect();
+            cases.push(v);
+        }
+        for v in &cases {
+            for from in [0, 1, 2, 3] {
+                let b = &v[from.min(v.len())..];
+                assert_eq!(
+                    row_plain(b),
+                    row_decoded(b, None),
+                    "{from} {:?}",
+                    &b[b.len().saturating_sub(12)..]
+                );
+            }
+        }
     }
 
     #[test]
