@@ -7,9 +7,11 @@
 //!
 //! Rows are found from any row start by looking forward only, so the file
 //! is never indexed whole. Going back looks for the previous `\n` within
-//! [`MAX_BACK`] bytes; in a line longer than that, rows going up start at
-//! multiples of [`MAX_LINE`] in the file (which is where they start going
-//! down too when the line starts at one, as a file of one line does).
+//! [`MAX_BACK`] bytes; in a line longer than that, rows going up are
+//! counted from multiples of [`MAX_LINE`] in the file (which is where they
+//! start going down too, without wrap, when the line starts at one, as a
+//! file of one line does; with wrap, rows going up may be cut at other
+//! places than going down).
 
 use unicode_width::UnicodeWidthChar;
 
@@ -245,11 +247,13 @@ pub fn row_containing(c: &BlockCache, pos: u64, mode: Mode, width: usize) -> Res
         return Ok(0);
     }
     let from = pos.saturating_sub(MAX_BACK);
-    // Without a line start in reach, rows start at multiples of
-    // MAX_LINE, so going up steps back through a long line evenly.
+    // Without a line start in reach, rows are counted from the multiple
+    // of MAX_LINE before `pos`, so going up steps back through a long
+    // line evenly and each step looks at 4 KiB, not 256.
     let mut start = match c.rfind(b'\n', from, pos)? {
         Some(i) => i + 1,
-        None => from.div_ceil(MAX_LINE as u64) * MAX_LINE as u64,
+        None if from == 0 => 0,
+        None => pos / MAX_LINE as u64 * MAX_LINE as u64,
     };
     loop {
         let r = row_at(c, start, mode, width)?;
