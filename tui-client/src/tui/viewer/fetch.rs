@@ -129,8 +129,9 @@ pub fn read_local(path: &Path, offset: u64, length: u32) -> Result<(Bytes, u64),
 }
 
 /// Searches as `spec` says, reading a chunk at a time (chunks overlap by
-/// the pattern's length less one, so no match is cut); `progress` hears
-/// how far it got after each chunk.
+/// the pattern's length less one, so no match is cut) with the next
+/// chunk read while one is searched; `progress` hears how far it got
+/// after each chunk.
 pub async fn find(
     source: &Source,
     client: Option<&Client>,
@@ -141,58 +142,88 @@ pub async fn find(
     if m == 0 || m >= CHUNK {
         return Ok(None);
     }
-    if !spec.backward {
-        let mut at = spec.from;
-        loop {
-            let (buf, _) = read(source, client, at, CHUNK as u32).await?;
-            if let Some(i) = position(&buf, spec, false) {
-                return Ok(Some(at + i as u64));
-            }
-            if (buf.len() as u64) < CHUNK {
-                return Ok(None); // the end
-            }
-            at += CHUNK - (m - 1);
-            progress(at);
-        }
-    }
-    // Back: windows ending where a match starting before `from` may end.
-    let (_, size) = read(source, client, 0, 0).await?;
-    let mut end = (spec.from + m - 1).min(size);
+    let mut chunks: Box<dyn Iterator<Item = (u64, u64)> + Send> = if spec.backward {
+        // Windows ending where a match starting before `from` may end.
+        let (_, size) = read(source, client, 0, 0).await?;
+        let end = (spec.from + m - 1).min(size);
+        let ends = std::iter::successors(Some(end), move |e| {
+            let s = e.saturating_sub(CHUNK);
+            (s > 0).then_some(s + m - 1)
+        });
+        Box::new(ends.map(|e| (e.saturating_sub(CHUNK), e - e.saturating_sub(CHUNK))))
+    } else {
+        let starts = std::iter::successors(Some(spec.from), move |a| Some(a + CHUNK - (m - 1)));
+        Box::new(starts.map(|a| (a, CHUNK)))
+    };
+    let fetch = |(at, len): (u64, u64)| {
+        let (s, c) = (source.clone(), client.cloned());
+        Ahead(tokio::spawn(async move {
+            read(&s, c.as_ref(), at, len as u32).await
+        }))
+    };
+    let Some(first) = chunks.next() else {
+        return Ok(None);
+    };
+    let mut current = (first, fetch(first));
     loop {
-        let start = end.saturating_sub(CHUNK);
-        let (buf, _) = read(source, client, start, (end - start) as u32).await?;
-        if let Some(i) = position(&buf, spec, true) {
-            return Ok(Some(start + i as u64));
+        let ((at, len), mut reading) = current;
+        let next = chunks.next().map(|n| (n, fetch(n)));
+        let (buf, _) = (&mut reading.0).await.map_err(|e| e.to_string())??;
+        if let Some(i) = position(&buf, spec, spec.backward) {
+            return Ok(Some(at + i as u64));
         }
-        if start == 0 {
+        if !spec.backward && (buf.len() as u64) < len {
+            return Ok(None); // the end
+        }
+        let Some(n) = next else {
             return Ok(None);
-        }
-        end = start + m - 1;
-        progress(start);
+        };
+        progress(n.0 .0);
+        current = n;
     }
 }
 
-/// The first (or last) match of the pattern in `buf`.
+/// A read started ahead, stopped if it is no longer wanted.
+struct Ahead(JoinHandle<Result<(Bytes, u64), String>>);
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The first (or last) match of the pattern in `buf` (memchr's searches:
+/// the chunks of a 10 GiB file are searched at memory speed).
 fn position(buf: &[u8], spec: &SearchSpec, last: bool) -> Option<usize> {
     let p = &spec.pattern;
-    let eq = |w: &[u8]| {
-        if spec.ignore_case {
-            w.eq_ignore_ascii_case(p)
+    let first = *p.first()?;
+    if !spec.ignore_case || !p.iter().any(u8::is_ascii_alphabetic) {
+        return if last {
+            memchr::memmem::rfind(buf, p)
         } else {
-            w == p.as_slice()
-        }
+            memchr::memmem::find(buf, p)
+        };
+    }
+    // Any case: candidates by the first byte in either case, then checked.
+    let (a, b) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
+    let fits = |i: usize| {
+        buf.get(i..i + p.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(p))
     };
-    let mut windows = buf.windows(p.len());
     if last {
-        windows.rposition(eq)
+        memchr::memrchr2_iter(a, b, buf).find(|i| fits(*i))
     } else {
-        windows.position(eq)
+        memchr::memchr2_iter(a, b, buf).find(|i| fits(*i))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn end_of(d: &[u8]) -> u64 {
+        d.len() as u64
+    }
 
     fn spec(p: &str, from: u64, backward: bool) -> SearchSpec {
         SearchSpec {
@@ -227,6 +258,12 @@ mod tests {
             Some(late as u64)
         );
         assert_eq!(go(spec("needle", late as u64 + 1, false)).await, None);
+        // A first byte that is no letter, the rest in any case.
+        assert_eq!(go(spec(".needle", 0, false)).await, Some(9));
+        assert_eq!(
+            go(spec(".needle", end_of(&data), true)).await,
+            Some(late as u64 - 1)
+        );
         // Capitals: the case counts.
         assert_eq!(go(spec("Needle", 0, false)).await, Some(late as u64));
         // Back from the end, then from each match.
