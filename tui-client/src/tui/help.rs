@@ -1,7 +1,7 @@
 //! The key help (F1), one table for the help dialog and the README.
 
 /// (keys, what they do), in the order shown.
-pub const ROWS: [(&str, &str); 20] = [
+pub const ROWS: &[(&str, &str)] = &[
     ("↑↓ j k PgUp PgDn Home End", "move"),
     ("Enter / Backspace", "open directory / go up"),
     ("Tab", "switch pane (and queue)"),
