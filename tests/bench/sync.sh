@@ -61,38 +61,11 @@ done
 # Old mtimes, as a real tree has (and so no file is "just written").
 find "$SRC" -type f -exec touch -d '2024-01-01 12:00:00' {} +
 
-# --- private sshd on loopback (as tests/bench/run.sh) ---------------------------
-port_in_use() { ss -Htan "( sport = :$1 )" | grep -q .; }
-free_port() { local p=$1; while port_in_use "$p"; do p=$((p + 1)); done; echo "$p"; }
-wait_listen() {
-    local i; for ((i = 0; i < 100; i++)); do
-        ss -Hltn "( sport = :$1 )" | grep -q . && return 0; sleep 0.05
-    done; return 1
-}
-s=$D/ssh
-mkdir -p "$s" /run/sshd
-[[ -f $s/host_key ]] || ssh-keygen -q -t ed25519 -N '' -f "$s/host_key"
-[[ -f $s/id_ed25519 ]] || ssh-keygen -q -t ed25519 -N '' -f "$s/id_ed25519"
-cp "$s/id_ed25519.pub" "$s/authorized_keys"
-SSH_PORT=$(free_port 2222)
-cat >"$s/sshd_config" <<EOF
-Port $SSH_PORT
-ListenAddress 127.0.0.1
-HostKey $s/host_key
-PidFile $s/sshd.pid
-AuthorizedKeysFile $s/authorized_keys
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-PermitRootLogin yes
-StrictModes no
-EOF
-/usr/sbin/sshd -D -f "$s/sshd_config" -E "$s/sshd.log" & SSHD_PID=$!
-wait_listen "$SSH_PORT" || die "sshd did not start, see $s/sshd.log"
-SSH="ssh -F /dev/null -p $SSH_PORT -c $CIPHER -i $s/id_ed25519 -o IdentitiesOnly=yes \
--o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
-$SSH 127.0.0.1 true || die "ssh login to the private sshd failed"
+# --- private sshd on loopback (tests/bench/lib/sshd.sh) --------------------------
+# shellcheck source=lib/sshd.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/sshd.sh"
+start_sshd
+SSH="ssh $SSH_OPTS"
 
 # --- ferryd -------------------------------------------------------------------------
 ROOT=$D/root
