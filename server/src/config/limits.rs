@@ -69,7 +69,9 @@ pub struct Limits {
     /// Entries one `find` may look at before it stops (its answer then
     /// says it is incomplete).
     pub find_max_visited: u64,
-    /// Seconds one `find` may run before it stops (the same).
+    /// Seconds one `find` may run before it stops (the same). Wall time
+    /// from its start, waits for a slow client included: it bounds how
+    /// long the search holds one of the connection's turns.
     pub find_max_secs: u64,
     /// MiB one connection may make ferryd hold (data not yet written,
     /// replies not yet read, requests in flight). At the budget the
