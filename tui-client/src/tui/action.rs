@@ -108,6 +108,8 @@ pub enum Action {
     Disconnected(String),
     /// A block or a search result for the viewer.
     View(super::viewer::ViewNews),
+    /// A copy or move within one side was resolved.
+    Within(super::within::run::News),
 }
 
 /// Work for the runtime.
@@ -175,6 +177,8 @@ pub enum Effect {
     TrustAndConnect(String),
     /// Reading or searching for the viewer.
     View(super::viewer::ViewWork),
+    /// A copy or move within one side.
+    Within(super::within::run::Work),
     /// Leave.
     Quit,
 }

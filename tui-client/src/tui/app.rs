@@ -27,6 +27,7 @@ use crate::transfer::Direction;
 mod browse;
 mod tools;
 mod view;
+mod within;
 
 /// The connection as the UI sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -246,6 +247,7 @@ impl App {
                 self.settle_viewer()
             }
             Action::View(news) => self.viewer_news(news),
+            Action::Within(news) => self.within_news(news),
             Action::Tick(now) => self.tick(now),
             Action::LocalListed { .. }
             | Action::LocalChanged(_)
@@ -565,6 +567,7 @@ impl App {
                 });
                 vec![]
             }
+            KeyCode::F(n @ (5 | 6 | 15 | 16)) if shift || n > 10 => self.within_fkey(n),
             KeyCode::F(5) => self.copy(),
             KeyCode::F(6) => self.start_rename(),
             KeyCode::F(7) => {
@@ -842,6 +845,7 @@ impl App {
     fn dialog_key(&mut self, dialog: Dialog, key: KeyEvent) -> Vec<Effect> {
         match dialog {
             Dialog::Help => vec![],
+            Dialog::Within(d) => self.within_key(d, key),
             Dialog::Chmod(mut d) => match d.key(&key) {
                 ChmodOutcome::Editing => {
                     self.dialog = Some(Dialog::Chmod(d));

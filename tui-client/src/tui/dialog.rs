@@ -39,6 +39,8 @@ pub enum Dialog {
     Reconnect(ReconnectDialog),
     /// Permissions of entries.
     Chmod(ChmodDialog),
+    /// A copy or move within one side.
+    Within(super::within::Within),
     /// Key help.
     Help,
     /// Quit while transfers run?

@@ -81,7 +81,14 @@ pub fn wrap(line: &Line<'_>, width: usize) -> Vec<Line<'static>> {
 
 /// Draws a box of at most `w` columns: the body wrapped to fit, then the
 /// keys row. When the screen is too low, the body is cut, never the keys.
-fn draw_box(f: &mut Frame, title: &str, body: Vec<Line>, keys: Line, w: u16, color: Color) {
+pub(super) fn draw_box(
+    f: &mut Frame,
+    title: &str,
+    body: Vec<Line>,
+    keys: Line,
+    w: u16,
+    color: Color,
+) {
     let screen = f.area();
     let outer_w = w.min(screen.width);
     let inner = outer_w.saturating_sub(2).max(1) as usize;
@@ -105,7 +112,7 @@ fn draw_box(f: &mut Frame, title: &str, body: Vec<Line>, keys: Line, w: u16, col
 }
 
 /// A text with a visible cursor at `back` characters from its end.
-fn with_cursor(text: &str, back: usize, style: Style) -> Vec<Span<'static>> {
+pub(super) fn with_cursor(text: &str, back: usize, style: Style) -> Vec<Span<'static>> {
     let (a, b) = split_at_cursor(text, back);
     vec![
         Span::styled(a.to_string(), style),
@@ -132,6 +139,7 @@ pub fn draw_dialog(app: &App, d: &Dialog, f: &mut Frame) {
         Line::from(spans)
     };
     match d {
+        Dialog::Within(d) => super::within::draw::draw(d, f),
         Dialog::Help => {
             let lines = super::help::ROWS
                 .iter()

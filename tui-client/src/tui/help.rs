@@ -18,6 +18,7 @@ pub const ROWS: &[(&str, &str)] = &[
     ("F4", "edit (not yet: it comes later)"),
     ("F5", "copy to the other pane (upload or download)"),
     ("F6", "rename, or move the marked entries"),
+    ("Shift+F5 / Shift+F6", "copy / move within the same side"),
     ("F7 / F8 Del", "mkdir / delete"),
     ("p", "permissions (chmod) of the marked entries"),
     (

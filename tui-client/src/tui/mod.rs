@@ -26,6 +26,7 @@ pub mod render;
 pub mod runtime;
 pub mod text;
 pub mod viewer;
+pub mod within;
 
 #[cfg(test)]
 mod app_tests;

@@ -168,6 +168,7 @@ impl Runtime {
                     h.abort();
                 }
             }
+            Effect::Within(work) => super::within::run::spawn(work, self.client(), tx),
             Effect::View(work) => {
                 let c = self.client();
                 self.viewer.run(work, c, tx);
