@@ -129,7 +129,8 @@ fn request_paths(req: &Request) {
         | Request::GetOpen { path, .. }
         | Request::Chmod { path, .. }
         | Request::Read { path, .. }
-        | Request::Find { path, .. } => &[path],
+        | Request::Find { path, .. }
+        | Request::SetMtime { path, .. } => &[path],
         Request::Rename { from, to, .. } | Request::Copy { from, to, .. } => &[from, to],
         Request::Quota => &[],
     };

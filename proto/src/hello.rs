@@ -2,7 +2,7 @@
 //! sides before any frame, so that a mismatch can be reported in words.
 
 /// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u16 = 6;
+pub const PROTOCOL_VERSION: u16 = 7;
 
 /// Magic bytes that open every Ferry connection.
 pub const MAGIC: [u8; 6] = *b"FERRY\0";

@@ -257,6 +257,16 @@ pub enum Request {
         /// Only entries modified before this time (Unix seconds).
         older: Option<i64>,
     },
+    /// Set a file's or directory's modification time (Unix seconds), on
+    /// the entry itself: symbolic links are refused, never followed.
+    /// `ferry sync --checksum` uses it when contents are equal and only
+    /// the times differ. Answered by `Done`.
+    SetMtime {
+        /// The path.
+        path: String,
+        /// The new modification time.
+        mtime: i64,
+    },
 }
 
 /// The longest glob a `Find` may carry.

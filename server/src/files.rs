@@ -124,11 +124,20 @@ impl Files {
     }
 
     /// Sets the permission bits of a file or directory, never through a
-    /// symbolic link (see [`crate::chmod`]).
+    /// symbolic link (see [`crate::attrs`]).
     pub fn chmod(&self, path: &RemotePath, mode: u32) -> Result<(), RemoteError> {
         match self {
-            Files::Disk(h) => crate::chmod::on_disk(h, path, mode),
+            Files::Disk(h) => crate::attrs::chmod_on_disk(h, path, mode),
             Files::Objects(h) => h.chmod(path, mode),
+        }
+    }
+
+    /// Sets the modification time of a file or directory, never through a
+    /// symbolic link (see [`crate::attrs`]).
+    pub fn set_mtime(&self, path: &RemotePath, mtime: i64) -> Result<(), RemoteError> {
+        match self {
+            Files::Disk(h) => crate::attrs::set_mtime_on_disk(h, path, mtime),
+            Files::Objects(h) => h.set_mtime(path, mtime),
         }
     }
 }

@@ -4,10 +4,10 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod attrs;
 pub mod auth;
 pub mod budget;
 pub mod bulk;
-pub mod chmod;
 pub mod config;
 pub mod conn;
 pub mod copy;

@@ -222,6 +222,11 @@ fn run(req: Request, account: &Account) -> Result<Reply, RemoteError> {
             tracing::info!(target: "audit", user = %q(user), op = "chmod", path = %q(&p), mode = format!("{mode:03o}"));
             Ok(Reply::Done)
         }),
+        Request::SetMtime { path: p, mtime } => path(&p).and_then(|p| {
+            home.set_mtime(&p, mtime)?;
+            tracing::info!(target: "audit", user = %q(user), op = "set_mtime", path = %q(&p), mtime);
+            Ok(Reply::Done)
+        }),
         Request::Checksum { .. }
         | Request::Read { .. }
         | Request::Copy { .. }

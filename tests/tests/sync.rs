@@ -316,6 +316,40 @@ fn checksum_finds_a_change_that_kept_size_and_mtime() {
     );
 }
 
+/// Contents equal, times not: `--checksum` transfers nothing and sets the
+/// destination's time, so a plain sync (size and mtime) then agrees too.
+#[test]
+fn checksum_sets_only_the_time_when_the_contents_agree() {
+    let s = server();
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("src");
+    make_tree(&src);
+    let src_arg = src.to_str().unwrap();
+    sync(&s, &[src_arg, ":dst"]);
+    set_mtime(&src.join("sub/b.bin"), 1_700_000_000);
+    let hashed = sync(&s, &["--checksum", src_arg, ":dst"]);
+    assert_eq!(tally(&hashed.plan, "update"), (0, 0));
+    assert_eq!(tally(&hashed.plan, "unchanged").0, 4);
+    assert_eq!(hashed.plan["times_to_set"], 1);
+    assert_eq!(hashed.result.unwrap()["times_set"], 1);
+    assert_eq!(remote_mtime(&s, "dst/sub/b.bin"), 1_700_000_000);
+    let plain = sync(&s, &[src_arg, ":dst"]);
+    assert_eq!(tally(&plain.plan, "update"), (0, 0), "the times agree now");
+
+    // Downloads set the local file's time.
+    let dl = local.path().join("dl");
+    let dl_arg = dl.to_str().unwrap();
+    sync(&s, &[":dst", dl_arg]);
+    set_mtime(&dl.join("a.txt"), 1_000);
+    let hashed = sync(&s, &["-c", ":dst", dl_arg]);
+    assert_eq!(tally(&hashed.plan, "update"), (0, 0));
+    assert_eq!(hashed.plan["times_to_set"], 1);
+    assert_eq!(mtime(&dl.join("a.txt")), mtime(&src.join("a.txt")));
+    let plain = sync(&s, &[":dst", dl_arg]);
+    assert_eq!(tally(&plain.plan, "update"), (0, 0));
+    assert_eq!(plain.plan["times_to_set"], 0);
+}
+
 #[test]
 fn exclude_and_include_rules() {
     let s = server();

@@ -286,7 +286,7 @@ impl ObjectHome {
     }
 
     /// Sets the permission bits of a file or directory (see
-    /// [`crate::chmod::check_mode`]).
+    /// [`crate::attrs::check_mode`]).
     pub fn chmod(&self, path: &RemotePath, mode: u32) -> Result<(), RemoteError> {
         if path.is_root() {
             return Err(RemoteError::new(
@@ -294,11 +294,29 @@ impl ObjectHome {
                 "cannot change your home directory's mode",
             ));
         }
-        let check = |is_dir| crate::chmod::check_mode(path, mode, is_dir);
+        let check = |is_dir| crate::attrs::check_mode(path, mode, is_dir);
         self.store
             .wait(
                 self.store
                     .ns_chmod(&self.user, &path.to_string(), mode, check),
+            )
+            .map_err(|e| ns_error(path, e))?
+    }
+
+    /// Sets the modification time of a file or directory (its row's;
+    /// the blob is untouched).
+    pub fn set_mtime(&self, path: &RemotePath, mtime: i64) -> Result<(), RemoteError> {
+        if path.is_root() {
+            return Err(RemoteError::new(
+                ErrorKind::PermissionDenied,
+                "cannot change your home directory's time",
+            ));
+        }
+        crate::attrs::check_mtime(path, mtime)?;
+        self.store
+            .wait(
+                self.store
+                    .ns_set_mtime(&self.user, &path.to_string(), mtime),
             )
             .map_err(|e| ns_error(path, e))?
     }

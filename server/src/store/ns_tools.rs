@@ -55,6 +55,26 @@ impl Store {
         Ok(Ok(()))
     }
 
+    /// Sets the modification time of the row at `path`.
+    pub async fn ns_set_mtime(
+        &self,
+        owner: &str,
+        path: &str,
+        mtime: i64,
+    ) -> Result<Result<(), RemoteError>, NsError> {
+        let changed = sqlx::query("UPDATE entries SET mtime = $3 WHERE owner = $1 AND path = $2")
+            .bind(owner)
+            .bind(path)
+            .bind(mtime)
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        if changed == 0 {
+            return Err(NsError::NotFound);
+        }
+        Ok(Ok(()))
+    }
+
     /// Up to `n` rows below directory `dir` whose paths sort after
     /// `after`, in path order, with their paths (a search reads the
     /// subtree this way, a step at a time).

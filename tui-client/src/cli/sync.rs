@@ -78,9 +78,13 @@ pub async fn run(client: &Client, a: &SyncArgs, json: bool) -> Result<(), Failur
     if let Some(why) = &outcome.deletions_skipped {
         eprintln!("ferry: sync: {why}");
     }
-    if outcome.failed > 0 || failed_deletes > 0 {
+    for e in &outcome.touch_errors {
+        eprintln!("ferry: sync: {}", sanitize(e));
+    }
+    let failed_times = outcome.touch_errors.len();
+    if outcome.failed > 0 || failed_deletes > 0 || failed_times > 0 {
         return Err(Failure::quiet(format!(
-            "sync: {} file(s) and {failed_deletes} deletion(s) failed",
+            "sync: {} file(s), {failed_deletes} deletion(s) and {failed_times} time(s) failed",
             outcome.failed
         )));
     }
@@ -108,6 +112,7 @@ fn show_plan(sides: &Sides, plan: &Plan, dry_run: bool, json: bool) {
             "update": tally_json(plan.update),
             "delete": delete,
             "unchanged": tally_json(plan.unchanged),
+            "times_to_set": plan.touches.len(),
             "new_dirs": plan.new_dirs.len() + usize::from(plan.make_root),
             "dry_run": dry_run,
             "complete": !plan.incomplete,
@@ -128,7 +133,11 @@ fn show_plan(sides: &Sides, plan: &Plan, dry_run: bool, json: bool) {
     println!("  to copy:   {}", tally_text(plan.copy));
     println!("  to update: {}", tally_text(plan.update));
     println!("  to delete: {}{dirs}", tally_text(plan.delete));
-    println!("  unchanged: {}", tally_text(plan.unchanged));
+    let times = match plan.touches.len() {
+        0 => String::new(),
+        n => format!(" ({n} with only the time to set)"),
+    };
+    println!("  unchanged: {}{times}", tally_text(plan.unchanged));
 }
 
 /// With `--dry-run`: each change.
@@ -139,6 +148,13 @@ fn show_changes(plan: &Plan, json: bool) {
             print_json(json!({ "action": action, "path": c.rel, "size": c.size }));
         } else {
             println!("{action} {} ({} bytes)", escape(&c.rel), c.size);
+        }
+    }
+    for t in &plan.touches {
+        if json {
+            print_json(json!({ "action": "set_mtime", "path": t.rel, "mtime": t.mtime }));
+        } else {
+            println!("set time {} ({})", escape(&t.rel), t.mtime);
         }
     }
     for d in &plan.deletions {
@@ -188,16 +204,22 @@ fn show_result(o: &Outcome, json: bool) {
             "copied": tally_json(o.copied),
             "updated": tally_json(o.updated),
             "deleted": deleted,
+            "times_set": o.touched,
             "failed": o.failed,
+            "failed_times": o.touch_errors.len(),
             "failed_deletions": failed_deletes,
             "deletions_skipped": o.deletions_skipped,
         }}));
     } else {
+        let times = match o.touched {
+            0 => String::new(),
+            n => format!("; times set {n}"),
+        };
         println!(
-            "copied {}; updated {}; deleted {deleted}; failed {}",
+            "copied {}; updated {}; deleted {deleted}{times}; failed {}",
             tally_text(o.copied),
             tally_text(o.updated),
-            o.failed + failed_deletes as u64
+            o.failed + (failed_deletes + o.touch_errors.len()) as u64
         );
     }
 }

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use ferry_proto::RemotePath;
 
-pub use plan::{Change, Compare, Deletion, Plan, Tally};
+pub use plan::{Change, Compare, Deletion, Plan, Tally, Touch};
 pub use rules::{BadPattern, Rule, Rules, Verdict};
 pub use run::{run, Deleted, Outcome};
 

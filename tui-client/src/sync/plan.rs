@@ -51,8 +51,16 @@ pub enum Step {
     Update { name: String, size: u64 },
     /// A file the same on both sides.
     Same { name: String, size: u64 },
-    /// Files of equal size under `--checksum`: hash both to decide.
-    Hash { name: String, size: u64 },
+    /// Files of equal size under `--checksum`: hash both to decide;
+    /// `mtime`: the source's, when the destination's differs.
+    Hash {
+        name: String,
+        size: u64,
+        mtime: Option<i64>,
+    },
+    /// Files with equal contents (`--checksum`) whose destination's
+    /// modification time differs: only the time is set.
+    Touch { name: String, size: u64, mtime: i64 },
     /// A directory the destination lacks: made, then its source walked.
     NewDir { name: String },
     /// A directory on both sides: walked on both.
@@ -153,7 +161,12 @@ fn compare_one(
                 if s.size != d.size {
                     Step::Update { name, size: s.size }
                 } else if how.checksum {
-                    Step::Hash { name, size: s.size }
+                    let mtime = (s.mtime != d.mtime).then_some(s.mtime);
+                    Step::Hash {
+                        name,
+                        size: s.size,
+                        mtime,
+                    }
                 } else if s.mtime == d.mtime {
                     Step::Same { name, size: s.size }
                 } else {
@@ -206,6 +219,15 @@ pub struct Change {
     pub update: bool,
 }
 
+/// A destination file whose modification time is set to the source's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Touch {
+    /// Relative path.
+    pub rel: String,
+    /// The source's modification time (Unix seconds).
+    pub mtime: i64,
+}
+
 /// An entry to delete in the destination.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Deletion {
@@ -236,6 +258,9 @@ pub struct Plan {
     pub new_dirs: Vec<String>,
     /// Files to transfer, sorted by path.
     pub transfers: Vec<Change>,
+    /// Unchanged files whose time is set (`--checksum` found equal
+    /// contents under different times).
+    pub touches: Vec<Touch>,
     /// What to delete, sorted, a directory standing for its contents.
     pub deletions: Vec<Deletion>,
     /// Entries skipped, and why (links, kind mismatches, unreadable
@@ -271,6 +296,13 @@ impl Plan {
                 });
             }
             Step::Same { size, .. } => self.unchanged.add(*size),
+            Step::Touch { name, size, mtime } => {
+                self.unchanged.add(*size);
+                self.touches.push(Touch {
+                    rel: join(dir, name),
+                    mtime: *mtime,
+                });
+            }
             Step::Hash { .. } | Step::BothDirs { .. } => {}
             Step::NewDir { name } => self.new_dirs.push(join(dir, name)),
             Step::DeleteFile { name, size } => {
@@ -327,6 +359,7 @@ impl Plan {
     /// Nothing to transfer or delete.
     pub fn is_empty(&self) -> bool {
         self.transfers.is_empty()
+            && self.touches.is_empty()
             && self.deletions.is_empty()
             && self.new_dirs.is_empty()
             && !self.make_root
@@ -405,22 +438,51 @@ mod tests {
             checksum: true,
             delete: false,
         };
-        let src = [file("a", 1, 10), file("b", 2, 10)];
-        let dst = [file("a", 1, 99), file("b", 3, 10)];
+        let src = [file("a", 1, 10), file("b", 2, 10), file("c", 3, 10)];
+        let dst = [file("a", 1, 99), file("b", 3, 10), file("c", 3, 10)];
         let steps = compare_dir("", &src, &dst, &Rules::default(), how);
         assert_eq!(
             steps,
             vec![
                 Step::Hash {
                     name: "a".into(),
-                    size: 1
+                    size: 1,
+                    mtime: Some(10)
                 },
                 Step::Update {
                     name: "b".into(),
                     size: 2
                 },
-            ]
+                Step::Hash {
+                    name: "c".into(),
+                    size: 3,
+                    mtime: None
+                },
+            ],
+            "a's time is to be set if the contents are equal; c's is right"
         );
+    }
+
+    #[test]
+    fn equal_contents_under_other_times_are_unchanged_but_not_nothing_to_do() {
+        let mut plan = Plan::default();
+        let touch = Step::Touch {
+            name: "a".into(),
+            size: 5,
+            mtime: 10,
+        };
+        plan.take("d", false, &touch);
+        plan.finish();
+        assert_eq!(plan.unchanged, Tally { files: 1, bytes: 5 });
+        assert!(plan.transfers.is_empty());
+        assert_eq!(
+            plan.touches,
+            vec![Touch {
+                rel: "d/a".into(),
+                mtime: 10
+            }]
+        );
+        assert!(!plan.is_empty(), "the time still has to be set");
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! Carries out a sync plan: the files through the transfer engine of
-//! `put -r` and `get -r` (verified, resumable, mtimes kept), then, only
-//! if every file made it, the deletions inside the destination.
+//! `put -r` and `get -r` (verified, resumable, mtimes kept), the times of
+//! files found equal by content, then, only if every file made it, the
+//! deletions inside the destination.
 
 use std::path::PathBuf;
 
 use ferry_proto::msg::RemoveMode;
 use ferry_proto::RemotePath;
-use futures::stream::{self, StreamExt};
+use futures::stream::{self, StreamExt, TryStreamExt};
 
 use super::plan::{Plan, Tally};
 use super::{Sides, SyncError, SyncOptions};
@@ -35,6 +36,10 @@ pub struct Outcome {
     pub updated: Tally,
     /// Files that failed.
     pub failed: u64,
+    /// Files whose time was set (equal contents, other times).
+    pub touched: u64,
+    /// Times that could not be set, and why.
+    pub touch_errors: Vec<String>,
     /// Deletions made or tried.
     pub deleted: Vec<Deleted>,
     /// Why no deletion was made although some were planned.
@@ -104,6 +109,9 @@ pub async fn run(
         }
     }
     out.reports = reports;
+    let touched = touch(client, sides, plan).await?;
+    out.touched = touched.iter().filter(|e| e.is_none()).count() as u64;
+    out.touch_errors = touched.into_iter().flatten().collect();
     if !plan.deletions.is_empty() {
         if out.failed > 0 {
             out.deletions_skipped = Some(format!(
@@ -136,6 +144,63 @@ fn relative(sides: &Sides, r: &FileReport) -> Option<String> {
             .and_then(|p| p.to_str())
             .map(str::to_string)
     }
+}
+
+/// Sets the times of the plan's touches in the destination: remote ones
+/// several requests at once, local ones on a blocking thread. Returns
+/// each one's error, if any.
+async fn touch(
+    client: &Client,
+    sides: &Sides,
+    plan: &Plan,
+) -> Result<Vec<Option<String>>, SyncError> {
+    if sides.up {
+        let mut todo = Vec::with_capacity(plan.touches.len());
+        for t in &plan.touches {
+            let path = sides.remote_path(&t.rel)?;
+            todo.push(async move {
+                match client.set_mtime(&path, t.mtime).await {
+                    Ok(()) => Ok(None),
+                    Err(e) if e.is_fatal() => Err(SyncError::Client(e)),
+                    Err(e) => Ok(Some(e.to_string())),
+                }
+            });
+        }
+        stream::iter(todo).buffered(16).try_collect().await
+    } else {
+        let list: Vec<(PathBuf, i64)> = plan
+            .touches
+            .iter()
+            .map(|t| (sides.local_path(&t.rel), t.mtime))
+            .collect();
+        tokio::task::spawn_blocking(move || {
+            list.into_iter()
+                .map(|(path, mtime)| {
+                    set_local_mtime(&path, mtime)
+                        .err()
+                        .map(|e| format!("{}: cannot set its time: {e}", path.display()))
+                })
+                .collect()
+        })
+        .await
+        .map_err(|e| SyncError::Client(crate::client::ClientError::Protocol(e.to_string())))
+    }
+}
+
+/// Sets a local file's modification time, never through a symbolic link
+/// (a link found there is refused) and never waiting on a FIFO swapped in.
+fn set_local_mtime(path: &std::path::Path, mtime: i64) -> std::io::Result<()> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let file = std::fs::File::from(rustix::fs::open(path, flags, Mode::empty())?);
+    let secs = std::time::Duration::from_secs(mtime.unsigned_abs());
+    let time = if mtime >= 0 {
+        std::time::UNIX_EPOCH.checked_add(secs)
+    } else {
+        std::time::UNIX_EPOCH.checked_sub(secs)
+    };
+    let time = time.ok_or_else(|| std::io::Error::other("time out of range"))?;
+    file.set_modified(time)
 }
 
 /// Deletes the plan's deletions in the destination: remote ones several

@@ -232,8 +232,9 @@ async fn compare(
     })
 }
 
-/// Turns every [`Step::Hash`] into `Same` or `Update` by hashing the file
-/// on both sides (the server hashes its own).
+/// Turns every [`Step::Hash`] into `Same` (or `Touch` if only the times
+/// differ) or `Update` by hashing the file on both sides (the server
+/// hashes its own).
 async fn hash_steps(
     client: &Client,
     sides: &Sides,
@@ -280,12 +281,15 @@ async fn hash_steps(
         .await;
     for r in results {
         let (i, _rel, same) = r?;
-        let (name, size) = match &steps[i] {
-            Step::Hash { name, size } => (name.clone(), *size),
+        let (name, size, mtime) = match &steps[i] {
+            Step::Hash { name, size, mtime } => (name.clone(), *size, *mtime),
             _ => continue,
         };
         steps[i] = match same {
-            Ok(true) => Step::Same { name, size },
+            Ok(true) => match mtime {
+                Some(mtime) => Step::Touch { name, size, mtime },
+                None => Step::Same { name, size },
+            },
             Ok(false) => Step::Update { name, size },
             Err(why) => Step::Skip {
                 name,

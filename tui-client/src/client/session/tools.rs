@@ -1,5 +1,5 @@
-//! The session's requests for the tools the server runs: chmod, byte
-//! ranges, copies and searches.
+//! The session's requests for the tools the server runs: chmod, times,
+//! byte ranges, copies and searches.
 
 use bytes::Bytes;
 use ferry_proto::msg::Entry;
@@ -28,6 +28,13 @@ impl Client {
     pub async fn chmod(&self, path: &str, mode: u32) -> Result<()> {
         let path = self.resolve(path)?.to_string();
         self.done(Request::Chmod { path, mode }).await
+    }
+
+    /// Sets the modification time (Unix seconds) of a remote file or
+    /// directory.
+    pub async fn set_mtime(&self, path: &RemotePath, mtime: i64) -> Result<()> {
+        let path = path.to_string();
+        self.done(Request::SetMtime { path, mtime }).await
     }
 
     /// Copies `from` to `to` on the server (with `recursive`, a directory
