@@ -110,6 +110,8 @@ pub enum Action {
     View(super::viewer::ViewNews),
     /// A copy or move within one side was resolved.
     Within(super::within::run::News),
+    /// News of an F4 edit.
+    Edit(super::edit::EditNews),
 }
 
 /// Work for the runtime.
@@ -179,6 +181,8 @@ pub enum Effect {
     View(super::viewer::ViewWork),
     /// A copy or move within one side.
     Within(super::within::run::Work),
+    /// Work for an F4 edit.
+    Edit(super::edit::EditWork),
     /// Leave.
     Quit,
 }

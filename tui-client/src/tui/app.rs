@@ -25,6 +25,7 @@ use super::text::{edit_line, Back};
 use crate::transfer::Direction;
 
 mod browse;
+mod edit;
 mod tools;
 mod view;
 mod within;
@@ -121,6 +122,8 @@ pub struct App {
     /// The F3 viewer, full screen (dialogs still show over it).
     pub viewer: Option<Box<super::viewer::Viewer>>,
     views: u64,
+    /// F4 edits under way.
+    pub edit: edit::Edits,
 }
 
 const DOUBLE_CLICK: Duration = Duration::from_millis(400);
@@ -158,6 +161,7 @@ impl App {
             entered_link: None,
             viewer: None,
             views: 0,
+            edit: Default::default(),
         }
     }
 
@@ -248,6 +252,7 @@ impl App {
             }
             Action::View(news) => self.viewer_news(news),
             Action::Within(news) => self.within_news(news),
+            Action::Edit(news) => self.edit_news(news),
             Action::Tick(now) => self.tick(now),
             Action::LocalListed { .. }
             | Action::LocalChanged(_)
@@ -291,12 +296,14 @@ impl App {
                         self.error(text);
                     }
                 }
+                let mut fx = self.edit_job_ended(job);
                 // Show the new files in the target pane.
-                match direction {
+                fx.extend(match direction {
                     Some(Direction::Put) => self.refresh(Side::Remote),
                     Some(Direction::Get) => self.refresh(Side::Local),
                     None => vec![],
-                }
+                });
+                fx
             }
             Action::Connected { label, identity } => {
                 self.link = Link::Online(label.clone());
@@ -540,12 +547,7 @@ impl App {
                 vec![]
             }
             KeyCode::F(3) => self.open_viewer(),
-            KeyCode::F(4) => {
-                self.info(
-                    "there is no editor yet (it comes with the tools issue): copy the file with F5 and open it there",
-                );
-                vec![]
-            }
+            KeyCode::F(4) => self.start_edit(),
             KeyCode::Char('.') => {
                 let p = self.pane_mut(self.focused_side());
                 p.show_hidden = !p.show_hidden;
@@ -846,6 +848,7 @@ impl App {
         match dialog {
             Dialog::Help => vec![],
             Dialog::Within(d) => self.within_key(d, key),
+            Dialog::Edit(d) => self.edit_dialog_key(d, key),
             Dialog::Chmod(mut d) => match d.key(&key) {
                 ChmodOutcome::Editing => {
                     self.dialog = Some(Dialog::Chmod(d));

@@ -41,6 +41,8 @@ pub enum Dialog {
     Chmod(ChmodDialog),
     /// A copy or move within one side.
     Within(super::within::Within),
+    /// An edited remote file changed meanwhile: what now?
+    Edit(super::edit::EditDialog),
     /// Key help.
     Help,
     /// Quit while transfers run?

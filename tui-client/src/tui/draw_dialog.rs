@@ -140,6 +140,7 @@ pub fn draw_dialog(app: &App, d: &Dialog, f: &mut Frame) {
     };
     match d {
         Dialog::Within(d) => super::within::draw::draw(d, f),
+        Dialog::Edit(d) => d.draw(f),
         Dialog::Help => {
             let lines = super::help::ROWS
                 .iter()

@@ -131,8 +131,8 @@ fn f6_moves_the_marked_entries() {
 #[test]
 fn mc_f_keys_and_the_key_bar() {
     let mut a = app();
-    // F3 on the parent entry says what it views; F4 that it is not there.
-    for (f, says) in [(3, "F3 views files"), (4, "no editor")] {
+    // F3 and F4 on the parent entry say what they work on.
+    for (f, says) in [(3, "F3 views files"), (4, "F4 edits files")] {
         assert!(a.update(key(KeyCode::F(f))).is_empty());
         assert!(
             a.message.as_ref().unwrap().text.contains(says),

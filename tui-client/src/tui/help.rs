@@ -15,7 +15,10 @@ pub const ROWS: &[(&str, &str)] = &[
     ("s / . / /", "sort / hidden files / filter"),
     ("L", "copies follow links inside trees, or skip them"),
     ("F3", "view: / ? search, n N again, w wrap, h hex"),
-    ("F4", "edit (not yet: it comes later)"),
+    (
+        "F4",
+        "edit ($VISUAL/$EDITOR; a remote file via a private copy)",
+    ),
     ("F5", "copy to the other pane (upload or download)"),
     ("F6", "rename, or move the marked entries"),
     ("Shift+F5 / Shift+F6", "copy / move within the same side"),

@@ -11,6 +11,8 @@ pub mod config;
 pub mod copy;
 pub mod dialog;
 pub mod draw_dialog;
+pub mod edit;
+pub mod edit_run;
 pub mod form;
 pub mod free;
 pub mod help;
@@ -32,6 +34,8 @@ pub mod within;
 mod app_tests;
 #[cfg(test)]
 mod connection_tests;
+#[cfg(test)]
+mod edit_tests;
 #[cfg(test)]
 mod habits_tests;
 #[cfg(test)]
@@ -159,6 +163,7 @@ async fn event_loop(start: Start) -> anyhow::Result<()> {
     if let Some(secs) = env_secs("FERRY_STALL_TIMEOUT") {
         app.stall_limit = secs;
     }
+    let edit_tx = tx.clone();
     let mut rt = runtime::Runtime::new(tx);
     for fx in app.start() {
         rt.run(fx);
@@ -223,7 +228,12 @@ async fn event_loop(start: Start) -> anyhow::Result<()> {
         dirty = true;
         urgent |= !is_progress(&action);
         for fx in app.update(action) {
-            rt.run(fx);
+            match fx {
+                Effect::Edit(edit::EditWork::Run(target)) => {
+                    events = edit_run::run_editor(&mut terminal, events, target, &edit_tx).await?
+                }
+                fx => rt.run(fx),
+            }
         }
         if app.quit {
             rt.run(Effect::Quit);

@@ -173,6 +173,7 @@ impl Runtime {
                 let c = self.client();
                 self.viewer.run(work, c, tx);
             }
+            Effect::Edit(work) => super::edit_run::run(work, self.client(), tx),
             Effect::ListLocal {
                 path,
                 generation,
