@@ -108,6 +108,8 @@ pub enum Action {
     Disconnected(String),
     /// A block or a search result for the viewer.
     View(super::viewer::ViewNews),
+    /// News of a search (find).
+    Find(super::find::run::News),
     /// A copy or move within one side was resolved.
     Within(super::within::run::News),
     /// News of an F4 edit.
@@ -179,6 +181,8 @@ pub enum Effect {
     TrustAndConnect(String),
     /// Reading or searching for the viewer.
     View(super::viewer::ViewWork),
+    /// Starting or stopping a search (find).
+    Find(super::find::run::Work),
     /// A copy or move within one side.
     Within(super::within::run::Work),
     /// Work for an F4 edit.

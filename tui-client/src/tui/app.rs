@@ -26,6 +26,7 @@ use crate::transfer::Direction;
 
 mod browse;
 mod edit;
+mod find;
 mod tools;
 mod view;
 mod within;
@@ -251,6 +252,7 @@ impl App {
                 self.settle_viewer()
             }
             Action::View(news) => self.viewer_news(news),
+            Action::Find(news) => self.find_news(news),
             Action::Within(news) => self.within_news(news),
             Action::Edit(news) => self.edit_news(news),
             Action::Tick(now) => self.tick(now),
@@ -572,6 +574,8 @@ impl App {
             KeyCode::F(n @ (5 | 6 | 15 | 16)) if shift || n > 10 => self.within_fkey(n),
             KeyCode::F(5) => self.copy(),
             KeyCode::F(6) => self.start_rename(),
+            KeyCode::F(7) if key.modifiers.contains(KeyModifiers::ALT) => self.start_find(),
+            KeyCode::Char('f') if ctrl => self.start_find(),
             KeyCode::F(7) => {
                 let side = self.focused_side();
                 let d = InputDialog::new(InputKind::Mkdir, side, String::new());
@@ -847,6 +851,7 @@ impl App {
     fn dialog_key(&mut self, dialog: Dialog, key: KeyEvent) -> Vec<Effect> {
         match dialog {
             Dialog::Help => vec![],
+            Dialog::Find(d) => self.find_key(*d, key),
             Dialog::Within(d) => self.within_key(d, key),
             Dialog::Edit(d) => self.edit_dialog_key(d, key),
             Dialog::Chmod(mut d) => match d.key(&key) {

@@ -43,6 +43,8 @@ pub enum Dialog {
     Within(super::within::Within),
     /// An edited remote file changed meanwhile: what now?
     Edit(super::edit::EditDialog),
+    /// Find: the form, then the results.
+    Find(Box<super::find::Find>),
     /// Key help.
     Help,
     /// Quit while transfers run?

@@ -141,6 +141,7 @@ pub fn draw_dialog(app: &App, d: &Dialog, f: &mut Frame) {
     match d {
         Dialog::Within(d) => super::within::draw::draw(d, f),
         Dialog::Edit(d) => d.draw(f),
+        Dialog::Find(d) => super::find::draw::draw(app, d, f),
         Dialog::Help => {
             let lines = super::help::ROWS
                 .iter()

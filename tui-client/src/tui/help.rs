@@ -25,6 +25,10 @@ pub const ROWS: &[(&str, &str)] = &[
     ("F7 / F8 Del", "mkdir / delete"),
     ("p", "permissions (chmod) of the marked entries"),
     (
+        "Ctrl-F / Alt+F7",
+        "find below the pane's directory (remote: on the server)",
+    ),
+    (
         "F9, then c r x Enter",
         "queue: cancel, retry, clear ended, details",
     ),

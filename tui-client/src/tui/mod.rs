@@ -13,6 +13,7 @@ pub mod dialog;
 pub mod draw_dialog;
 pub mod edit;
 pub mod edit_run;
+pub mod find;
 pub mod form;
 pub mod free;
 pub mod help;

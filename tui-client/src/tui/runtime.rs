@@ -169,6 +169,7 @@ impl Runtime {
                 }
             }
             Effect::Within(work) => super::within::run::spawn(work, self.client(), tx),
+            Effect::Find(work) => super::find::run::spawn(work, self.client(), tx),
             Effect::View(work) => {
                 let c = self.client();
                 self.viewer.run(work, c, tx);
