@@ -52,6 +52,14 @@ fn ctrl_f_finds_a_remote_file_and_enter_goes_to_it() {
     t.keys(&["F3"]);
     t.wait_for("the file viewed", |s| s.contains("the needle"));
     t.keys(&["q"]);
+    t.wait_for("the panes again", |s| s.contains("hay.txt"));
+    // Alt+F7 opens the same form, for this directory.
+    t.keys(&["M-F7"]);
+    t.wait_for("the form again", |s| {
+        s.contains("Name (glob)") && s.contains("Under /top/deep/er (remote")
+    });
+    t.keys(&["Escape"]);
+    t.wait_for("the form closed", |s| !s.contains("Name (glob)"));
     t.quit();
 }
 
