@@ -114,6 +114,8 @@ pub enum Action {
     Within(super::within::run::News),
     /// News of an F4 edit.
     Edit(super::edit::EditNews),
+    /// Hashing news for the comparison (`#`).
+    Compare(super::compare::CompareNews),
 }
 
 /// Work for the runtime.
@@ -187,6 +189,8 @@ pub enum Effect {
     Within(super::within::run::Work),
     /// Work for an F4 edit.
     Edit(super::edit::EditWork),
+    /// Hashing for the comparison (`#`).
+    Compare(super::compare::CompareWork),
     /// Leave.
     Quit,
 }

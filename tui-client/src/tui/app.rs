@@ -25,6 +25,7 @@ use super::text::{edit_line, Back};
 use crate::transfer::Direction;
 
 mod browse;
+mod compare;
 mod edit;
 mod find;
 mod tools;
@@ -125,6 +126,8 @@ pub struct App {
     views: u64,
     /// F4 edits under way.
     pub edit: edit::Edits,
+    /// The panes' comparison (`=`, `#`).
+    pub cmp: super::compare::Comparing,
 }
 
 const DOUBLE_CLICK: Duration = Duration::from_millis(400);
@@ -163,6 +166,7 @@ impl App {
             viewer: None,
             views: 0,
             edit: Default::default(),
+            cmp: Default::default(),
         }
     }
 
@@ -260,7 +264,12 @@ impl App {
             | Action::LocalChanged(_)
             | Action::RemoteBatch { .. }
             | Action::RemoteListed { .. }
-            | Action::RemoteListFailed { .. } => self.on_listing(action),
+            | Action::RemoteListFailed { .. } => {
+                let mut fx = self.on_listing(action);
+                fx.extend(self.recompare());
+                fx
+            }
+            Action::Compare(news) => self.compare_news(news),
             Action::Quota { used, limit } => {
                 self.quota = Some((used, limit));
                 vec![]
@@ -584,6 +593,9 @@ impl App {
             }
             KeyCode::F(8) | KeyCode::Delete => self.start_delete(),
             KeyCode::Char('p') => self.start_chmod(),
+            KeyCode::Char('=') => self.toggle_compare(false),
+            KeyCode::Char('#') => self.toggle_compare(true),
+            KeyCode::Char('M') => self.mark_differences(),
             _ => vec![],
         }
     }

@@ -29,6 +29,10 @@ pub const ROWS: &[(&str, &str)] = &[
         "find below the pane's directory (remote: on the server)",
     ),
     (
+        "= # M",
+        "compare the panes by size and time / by hash; mark differences",
+    ),
+    (
         "F9, then c r x Enter",
         "queue: cancel, retry, clear ended, details",
     ),

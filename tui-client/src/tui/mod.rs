@@ -7,6 +7,8 @@
 pub mod action;
 pub mod app;
 pub mod chmod;
+pub mod compare;
+pub mod compare_run;
 pub mod config;
 pub mod copy;
 pub mod dialog;
@@ -33,6 +35,8 @@ pub mod within;
 
 #[cfg(test)]
 mod app_tests;
+#[cfg(test)]
+mod compare_tests;
 #[cfg(test)]
 mod connection_tests;
 #[cfg(test)]

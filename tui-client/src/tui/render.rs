@@ -129,7 +129,7 @@ fn draw_pane(app: &App, f: &mut Frame, side: Side, area: Rect, rows: Rect) {
         );
     } else {
         let lines: Vec<Line> = (p.offset..(p.offset + rows.height as usize).min(p.len()))
-            .map(|row| entry_line(p, row, focused, name_w, size_w, time_w))
+            .map(|row| entry_line(p, row, focused, app.comparison(), [name_w, size_w, time_w]))
             .collect();
         f.render_widget(Paragraph::new(lines), rows);
         if p.is_empty() && !p.loading {
@@ -211,9 +211,8 @@ fn entry_line(
     p: &Pane,
     row: usize,
     focused: bool,
-    name_w: usize,
-    size_w: usize,
-    time_w: usize,
+    cmp: Option<&super::compare::Comparison>,
+    [name_w, size_w, time_w]: [usize; 3],
 ) -> Line<'static> {
     let cursor = row == p.cursor;
     let (name, size, time, style) = match p.row(row) {
@@ -231,6 +230,10 @@ fn entry_line(
                 EntryKind::Other => ("|", Style::new().fg(Color::Red)),
                 EntryKind::File => ("", Style::new()),
             };
+            let badge = cmp.and_then(|c| c.badge(p.side, &e.name));
+            if badge.is_some() {
+                style = style.fg(Color::LightRed);
+            }
             if marked {
                 style = style.fg(Color::Yellow).add_modifier(Modifier::BOLD);
             }
@@ -239,7 +242,11 @@ fn entry_line(
             } else {
                 human(e.size)
             };
-            let mark = if marked { "*" } else { " " };
+            let mark = match (marked, badge) {
+                (true, _) => '*',
+                (false, Some(b)) => b,
+                _ => ' ',
+            };
             (
                 format!("{mark}{}{suffix}", crate::display::escape(&e.name)),
                 size,

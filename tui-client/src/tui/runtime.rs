@@ -46,6 +46,8 @@ pub struct Runtime {
     lister: Option<std::sync::mpsc::Sender<Work>>,
     /// The viewer's reads and its one search.
     viewer: super::viewer::fetch::Fetcher,
+    /// The comparison's hashing.
+    hasher: super::compare_run::Hasher,
 }
 
 /// Work for the listing thread.
@@ -108,6 +110,7 @@ impl Runtime {
             remote_latest: Arc::new(AtomicU64::new(0)),
             lister: start_lister(),
             viewer: Default::default(),
+            hasher: Default::default(),
         };
         rt.watch_local();
         rt
@@ -170,6 +173,7 @@ impl Runtime {
             }
             Effect::Within(work) => super::within::run::spawn(work, self.client(), tx),
             Effect::Find(work) => super::find::run::spawn(work, self.client(), tx),
+            Effect::Compare(work) => self.hasher.run(work, self.client(), tx),
             Effect::View(work) => {
                 let c = self.client();
                 self.viewer.run(work, c, tx);
