@@ -224,7 +224,7 @@ pub struct SyncArgs {
     /// Files transferred at once (as put and get).
     #[arg(long, default_value_t = 8)]
     pub parallel: usize,
-    /// Bandwidth limit for the whole sync per second, e.g. 10MiB.
+    /// Bandwidth limit for the whole sync per second, e.g. 10MiB (0: none).
     #[arg(long, value_parser = ferry_proto::size::parse_size, value_name = "SIZE")]
     pub limit_rate: Option<u64>,
     /// The directory to copy from (`:path` when remote).
@@ -343,7 +343,7 @@ pub struct XferArgs {
     /// the server allows) in flight.
     #[arg(long, default_value_t = 8)]
     pub parallel: usize,
-    /// Bandwidth limit for the whole job per second, e.g. 10MiB.
+    /// Bandwidth limit for the whole job per second, e.g. 10MiB (0: none).
     #[arg(long, value_parser = ferry_proto::size::parse_size, value_name = "SIZE")]
     pub limit_rate: Option<u64>,
     /// get: have the server hash each file as it reads it. By default it

@@ -32,6 +32,7 @@ pub async fn run(
         parallel: xfer.parallel.max(1),
         follow_symlinks: xfer.follow_symlinks,
         rate_limit: xfer.limit_rate,
+        limiter: None,
         rehash: xfer.rehash,
     };
     let (sources, dest) = match paths {

@@ -6,13 +6,14 @@ pub mod get;
 pub mod local;
 pub mod progress;
 pub mod put;
+pub mod rate;
 mod tree;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 pub use progress::{Direction, Events, FileProgress, Overall, ProgressBoard, TransferEvent};
+pub use rate::RateLimiter;
 pub use tree::{get_listed, get_paths, put_listed, put_paths};
 
 /// What to do when the target already exists.
@@ -47,6 +48,8 @@ pub struct TransferOptions {
     pub follow_symlinks: bool,
     /// Bytes per second for the whole job, if limited.
     pub rate_limit: Option<u64>,
+    /// A limit shared with other jobs (the TUI's); it wins over `rate_limit`.
+    pub limiter: Option<RateLimiter>,
     /// Downloads: have the server hash each file as it reads it, even when
     /// it holds the checksum it verified at upload.
     pub rehash: bool,
@@ -60,6 +63,7 @@ impl Default for TransferOptions {
             parallel: 8,
             follow_symlinks: false,
             rate_limit: None,
+            limiter: None,
             rehash: false,
         }
     }
@@ -121,35 +125,6 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A job-wide bandwidth limit shared by all its transfers.
-#[derive(Debug, Clone)]
-pub struct RateLimiter {
-    rate: u64,
-    next: Arc<Mutex<Instant>>,
-}
-
-impl RateLimiter {
-    /// A limit of `rate` bytes per second.
-    pub fn new(rate: u64) -> RateLimiter {
-        RateLimiter {
-            rate: rate.max(1),
-            next: Arc::new(Mutex::new(Instant::now())),
-        }
-    }
-
-    /// Waits until `bytes` more may be sent.
-    pub async fn take(&self, bytes: u64) {
-        let cost = Duration::from_secs_f64(bytes as f64 / self.rate as f64);
-        let start = {
-            let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
-            let start = (*next).max(Instant::now());
-            *next = start + cost;
-            start
-        };
-        tokio::time::sleep_until(start.into()).await;
-    }
-}
-
 /// Ends a transfer's life on the connection: dropped while armed (the
 /// future was cancelled or failed midway) it tells the server to stop and
 /// keeps the partial file; disarmed, it just forgets the routing.
@@ -179,7 +154,10 @@ pub(crate) struct Job {
 
 impl Job {
     pub fn new(opts: TransferOptions, events: Events) -> Job {
-        let limiter = opts.rate_limit.map(RateLimiter::new);
+        let limiter = opts
+            .limiter
+            .clone()
+            .or_else(|| opts.rate_limit.map(RateLimiter::new));
         Job {
             opts,
             events,

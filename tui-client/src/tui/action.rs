@@ -175,6 +175,14 @@ pub enum Effect {
     },
     /// Cancel a job (its partials stay for a resume).
     CancelJob(u64),
+    /// Apply and remember the queue's settings: jobs at once, and the
+    /// speed limit of all transfers in bytes per second (0: none).
+    QueueSettings {
+        /// Jobs at once.
+        parallel: usize,
+        /// Bytes per second.
+        rate: u64,
+    },
     /// Connect (or reconnect) with these options.
     Connect(Box<ConnectOptions>),
     /// Reconnect with the last options.

@@ -28,6 +28,7 @@ mod browse;
 mod compare;
 mod edit;
 mod find;
+mod queue_keys;
 mod tools;
 mod view;
 mod within;
@@ -246,8 +247,13 @@ impl App {
         }
     }
 
-    /// Applies one action.
+    /// Applies one action; jobs start as the queue admits them.
     pub fn update(&mut self, action: Action) -> Vec<Effect> {
+        let fx = self.apply(action);
+        self.queue.admit(fx)
+    }
+
+    fn apply(&mut self, action: Action) -> Vec<Effect> {
         match action {
             Action::Key(key) => self.on_key(key),
             Action::Mouse(m) => self.on_mouse(m),
@@ -389,7 +395,8 @@ impl App {
         let limit = self.stall_limit;
         let mut fx = Vec::new();
         let mut failed = None;
-        for job in &mut self.queue.jobs {
+        for i in 0..self.queue.jobs.len() {
+            let job = &mut self.queue.jobs[i];
             if let Some(idle) = job.stalled(now).filter(|d| *d >= limit) {
                 let why = format!(
                     "no progress for {} s (is the server stopped?); r resumes",
@@ -397,7 +404,7 @@ impl App {
                 );
                 failed = Some(format!("{}: {why}", job.source));
                 job.state = JobState::Failed(why);
-                fx.push(Effect::CancelJob(job.id));
+                fx.extend(self.queue.stop(i));
             }
         }
         if let Some(text) = failed {
@@ -642,6 +649,9 @@ impl App {
 
     fn queue_key(&mut self, key: KeyEvent) -> Vec<Effect> {
         let n = self.queue.jobs.len();
+        if let Some(fx) = self.queue_more_key(&key) {
+            return fx;
+        }
         match key.code {
             KeyCode::Up | KeyCode::Char('k') => {
                 self.queue.selected = self.queue.selected.saturating_sub(1)
@@ -653,7 +663,7 @@ impl App {
                 if let Some(job) = self.queue.jobs.get_mut(self.queue.selected) {
                     if job.active() {
                         job.state = JobState::Cancelled;
-                        return vec![Effect::CancelJob(job.id)];
+                        return self.queue.stop(self.queue.selected).into_iter().collect();
                     }
                 }
             }
@@ -695,7 +705,7 @@ impl App {
             }
             KeyCode::Char(c) if !c.is_control() => {
                 self.info(
-                    "queue keys: c cancel, r retry, x clear ended jobs, Enter details, F9 back",
+                    "queue keys: c cancel, r retry, p pause, K/J move, [ ] jobs at once, l speed limit, x clear ended, F9 back",
                 );
             }
             _ => {}
@@ -855,6 +865,7 @@ impl App {
                 };
                 vec![Effect::Rename(side, self.join(side, &from), to)]
             }
+            InputKind::Rate => self.set_rate_text(&text),
         }
     }
 

@@ -420,12 +420,13 @@ fn queue_tracks_progress_cancel_and_retry() {
         result: Err("cancelled".into()),
     });
     assert_eq!(a.queue.jobs[0].state, JobState::Cancelled);
-    // Retry resumes.
+    // Retry resumes, as a new run (what the old one still says is ignored).
     let fx = a.update(key(KeyCode::Char('r')));
-    assert!(matches!(
-        &fx[0],
-        Effect::StartJob { spec, .. } if spec.conflict == Conflict::Auto
-    ));
+    let [Effect::StartJob { job, spec }] = &fx[..] else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(spec.conflict, Conflict::Auto);
+    let job = *job;
     let report = FileReport {
         direction: Direction::Put,
         local: "a.txt".into(),

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 struct ConfigFile {
     #[serde(default)]
     recent: Vec<Recent>,
+    /// Transfer jobs run at once (the queue's `[` and `]`).
+    #[serde(default)]
+    parallel: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +58,24 @@ pub fn remember_recent(server: &str, user: &str) {
     if let Some(dir) = file.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
+    if let Ok(text) = toml::to_string(&cfg) {
+        let _ = std::fs::write(file, text);
+    }
+}
+
+/// The jobs to run at once, as last set.
+pub fn parallel() -> Option<usize> {
+    load().parallel
+}
+
+/// Remembers the jobs to run at once (the speed limit lasts a session).
+pub fn remember_queue(parallel: usize, _rate: u64) {
+    let Some(file) = path() else { return };
+    let mut cfg = load();
+    if cfg.parallel == Some(parallel) {
+        return;
+    }
+    cfg.parallel = Some(parallel);
     if let Ok(text) = toml::to_string(&cfg) {
         let _ = std::fs::write(file, text);
     }

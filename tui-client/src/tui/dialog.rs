@@ -20,6 +20,8 @@ pub enum InputKind {
         /// The entry's current name.
         from: String,
     },
+    /// The speed limit of all transfers.
+    Rate,
 }
 
 /// A modal dialog.

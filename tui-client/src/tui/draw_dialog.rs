@@ -240,6 +240,7 @@ pub fn draw_dialog(app: &App, d: &Dialog, f: &mut Frame) {
                     names.len(),
                     if names.len() == 1 { "y" } else { "ies" }
                 ),
+                InputKind::Rate => "Speed limit of all transfers (500K, 10M; 0: none)".into(),
             };
             let place = if *side == Side::Local {
                 "local"
@@ -254,7 +255,11 @@ pub fn draw_dialog(app: &App, d: &Dialog, f: &mut Frame) {
             ));
             draw_box(
                 f,
-                &format!("{what} ({place})"),
+                &if *kind == InputKind::Rate {
+                    what
+                } else {
+                    format!("{what} ({place})")
+                },
                 vec![Line::from(line)],
                 keys(&[("Enter", "ok"), ("Esc", "cancel")]),
                 60,

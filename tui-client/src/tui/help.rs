@@ -36,6 +36,10 @@ pub const ROWS: &[(&str, &str)] = &[
         "F9, then c r x Enter",
         "queue: cancel, retry, clear ended, details",
     ),
+    (
+        "in the queue: p K J [ ] l",
+        "pause, move, jobs at once, speed limit",
+    ),
     ("Ctrl-R", "refresh (reconnect when offline)"),
     ("Ctrl-O", "connect form"),
     (

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use super::action::Action;
 use super::queue::JobSpec;
 use crate::client::Client;
-use crate::transfer::{self, Direction, Events, TransferEvent, TransferOptions};
+use crate::transfer::{self, Direction, Events, RateLimiter, TransferEvent, TransferOptions};
 
 /// Sources handed to the engine at once.
 const BATCH: usize = 256;
@@ -22,12 +22,14 @@ pub async fn run(
     job: u64,
     spec: &JobSpec,
     tx: &mpsc::UnboundedSender<Action>,
+    limiter: RateLimiter,
 ) -> Result<(), String> {
     let opts = TransferOptions {
         recursive: true,
         on_conflict: spec.conflict,
         parallel: 4,
         follow_symlinks: spec.follow_links,
+        limiter: Some(limiter),
         ..Default::default()
     };
     let mut base = 0;

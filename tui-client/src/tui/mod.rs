@@ -50,6 +50,8 @@ mod listing_tests;
 #[cfg(test)]
 mod messages_tests;
 #[cfg(test)]
+mod queue_tests;
+#[cfg(test)]
 mod scale_probe;
 #[cfg(test)]
 mod tools_tests;
@@ -167,6 +169,9 @@ async fn event_loop(start: Start) -> anyhow::Result<()> {
     let mut app = App::new(start.local_dir, Rect::new(0, 0, size.width, size.height));
     if let Some(secs) = env_secs("FERRY_STALL_TIMEOUT") {
         app.stall_limit = secs;
+    }
+    if let Some(n) = config::parallel() {
+        app.queue.set_parallel(n);
     }
     let edit_tx = tx.clone();
     let mut rt = runtime::Runtime::new(tx);

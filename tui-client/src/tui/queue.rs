@@ -6,6 +6,9 @@ use std::time::{Duration, Instant};
 
 use crate::transfer::{Conflict, Direction, Overall, ProgressBoard, TransferEvent};
 
+mod schedule;
+pub use schedule::{DEFAULT_PARALLEL, MAX_PARALLEL};
+
 /// No progress for this long shows as "stalled".
 pub const STALL_SHOWN: Duration = Duration::from_secs(3);
 
@@ -22,6 +25,8 @@ pub enum JobState {
     Failed(String),
     /// Stopped by the user; retry resumes.
     Cancelled,
+    /// Held by the user, partial files kept; `p` resumes it.
+    Paused,
 }
 
 /// What a job copies and where: everything needed to start it again.
@@ -89,6 +94,10 @@ pub struct Job {
     pub state: JobState,
     /// The engine's figures.
     pub board: ProgressBoard,
+    /// Handed to the runtime (it holds one of the parallel slots).
+    pub launched: bool,
+    /// The spec to start with, when not `spec` (a retry or resume).
+    run_spec: Option<JobSpec>,
 }
 
 impl Job {
@@ -119,20 +128,43 @@ impl Job {
         matches!(self.state, JobState::Failed(_) | JobState::Cancelled)
     }
 
-    /// Still to finish.
+    /// Still to finish (paused included).
     pub fn active(&self) -> bool {
-        matches!(self.state, JobState::Queued | JobState::Running)
+        matches!(
+            self.state,
+            JobState::Queued | JobState::Running | JobState::Paused
+        )
     }
 }
 
 /// All jobs of the session.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Queue {
-    /// Jobs, oldest first.
+    /// Jobs, in the order queued ones start.
     pub jobs: Vec<Job>,
     /// Selected row.
     pub selected: usize,
     next_id: u64,
+    /// Jobs running at once, at most.
+    pub parallel: usize,
+    /// The speed limit of all transfers, bytes per second (0: none).
+    pub rate: u64,
+    /// Runs being stopped (old ids of paused or cancelled jobs): their
+    /// slots are free once the runtime says they ended.
+    stopping: Vec<u64>,
+}
+
+impl Default for Queue {
+    fn default() -> Self {
+        Queue {
+            jobs: Vec::new(),
+            selected: 0,
+            next_id: 0,
+            parallel: DEFAULT_PARALLEL,
+            rate: 0,
+            stopping: Vec::new(),
+        }
+    }
 }
 
 impl Queue {
@@ -146,6 +178,8 @@ impl Queue {
             spec,
             state: JobState::Queued,
             board: ProgressBoard::new(),
+            launched: false,
+            run_spec: None,
         });
         id
     }
@@ -167,9 +201,14 @@ impl Queue {
 
     /// Records a job's end.
     pub fn finish(&mut self, id: u64, result: Result<(), String>) {
+        if let Some(i) = self.stopping.iter().position(|s| *s == id) {
+            self.stopping.swap_remove(i); // a paused or cancelled run
+            return;
+        }
         if let Some(job) = self.get_mut(id) {
-            if !job.active() {
-                return; // cancelled or failed already (a stall)
+            job.launched = false;
+            if !matches!(job.state, JobState::Queued | JobState::Running) {
+                return; // cancelled, paused or failed already (a stall)
             }
             let failed = job.overall().failed;
             // Say why, in the first failed file's words (a lost connection
@@ -210,7 +249,7 @@ impl Queue {
             o.failed += x.failed;
             o.total += x.total;
             o.done += x.done;
-            if j.active() && j.stalled(now).is_none() {
+            if j.state == JobState::Running && j.stalled(now).is_none() {
                 o.rate += x.rate;
             }
         }

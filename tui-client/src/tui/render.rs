@@ -328,10 +328,12 @@ fn draw_queue(app: &App, f: &mut Frame, area: Rect, rows: Rect) {
     if failed > 0 {
         t.push_str(&format!(", {failed} failed"));
     }
+    t.push_str(&queue_limits(q));
     if app.follow_links {
         t.push_str(" · links followed (L)");
     }
     t.push(' ');
+    let hint = queue_hint(focused, area.width as usize, t.chars().count());
     let block = Block::bordered()
         .border_style(if focused {
             Style::new().fg(Color::Cyan)
@@ -339,14 +341,7 @@ fn draw_queue(app: &App, f: &mut Frame, area: Rect, rows: Rect) {
             Style::new().fg(Color::DarkGray)
         })
         .title(Line::from(t).bold())
-        .title(
-            Line::from(if focused {
-                " c cancel · r retry · x clear ended · Enter details "
-            } else {
-                " F9 "
-            })
-            .alignment(Alignment::Right),
-        );
+        .title(Line::from(hint).alignment(Alignment::Right));
     f.render_widget(block, area);
     if area.height < 3 {
         return;
@@ -387,6 +382,7 @@ fn draw_queue(app: &App, f: &mut Frame, area: Rect, rows: Rect) {
             JobState::Done => ("done ✓".to_string(), Color::Green),
             JobState::Failed(e) => (format!("failed: {e}"), Color::Red),
             JobState::Cancelled => ("cancelled".to_string(), Color::Yellow),
+            JobState::Paused => (paused_figures(job), Color::Yellow),
         };
         let label_w = (rows.width / 3).max(10);
         let [label, bar] =
@@ -449,6 +445,57 @@ fn draw_queue(app: &App, f: &mut Frame, area: Rect, rows: Rect) {
             .label(label),
         total_row,
     );
+}
+
+/// The queue's key hint, as much as fits beside its title.
+fn queue_hint(focused: bool, width: usize, title: usize) -> &'static str {
+    if !focused {
+        return " F9 ";
+    }
+    [
+        " c cancel · r retry · p pause · K/J move · [ ] jobs · l limit · x clear ",
+        " c cancel · r retry · p pause · l limit ",
+        " F1 keys ",
+    ]
+    .into_iter()
+    .find(|h| title + h.chars().count() + 4 <= width)
+    .unwrap_or("")
+}
+
+/// The queue title's limits: paused jobs, jobs at once, the speed limit.
+fn queue_limits(q: &super::queue::Queue) -> String {
+    let paused = q
+        .jobs
+        .iter()
+        .filter(|j| j.state == JobState::Paused)
+        .count();
+    let mut t = String::new();
+    if paused > 0 {
+        t.push_str(&format!(", {paused} paused"));
+    }
+    // An empty queue at the defaults has nothing to say.
+    if q.jobs.is_empty() && q.parallel == super::queue::DEFAULT_PARALLEL && q.rate == 0 {
+        return t;
+    }
+    t.push_str(&format!(" · {} at once", q.parallel));
+    if q.rate > 0 {
+        t.push_str(&format!(" · limit {}/s", human(q.rate)));
+    }
+    t
+}
+
+/// A paused job's row: how far it got.
+fn paused_figures(job: &super::queue::Job) -> String {
+    let o = job.overall();
+    if o.total == 0 {
+        return "paused (p resumes)".into();
+    }
+    let pct = (o.done as f64 / o.total as f64 * 100.0).clamp(0.0, 100.0);
+    format!(
+        "paused at {pct:.0}%  {}/{}  (p resumes)",
+        human(o.done),
+        human(o.total)
+    )
 }
 
 /// A running job's gauge text: percent, bytes, and its speed and ETA, or

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use ferry_proto::msg::{Entry, EntryKind, RemoveMode};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::action::{Action, Effect};
@@ -16,8 +16,6 @@ use super::listing::Listing;
 use super::pane::Side;
 use crate::client::{connect, Client, ClientError, ConnectOptions, Security};
 
-/// Jobs that move bytes at once; more wait in the queue.
-const JOB_SLOTS: usize = 3;
 /// How often an open session asks the server something cheap (the quota),
 /// well inside the server's idle timeout (600 s by default), so an idle
 /// TUI stays connected. `FERRY_KEEPALIVE` (seconds) overrides it.
@@ -32,8 +30,10 @@ pub struct Runtime {
     tx: mpsc::UnboundedSender<Action>,
     client: Arc<Mutex<Option<Client>>>,
     last: Option<ConnectOptions>,
+    /// The jobs started (the queue decides which, and how many at once).
     jobs: HashMap<u64, JoinHandle<()>>,
-    slots: Arc<Semaphore>,
+    /// The speed limit of all transfers.
+    limiter: crate::transfer::RateLimiter,
     /// The local pane's directory and its mtime when last listed.
     watched: Arc<Mutex<Option<Watched>>>,
     /// The newest listing asked for, per pane: an older one still being
@@ -104,7 +104,7 @@ impl Runtime {
             client: Arc::new(Mutex::new(None)),
             last: None,
             jobs: HashMap::new(),
-            slots: Arc::new(Semaphore::new(JOB_SLOTS)),
+            limiter: crate::transfer::RateLimiter::new(0),
             watched: Arc::new(Mutex::new(None)),
             local_latest: Arc::new(AtomicU64::new(0)),
             remote_latest: Arc::new(AtomicU64::new(0)),
@@ -379,11 +379,8 @@ impl Runtime {
             }),
             Effect::StartJob { job, spec } => {
                 let client = self.client.clone();
-                let slots = self.slots.clone();
+                let limiter = self.limiter.clone();
                 let handle = tokio::spawn(async move {
-                    let Ok(_slot) = slots.acquire_owned().await else {
-                        return;
-                    };
                     let Some(c) = lock(&client).clone() else {
                         let _ = tx.send(Action::JobEnded {
                             job,
@@ -393,7 +390,7 @@ impl Runtime {
                     };
                     let what = spec.label();
                     tracing::info!(job, direction = ?spec.direction, %what, dest = %spec.dest, "job started");
-                    let result = super::jobs::run(&c, job, &spec, &tx).await;
+                    let result = super::jobs::run(&c, job, &spec, &tx, limiter).await;
                     match &result {
                         Ok(()) => tracing::info!(job, %what, "job ended"),
                         Err(e) => tracing::warn!(job, %what, "job failed: {e}"),
@@ -423,6 +420,10 @@ impl Runtime {
                     }
                     None => self.send(ended),
                 }
+            }
+            Effect::QueueSettings { parallel, rate } => {
+                self.limiter.set_rate(rate);
+                super::config::remember_queue(parallel, rate);
             }
             Effect::Connect(opts) => {
                 self.last = Some(*opts.clone());
