@@ -249,7 +249,10 @@ impl App {
 
     /// Applies one action; jobs start as the queue admits them.
     pub fn update(&mut self, action: Action) -> Vec<Effect> {
-        let fx = self.apply(action);
+        let fx = match self.queue.route(action) {
+            Some(action) => self.apply(action),
+            None => vec![],
+        };
         self.queue.admit(fx)
     }
 

@@ -86,6 +86,9 @@ impl JobSpec {
 pub struct Job {
     /// Id, unique in the session.
     pub id: u64,
+    /// Its run's id, as the runtime knows it: the job's id at first, a new
+    /// one each time it starts again after a pause or cancel.
+    pub run: u64,
     /// What and where.
     pub spec: JobSpec,
     /// For display: the source, or how many.
@@ -149,8 +152,8 @@ pub struct Queue {
     pub parallel: usize,
     /// The speed limit of all transfers, bytes per second (0: none).
     pub rate: u64,
-    /// Runs being stopped (old ids of paused or cancelled jobs): their
-    /// slots are free once the runtime says they ended.
+    /// Runs being stopped (of paused or cancelled jobs): their slots are
+    /// free once the runtime says they ended.
     stopping: Vec<u64>,
 }
 
@@ -174,6 +177,7 @@ impl Queue {
         let id = self.next_id;
         self.jobs.push(Job {
             id,
+            run: id,
             source: spec.label(),
             spec,
             state: JobState::Queued,
@@ -201,10 +205,6 @@ impl Queue {
 
     /// Records a job's end.
     pub fn finish(&mut self, id: u64, result: Result<(), String>) {
-        if let Some(i) = self.stopping.iter().position(|s| *s == id) {
-            self.stopping.swap_remove(i); // a paused or cancelled run
-            return;
-        }
         if let Some(job) = self.get_mut(id) {
             job.launched = false;
             if !matches!(job.state, JobState::Queued | JobState::Running) {

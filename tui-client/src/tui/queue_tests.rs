@@ -50,14 +50,33 @@ fn id(q: &Queue, name: &str) -> u64 {
     q.jobs
         .iter()
         .find(|j| j.source == name)
-        .map(|j| j.id)
+        .map(|j| j.run)
         .unwrap_or(0)
 }
 
+/// What the runtime says of run `run`, through `route` as `update` does.
+fn news(q: &mut Queue, run: u64, event: TransferEvent) {
+    if let Some(Action::JobEvent { job, event }) = q.route(Action::JobEvent { job: run, event }) {
+        q.apply(job, &event);
+    }
+}
+
+fn end_of(q: &mut Queue, name: &str, result: Result<(), String>) {
+    let run = id(q, name);
+    end(q, run, result);
+}
+
+fn end(q: &mut Queue, run: u64, result: Result<(), String>) {
+    if let Some(Action::JobEnded { job, result }) = q.route(Action::JobEnded { job: run, result }) {
+        q.finish(job, result);
+    }
+}
+
 fn progress(q: &mut Queue, job: u64, done: u64) {
-    q.apply(
+    news(
+        q,
         job,
-        &TransferEvent::Queued {
+        TransferEvent::Queued {
             id: 0,
             direction: Direction::Put,
             source: "a".into(),
@@ -65,15 +84,16 @@ fn progress(q: &mut Queue, job: u64, done: u64) {
             size: Some(100),
         },
     );
-    q.apply(
+    news(
+        q,
         job,
-        &TransferEvent::Started {
+        TransferEvent::Started {
             id: 0,
             size: 100,
             resumed_from: 0,
         },
     );
-    q.apply(job, &TransferEvent::Progress { id: 0, done });
+    news(q, job, TransferEvent::Progress { id: 0, done });
 }
 
 #[test]
@@ -81,7 +101,7 @@ fn at_most_parallel_jobs_run_and_the_next_starts_when_one_ends() {
     let (mut q, first) = queue(2, &["a", "b", "c", "d"]);
     assert_eq!(first, vec![id(&q, "a"), id(&q, "b")]);
     assert!(q.admit(vec![]).is_empty(), "no third job while two run");
-    q.finish(id(&q, "a"), Ok(()));
+    end_of(&mut q, "a", Ok(()));
     assert_eq!(started(q.admit(vec![])), vec![id(&q, "c")]);
     assert_eq!(q.running(), 2);
 }
@@ -94,7 +114,7 @@ fn moving_a_job_up_changes_which_starts_next() {
     assert_eq!(q.selected, 1);
     let order: Vec<&str> = q.jobs.iter().map(|j| j.source.as_str()).collect();
     assert_eq!(order, ["a", "d", "b", "c"]);
-    q.finish(id(&q, "a"), Ok(()));
+    end_of(&mut q, "a", Ok(()));
     assert_eq!(started(q.admit(vec![])), vec![id(&q, "d")]);
     // Moving past either end stops there.
     q.move_job(0, -5);
@@ -113,8 +133,8 @@ fn pausing_keeps_the_figures_frees_the_slot_and_resume_continues() {
     assert_eq!(q.jobs[0].overall().done, 40, "how far it got stays");
     // The slot is free once the old run is gone, not before.
     assert!(q.admit(vec![]).is_empty());
-    q.apply(a, &TransferEvent::Progress { id: 0, done: 60 });
-    q.finish(a, Err("cancelled".into()));
+    news(&mut q, a, TransferEvent::Progress { id: 0, done: 60 });
+    end(&mut q, a, Err("cancelled".into()));
     assert_eq!(
         q.jobs[0].state,
         JobState::Paused,
@@ -130,13 +150,14 @@ fn pausing_keeps_the_figures_frees_the_slot_and_resume_continues() {
     assert!(q.toggle_pause(0).is_empty());
     assert_eq!(q.jobs[0].state, JobState::Queued);
     assert!(q.admit(vec![]).is_empty());
-    q.finish(id(&q, "b"), Ok(()));
+    end_of(&mut q, "b", Ok(()));
     let fx = q.admit(vec![]);
     let [Effect::StartJob { job, spec }] = &fx[..] else {
         panic!("{fx:?}")
     };
-    assert_eq!(*job, q.jobs[0].id);
+    assert_eq!(*job, q.jobs[0].run);
     assert_ne!(*job, a, "a new run, with a new id");
+    assert_eq!(q.jobs[0].id, a, "the job keeps its id");
     assert_eq!(spec.conflict, Conflict::Auto, "the resumed spec");
 }
 
@@ -144,7 +165,7 @@ fn pausing_keeps_the_figures_frees_the_slot_and_resume_continues() {
 fn a_paused_queued_job_does_not_start() {
     let (mut q, first) = queue(1, &["a", "b", "c"]);
     assert!(q.toggle_pause(1).is_empty(), "b never ran: nothing to stop");
-    q.finish(first[0], Ok(()));
+    end(&mut q, first[0], Ok(()));
     assert_eq!(started(q.admit(vec![])), vec![id(&q, "c")]);
     assert_eq!(q.jobs[1].state, JobState::Paused);
 }
@@ -161,10 +182,10 @@ fn the_parallel_limit_changes_live() {
     );
     q.set_parallel(1);
     assert!(q.admit(vec![]).is_empty());
-    q.finish(id(&q, "a"), Ok(()));
+    end_of(&mut q, "a", Ok(()));
     assert!(q.admit(vec![]).is_empty(), "two still run: no new one");
-    q.finish(id(&q, "b"), Ok(()));
-    q.finish(id(&q, "c"), Ok(()));
+    end_of(&mut q, "b", Ok(()));
+    end_of(&mut q, "c", Ok(()));
     assert_eq!(started(q.admit(vec![])), vec![id(&q, "d")]);
     q.set_parallel(0);
     assert_eq!(q.parallel, 1);
@@ -183,7 +204,7 @@ fn queue_keys_pause_move_parallel_and_limit() {
     a.update(key(KeyCode::F(9)));
     assert_eq!(a.focus, Focus::Queue);
     a.queue.selected = 0;
-    let first = a.queue.jobs[0].id;
+    let first = a.queue.jobs[0].run;
     assert_eq!(
         a.update(key(KeyCode::Char(' '))),
         vec![Effect::CancelJob(first)]
@@ -241,7 +262,7 @@ fn the_queue_shows_a_paused_job_and_its_limits() {
     a.update(Action::Tick(a.now));
     a.update(key(KeyCode::F(9)));
     a.queue.selected = 0;
-    let first = a.queue.jobs[0].id;
+    let first = a.queue.jobs[0].run;
     progress(&mut a.queue, first, 40);
     a.update(key(KeyCode::Char('p')));
     a.update(Action::JobEnded {

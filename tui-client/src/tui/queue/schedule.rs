@@ -2,7 +2,7 @@
 //! once; pausing, resuming and moving jobs in the list.
 
 use super::{JobState, Queue};
-use crate::tui::action::Effect;
+use crate::tui::action::{Action, Effect};
 
 /// Jobs running at once unless the user says otherwise.
 pub const DEFAULT_PARALLEL: usize = 3;
@@ -31,6 +31,28 @@ impl Queue {
         out
     }
 
+    /// What the runtime says of a run, as news of its job (the job's id
+    /// in place of the run's); `None` for a run stopped or gone, whose
+    /// end frees its slot.
+    pub fn route(&mut self, action: Action) -> Option<Action> {
+        let run = match &action {
+            Action::JobEvent { job, .. } | Action::JobEnded { job, .. } => *job,
+            _ => return Some(action),
+        };
+        if let Some(i) = self.stopping.iter().position(|s| *s == run) {
+            if matches!(action, Action::JobEnded { .. }) {
+                self.stopping.swap_remove(i);
+            }
+            return None;
+        }
+        let id = self.jobs.iter().find(|j| j.run == run)?.id;
+        Some(match action {
+            Action::JobEvent { event, .. } => Action::JobEvent { job: id, event },
+            Action::JobEnded { result, .. } => Action::JobEnded { job: id, result },
+            other => other,
+        })
+    }
+
     /// Slots held: jobs handed to the runtime, and runs still stopping.
     pub fn running(&self) -> usize {
         self.jobs.iter().filter(|j| j.launched).count() + self.stopping.len()
@@ -47,20 +69,20 @@ impl Queue {
                 j.launched = true;
                 free -= 1;
                 let spec = j.run_spec.take().unwrap_or_else(|| j.spec.clone());
-                fx.push(Effect::StartJob { job: j.id, spec });
+                fx.push(Effect::StartJob { job: j.run, spec });
             }
         }
         fx
     }
 
-    /// Stops the run of job `i`, if it has one: it gets a new id (what the
-    /// old run still reports is ignored) and its slot is free once the
-    /// runtime says the old run ended. Partial files stay.
+    /// Stops the run of job `i`, if it has one: the next run gets a new id
+    /// (what the old run still reports is ignored) and the slot is free
+    /// once the runtime says the old run ended. Partial files stay.
     pub fn stop(&mut self, i: usize) -> Option<Effect> {
         let next = self.next_id + 1;
         let j = self.jobs.get_mut(i).filter(|j| j.launched)?;
         j.launched = false;
-        let old = std::mem::replace(&mut j.id, next);
+        let old = std::mem::replace(&mut j.run, next);
         self.next_id = next;
         self.stopping.push(old);
         Some(Effect::CancelJob(old))
