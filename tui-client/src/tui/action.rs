@@ -199,6 +199,8 @@ pub enum Effect {
     Edit(super::edit::EditWork),
     /// Hashing for the comparison (`#`).
     Compare(super::compare::CompareWork),
+    /// Save the bookmarks.
+    SaveBookmarks(Vec<super::bookmarks::Bookmark>),
     /// Leave.
     Quit,
 }

@@ -24,6 +24,7 @@ use super::queue::{JobState, Queue};
 use super::text::{edit_line, Back};
 use crate::transfer::Direction;
 
+mod bookmarks;
 mod browse;
 mod compare;
 mod edit;
@@ -129,6 +130,8 @@ pub struct App {
     pub edit: edit::Edits,
     /// The panes' comparison (`=`, `#`).
     pub cmp: super::compare::Comparing,
+    /// Bookmarks.
+    pub places: bookmarks::Places,
 }
 
 const DOUBLE_CLICK: Duration = Duration::from_millis(400);
@@ -168,6 +171,7 @@ impl App {
             views: 0,
             edit: Default::default(),
             cmp: Default::default(),
+            places: Default::default(),
         }
     }
 
@@ -336,8 +340,10 @@ impl App {
                     self.dialog = None;
                 }
                 self.info(format!("connected as {label}"));
+                let arrived = self.bookmark_arrived(&label);
                 let dir = self.remote_dir.clone();
                 let mut fx = self.open_remote(dir);
+                fx.extend(arrived);
                 // Resume what the cut interrupted: partials make it cheap.
                 for job in &mut self.queue.jobs {
                     if matches!(&job.state, JobState::Failed(e) if is_connection_error(e)) {
@@ -569,6 +575,9 @@ impl App {
             }
             KeyCode::F(3) => self.open_viewer(),
             KeyCode::F(4) => self.start_edit(),
+            KeyCode::Char('B') => self.start_bookmark(),
+            KeyCode::Char('b') => self.open_bookmarks(false),
+            _ if super::bookmarks::is_list_key(&key) => self.open_bookmarks(false),
             KeyCode::Char('.') => {
                 let p = self.pane_mut(self.focused_side());
                 p.show_hidden = !p.show_hidden;
@@ -880,6 +889,8 @@ impl App {
             Dialog::Find(d) => self.find_key(*d, key),
             Dialog::Within(d) => self.within_key(d, key),
             Dialog::Edit(d) => self.edit_dialog_key(d, key),
+            Dialog::Bookmark(d) => self.bookmark_key(d, key),
+            Dialog::Connect(_) if super::bookmarks::is_list_key(&key) => self.open_bookmarks(true),
             Dialog::Chmod(mut d) => match d.key(&key) {
                 ChmodOutcome::Editing => {
                     self.dialog = Some(Dialog::Chmod(d));

@@ -47,6 +47,8 @@ pub enum Dialog {
     Edit(super::edit::EditDialog),
     /// Find: the form, then the results.
     Find(Box<super::find::Find>),
+    /// Naming a bookmark, or the list.
+    Bookmark(super::bookmarks::BookmarkDialog),
     /// Key help.
     Help,
     /// Quit while transfers run?

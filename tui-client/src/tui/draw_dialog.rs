@@ -142,6 +142,7 @@ pub fn draw_dialog(app: &App, d: &Dialog, f: &mut Frame) {
         Dialog::Within(d) => super::within::draw::draw(d, f),
         Dialog::Edit(d) => d.draw(f),
         Dialog::Find(d) => super::find::draw::draw(app, d, f),
+        Dialog::Bookmark(d) => super::bookmarks::draw(d, f),
         Dialog::Help => {
             let lines = super::help::ROWS
                 .iter()
@@ -442,6 +443,7 @@ pub fn draw_dialog(app: &App, d: &Dialog, f: &mut Frame) {
                     recent.join(", ")
                 )));
             }
+            lines.extend(super::bookmarks::form_line(&app.places.list));
             if let Some(e) = &form.error {
                 // Multi-line errors (a changed certificate) keep their lines.
                 lines.extend(

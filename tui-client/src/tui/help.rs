@@ -33,6 +33,10 @@ pub const ROWS: &[(&str, &str)] = &[
         "compare the panes by size and time / by hash; mark differences",
     ),
     (
+        "B / b Ctrl-\\",
+        "bookmark this place / the bookmarks (go, rename, delete)",
+    ),
+    (
         "F9, then c r x Enter",
         "queue: cancel, retry, clear ended, details",
     ),

@@ -6,6 +6,7 @@
 
 pub mod action;
 pub mod app;
+pub mod bookmarks;
 pub mod chmod;
 pub mod compare;
 pub mod compare_run;
@@ -35,6 +36,8 @@ pub mod within;
 
 #[cfg(test)]
 mod app_tests;
+#[cfg(test)]
+mod bookmarks_tests;
 #[cfg(test)]
 mod compare_tests;
 #[cfg(test)]
@@ -167,6 +170,7 @@ async fn event_loop(start: Start) -> anyhow::Result<()> {
     let size = terminal.size()?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut app = App::new(start.local_dir, Rect::new(0, 0, size.width, size.height));
+    app.set_bookmarks(config::bookmarks().map_err(|e| e.to_string()));
     if let Some(secs) = env_secs("FERRY_STALL_TIMEOUT") {
         app.stall_limit = secs;
     }

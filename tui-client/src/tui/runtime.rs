@@ -179,6 +179,7 @@ impl Runtime {
                 self.viewer.run(work, c, tx);
             }
             Effect::Edit(work) => super::edit_run::run(work, self.client(), tx),
+            Effect::SaveBookmarks(list) => super::bookmarks::save(list, tx),
             Effect::ListLocal {
                 path,
                 generation,
