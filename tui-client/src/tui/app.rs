@@ -30,6 +30,7 @@ mod compare;
 mod edit;
 mod find;
 mod queue_keys;
+mod syncbrowse;
 mod tools;
 mod view;
 mod within;
@@ -132,6 +133,8 @@ pub struct App {
     pub cmp: super::compare::Comparing,
     /// Bookmarks.
     pub places: bookmarks::Places,
+    /// Synchronized browsing (Ctrl-Y).
+    pub sync_browse: bool,
 }
 
 const DOUBLE_CLICK: Duration = Duration::from_millis(400);
@@ -172,6 +175,7 @@ impl App {
             edit: Default::default(),
             cmp: Default::default(),
             places: Default::default(),
+            sync_browse: false,
         }
     }
 
@@ -531,8 +535,9 @@ impl App {
             }
             KeyCode::Home | KeyCode::Char('g') => self.move_cursor(isize::MIN / 2),
             KeyCode::End | KeyCode::Char('G') => self.move_cursor(isize::MAX / 2),
-            KeyCode::Enter => self.enter(self.focused_side()),
-            KeyCode::Backspace => self.go_up(self.focused_side()),
+            KeyCode::Enter => self.enter_synced(self.focused_side()),
+            KeyCode::Backspace => self.go_up_synced(self.focused_side()),
+            KeyCode::Char('y') if ctrl => self.toggle_sync_browse(),
             KeyCode::Char('r') if ctrl => {
                 let side = self.focused_side();
                 if side == Side::Remote && !matches!(self.link, Link::Online(_) | Link::Connecting)
@@ -1089,7 +1094,7 @@ impl App {
                         .cloned();
                     return match file {
                         Some(e) => self.copy_entries(side, vec![e]),
-                        None => self.enter(side),
+                        None => self.enter_synced(side),
                     };
                 }
                 self.press = Some((side, row));

@@ -1,8 +1,8 @@
 //! The client's small config file: recent servers and users, the jobs run
-//! at once, and named
-//! bookmarks (never passwords), in `~/.config/ferry/config.toml`. It is
-//! written 0600 through a temporary file and a rename, and a file that
-//! does not parse is never overwritten: it is the user's to fix.
+//! at once, and named bookmarks (never passwords), in
+//! `~/.config/ferry/config.toml`. It is written 0600 through a temporary
+//! file and a rename, and a file that does not parse is never
+//! overwritten: it is the user's to fix.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;

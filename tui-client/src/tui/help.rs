@@ -37,6 +37,10 @@ pub const ROWS: &[(&str, &str)] = &[
         "bookmark this place / the bookmarks (go, rename, delete)",
     ),
     (
+        "Ctrl-Y",
+        "synchronized browsing: enter and leave directories on both sides",
+    ),
+    (
         "F9, then c r x Enter",
         "queue: cancel, retry, clear ended, details",
     ),

@@ -57,6 +57,8 @@ mod queue_tests;
 #[cfg(test)]
 mod scale_probe;
 #[cfg(test)]
+mod syncbrowse_tests;
+#[cfg(test)]
 mod tools_tests;
 #[cfg(test)]
 mod viewer_tests;

@@ -332,6 +332,9 @@ fn draw_queue(app: &App, f: &mut Frame, area: Rect, rows: Rect) {
     if app.follow_links {
         t.push_str(" · links followed (L)");
     }
+    if app.sync_browse {
+        t.push_str(" · browsing in step (Ctrl-Y)");
+    }
     t.push(' ');
     let hint = queue_hint(focused, area.width as usize, t.chars().count());
     let block = Block::bordered()
