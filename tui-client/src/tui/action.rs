@@ -116,6 +116,8 @@ pub enum Action {
     Edit(super::edit::EditNews),
     /// Hashing news for the comparison (`#`).
     Compare(super::compare::CompareNews),
+    /// A sync plan for the dialog.
+    Sync(super::sync_dialog::run::SyncNews),
 }
 
 /// Work for the runtime.
@@ -201,6 +203,8 @@ pub enum Effect {
     Compare(super::compare::CompareWork),
     /// Save the bookmarks.
     SaveBookmarks(Vec<super::bookmarks::Bookmark>),
+    /// Planning for the sync dialog.
+    Sync(super::sync_dialog::run::SyncWork),
     /// Leave.
     Quit,
 }

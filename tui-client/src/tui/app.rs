@@ -30,6 +30,7 @@ mod compare;
 mod edit;
 mod find;
 mod queue_keys;
+mod sync;
 mod syncbrowse;
 mod tools;
 mod view;
@@ -287,6 +288,7 @@ impl App {
                 fx
             }
             Action::Compare(news) => self.compare_news(news),
+            Action::Sync(news) => self.sync_news(news),
             Action::Quota { used, limit } => {
                 self.quota = Some((used, limit));
                 vec![]
@@ -620,6 +622,7 @@ impl App {
             KeyCode::Char('=') => self.toggle_compare(false),
             KeyCode::Char('#') => self.toggle_compare(true),
             KeyCode::Char('M') => self.mark_differences(),
+            KeyCode::Char('S') => self.open_sync(),
             _ => vec![],
         }
     }
@@ -892,6 +895,7 @@ impl App {
         match dialog {
             Dialog::Help => vec![],
             Dialog::Find(d) => self.find_key(*d, key),
+            Dialog::Sync(d) => self.sync_key(*d, key),
             Dialog::Within(d) => self.within_key(d, key),
             Dialog::Edit(d) => self.edit_dialog_key(d, key),
             Dialog::Bookmark(d) => self.bookmark_key(d, key),

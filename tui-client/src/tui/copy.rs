@@ -151,6 +151,7 @@ impl CopyPlan {
             name,
             conflict,
             follow_links,
+            sync: None,
         };
         let mut specs: Vec<JobSpec> = Vec::new();
         let mut groups: Vec<(Conflict, Vec<String>)> = Vec::new();

@@ -49,6 +49,8 @@ pub enum Dialog {
     Find(Box<super::find::Find>),
     /// Naming a bookmark, or the list.
     Bookmark(super::bookmarks::BookmarkDialog),
+    /// The sync dialog and its preview.
+    Sync(Box<super::sync_dialog::SyncDialog>),
     /// Key help.
     Help,
     /// Quit while transfers run?

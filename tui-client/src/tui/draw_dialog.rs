@@ -143,6 +143,7 @@ pub fn draw_dialog(app: &App, d: &Dialog, f: &mut Frame) {
         Dialog::Edit(d) => d.draw(f),
         Dialog::Find(d) => super::find::draw::draw(app, d, f),
         Dialog::Bookmark(d) => super::bookmarks::draw(d, f),
+        Dialog::Sync(d) => super::sync_dialog::draw::draw(d, f),
         Dialog::Help => {
             let lines = super::help::ROWS
                 .iter()

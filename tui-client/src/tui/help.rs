@@ -32,6 +32,7 @@ pub const ROWS: &[(&str, &str)] = &[
         "= # M",
         "compare the panes by size and time / by hash; mark differences",
     ),
+    ("S", "sync the panes' directories: options, preview, run"),
     (
         "B / b Ctrl-\\",
         "bookmark this place / the bookmarks (go, rename, delete)",

@@ -24,6 +24,9 @@ pub async fn run(
     tx: &mpsc::UnboundedSender<Action>,
     limiter: RateLimiter,
 ) -> Result<(), String> {
+    if let Some(sync) = &spec.sync {
+        return super::sync_dialog::run::run_job(c, job, sync, tx).await;
+    }
     let opts = TransferOptions {
         recursive: true,
         on_conflict: spec.conflict,

@@ -30,6 +30,7 @@ pub mod prompts;
 pub mod queue;
 pub mod render;
 pub mod runtime;
+pub mod sync_dialog;
 pub mod text;
 pub mod viewer;
 pub mod within;

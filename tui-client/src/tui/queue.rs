@@ -45,6 +45,9 @@ pub struct JobSpec {
     pub conflict: Conflict,
     /// Follow symbolic links met inside trees (`L`; the CLI's `-L`).
     pub follow_links: bool,
+    /// A sync confirmed in the sync dialog (then the rest says what and
+    /// where, for display).
+    pub sync: Option<Box<super::sync_dialog::SyncJob>>,
 }
 
 impl JobSpec {

@@ -23,6 +23,7 @@ fn spec(name: &str) -> JobSpec {
         name: None,
         conflict: Conflict::Fail,
         follow_links: false,
+        sync: None,
     }
 }
 

@@ -48,6 +48,8 @@ pub struct Runtime {
     viewer: super::viewer::fetch::Fetcher,
     /// The comparison's hashing.
     hasher: super::compare_run::Hasher,
+    /// The sync dialog's planning.
+    planner: super::sync_dialog::run::Planner,
 }
 
 /// Work for the listing thread.
@@ -111,6 +113,7 @@ impl Runtime {
             lister: start_lister(),
             viewer: Default::default(),
             hasher: Default::default(),
+            planner: Default::default(),
         };
         rt.watch_local();
         rt
@@ -174,6 +177,7 @@ impl Runtime {
             Effect::Within(work) => super::within::run::spawn(work, self.client(), tx),
             Effect::Find(work) => super::find::run::spawn(work, self.client(), tx),
             Effect::Compare(work) => self.hasher.run(work, self.client(), tx),
+            Effect::Sync(work) => self.planner.run(work, self.client(), tx),
             Effect::View(work) => {
                 let c = self.client();
                 self.viewer.run(work, c, tx);

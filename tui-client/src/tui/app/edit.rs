@@ -172,6 +172,7 @@ impl App {
             name: Some(name),
             conflict,
             follow_links: false,
+            sync: None,
         };
         let job = self.queue.push(spec.clone());
         self.info(format!("uploading the edited {}…", session.name));

@@ -1,0 +1,80 @@
+//! The real `ferry` TUI in tmux against a real ferryd: `=` highlights
+//! what differs, then `S` syncs the local directory up with `--delete`
+//! and an exclude: the preview, the run through the queue, the result on
+//! the server, and a second run with nothing to do.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use ferry_e2e::tmux::Tmux;
+use ferry_e2e::{bin, Server};
+
+const PW: &str = "pw";
+
+#[test]
+fn s_syncs_up_one_changed_file_and_one_to_delete() {
+    let s = Server::start();
+    s.add_user("u", PW, None);
+    let f = s.files("u");
+    f.write("changed.txt", b"old");
+    f.write("gone.txt", b"only on the server");
+    let local = tempfile::tempdir().unwrap();
+    let home = local.path().join("home");
+    let work = local.path().join("work");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(work.join("changed.txt"), b"the new contents").unwrap();
+    std::fs::write(work.join("skip.tmp"), b"excluded").unwrap();
+    let fp = s.fingerprint.clone().unwrap();
+    let cmd = format!(
+        "FERRY_PASSWORD={PW} {} -s {} -u u --fingerprint {fp}",
+        bin("ferry").display(),
+        s.addr
+    );
+    let t = Tmux::start(&work, &home, &cmd);
+    t.wait_for("the remote listing", |s| {
+        s.contains("gone.txt") && s.contains("skip.tmp")
+    });
+
+    // `=`: the differences on both panes, counted.
+    t.keys(&["="]);
+    let screen = t.wait_for("the comparison", |s| {
+        s.contains("3 differ (by size and time): 1 only local, 1 only remote, 1 changed")
+    });
+    assert!(
+        screen.contains("+skip.tmp") && screen.contains("+gone.txt"),
+        "{screen}"
+    );
+    t.keys(&["="]);
+
+    // `S` from the local pane: upload; --delete on, *.tmp excluded.
+    t.keys(&["S"]);
+    t.wait_for("the sync dialog", |s| {
+        s.contains("Direction") && s.contains("upload")
+    });
+    t.keys(&["Down", "Space", "Down", "Down", "Down"]);
+    t.type_text("*.tmp");
+    t.keys(&["Enter"]);
+    let screen = t.wait_for("the preview", |s| s.contains("Sync preview"));
+    assert!(screen.contains("~ changed.txt"), "{screen}");
+    assert!(screen.contains("- gone.txt"), "{screen}");
+    assert!(!screen.contains("+ skip.tmp"), "excluded: {screen}");
+    assert!(screen.contains("to update        1 file"), "{screen}");
+    assert!(screen.contains("to delete        1 file"), "{screen}");
+    t.keys(&["Enter"]);
+    t.wait_for("the sync done", |s| {
+        s.contains("sync: 0 copied, 1 updated, 1 deleted")
+    });
+    assert_eq!(f.read("changed.txt"), b"the new contents");
+    assert!(!f.exists("gone.txt"), "deleted on the server");
+    assert!(!f.exists("skip.tmp"), "excluded");
+
+    // Again: nothing to do (mtimes were kept).
+    t.keys(&["S", "Down", "Space", "Down", "Down", "Down"]);
+    t.type_text("*.tmp");
+    t.keys(&["Enter"]);
+    t.wait_for("nothing to do", |s| {
+        s.contains("nothing to do: the destination is up to date")
+    });
+    t.keys(&["Enter"]);
+    t.quit();
+}
