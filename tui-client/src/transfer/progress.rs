@@ -190,6 +190,7 @@ pub struct ProgressBoard {
     total: u64,
     done: u64,
     moved: u64,
+    resumed: u64,
     first_failure: Option<String>,
 }
 
@@ -274,6 +275,7 @@ impl ProgressBoard {
                     f.checking = None;
                     self.total = self.total - f.size + size;
                     self.done = self.done - f.done + resumed_from;
+                    self.resumed = self.resumed - f.resumed_from + resumed_from;
                     f.size = *size;
                     f.done = *resumed_from;
                     f.resumed_from = *resumed_from;
@@ -341,6 +343,11 @@ impl ProgressBoard {
     pub fn checking(&self) -> Option<u64> {
         let bytes: u64 = self.files.values().filter_map(|f| f.checking).sum();
         (bytes > 0).then_some(bytes)
+    }
+
+    /// Bytes the started files found already there (resumed partials).
+    pub fn resumed(&self) -> u64 {
+        self.resumed
     }
 
     /// Why the first file that failed failed.

@@ -527,8 +527,16 @@ pub fn done_figures(job: &super::queue::Job) -> String {
     match (o.files, job.board.warnings().first()) {
         (0, Some(why)) => format!("nothing copied: {}", crate::display::sanitize(why)),
         (0, None) => "nothing to copy ✓".to_string(),
-        (1, _) => format!("1 file, {} done ✓", human(o.total)),
-        (n, _) => format!("{n} files, {} done ✓", human(o.total)),
+        (1, _) => format!("1 file, {} done{} ✓", human(o.total), resumed(job)),
+        (n, _) => format!("{n} files, {} done{} ✓", human(o.total), resumed(job)),
+    }
+}
+
+/// ", N resumed" when the job continued from partial files.
+fn resumed(job: &super::queue::Job) -> String {
+    match job.board.resumed() {
+        0 => String::new(),
+        n => format!(", {} resumed", human(n)),
     }
 }
 
