@@ -52,6 +52,7 @@ pub async fn run(client: &Client, a: &SyncArgs, json: bool) -> Result<(), Failur
         rules: a.rules(),
         parallel: a.parallel.max(1),
         rate_limit: a.limit_rate,
+        limiter: None,
     };
     let plan = sync::plan(client, &sides, &opts).await.map_err(failure)?;
     for w in &plan.warnings {

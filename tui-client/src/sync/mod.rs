@@ -81,6 +81,8 @@ pub struct SyncOptions {
     pub parallel: usize,
     /// Bandwidth limit for the whole job, bytes per second.
     pub rate_limit: Option<u64>,
+    /// A limit shared with other jobs (the TUI's); it wins over `rate_limit`.
+    pub limiter: Option<crate::transfer::RateLimiter>,
 }
 
 impl Default for SyncOptions {
@@ -91,6 +93,7 @@ impl Default for SyncOptions {
             rules: Vec::new(),
             parallel: 8,
             rate_limit: None,
+            limiter: None,
         }
     }
 }

@@ -62,7 +62,7 @@ pub async fn run(
         parallel: opts.parallel.max(1),
         follow_symlinks: false,
         rate_limit: opts.rate_limit,
-        limiter: None,
+        limiter: opts.limiter.clone(),
         rehash: false,
     };
     let root = plan.make_root.then(String::new);

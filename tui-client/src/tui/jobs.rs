@@ -25,7 +25,7 @@ pub async fn run(
     limiter: RateLimiter,
 ) -> Result<(), String> {
     if let Some(sync) = &spec.sync {
-        return super::sync_dialog::run::run_job(c, job, sync, tx).await;
+        return super::sync_dialog::run::run_job(c, job, sync, tx, limiter).await;
     }
     let opts = TransferOptions {
         recursive: true,

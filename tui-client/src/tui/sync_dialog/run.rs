@@ -86,6 +86,7 @@ pub async fn run_job(
     job: u64,
     sync: &SyncJob,
     tx: &UnboundedSender<Action>,
+    limiter: crate::transfer::RateLimiter,
 ) -> Result<(), String> {
     let (etx, mut erx) = mpsc::unbounded_channel();
     let fwd = tx.clone();
@@ -94,7 +95,8 @@ pub async fn run_job(
             let _ = fwd.send(Action::JobEvent { job, event });
         }
     });
-    let opts = sync.how.options();
+    let mut opts = sync.how.options();
+    opts.limiter = Some(limiter);
     let result = crate::sync::run(c, &sync.sides, &sync.plan.0, &opts, Events::to(etx)).await;
     let _ = forward.await;
     let out = result.map_err(|e| e.to_string())?;
