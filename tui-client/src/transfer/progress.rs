@@ -417,6 +417,7 @@ mod tests {
         b.apply(&TransferEvent::Progress { id: 0, done: 7 });
         let o = b.overall();
         assert_eq!((o.files, o.total, o.done), (100_000, 1_000_000, 7));
+        assert_eq!(b.resumed(), 4, "the bytes found already there");
         for id in 0..100_000u64 {
             let status = if id == 5 {
                 Status::Failed("disk full".into())
