@@ -94,10 +94,8 @@ mod tests {
     fn version_mismatch_reads_well() {
         let bytes = Hello { version: 1 }.encode();
         let err = Hello::check(&bytes, "server").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "server speaks Ferry protocol 1, this client speaks 6"
-        );
+        let want = format!("server speaks Ferry protocol 1, this client speaks {PROTOCOL_VERSION}");
+        assert_eq!(err.to_string(), want);
     }
 
     #[test]
