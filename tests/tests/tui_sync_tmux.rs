@@ -78,3 +78,56 @@ fn s_syncs_up_one_changed_file_and_one_to_delete() {
     t.keys(&["Enter"]);
     t.quit();
 }
+
+/// `#` asks the server for its hashes: files of equal size and other
+/// times are the same when their contents are, and `M` marks the rest.
+#[test]
+fn hash_compare_uses_the_servers_checksums_and_m_marks_the_rest() {
+    let s = Server::start();
+    s.add_user("u", PW, None);
+    let f = s.files("u");
+    f.write("twin.txt", b"same");
+    f.write("other.txt", b"wxyz");
+    let local = tempfile::tempdir().unwrap();
+    let home = local.path().join("home");
+    let work = local.path().join("work");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&work).unwrap();
+    // Equal sizes, times years apart: `=` calls both changed.
+    let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000);
+    for (name, text) in [("twin.txt", b"same"), ("other.txt", b"abcd")] {
+        let p = work.join(name);
+        std::fs::write(&p, text).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    }
+    let fp = s.fingerprint.clone().unwrap();
+    let cmd = format!(
+        "FERRY_PASSWORD={PW} {} -s {} -u u --fingerprint {fp}",
+        bin("ferry").display(),
+        s.addr
+    );
+    let t = Tmux::start(&work, &home, &cmd);
+    t.wait_for("the remote listing", |s| {
+        s.matches("twin.txt").count() == 2 && s.matches("other.txt").count() == 2
+    });
+    t.keys(&["="]);
+    t.wait_for("both changed by time", |s| {
+        s.contains("2 differ (by size and time): 0 only local, 0 only remote, 2 changed")
+    });
+    t.keys(&["#"]);
+    let screen = t.wait_for("one changed by contents", |s| {
+        s.contains("1 differ (by contents): 0 only local, 0 only remote, 1 changed")
+    });
+    assert!(screen.contains("<other.txt"), "older here: {screen}");
+    assert!(screen.contains(" twin.txt"), "{screen}");
+    t.keys(&["M"]);
+    t.wait_for("marked", |s| {
+        s.contains("marked 1 local and 1 remote entries that differ")
+    });
+    t.quit();
+}
