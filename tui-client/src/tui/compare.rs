@@ -96,6 +96,8 @@ pub struct Comparison {
     pending: HashMap<String, (Stamp, Stamp)>,
     /// The hashing run going on, if any.
     pub job: Option<u64>,
+    /// Names with a badge on the local and the remote pane.
+    shown: [usize; 2],
 }
 
 fn items(entries: &[Entry]) -> Vec<Item> {
@@ -223,6 +225,7 @@ impl Comparison {
         }
         self.hashed
             .retain(|n, _| find(&l, n).is_some() && find(&r, n).is_some());
+        self.count();
         todo
     }
 
@@ -243,6 +246,30 @@ impl Comparison {
             }
         }
         self.hashed.insert(name, (ls, rs, same));
+        self.count();
+    }
+
+    /// Counts the badges each pane shows (kept, so a frame costs nothing).
+    fn count(&mut self) {
+        let mut shown = [0; 2];
+        for (i, side) in [Side::Local, Side::Remote].into_iter().enumerate() {
+            shown[i] = self
+                .diffs
+                .values()
+                .filter(|d| match d {
+                    Diff::OnlyLocal => side == Side::Local,
+                    Diff::OnlyRemote => side == Side::Remote,
+                    Diff::Hashing => false,
+                    _ => true,
+                })
+                .count();
+        }
+        self.shown = shown;
+    }
+
+    /// How many entries differ on `side` (as badges show, hashing aside).
+    pub fn shown_on(&self, side: Side) -> usize {
+        self.shown[usize::from(side == Side::Remote)]
     }
 
     /// The mark shown before a name on `side`, if it differs.

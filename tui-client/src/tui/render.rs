@@ -169,6 +169,12 @@ fn draw_pane(app: &App, f: &mut Frame, side: Side, area: Rect, rows: Rect) {
             Style::new().fg(Color::Magenta).bold(),
         ));
     }
+    if let Some(c) = app.comparison() {
+        left.push(Span::styled(
+            format!("{} differ ", c.shown_on(side)),
+            Style::new().fg(Color::LightRed),
+        ));
+    }
     if let Some(filter) = &p.filter {
         let cursor = if app.filtering && focused { "▏" } else { "" };
         left.push(Span::styled(
