@@ -1,7 +1,8 @@
 //! The real `ferry` TUI in tmux against a real ferryd: `=` highlights
 //! what differs, then `S` syncs the local directory up with `--delete`
 //! and an exclude: the preview, the run through the queue, the result on
-//! the server, and a second run with nothing to do.
+//! the server, a second run with nothing to do, and a download from the
+//! remote pane; `#` by the server's checksums.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
@@ -76,6 +77,23 @@ fn s_syncs_up_one_changed_file_and_one_to_delete() {
         s.contains("nothing to do: the destination is up to date")
     });
     t.keys(&["Enter"]);
+
+    // From the remote pane, S downloads; without --delete skip.tmp stays.
+    f.write("fresh.txt", b"made on the server");
+    t.keys(&["Tab", "S"]);
+    t.wait_for("the download dialog", |s| s.contains("download: :/ →"));
+    t.keys(&["Enter"]);
+    let screen = t.wait_for("the download preview", |s| s.contains("+ fresh.txt"));
+    assert!(screen.contains("to copy          1 file"), "{screen}");
+    t.keys(&["Enter"]);
+    t.wait_for("the download done", |s| {
+        s.contains("sync: 1 copied, 0 updated, 0 deleted")
+    });
+    assert_eq!(
+        std::fs::read(work.join("fresh.txt")).unwrap(),
+        b"made on the server"
+    );
+    assert!(work.join("skip.tmp").exists());
     t.quit();
 }
 
