@@ -60,6 +60,10 @@ fn b_upper_bookmarks_the_place_under_the_name_typed() {
         panic!("{:?}", a.dialog)
     };
     assert_eq!(d.text, "photos");
+    a.update(Action::Resize(80, 16));
+    let mut t = Terminal::new(TestBackend::new(80, 16)).unwrap();
+    t.draw(|f| render(&a, f)).unwrap();
+    insta::assert_snapshot!("bookmark_name", t.backend().to_string());
     a.update(key(KeyCode::Char('!')));
     let list = saved(&a.update(key(KeyCode::Enter)));
     assert_eq!(
