@@ -241,7 +241,9 @@ mod tests {
         // `Bookmark` (a secret, say) shows up here.
         let text = std::fs::read_to_string(&path).unwrap();
         let table: toml::Table = toml::from_str(&text).unwrap();
-        let first = table["bookmarks"].as_array().unwrap()[0].as_table().unwrap();
+        let first = table["bookmarks"].as_array().unwrap()[0]
+            .as_table()
+            .unwrap();
         let keys: Vec<&str> = first.keys().map(String::as_str).collect();
         assert_eq!(
             keys,
