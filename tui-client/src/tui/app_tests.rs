@@ -425,7 +425,7 @@ fn queue_tracks_progress_cancel_and_retry() {
     let [Effect::StartJob { job, spec }] = &fx[..] else {
         panic!("{fx:?}")
     };
-    assert_eq!(spec.conflict, Conflict::Auto);
+    assert_eq!(spec.conflict, Conflict::Resume);
     let job = *job;
     let report = FileReport {
         direction: Direction::Put,

@@ -70,11 +70,13 @@ impl JobSpec {
         }
     }
 
-    /// The same job, restarted: partial files are resumed, an explicit
-    /// overwrite or rename is kept.
+    /// The same job, restarted: partial files are resumed, files it already
+    /// finished (complete targets of the same size and SHA-256) are skipped,
+    /// a different target still fails; an explicit overwrite or rename is
+    /// kept.
     pub fn resumed(&self) -> JobSpec {
         let conflict = match self.conflict {
-            Conflict::Auto | Conflict::Fail => Conflict::Auto,
+            Conflict::Auto | Conflict::Fail => Conflict::Resume,
             other => other,
         };
         JobSpec {

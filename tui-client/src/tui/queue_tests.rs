@@ -159,7 +159,7 @@ fn pausing_keeps_the_figures_frees_the_slot_and_resume_continues() {
     assert_eq!(*job, q.jobs[0].run);
     assert_ne!(*job, a, "a new run, with a new id");
     assert_eq!(q.jobs[0].id, a, "the job keeps its id");
-    assert_eq!(spec.conflict, Conflict::Auto, "the resumed spec");
+    assert_eq!(spec.conflict, Conflict::Resume, "the resumed spec");
 }
 
 #[test]
@@ -282,4 +282,27 @@ fn the_queue_shows_a_paused_job_and_its_limits() {
     let mut t = Terminal::new(TestBackend::new(100, 20)).unwrap();
     t.draw(|f| render(&a, f)).unwrap();
     insta::assert_snapshot!("queue_paused", t.backend().to_string());
+}
+
+#[test]
+fn a_resumed_job_skips_the_files_it_finished_and_keeps_an_explicit_choice() {
+    // Auto and Fail fail on a complete target: every file the first run
+    // finished would fail "already exists". Resume skips a complete target
+    // of the same size and SHA-256, resumes a partial, and still fails on a
+    // different target.
+    for (asked, resumed) in [
+        (Conflict::Auto, Conflict::Resume),
+        (Conflict::Fail, Conflict::Resume),
+        (Conflict::Resume, Conflict::Resume),
+        (Conflict::Overwrite, Conflict::Overwrite),
+        (Conflict::Skip, Conflict::Skip),
+        (Conflict::Rename, Conflict::Rename),
+    ] {
+        let s = JobSpec {
+            conflict: asked,
+            ..spec("tree")
+        };
+        assert_eq!(s.resumed().conflict, resumed, "{asked:?}");
+        assert_eq!(s.resumed().sources, s.sources);
+    }
 }
