@@ -258,11 +258,25 @@ impl App {
 
     /// Applies one action; jobs start as the queue admits them.
     pub fn update(&mut self, action: Action) -> Vec<Effect> {
+        self.sync_login();
         let fx = match self.queue.route(action) {
             Some(action) => self.apply(action),
             None => vec![],
         };
+        self.sync_login();
         self.queue.admit(fx)
+    }
+
+    /// Tells the queue who is logged in now: new jobs belong to that
+    /// login, and only its jobs start.
+    fn sync_login(&mut self) {
+        let now = match &self.link {
+            Link::Online(label) => Some(label.as_str()),
+            _ => None,
+        };
+        if self.queue.login.as_deref() != now {
+            self.queue.login = now.map(str::to_string);
+        }
     }
 
     fn apply(&mut self, action: Action) -> Vec<Effect> {
@@ -351,8 +365,10 @@ impl App {
                 let mut fx = self.open_remote(dir);
                 fx.extend(arrived);
                 // Resume what the cut interrupted: partials make it cheap.
+                // Only this login's jobs: another server's wait for theirs.
                 for job in &mut self.queue.jobs {
-                    if matches!(&job.state, JobState::Failed(e) if is_connection_error(e)) {
+                    let ours = job.owner.as_deref().is_none_or(|o| o == label);
+                    if ours && matches!(&job.state, JobState::Failed(e) if is_connection_error(e)) {
                         job.state = JobState::Queued;
                         job.board = Default::default();
                         fx.push(Effect::StartJob {

@@ -245,3 +245,89 @@ fn a_resume_says_checking_while_it_hashes_the_partial() {
     let label = super::render::job_figures(&a.queue.jobs[0], a.now);
     assert!(label.starts_with(" 67% 2.0 GiB/3.0 GiB"), "{label}");
 }
+
+fn connected(label: &str) -> Action {
+    Action::Connected {
+        label: label.into(),
+        identity: crate::client::tls::ServerIdentity {
+            fingerprint: None,
+            trust: crate::client::tls::Trust::Pinned,
+        },
+    }
+}
+
+fn started(fx: &[Effect]) -> Vec<u64> {
+    fx.iter()
+        .filter_map(|f| match f {
+            Effect::StartJob { job, .. } => Some(*job),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A job belongs to the login it was made under: logged in elsewhere (a
+/// bookmark on another server), its queued jobs wait and one a lost
+/// connection interrupted is not resumed there; back on its own login,
+/// it resumes and the rest follow.
+#[test]
+fn jobs_run_only_under_the_login_they_were_made_under() {
+    let mut a = app();
+    a.queue.set_parallel(1);
+    // Rows: .., pics/, a.txt, b.txt (also remote), c.txt: three jobs.
+    let mut fx = Vec::new();
+    for downs in [1, 1, 2] {
+        for _ in 0..downs {
+            a.update(key(KeyCode::Down));
+        }
+        fx.extend(a.update(key(KeyCode::F(5))));
+    }
+    assert_eq!(a.queue.jobs.len(), 3, "{fx:?}");
+    let first = a.queue.jobs[0].run;
+    assert_eq!(started(&fx), vec![first], "one at a time");
+    // The link drops, cutting the first job; the next does not start.
+    a.update(Action::Disconnected("reset by peer".into()));
+    let fx = a.update(Action::JobEnded {
+        job: first,
+        result: Err("connection lost: reset by peer".into()),
+    });
+    assert!(started(&fx).is_empty(), "offline: {fx:?}");
+    // Logged in on another server: nothing of me@host:7272 runs there.
+    let fx = a.update(connected("bob@other:7272"));
+    assert!(started(&fx).is_empty(), "resumed on another server: {fx:?}");
+    assert!(matches!(a.queue.jobs[0].state, JobState::Failed(_)));
+    for j in &a.queue.jobs[1..] {
+        assert_eq!(j.waits_for(Some("bob@other:7272")), Some("me@host:7272"));
+    }
+    let mut t = ratatui::Terminal::new(ratatui::backend::TestBackend::new(100, 30)).unwrap();
+    t.draw(|f| super::render::render(&a, f)).unwrap();
+    let screen = t.backend().to_string();
+    assert!(screen.contains("waits for me@host:7272"), "{screen}");
+    // A job made now is bob's and runs on his server at once.
+    a.update(key(KeyCode::Home));
+    a.update(key(KeyCode::Down));
+    let fx = a.update(key(KeyCode::F(5)));
+    let bobs = a.queue.jobs[3].run;
+    assert_eq!(started(&fx), vec![bobs]);
+    assert_eq!(a.queue.jobs[3].owner.as_deref(), Some("bob@other:7272"));
+    let fx = a.update(Action::JobEnded {
+        job: bobs,
+        result: Ok(()),
+    });
+    assert!(started(&fx).is_empty(), "me's jobs wait: {fx:?}");
+    // Back as me@host:7272: the interrupted job resumes, the rest follow.
+    let fx = a.update(connected("me@host:7272"));
+    let [Effect::StartJob { job, spec }] = &fx
+        .iter()
+        .filter(|f| matches!(f, Effect::StartJob { .. }))
+        .collect::<Vec<_>>()[..]
+    else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(*job, a.queue.jobs[0].run);
+    assert_eq!(spec.conflict, crate::transfer::Conflict::Resume);
+    let fx = a.update(Action::JobEnded {
+        job: *job,
+        result: Ok(()),
+    });
+    assert_eq!(started(&fx), vec![a.queue.jobs[1].run]);
+}

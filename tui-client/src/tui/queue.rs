@@ -106,6 +106,9 @@ pub struct Job {
     pub launched: bool,
     /// The spec to start with, when not `spec` (a retry or resume).
     run_spec: Option<JobSpec>,
+    /// The login (`user@server`) the job was made under: it runs only
+    /// while connected as that login (`None`: under any).
+    pub owner: Option<String>,
 }
 
 impl Job {
@@ -129,6 +132,13 @@ impl Job {
         }
         let idle = now.saturating_duration_since(self.board.last_change()?);
         (idle >= STALL_SHOWN).then_some(idle)
+    }
+
+    /// The login a queued job waits for, when another one (or none) is
+    /// connected now.
+    pub fn waits_for<'a>(&'a self, login: Option<&str>) -> Option<&'a str> {
+        let owner = self.owner.as_deref()?;
+        (self.state == JobState::Queued && !self.launched && Some(owner) != login).then_some(owner)
     }
 
     /// Can be retried (or resumed).
@@ -160,6 +170,9 @@ pub struct Queue {
     /// Runs being stopped (of paused or cancelled jobs): their slots are
     /// free once the runtime says they ended.
     stopping: Vec<u64>,
+    /// The login connected now (`user@server`), `None` while offline: a
+    /// new job belongs to it, and only its jobs start.
+    pub login: Option<String>,
 }
 
 impl Default for Queue {
@@ -171,6 +184,7 @@ impl Default for Queue {
             parallel: DEFAULT_PARALLEL,
             rate: 0,
             stopping: Vec::new(),
+            login: None,
         }
     }
 }
@@ -189,6 +203,7 @@ impl Queue {
             board: ProgressBoard::new(),
             launched: false,
             run_spec: None,
+            owner: self.login.clone(),
         });
         id
     }

@@ -386,7 +386,10 @@ fn draw_queue(app: &App, f: &mut Frame, area: Rect, rows: Rect) {
         };
         let name = crate::display::escape(&job.source).into_owned();
         let (state, color) = match &job.state {
-            JobState::Queued => ("queued".to_string(), Color::DarkGray),
+            JobState::Queued => match job.waits_for(q.login.as_deref()) {
+                Some(login) => (format!("waits for {login}"), Color::DarkGray),
+                None => ("queued".to_string(), Color::DarkGray),
+            },
             JobState::Running => ("".to_string(), Color::Cyan),
             JobState::Done => ("done ✓".to_string(), Color::Green),
             JobState::Failed(e) => (format!("failed: {e}"), Color::Red),

@@ -383,10 +383,12 @@ impl Runtime {
                 }
             }),
             Effect::StartJob { job, spec } => {
-                let client = self.client.clone();
+                // The client of now: the queue starts a job only while its
+                // login is the one connected.
+                let client = self.client();
                 let limiter = self.limiter.clone();
                 let handle = tokio::spawn(async move {
-                    let Some(c) = lock(&client).clone() else {
+                    let Some(c) = client else {
                         let _ = tx.send(Action::JobEnded {
                             job,
                             result: Err("connection lost: not connected".into()),

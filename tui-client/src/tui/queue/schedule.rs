@@ -13,7 +13,8 @@ impl Queue {
     /// Takes the `StartJob` effects an update produced (their jobs wait in
     /// the list, with the spec to start with) and adds those of the jobs
     /// that start now: the first queued ones in list order, while fewer
-    /// than `parallel` run. Called after every update, so a freed slot or
+    /// than `parallel` run, each only while its own login is connected
+    /// (the others wait for theirs). Called after every update, so a freed slot or
     /// a higher limit starts the next job at once.
     pub fn admit(&mut self, fx: Vec<Effect>) -> Vec<Effect> {
         let mut out = Vec::with_capacity(fx.len());
@@ -61,11 +62,12 @@ impl Queue {
     fn start_due(&mut self) -> Vec<Effect> {
         let mut free = self.parallel.saturating_sub(self.running());
         let mut fx = Vec::new();
+        let login = self.login.as_deref();
         for j in &mut self.jobs {
             if free == 0 {
                 break;
             }
-            if j.state == JobState::Queued && !j.launched {
+            if j.state == JobState::Queued && !j.launched && j.waits_for(login).is_none() {
                 j.launched = true;
                 free -= 1;
                 let spec = j.run_spec.take().unwrap_or_else(|| j.spec.clone());
