@@ -126,7 +126,9 @@ fn a_lost_connection_is_offered_a_reconnect_and_the_queue_resumes() {
         "nothing torn under the final name"
     );
     t.keys(&["r"]);
-    t.wait_for("the resumed upload to finish", |sc| sc.contains("done ✓"));
+    t.wait_for("the resumed upload to finish", |sc| {
+        sc.contains("resumed ✓")
+    });
     assert!(same(&s, "big.bin", &work.join("big.bin")));
 }
 
@@ -348,12 +350,12 @@ fn a_stalled_transfer_says_so_and_resumes() {
     let pid = ferryd_pid(&s);
     signal(pid, "-STOP");
     let screen = t.wait_for("the stall", |sc| sc.contains("stalled"));
-    assert!(!screen.contains("done ✓"), "{screen}");
+    assert!(!screen.contains("✓"), "{screen}");
     let screen = t.wait_for("the stall limit", |sc| sc.contains("no progress"));
     assert!(screen.contains("failed"), "{screen}");
     signal(pid, "-CONT");
     t.keys(&["F9", "r"]);
-    t.wait_for("the resumed upload", |sc| sc.contains("done ✓"));
+    t.wait_for("the resumed upload", |sc| sc.contains("resumed ✓"));
     assert!(same(&s, "big.bin", &work.join("big.bin")));
 }
 
