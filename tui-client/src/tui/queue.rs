@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::transfer::{Conflict, Direction, Overall, ProgressBoard, TransferEvent};
 
+pub mod saver;
 mod schedule;
 pub use schedule::{DEFAULT_PARALLEL, MAX_PARALLEL};
 

@@ -34,6 +34,8 @@ pub struct Runtime {
     jobs: HashMap<u64, JoinHandle<()>>,
     /// The speed limit of all transfers.
     limiter: crate::transfer::RateLimiter,
+    /// Remembers the queue's settings in the config, off this thread.
+    queue_settings: super::queue::saver::Latest<(usize, u64)>,
     /// The local pane's directory and its mtime when last listed.
     watched: Arc<Mutex<Option<Watched>>>,
     /// The newest listing asked for, per pane: an older one still being
@@ -107,6 +109,9 @@ impl Runtime {
             last: None,
             jobs: HashMap::new(),
             limiter: crate::transfer::RateLimiter::new(0),
+            queue_settings: super::queue::saver::Latest::new(|(parallel, rate)| {
+                super::config::remember_queue(parallel, rate)
+            }),
             watched: Arc::new(Mutex::new(None)),
             local_latest: Arc::new(AtomicU64::new(0)),
             remote_latest: Arc::new(AtomicU64::new(0)),
@@ -430,7 +435,7 @@ impl Runtime {
             }
             Effect::QueueSettings { parallel, rate } => {
                 self.limiter.set_rate(rate);
-                super::config::remember_queue(parallel, rate);
+                self.queue_settings.save((parallel, rate));
             }
             Effect::Connect(opts) => {
                 self.last = Some(*opts.clone());
