@@ -286,12 +286,17 @@ impl Comparison {
         })
     }
 
-    /// Whether `name` differs for certain on `side` (what `M` marks).
+    /// Whether `M` marks `name` on `side`: an entry only here, or a file
+    /// whose copy here is the newer one (the larger when the times are
+    /// equal), so F5 on each pane copies every name one way only and an
+    /// older file never overwrites a newer one. Files that differ by
+    /// contents only (same size and time) and a file against a directory
+    /// are marked on neither side: which should win is not known.
     pub fn differs_on(&self, side: Side, name: &str) -> bool {
         match self.diffs.get(name) {
             Some(Diff::OnlyLocal) => side == Side::Local,
             Some(Diff::OnlyRemote) => side == Side::Remote,
-            Some(Diff::Changed { .. } | Diff::Kind) => true,
+            Some(Diff::Changed { newer, larger }) => newer.or(*larger) == Some(side),
             _ => false,
         }
     }

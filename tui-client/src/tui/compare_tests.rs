@@ -225,7 +225,10 @@ fn hash_compares_files_of_equal_size_by_contents_within_the_cap() {
             .any(|e| matches!(e, Effect::Compare(CompareWork::Hash { .. }))),
         "{fx:?}"
     );
-    assert!(a.comparison().unwrap().differs_on(Side::Local, "b.txt"));
+    // Same size and time, other contents: no side is newer, M marks it
+    // on neither.
+    let c = a.comparison().unwrap();
+    assert!(!c.differs_on(Side::Local, "b.txt") && !c.differs_on(Side::Remote, "b.txt"));
 }
 
 #[test]
@@ -259,7 +262,7 @@ fn hashing_stops_when_hidden_or_when_the_directory_changes() {
 }
 
 #[test]
-fn capital_m_marks_the_differences_on_both_panes() {
+fn capital_m_marks_each_difference_on_the_side_to_copy_from() {
     let mut a = compared_app();
     a.update(key(KeyCode::Char('M')));
     assert!(a.message.as_ref().unwrap().error, "nothing compared yet");
@@ -269,11 +272,53 @@ fn capital_m_marks_the_differences_on_both_panes() {
     let mut remote: Vec<_> = a.remote.marked.iter().cloned().collect();
     local.sort();
     remote.sort();
-    assert_eq!(local, ["a.txt", "c.txt", "e.txt"]);
-    assert_eq!(remote, ["c.txt", "d.txt", "e.txt"]);
+    // c.txt is newer on the remote side, e.txt larger on the local one
+    // (same time): each is marked only where it should be copied from.
+    assert_eq!(local, ["a.txt", "e.txt"]);
+    assert_eq!(remote, ["c.txt", "d.txt"]);
     assert_eq!(
         a.message.as_ref().unwrap().text,
-        "marked 3 local and 3 remote entries that differ: F5 on a pane copies them"
+        "marked 2 local and 2 remote entries to copy: F5 on a pane copies them"
+    );
+}
+
+#[test]
+fn capital_m_marks_only_what_the_panes_show_and_no_kind_mismatch() {
+    let mut a = app();
+    a.update(Action::LocalListed {
+        generation: 1,
+        result: Ok(vec![
+            f(".env", 10, T),
+            f("a.txt", 1, T),
+            f("k", 1, T),
+            f("log", 1, T),
+        ]
+        .into()),
+    });
+    a.update(Action::RemoteListed {
+        generation: 1,
+        listing: vec![d("k"), f("z.txt", 1, T)].into(),
+    });
+    assert!(!a.local.show_hidden, "dot files hidden by default");
+    a.local.filter = Some("t".into());
+    a.local.resort();
+    a.update(key(KeyCode::Char('=')));
+    assert_eq!(diff(&a, ".env"), Some(Diff::OnlyLocal));
+    assert_eq!(diff(&a, "k"), Some(Diff::Kind));
+    a.update(key(KeyCode::Char('M')));
+    let mut local: Vec<_> = a.local.marked.iter().cloned().collect();
+    local.sort();
+    let remote: Vec<_> = a.remote.marked.iter().cloned().collect();
+    assert_eq!(
+        local,
+        ["a.txt"],
+        ".env hidden, log filtered out, k a kind mismatch"
+    );
+    assert_eq!(remote, ["z.txt"]);
+    assert_eq!(
+        a.message.as_ref().unwrap().text,
+        "marked 1 local and 1 remote entries to copy: F5 on a pane copies them; \
+         2 hidden or filtered out, not marked; 1 not marked (neither side newer, or not known)"
     );
 }
 

@@ -368,6 +368,11 @@ impl Pane {
         }
     }
 
+    /// The entries shown (hidden files and the filter applied), in order.
+    pub fn shown(&self) -> impl Iterator<Item = &Entry> {
+        self.view.iter().map(|&i| &self.entries[i])
+    }
+
     /// Marks every shown entry.
     pub fn mark_all(&mut self) {
         for &i in &self.view {

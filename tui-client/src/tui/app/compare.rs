@@ -111,24 +111,39 @@ impl App {
         vec![]
     }
 
-    /// `M`: marks what differs on both panes, so F5 on each copies it.
+    /// `M`: marks on each pane, among the entries it shows, what differs
+    /// there and should be copied from there (see `differs_on`), so F5 on
+    /// each copies it; differences hidden or filtered out stay unmarked.
     pub(super) fn mark_differences(&mut self) -> Vec<Effect> {
         let Some(c) = self.comparison() else {
             self.error("nothing compared: = compares by size and time, # by contents");
             return vec![];
         };
         let mut counts = [0usize; 2];
+        let mut unshown = 0;
         let picked: Vec<Vec<ferry_proto::msg::Entry>> = [Side::Local, Side::Remote]
             .iter()
             .map(|&side| {
-                self.pane(side)
+                let pane = self.pane(side);
+                let all = pane
                     .entries
                     .iter()
                     .filter(|e| c.differs_on(side, &e.name))
+                    .count();
+                let shown: Vec<_> = pane
+                    .shown()
+                    .filter(|e| c.differs_on(side, &e.name))
                     .cloned()
-                    .collect()
+                    .collect();
+                unshown += all - shown.len();
+                shown
             })
             .collect();
+        let unsure = c
+            .diffs
+            .keys()
+            .filter(|n| !c.differs_on(Side::Local, n) && !c.differs_on(Side::Remote, n))
+            .count();
         for (i, (side, entries)) in [Side::Local, Side::Remote].iter().zip(picked).enumerate() {
             let p = self.pane_mut(*side);
             for e in &entries {
@@ -136,10 +151,19 @@ impl App {
             }
             counts[i] = entries.len();
         }
-        self.info(format!(
-            "marked {} local and {} remote entries that differ: F5 on a pane copies them",
+        let mut text = format!(
+            "marked {} local and {} remote entries to copy: F5 on a pane copies them",
             counts[0], counts[1]
-        ));
+        );
+        if unshown > 0 {
+            text.push_str(&format!("; {unshown} hidden or filtered out, not marked"));
+        }
+        if unsure > 0 {
+            text.push_str(&format!(
+                "; {unsure} not marked (neither side newer, or not known)"
+            ));
+        }
+        self.info(text);
         vec![]
     }
 }
