@@ -246,6 +246,7 @@ async fn show_bars(mut rx: mpsc::UnboundedReceiver<TransferEvent>, json: bool) {
                 overall.inc(resumed_from);
                 files.insert(id, (bar, resumed_from));
             }
+            TransferEvent::Phase { what } => overall.set_message(what),
             TransferEvent::Checking { id, bytes } => {
                 if let Some(name) = names.get(&id) {
                     let bytes = ferry_proto::size::format_size(bytes);

@@ -12,7 +12,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use super::plan::{Plan, Tally};
 use super::{Sides, SyncError, SyncOptions};
 use crate::client::Client;
-use crate::transfer::{self, Conflict, Events, FileReport, TransferOptions};
+use crate::transfer::{self, Conflict, Events, FileReport, TransferEvent, TransferOptions};
 
 /// One deletion made (or tried).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,6 +65,10 @@ pub async fn run(
         limiter: opts.limiter.clone(),
         rehash: false,
     };
+    // Setting times and deleting move no bytes, and a recursive delete is
+    // one long request: the job says so, and the TUI does not judge it
+    // stalled meanwhile.
+    let phases = events.clone();
     let root = plan.make_root.then(String::new);
     let dirs = root.iter().chain(plan.new_dirs.iter());
     let reports = if sides.up {
@@ -110,6 +114,11 @@ pub async fn run(
         }
     }
     out.reports = reports;
+    if !plan.touches.is_empty() {
+        phases.emit(TransferEvent::Phase {
+            what: "setting times",
+        });
+    }
     let touched = touch(client, sides, plan).await?;
     out.touched = touched.iter().filter(|e| e.is_none()).count() as u64;
     out.touch_errors = touched.into_iter().flatten().collect();
@@ -123,6 +132,7 @@ pub async fn run(
             out.deletions_skipped =
                 Some("some directories could not be listed; nothing deleted".into());
         } else {
+            phases.emit(TransferEvent::Phase { what: "deleting" });
             out.deleted = delete(client, sides, plan).await?;
         }
     }

@@ -65,6 +65,13 @@ pub enum TransferEvent {
         /// The message.
         message: String,
     },
+    /// The files are done; the job goes on with steps that move no bytes
+    /// and may take long (a sync setting times, deleting a tree): no
+    /// figures change meanwhile, and that is no stall.
+    Phase {
+        /// What it does, for display ("setting times", "deleting").
+        what: &'static str,
+    },
     /// A file ended (done, skipped or failed).
     Finished {
         /// File id.
@@ -192,6 +199,7 @@ pub struct ProgressBoard {
     moved: u64,
     resumed: u64,
     first_failure: Option<String>,
+    phase: Option<&'static str>,
 }
 
 /// Warnings kept per job (the count goes on).
@@ -291,6 +299,7 @@ impl ProgressBoard {
                     f.rate.sample(now, *done);
                 }
             }
+            TransferEvent::Phase { what } => self.phase = Some(what),
             TransferEvent::Warning { message, .. } => {
                 if self.warnings.len() < MAX_WARNINGS {
                     self.warnings.push(message.clone());
@@ -343,6 +352,12 @@ impl ProgressBoard {
     pub fn checking(&self) -> Option<u64> {
         let bytes: u64 = self.files.values().filter_map(|f| f.checking).sum();
         (bytes > 0).then_some(bytes)
+    }
+
+    /// The step without figures the job is in, once its files are done
+    /// (see [`TransferEvent::Phase`]).
+    pub fn phase(&self) -> Option<&'static str> {
+        self.phase
     }
 
     /// Bytes the started files found already there (resumed partials).

@@ -331,3 +331,49 @@ fn jobs_run_only_under_the_login_they_were_made_under() {
     });
     assert_eq!(started(&fx), vec![a.queue.jobs[1].run]);
 }
+
+/// A sync setting times or deleting (one recursive delete can take
+/// minutes) moves no bytes: the job says what it does, and the stall
+/// watchdog leaves it alone; a job whose bytes stand still still fails.
+#[test]
+fn a_job_setting_times_or_deleting_is_not_stalled() {
+    use std::time::{Duration, Instant};
+    let mut a = app();
+    a.queue.set_parallel(2);
+    let mut jobs = Vec::new();
+    for _ in 0..2 {
+        a.update(key(KeyCode::Down));
+        let fx = a.update(key(KeyCode::F(5)));
+        jobs.extend(started(&fx));
+    }
+    assert_eq!(jobs.len(), 2);
+    for &job in &jobs {
+        for event in [
+            TransferEvent::Queued {
+                id: 0,
+                direction: Direction::Put,
+                source: "x".into(),
+                target: "/x".into(),
+                size: Some(10),
+            },
+            TransferEvent::Started {
+                id: 0,
+                size: 10,
+                resumed_from: 0,
+            },
+        ] {
+            a.update(Action::JobEvent { job, event });
+        }
+    }
+    a.update(Action::JobEvent {
+        job: jobs[0],
+        event: TransferEvent::Phase { what: "deleting" },
+    });
+    let label = super::render::job_figures(&a.queue.jobs[0], a.now);
+    assert_eq!(label, "deleting…");
+    a.stall_limit = Duration::from_secs(120);
+    let fx = a.update(Action::Tick(Instant::now() + Duration::from_secs(600)));
+    assert_eq!(fx, vec![Effect::CancelJob(jobs[1])], "only the other job");
+    assert_eq!(a.queue.jobs[0].state, JobState::Running);
+    assert!(matches!(&a.queue.jobs[1].state, JobState::Failed(e) if e.contains("no progress")));
+}

@@ -112,6 +112,7 @@ fn renumber(event: TransferEvent, base: u64, files: &mut u64) -> TransferEvent {
             id: id.map(|i| i + base),
             message,
         },
+        TransferEvent::Phase { what } => TransferEvent::Phase { what },
         TransferEvent::Finished { id, report } => TransferEvent::Finished {
             id: id + base,
             report,

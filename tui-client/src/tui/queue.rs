@@ -127,8 +127,12 @@ impl Job {
     /// enough to say so (a few seconds: between files and chunks, the
     /// figures never stand still that long).
     pub fn stalled(&self, now: Instant) -> Option<Duration> {
-        // Hashing a partial is progress the figures do not show.
-        if self.state != JobState::Running || self.board.checking().is_some() {
+        // Hashing a partial, setting times or deleting is progress the
+        // figures do not show (a dead link ends such a step anyway).
+        if self.state != JobState::Running
+            || self.board.checking().is_some()
+            || self.board.phase().is_some()
+        {
             return None;
         }
         let idle = now.saturating_duration_since(self.board.last_change()?);

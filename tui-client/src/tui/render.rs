@@ -517,6 +517,9 @@ pub fn job_figures(job: &super::queue::Job, now: std::time::Instant) -> String {
     if let Some(bytes) = job.board.checking() {
         return format!("checking {} already there", human(bytes));
     }
+    if let Some(what) = job.board.phase() {
+        return format!("{what}…");
+    }
     let pct = if o.total == 0 {
         100.0
     } else {
