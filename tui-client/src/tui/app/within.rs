@@ -43,7 +43,8 @@ impl App {
                 }
                 PromptOutcome::Cancelled => vec![],
                 PromptOutcome::Submit(req) => {
-                    self.pane_mut(req.side).marked.clear();
+                    // The marks stay until the work starts: Esc in the
+                    // conflict dialog or a planning error keeps them.
                     self.info(format!("{}: looking at {}…", req.op.verb(), req.target));
                     vec![Work::Plan(req).into()]
                 }
@@ -92,6 +93,7 @@ impl App {
             self.info(format!("nothing to {}", plan.op.verb()));
             return vec![];
         }
+        self.pane_mut(plan.side).marked.clear();
         // The cursor goes to the one new entry when it shows in the pane.
         if let [item] = plan.items.as_slice() {
             if plan.to_dir == self.dir_of(plan.side) {

@@ -56,7 +56,7 @@ fn prompt(p: &Prompt, f: &mut Frame) {
         many => format!("{} entries", many.len()),
     };
     let mut line = vec![Span::raw("> ")];
-    line.extend(with_cursor(
+    line.extend(escaped_cursor(
         &p.text,
         p.back,
         Style::new().fg(Color::White).bold(),
@@ -76,6 +76,15 @@ fn prompt(p: &Prompt, f: &mut Frame) {
         64,
         Color::Cyan,
     );
+}
+
+/// The edited text with its cursor, each side escaped where it is drawn:
+/// the text itself stays the real name (it may come from the server).
+fn escaped_cursor(text: &str, back: usize, style: Style) -> Vec<Span<'static>> {
+    with_cursor(text, back, style)
+        .into_iter()
+        .map(|s| Span::styled(escape(&s.content).into_owned(), s.style))
+        .collect()
 }
 
 fn describe(e: &Entry) -> String {
@@ -111,7 +120,7 @@ fn conflict(p: &Plan, f: &mut Frame) {
     ];
     if let Some((text, back)) = &p.renaming {
         let mut l = vec![Span::raw("new name: ")];
-        l.extend(with_cursor(
+        l.extend(escaped_cursor(
             text,
             *back,
             Style::new().fg(Color::White).bold(),

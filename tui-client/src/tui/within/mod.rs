@@ -12,6 +12,8 @@ pub mod draw;
 pub mod run;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_edges;
 
 /// Copy or move.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -210,7 +212,8 @@ impl Plan {
             match key.code {
                 KeyCode::Esc => {}
                 KeyCode::Enter => {
-                    let name = text.trim().to_string();
+                    // Never trimmed: spaces at either end are part of a name.
+                    let name = text.clone();
                     if let Err(why) = self.name_ok(&name) {
                         self.refusal = Some(why);
                         self.renaming = Some((text, back));
@@ -269,7 +272,7 @@ impl Plan {
             }
         });
         if clash {
-            return Err(format!("{name} is taken"));
+            return Err(format!("{} is taken", crate::display::escape(name)));
         }
         Ok(())
     }
@@ -376,7 +379,8 @@ impl Prompt {
     pub fn key(&mut self, key: &KeyEvent) -> PromptOutcome {
         match key.code {
             KeyCode::Esc => PromptOutcome::Cancelled,
-            KeyCode::Enter => match self.text.trim() {
+            // Never trimmed: ` a` and `notes ` are names of their own.
+            KeyCode::Enter => match self.text.as_str() {
                 "" => PromptOutcome::Cancelled,
                 t => {
                     let target = if t.starts_with('/') {

@@ -1,0 +1,125 @@
+//! Copy and move within one side: names kept exactly as typed, marks kept
+//! until the work starts, names escaped where drawn, and local races and
+//! cleanups on disk.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ferry_proto::msg::EntryKind;
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+use super::run::{News, Work};
+use super::*;
+use crate::tui::action::{Action, Effect};
+use crate::tui::app_tests::{app, e, key};
+use crate::tui::dialog::Dialog;
+
+fn k(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+fn item(name: &str, existing: bool) -> Item {
+    Item {
+        entry: e(name, EntryKind::File, 10),
+        source: format!("/src/{name}"),
+        name: name.into(),
+        existing: existing.then(|| e(name, EntryKind::File, 20)),
+        suggestion: format!("{name} (1)"),
+        choice: Choice::Undecided,
+    }
+}
+
+fn plan(items: Vec<Item>) -> Plan {
+    Plan {
+        side: Side::Local,
+        op: Op::Copy,
+        to_dir: "/home/me".into(),
+        items,
+        asking: 0,
+        apply_all: false,
+        renaming: None,
+        refusal: None,
+    }
+}
+
+#[test]
+fn names_keep_their_leading_and_trailing_spaces() {
+    // Failed before the fix: the target line and the new name were trimmed.
+    for name in ["notes ", " a", " "] {
+        let src = e(name, EntryKind::File, 1);
+        let mut p = Prompt::new(Side::Local, Op::Move, "/d".into(), vec![src]);
+        let PromptOutcome::Submit(req) = p.key(&k(KeyCode::Enter)) else {
+            panic!("{name:?} not submitted")
+        };
+        assert_eq!(req.target, format!("/d/{name}"));
+    }
+    let mut p = Prompt::new(Side::Local, Op::Copy, "/d".into(), vec![]);
+    p.text.clear();
+    assert_eq!(p.key(&k(KeyCode::Enter)), PromptOutcome::Cancelled);
+
+    let mut p = plan(vec![item("x", true)]);
+    assert!(p.advance());
+    p.renaming = Some(("x ".into(), 0));
+    assert_eq!(p.key(&k(KeyCode::Enter)), Outcome::Ready);
+    assert_eq!(p.items[0].choice, Choice::Rename("x ".into()));
+    // An empty name is still refused.
+    let mut p = plan(vec![item("x", true)]);
+    assert!(p.advance());
+    p.renaming = Some((String::new(), 0));
+    assert_eq!(p.key(&k(KeyCode::Enter)), Outcome::Asking);
+    assert!(p.refusal.is_some());
+}
+
+#[test]
+fn marks_stay_until_the_work_starts() {
+    // Failed before the fix: Enter on the target line cleared the marks.
+    let mut a = app();
+    a.local.marked.insert(&e("a.txt", EntryKind::File, 100));
+    a.local.marked.insert(&e("b.txt", EntryKind::File, 200));
+    a.update(Action::Key(KeyEvent::new(
+        KeyCode::F(5),
+        KeyModifiers::SHIFT,
+    )));
+    let fx = a.update(key(KeyCode::Enter));
+    assert!(matches!(&fx[..], [Effect::Within(Work::Plan(_))]), "{fx:?}");
+    assert_eq!(a.local.marked.len(), 2);
+    a.update(Action::Within(News::Planned(Err(
+        "no such directory".into()
+    ))));
+    assert_eq!(a.local.marked.len(), 2, "a planning error keeps them");
+    let conflict = plan(vec![item("a.txt", true), item("b.txt", false)]);
+    a.update(Action::Within(News::Planned(Ok(conflict))));
+    assert!(matches!(
+        a.dialog,
+        Some(Dialog::Within(Within::Conflicts(_)))
+    ));
+    a.update(key(KeyCode::Esc));
+    assert_eq!(a.local.marked.len(), 2, "Esc in the conflict keeps them");
+    let clear = plan(vec![item("a.txt", false), item("b.txt", false)]);
+    let fx = a.update(Action::Within(News::Planned(Ok(clear))));
+    assert!(matches!(&fx[..], [Effect::Within(Work::Run(_))]), "{fx:?}");
+    assert!(a.local.marked.is_empty(), "cleared once the work starts");
+}
+
+#[test]
+fn the_edited_names_are_escaped_where_drawn() {
+    // Failed before the fix: the text being edited was drawn raw.
+    let name = "evil\u{202e}txt.exe\u{7}";
+    let src = e(name, EntryKind::File, 1);
+    let p = Prompt::new(Side::Remote, Op::Copy, "/".into(), vec![src]);
+    assert_eq!(p.text, name, "the text stays the real name");
+    let mut pl = plan(vec![item(name, true)]);
+    pl.side = Side::Remote;
+    assert!(pl.advance());
+    pl.renaming = Some((format!("{name} (1)"), 0));
+    for d in [Within::Prompt(p), Within::Conflicts(pl)] {
+        let mut t = Terminal::new(TestBackend::new(100, 20)).unwrap();
+        t.draw(|f| draw::draw(&d, f)).unwrap();
+        let screen = t.backend().to_string();
+        let edited = screen
+            .lines()
+            .find(|l| l.contains('▏'))
+            .unwrap_or_else(|| panic!("no edited line:\n{screen}"));
+        assert!(edited.contains(r"evil\u{202e}txt.exe\a"), "{screen}");
+        assert!(!screen.contains('\u{202e}'), "{screen}");
+    }
+}
