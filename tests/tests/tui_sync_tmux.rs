@@ -151,3 +151,93 @@ fn hash_compare_uses_the_servers_checksums_and_m_marks_the_rest() {
     });
     t.quit();
 }
+
+/// A sync job that starts later than right after its preview (it waited
+/// in the queue), and a retry of it, plan again: the remote `old/`
+/// previewed for deletion gained `keep.txt`, which the source has too by
+/// then, so it is kept (the previewed plan removed `old/` whole), and the
+/// retry finds nothing to send (the previewed plan re-sent every file).
+#[test]
+fn a_sync_job_that_waited_or_is_retried_plans_again() {
+    use ferry_tui::sync::{plan, Sides};
+    use ferry_tui::transfer::RateLimiter;
+    use ferry_tui::tui::action::Action;
+    use ferry_tui::tui::queue::JobSpec;
+    use ferry_tui::tui::sync_dialog::{How, PlanRef, Previewed, SyncJob, FRESH};
+    use std::sync::Arc;
+
+    let s = Server::start();
+    s.add_user("u", PW, None);
+    let f = s.files("u");
+    f.write("dst/old/x.txt", b"only on the server");
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a.txt"), b"to send").unwrap();
+    let sides = Sides {
+        up: true,
+        local: src.clone(),
+        remote: ferry_proto::RemotePath::parse("/dst").unwrap(),
+    };
+    let how = How {
+        delete: true,
+        ..How::default()
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let c = s.client("u", PW).await.unwrap();
+        let previewed = plan(&c, &sides, &how.options()).await.unwrap();
+        let job = SyncJob {
+            sides: sides.clone(),
+            how: how.clone(),
+            plan: Previewed::new(PlanRef(Arc::new(previewed))),
+        };
+        let spec = JobSpec {
+            direction: ferry_tui::transfer::Direction::Put,
+            sources: vec![src.display().to_string()].into(),
+            dest: "/dst".into(),
+            name: None,
+            conflict: ferry_tui::transfer::Conflict::Overwrite,
+            follow_links: false,
+            sync: Some(Box::new(job)),
+        };
+        // While the job waits: old/ gets a file the source now has too.
+        std::fs::create_dir_all(src.join("old")).unwrap();
+        std::fs::write(src.join("old/keep.txt"), b"keep me").unwrap();
+        f.write("dst/old/keep.txt", b"keep me");
+        tokio::time::sleep(FRESH + std::time::Duration::from_secs(1)).await;
+        let run = |n: u64| {
+            let (c, spec) = (c.clone(), spec.clone());
+            async move {
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+                let r = ferry_tui::tui::jobs::run(&c, n, &spec, &tx, RateLimiter::new(0)).await;
+                drop(tx);
+                let mut said = None;
+                while let Some(a) = rx.recv().await {
+                    if let Action::OpDone { message, .. } = a {
+                        said = message;
+                    }
+                }
+                (r, said.unwrap_or_default())
+            }
+        };
+        let (r, said) = run(1).await;
+        assert_eq!(r, Ok(()), "{said}");
+        // a.txt copied, x.txt deleted (keep.txt may be updated or same).
+        assert!(
+            said.starts_with("sync: 1 copied, ") && said.contains(" updated, 1 deleted"),
+            "{said}"
+        );
+        assert!(f.exists("dst/old/keep.txt"), "kept: the source has it now");
+        assert!(!f.exists("dst/old/x.txt"));
+        assert_eq!(f.read("dst/a.txt"), b"to send");
+        // A retry (the same job again): nothing left to do.
+        let (r, said) = run(2).await;
+        assert_eq!(r, Ok(()), "{said}");
+        assert!(
+            said.starts_with("sync: 0 copied, 0 updated, 0 deleted"),
+            "{said}"
+        );
+        c.close().await;
+    });
+}

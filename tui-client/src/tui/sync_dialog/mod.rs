@@ -5,7 +5,8 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent};
 use ferry_proto::RemotePath;
@@ -71,6 +72,46 @@ impl How {
     }
 }
 
+/// How long after its confirmation a previewed plan may still run as it
+/// is; a job starting later (it waited in the queue) plans again.
+pub const FRESH: Duration = Duration::from_secs(2);
+
+/// The plan a sync was confirmed with, run as it is at most once and only
+/// if the job starts within `FRESH` of the confirmation: a job that waited,
+/// a retry and a resume plan again with the same options, so a deletion is
+/// only of what is still only in the destination and files already sent
+/// are skipped as unchanged. Clones share the one plan.
+#[derive(Clone, Debug)]
+pub struct Previewed(Arc<Mutex<Option<(Instant, PlanRef)>>>);
+
+impl Previewed {
+    /// `plan`, confirmed now.
+    pub fn new(plan: PlanRef) -> Previewed {
+        Previewed(Arc::new(Mutex::new(Some((Instant::now(), plan)))))
+    }
+
+    /// The previewed plan if this is its first use and within `FRESH`;
+    /// `None` when the job must plan again.
+    pub fn take(&self) -> Option<PlanRef> {
+        let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (at, plan) = slot.take()?;
+        (at.elapsed() <= FRESH).then_some(plan)
+    }
+
+    /// Whether `plan` is the one confirmed (and not yet used).
+    pub fn is(&self, plan: &PlanRef) -> bool {
+        let slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        slot.as_ref().is_some_and(|(_, p)| p == plan)
+    }
+}
+
+impl PartialEq for Previewed {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+impl Eq for Previewed {}
+
 /// A confirmed sync: what the queue job runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SyncJob {
@@ -78,8 +119,8 @@ pub struct SyncJob {
     pub sides: Sides,
     /// The options.
     pub how: How,
-    /// The plan previewed.
-    pub plan: PlanRef,
+    /// The plan previewed, for a run that starts at once.
+    pub plan: Previewed,
 }
 
 /// Where the dialog is.
@@ -241,7 +282,7 @@ impl SyncDialog {
                 return SyncOutcome::Run(SyncJob {
                     sides: self.sides(),
                     how: self.how(),
-                    plan,
+                    plan: Previewed::new(plan),
                 })
             }
             KeyCode::Up | KeyCode::Char('k') => self.scroll = self.scroll.saturating_sub(1),

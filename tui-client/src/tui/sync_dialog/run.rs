@@ -78,7 +78,9 @@ impl Planner {
     }
 }
 
-/// Runs a confirmed sync as queue job `job`: the plan's files through the
+/// Runs a confirmed sync as queue job `job`: the previewed plan if the
+/// job starts right after the confirmation, else (it waited, or is a
+/// retry or a resume) a plan made again now; its files through the
 /// engine (progress as the job's events), then the times, then, only
 /// with `--delete` and only if every file arrived, the deletions.
 pub async fn run_job(
@@ -97,7 +99,18 @@ pub async fn run_job(
     });
     let mut opts = sync.how.options();
     opts.limiter = Some(limiter);
-    let result = crate::sync::run(c, &sync.sides, &sync.plan.0, &opts, Events::to(etx)).await;
+    let plan = match sync.plan.take() {
+        Some(p) => p.0,
+        None => match crate::sync::plan(c, &sync.sides, &opts).await {
+            Ok(p) => Arc::new(p),
+            Err(e) => {
+                drop(etx);
+                let _ = forward.await;
+                return Err(e.to_string());
+            }
+        },
+    };
+    let result = crate::sync::run(c, &sync.sides, &plan, &opts, Events::to(etx)).await;
     let _ = forward.await;
     let out = result.map_err(|e| e.to_string())?;
     let (text, ok) = summary(&out);

@@ -121,7 +121,7 @@ fn s_asks_for_the_plan_and_the_preview_runs_as_one_queue_job() {
     assert!(a.dialog.is_none());
     assert_eq!(spec.direction, Direction::Put);
     let sync = spec.sync.as_ref().expect("a sync job");
-    assert_eq!(sync.plan, plan, "the plan previewed, not another");
+    assert!(sync.plan.is(&plan), "the plan previewed, not another");
     assert!(sync.how.delete);
     assert_eq!(spec.dest, ":/");
     let queued = &a.queue.jobs[0];
@@ -256,4 +256,18 @@ fn the_summary_fails_the_job_when_something_did_not_happen() {
     let (text, ok) = summary(&out);
     assert!(!ok);
     assert!(text.contains("1 files failed") && text.contains("nothing deleted"));
+}
+
+#[test]
+fn the_previewed_plan_runs_once_and_only_at_once() {
+    let p = plan();
+    let fresh = super::Previewed::new(p.clone());
+    let retry = fresh.clone();
+    assert_eq!(fresh.take(), Some(p.clone()), "the first run, at once");
+    assert_eq!(retry.take(), None, "a retry or resume plans again");
+    let then = std::time::Instant::now()
+        .checked_sub(super::FRESH * 2)
+        .expect("a clock past the window");
+    let waited = super::Previewed(Arc::new(std::sync::Mutex::new(Some((then, p)))));
+    assert_eq!(waited.take(), None, "a job that waited plans again");
 }
