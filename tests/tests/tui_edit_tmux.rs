@@ -80,12 +80,25 @@ fn wait_file(path: &Path) {
     }
 }
 
+/// The remote file's permission bits, as `ferry stat` says them.
+fn mode_of(s: &Server, path: &str) -> String {
+    let o = s.ferry("u", PW, &["--json", "stat", path]);
+    assert!(o.status.success(), "stat {path}: {o:?}");
+    let line = String::from_utf8(o.stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    v["mode"].as_str().unwrap().to_string()
+}
+
 #[test]
 fn f4_edits_a_remote_file_and_uploads_it_back_only_when_changed() {
     let s = Server::start();
     s.add_user("u", PW, None);
     let files = s.files("u");
     files.write("notes.txt", "first line\n");
+    // An executable script: an edit keeps its mode (the private copy's
+    // 0600 is not the server file's).
+    let o = s.ferry("u", PW, &["chmod", "755", "notes.txt"]);
+    assert!(o.status.success(), "{o:?}");
     let Setup { flags, t, _dirs } = start(&s);
 
     std::fs::write(flags.join("mode"), "append").unwrap();
@@ -97,6 +110,7 @@ fn f4_edits_a_remote_file_and_uploads_it_back_only_when_changed() {
         files.read_string("notes.txt"),
         "first line\nadded by the editor\n"
     );
+    assert_eq!(mode_of(&s, "notes.txt"), "755");
     // The copy was private, and is gone once the upload verified.
     let read = |n: &str| std::fs::read_to_string(flags.join(n)).unwrap();
     assert_eq!(read("file-mode").trim(), "600");

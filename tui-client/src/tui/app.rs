@@ -263,6 +263,7 @@ impl App {
             Some(action) => self.apply(action),
             None => vec![],
         };
+        self.edit_waiting();
         self.sync_login();
         self.queue.admit(fx)
     }
@@ -340,7 +341,7 @@ impl App {
                         self.error(text);
                     }
                 }
-                let mut fx = self.edit_job_ended(job);
+                let mut fx = Vec::new();
                 // Show the new files in the target pane.
                 fx.extend(match direction {
                     Some(Direction::Put) => self.refresh(Side::Remote),
@@ -412,6 +413,9 @@ impl App {
             Action::Disconnected(reason) => {
                 if matches!(self.link, Link::Online(_)) {
                     self.link = Link::Lost(reason.clone());
+                    if let Some(Dialog::Edit(d)) = self.dialog.take() {
+                        self.edit_disconnected(d);
+                    }
                     self.dialog = Some(Dialog::Reconnect(ReconnectDialog { reason }));
                 }
                 vec![]

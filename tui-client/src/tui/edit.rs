@@ -19,6 +19,9 @@ pub struct Seen {
     pub mtime: i64,
     /// SHA-256 of the content, as the download verified it.
     pub sha256: [u8; 32],
+    /// Its permission bits (the upload gives them back, not the private
+    /// copy's 0600).
+    pub mode: u32,
 }
 
 /// A remote file being edited through a private temporary copy.
@@ -137,6 +140,14 @@ pub enum EditWork {
         /// How the editor failed, if it did.
         failed: Option<String>,
     },
+    /// Upload the copy as the user answered the dialog: over the remote
+    /// file, or as `spare` beside it.
+    Upload {
+        /// The session.
+        session: EditSession,
+        /// The free name beside it, for "keep mine".
+        spare: Option<String>,
+    },
     /// Remove the temporary copy.
     Discard(EditSession),
 }
@@ -159,9 +170,19 @@ pub enum EditNews {
         session: EditSession,
         /// How the editor failed, if it did.
         failed: Option<String>,
-        /// The verdict (never `NeedHash`) and a free name for a kept copy
-        /// beside the remote file, or why the check failed.
+        /// The verdict (never `NeedHash`; `Upload` only after the editor
+        /// failed, else the copy is uploaded at once) and a free name for
+        /// a kept copy beside the remote file, or why the check failed.
         result: Result<(Verdict, String), String>,
+    },
+    /// The copy was uploaded (verified), or why not.
+    Uploaded {
+        /// The session.
+        session: EditSession,
+        /// The remote path written.
+        to: String,
+        /// The outcome.
+        result: Result<(), String>,
     },
 }
 
@@ -228,7 +249,10 @@ impl EditDialog {
         let rows = vec![
             format!("{name} was edited, but {}.", self.why),
             String::new(),
-            format!("Your copy: {}", self.session.file.display()),
+            format!(
+                "Your copy: {}",
+                crate::display::escape(&self.session.file.display().to_string())
+            ),
         ];
         let keys = vec![
             ("o", "overwrite the server's".to_string()),

@@ -43,10 +43,51 @@ pub fn run(work: EditWork, client: Option<Client>, tx: UnboundedSender<Action>) 
         }
         EditWork::Check { session, failed } => {
             tokio::spawn(async move {
-                let result = check(client.as_ref(), &session, failed.is_some()).await;
-                let _ = tx.send(Action::Edit(EditNews::Checked {
+                let checked = check(client.as_ref(), &session, failed.is_some()).await;
+                // The upload follows the check at once, not behind the
+                // queue's jobs: nothing can change the remote unnoticed
+                // between the two.
+                let news = match (checked, client) {
+                    (Ok((Verdict::Upload, _, mode)), Some(c)) if failed.is_none() => {
+                        let to = session.remote.clone();
+                        let result = put(&c, &session, &to, Conflict::Overwrite, mode).await;
+                        EditNews::Uploaded {
+                            session,
+                            to,
+                            result,
+                        }
+                    }
+                    (checked, _) => EditNews::Checked {
+                        session,
+                        failed,
+                        result: checked.map(|(v, spare, _)| (v, spare)),
+                    },
+                };
+                let _ = tx.send(Action::Edit(news));
+            });
+        }
+        EditWork::Upload { session, spare } => {
+            tokio::spawn(async move {
+                let (name, conflict) = match spare {
+                    Some(n) => (n, Conflict::Fail),
+                    None => (session.name.clone(), Conflict::Overwrite),
+                };
+                let to = format!("{}/{name}", session.dir.trim_end_matches('/'));
+                let result = match client {
+                    Some(c) => {
+                        // The mode the file has now (a chmod meanwhile
+                        // counts), else the one it had.
+                        let mode = match c.stat(&session.remote).await {
+                            Ok(e) => e.mode,
+                            Err(_) => session.seen.mode,
+                        };
+                        put(&c, &session, &to, conflict, mode).await
+                    }
+                    None => Err("not connected".into()),
+                };
+                let _ = tx.send(Action::Edit(EditNews::Uploaded {
                     session,
-                    failed,
+                    to,
                     result,
                 }));
             });
@@ -101,6 +142,7 @@ async fn fetch(
                     size: before.size,
                     mtime: before.mtime,
                     sha256,
+                    mode: before.mode,
                 },
             })
         }
@@ -159,31 +201,36 @@ async fn download(c: &Client, remote: &str, file: &Path) -> Result<[u8; 32], Str
 }
 
 /// Hashes the copy and decides; with `only_local` (the editor failed)
-/// only whether the copy changed (`Unchanged` or `Upload`).
+/// only whether the copy changed (`Unchanged` or `Upload`). Also the
+/// remote file's mode now (the one fetched when it is gone).
 async fn check(
     c: Option<&Client>,
     s: &EditSession,
     only_local: bool,
-) -> Result<(Verdict, String), String> {
+) -> Result<(Verdict, String, u32), String> {
     let file = s.file.clone();
     let (_, edited) = tokio::task::spawn_blocking(move || transfer::local::hash_file(&file))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("{}: {e}", s.file.display()))?;
     if edited == s.seen.sha256 {
-        return Ok((Verdict::Unchanged, String::new()));
+        return Ok((Verdict::Unchanged, String::new(), s.seen.mode));
     }
     if only_local {
-        return Ok((Verdict::Upload, String::new()));
+        return Ok((Verdict::Upload, String::new(), s.seen.mode));
     }
     let c = c.ok_or("not connected")?;
     let at = |e: ClientError| format!("{}: {e}", s.remote);
+    let mut mode = s.seen.mode;
     let mut now = match c.stat(&s.remote).await {
-        Ok(e) => Some(RemoteNow {
-            size: e.size,
-            mtime: e.mtime,
-            sha256: None,
-        }),
+        Ok(e) => {
+            mode = e.mode;
+            Some(RemoteNow {
+                size: e.size,
+                mtime: e.mtime,
+                sha256: None,
+            })
+        }
         Err(e) if e.kind() == Some(ErrorKind::NotFound) => None,
         Err(e) => return Err(at(e)),
     };
@@ -200,7 +247,35 @@ async fn check(
         Verdict::RemoteChanged(_) => free_name(c, s).await?,
         _ => String::new(),
     };
-    Ok((verdict, spare))
+    Ok((verdict, spare, mode))
+}
+
+/// Uploads the copy (verified, atomically) to `to` with the remote
+/// file's `mode`: the server keeps the mode an upload carries, and the
+/// copy's own 0600 is only for privacy (its directory stays 0700).
+async fn put(
+    c: &Client,
+    s: &EditSession,
+    to: &str,
+    conflict: Conflict,
+    mode: u32,
+) -> Result<(), String> {
+    let file = s.file.clone();
+    let perm = std::fs::Permissions::from_mode((mode & 0o777) | 0o600);
+    std::fs::set_permissions(&file, perm).map_err(|e| format!("{}: {e}", file.display()))?;
+    let opts = TransferOptions {
+        on_conflict: conflict,
+        parallel: 1,
+        ..Default::default()
+    };
+    let reports = transfer::put_paths(c, &[file], to, opts, Events::none())
+        .await
+        .map_err(|e| format!("{to}: {e}"))?;
+    match reports.into_iter().next().map(|r| r.status) {
+        Some(transfer::Status::Done) => Ok(()),
+        Some(transfer::Status::Failed(e) | transfer::Status::Skipped(e)) => Err(e),
+        _ => Err(format!("{to}: nothing was uploaded")),
+    }
 }
 
 /// The first `NAME.edited-N` not on the server.

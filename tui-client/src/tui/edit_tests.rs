@@ -14,15 +14,14 @@ use super::dialog::Dialog;
 use super::edit::{
     decide, EditNews, EditSession, EditTarget, EditWork, RemoteNow, Seen, Verdict, EDIT_LIMIT,
 };
-use super::queue::JobState;
 use super::render::render;
-use crate::transfer::{Conflict, Direction};
 
 fn seen() -> Seen {
     Seen {
         size: 10,
         mtime: 1_700_000_000,
         sha256: [1; 32],
+        mode: 0o755,
     }
 }
 
@@ -137,43 +136,47 @@ fn unchanged_says_so_and_drops_the_copy() {
     );
 }
 
+fn uploaded(result: Result<(), String>) -> Action {
+    Action::Edit(EditNews::Uploaded {
+        session: session(),
+        to: "/remote.bin".into(),
+        result,
+    })
+}
+
+fn f4(a: &mut super::app::App) -> Vec<Effect> {
+    a.remote.select_name("remote.bin");
+    a.update(key(KeyCode::F(4)))
+}
+
 #[test]
-fn changed_uploads_over_it_and_the_copy_goes_once_verified() {
+fn a_second_f4_waits_for_the_upload_and_a_failed_one_is_checked_again() {
     let mut a = edited();
-    let fx = a.update(checked(Verdict::Upload));
-    let [Effect::StartJob { job, spec }] = &fx[..] else {
-        panic!("{fx:?}")
-    };
-    assert_eq!(spec.direction, Direction::Put);
-    assert_eq!(spec.conflict, Conflict::Overwrite);
-    assert_eq!(&spec.sources[..], ["/tmp/ferry-edit-x/remote.bin"]);
-    assert_eq!(
-        (spec.dest.as_str(), spec.name.as_deref()),
-        ("/", Some("remote.bin"))
-    );
-    let job = *job;
-    // A failed upload keeps the copy and says where.
-    let fx = a.update(Action::JobEnded {
-        job,
-        result: Err("connection lost".into()),
-    });
-    assert!(!fx.contains(&Effect::Edit(EditWork::Discard(session()))));
+    // The runtime checks and uploads at once; until the upload ended, F4
+    // on the file fetches nothing (it would fetch the old content, and
+    // its upload would undo this edit).
+    assert!(f4(&mut a).is_empty());
+    let m = a.message.clone().unwrap();
+    assert!(m.text.contains("not uploaded yet"), "{m:?}");
+    // A failed upload keeps the copy and says where; F4 checks it again.
+    let fx = a.update(uploaded(Err("connection lost".into())));
+    assert!(fx.is_empty(), "{fx:?}");
     let m = a.message.clone().unwrap();
     assert!(
         m.error && m.text.contains("kept at /tmp/ferry-edit-x/remote.bin"),
         "{m:?}"
     );
-    // Retried, it verifies: now the copy goes.
-    a.queue.get_mut(job).unwrap().state = JobState::Queued;
-    let fx = a.update(Action::JobEnded {
-        job,
-        result: Ok(()),
+    let check = Effect::Edit(EditWork::Check {
+        session: session(),
+        failed: None,
     });
-    assert!(
-        fx.contains(&Effect::Edit(EditWork::Discard(session()))),
-        "{fx:?}"
-    );
-    assert!(a.edit.uploads.is_empty());
+    assert_eq!(f4(&mut a), vec![check]);
+    assert!(f4(&mut a).is_empty());
+    // Verified: now the copy goes, and the pane shows the file anew.
+    let fx = a.update(uploaded(Ok(())));
+    assert_eq!(fx[0], Effect::Edit(EditWork::Discard(session())), "{fx:?}");
+    assert!(a.edit.later.is_empty());
+    assert!(a.queue.jobs.is_empty());
 }
 
 #[test]
@@ -208,11 +211,13 @@ fn the_remote_changed_meanwhile_asks_and_keeps_mine_beside() {
     // Another key asks on.
     assert!(a.update(key(KeyCode::Char('x'))).is_empty());
     let fx = a.update(key(KeyCode::Char('k')));
-    let [Effect::StartJob { spec, .. }] = &fx[..] else {
-        panic!("{fx:?}")
-    };
-    assert_eq!(spec.name.as_deref(), Some("remote.bin.edited-1"));
-    assert_eq!(spec.conflict, Conflict::Fail);
+    assert_eq!(
+        fx,
+        vec![Effect::Edit(EditWork::Upload {
+            session: session(),
+            spare: Some("remote.bin.edited-1".into()),
+        })]
+    );
     assert!(a.dialog.is_none());
 }
 
@@ -221,10 +226,13 @@ fn the_remote_changed_meanwhile_overwrite_or_discard() {
     let mut a = edited();
     a.update(checked(Verdict::RemoteChanged("gone".into())));
     let fx = a.update(key(KeyCode::Char('o')));
-    let [Effect::StartJob { spec, .. }] = &fx[..] else {
-        panic!("{fx:?}")
-    };
-    assert_eq!(spec.conflict, Conflict::Overwrite);
+    assert_eq!(
+        fx,
+        vec![Effect::Edit(EditWork::Upload {
+            session: session(),
+            spare: None,
+        })]
+    );
     let mut a = edited();
     a.update(checked(Verdict::RemoteChanged("gone".into())));
     let fx = a.update(key(KeyCode::Char('d')));
@@ -233,6 +241,72 @@ fn the_remote_changed_meanwhile_overwrite_or_discard() {
     a.update(checked(Verdict::RemoteChanged("gone".into())));
     assert!(a.update(key(KeyCode::Esc)).is_empty());
     assert!(a.dialog.is_none());
+    // "Later" has a later: the message says where the copy is, and F4 on
+    // the file checks it again (and uploads it, or asks anew).
+    let m = a.message.clone().unwrap();
+    assert!(
+        m.text
+            .contains("kept at /tmp/ferry-edit-x/remote.bin (F4 on remote.bin asks again)"),
+        "{m:?}"
+    );
+    let check = Effect::Edit(EditWork::Check {
+        session: session(),
+        failed: None,
+    });
+    assert_eq!(f4(&mut a), vec![check]);
+}
+
+#[test]
+fn the_question_waits_for_an_open_dialog_and_survives_a_disconnect() {
+    let mut a = edited();
+    // Another dialog is open when the news comes: it stays, and the
+    // question shows once it closes.
+    a.update(key(KeyCode::F(1)));
+    assert!(matches!(a.dialog, Some(Dialog::Help)));
+    a.update(checked(Verdict::RemoteChanged("gone".into())));
+    assert!(matches!(a.dialog, Some(Dialog::Help)), "{:?}", a.dialog);
+    let m = a.message.clone().unwrap();
+    assert!(
+        m.text.contains("kept at /tmp/ferry-edit-x/remote.bin"),
+        "{m:?}"
+    );
+    a.update(key(KeyCode::Esc));
+    assert!(matches!(a.dialog, Some(Dialog::Edit(_))), "{:?}", a.dialog);
+    // The connection is lost with the question open: the message says
+    // where the copy is, and the question comes back after.
+    a.update(Action::Disconnected("connection reset".into()));
+    assert!(
+        matches!(a.dialog, Some(Dialog::Reconnect(_))),
+        "{:?}",
+        a.dialog
+    );
+    let m = a.message.clone().unwrap();
+    assert!(
+        m.text.contains("kept at /tmp/ferry-edit-x/remote.bin"),
+        "{m:?}"
+    );
+    assert_eq!(a.edit.waiting.len(), 1);
+}
+
+#[test]
+fn the_copy_path_in_the_question_is_escaped() {
+    let mut a = edited();
+    let mut s = session();
+    s.file = PathBuf::from("/tmp/ferry-edit-x/evil\x1b]0;owned\x07");
+    a.update(Action::Edit(EditNews::Checked {
+        session: s,
+        failed: None,
+        result: Ok((Verdict::RemoteChanged("gone".into()), "x".into())),
+    }));
+    a.update(Action::Resize(80, 20));
+    let mut t = Terminal::new(TestBackend::new(80, 20)).unwrap();
+    t.draw(|f| render(&a, f)).unwrap();
+    let screen = t.backend().to_string();
+    assert!(
+        !screen.contains('\x1b') && !screen.contains('\x07'),
+        "{screen}"
+    );
+    assert!(screen.contains("evil\\e]0;owned\\a"), "{screen}");
 }
 
 #[test]

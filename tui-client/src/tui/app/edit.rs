@@ -5,36 +5,52 @@ use crossterm::event::KeyEvent;
 use ferry_proto::msg::EntryKind;
 
 use super::{App, Link};
-use crate::transfer::{Conflict, Direction};
 use crate::tui::action::Effect;
 use crate::tui::dialog::Dialog;
 use crate::tui::edit::{
     EditChoice, EditDialog, EditNews, EditSession, EditTarget, EditWork, Verdict, EDIT_LIMIT,
 };
 use crate::tui::pane::Side;
-use crate::tui::queue::{JobSpec, JobState};
 
 /// Edits under way.
 #[derive(Debug, Default)]
 pub struct Edits {
-    /// The remote file being fetched, edited or checked.
+    /// The remote file being fetched, edited, checked or uploaded.
     pub busy: Option<String>,
-    /// Uploads of edited copies: (job, session, remote path written);
-    /// the copy goes once the job verified.
-    pub uploads: Vec<(u64, EditSession, String)>,
+    /// "Changed on the server" questions that wait for another dialog to
+    /// close (a background news never replaces an open dialog).
+    pub waiting: Vec<EditDialog>,
+    /// Copies left for later (Esc, a failed upload or check): F4 on the
+    /// same remote file checks it again, and uploads it or asks.
+    pub later: Vec<EditSession>,
 }
 
 impl App {
     /// F4: edits the file under the cursor (a local one in place, a remote
     /// one through a private copy).
     pub(super) fn start_edit(&mut self) -> Vec<Effect> {
+        let side = self.focused_side();
+        let e = self.pane(side).current().cloned();
+        if let Some(e) = e.as_ref().filter(|_| side == Side::Remote) {
+            let remote = self.join(Side::Remote, &e.name);
+            let at = self.edit.later.iter().position(|s| s.remote == remote);
+            if let Some(at) = at.filter(|_| self.edit.busy.is_none()) {
+                let session = self.edit.later.remove(at);
+                self.edit.busy = Some(session.name.clone());
+                self.info(format!("checking your kept copy of {}…", session.name));
+                return vec![Effect::Edit(EditWork::Check {
+                    session,
+                    failed: None,
+                })];
+            }
+        }
         if let Some(name) = &self.edit.busy {
-            let text = format!("still busy editing {name}");
+            let text = format!(
+                "still busy editing {name} (its copy is not uploaded yet): F4 again once it is"
+            );
             self.info(text);
             return vec![];
         }
-        let side = self.focused_side();
-        let e = self.pane(side).current().cloned();
         let Some(e) = e.filter(|e| e.kind != EntryKind::Dir) else {
             self.info("F4 edits files (Enter opens a directory)");
             return vec![];
@@ -112,6 +128,14 @@ impl App {
                 self.edit.busy = None;
                 self.checked(session, failed, result)
             }
+            EditNews::Uploaded {
+                session,
+                to,
+                result,
+            } => {
+                self.edit.busy = None;
+                self.uploaded(session, to, result)
+            }
         }
     }
 
@@ -124,7 +148,11 @@ impl App {
         let kept = format!("your copy is kept at {}", session.file.display());
         match (failed, result) {
             (_, Err(e)) => {
-                self.error(format!("{e}: nothing uploaded; {kept}"));
+                self.error(format!(
+                    "{e}: nothing uploaded; {kept} (F4 on {} tries again)",
+                    session.name
+                ));
+                self.edit.later.push(session);
                 vec![]
             }
             (Some(why), Ok((Verdict::Unchanged, _))) => {
@@ -143,41 +171,95 @@ impl App {
                 vec![Effect::Edit(EditWork::Discard(session))]
             }
             (None, Ok((Verdict::RemoteChanged(why), spare))) => {
-                self.message = None;
-                self.dialog = Some(Dialog::Edit(EditDialog {
+                self.ask_edit(EditDialog {
                     session,
                     why,
                     spare,
-                }));
+                });
                 vec![]
             }
-            (None, Ok(_)) => self.upload_edit(session, None),
+            // The runtime uploads an unfailed edit at once.
+            (None, Ok(_)) => vec![],
         }
     }
 
-    /// Uploads the edited copy (verified, atomically, through the queue):
-    /// over the remote file, or as `spare` beside it.
-    fn upload_edit(&mut self, session: EditSession, spare: Option<String>) -> Vec<Effect> {
-        let conflict = if spare.is_some() {
-            Conflict::Fail
+    /// Asks what to do with a copy whose remote changed: now, or once the
+    /// open dialog closes (the message line says where the copy is).
+    fn ask_edit(&mut self, d: EditDialog) {
+        if self.dialog.is_some() {
+            self.info(format!(
+                "{} changed on the server: your copy is kept at {}; asked once this dialog closes",
+                d.session.name,
+                d.session.file.display()
+            ));
+            self.edit.waiting.push(d);
         } else {
-            Conflict::Overwrite
-        };
-        let name = spare.unwrap_or_else(|| session.name.clone());
-        let to = format!("{}/{name}", session.dir.trim_end_matches('/'));
-        let spec = JobSpec {
-            direction: Direction::Put,
-            sources: vec![session.file.display().to_string()].into(),
-            dest: session.dir.clone(),
-            name: Some(name),
-            conflict,
-            follow_links: false,
-            sync: None,
-        };
-        let job = self.queue.push(spec.clone());
+            self.message = None;
+            self.dialog = Some(Dialog::Edit(d));
+        }
+    }
+
+    /// With no dialog open, the first waiting edit question shows.
+    pub(super) fn edit_waiting(&mut self) {
+        if self.dialog.is_none() && !self.edit.waiting.is_empty() {
+            let d = self.edit.waiting.remove(0);
+            self.ask_edit(d);
+        }
+    }
+
+    /// The connection was lost with the edit question open: it waits for
+    /// the reconnect dialog to close, and the message says where the copy is.
+    pub(super) fn edit_disconnected(&mut self, d: EditDialog) {
+        self.info(format!(
+            "nothing uploaded; your copy of {} is kept at {}",
+            d.session.name,
+            d.session.file.display()
+        ));
+        self.edit.waiting.insert(0, d);
+    }
+
+    /// The upload's end: the copy goes once verified; otherwise it stays,
+    /// and the message says where (F4 on the file offers the upload again).
+    fn uploaded(
+        &mut self,
+        session: EditSession,
+        to: String,
+        result: Result<(), String>,
+    ) -> Vec<Effect> {
+        match result {
+            Ok(()) => {
+                self.info(format!("{to} saved on the server (verified)"));
+                let mut fx = vec![Effect::Edit(EditWork::Discard(session))];
+                fx.extend(self.refresh(Side::Remote));
+                fx
+            }
+            Err(e) => {
+                self.error(format!(
+                    "the upload failed: {e}; your copy is kept at {} (F4 on {} tries again)",
+                    session.file.display(),
+                    session.name
+                ));
+                self.edit.later.push(session);
+                vec![]
+            }
+        }
+    }
+
+    /// Uploads the edited copy (verified, atomically, at once): over the
+    /// remote file, or as `spare` beside it.
+    fn upload_edit(&mut self, session: EditSession, spare: Option<String>) -> Vec<Effect> {
+        if !matches!(self.link, Link::Online(_)) {
+            self.error(format!(
+                "not connected: nothing uploaded; your copy is kept at {} (F4 on {} asks again)",
+                session.file.display(),
+                session.name
+            ));
+            self.edit.later.push(session);
+            return vec![];
+        }
+        self.edit.busy = Some(session.name.clone());
         self.info(format!("uploading the edited {}…", session.name));
-        self.edit.uploads.push((job, session, to));
-        vec![Effect::StartJob { job, spec }]
+        vec![Effect::Edit(EditWork::Upload { session, spare })]
     }
 
     /// The answer of the "remote changed" dialog.
@@ -195,37 +277,11 @@ impl App {
             }
             EditChoice::Leave => {
                 self.info(format!(
-                    "nothing uploaded; your copy is kept at {}",
-                    d.session.file.display()
+                    "nothing uploaded; your copy is kept at {} (F4 on {} asks again)",
+                    d.session.file.display(),
+                    d.session.name
                 ));
-                vec![]
-            }
-        }
-    }
-
-    /// A job ended: if it uploaded an edited copy, the copy goes once
-    /// verified; otherwise it stays, and the message says where.
-    pub(super) fn edit_job_ended(&mut self, job: u64) -> Vec<Effect> {
-        let Some(at) = self.edit.uploads.iter().position(|(j, ..)| *j == job) else {
-            return vec![];
-        };
-        let state = self.queue.get_mut(job).map(|j| j.state.clone());
-        match state {
-            Some(JobState::Done) => {
-                let (_, session, to) = self.edit.uploads.remove(at);
-                self.info(format!("{to} saved on the server (verified)"));
-                vec![Effect::Edit(EditWork::Discard(session))]
-            }
-            Some(JobState::Failed(e)) => {
-                let file = self.edit.uploads[at].1.file.display().to_string();
-                self.error(format!(
-                    "the upload failed: {e}; your copy is kept at {file} (r in the queue retries)"
-                ));
-                vec![]
-            }
-            _ => {
-                let file = self.edit.uploads[at].1.file.display().to_string();
-                self.info(format!("not uploaded; your copy is kept at {file}"));
+                self.edit.later.push(d.session);
                 vec![]
             }
         }
