@@ -93,10 +93,17 @@ impl Hasher {
     }
 }
 
-/// SHA-256 of a local file, read a mebibyte at a time; stops when `stop`
-/// is set.
+/// SHA-256 of a local regular file, read a mebibyte at a time; stops when
+/// `stop` is set. Opened without following a link and without blocking,
+/// so a fifo (or a device) put in the file's place cannot hold the thread
+/// where the flag cannot reach it: it is refused as not a regular file.
 fn hash_stoppable(path: &Path, stop: &AtomicBool) -> std::io::Result<[u8; 32]> {
-    let mut f = std::fs::File::open(path)?;
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let mut f = std::fs::File::from(rustix::fs::open(path, flags, Mode::empty())?);
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -123,5 +130,31 @@ mod tests {
         let want: [u8; 32] = Sha256::digest(vec![7u8; 3 << 20]).into();
         assert_eq!(hash_stoppable(&p, &AtomicBool::new(false)).unwrap(), want);
         assert!(hash_stoppable(&p, &AtomicBool::new(true)).is_err());
+    }
+
+    #[test]
+    fn a_fifo_or_a_link_in_a_files_place_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
+        )
+        .unwrap();
+        // On a thread: the old open blocked forever waiting for a writer.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(hash_stoppable(&fifo, &AtomicBool::new(false)).is_err());
+        });
+        let refused = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the fifo held the thread");
+        assert!(refused, "a fifo is not a regular file");
+        let file = dir.path().join("f");
+        std::fs::write(&file, b"x").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        assert!(hash_stoppable(&link, &AtomicBool::new(false)).is_err());
     }
 }
