@@ -112,17 +112,7 @@ pub async fn apply(c: Option<Client>, paths: Vec<String>, mode: u32) -> Result<S
         }
         None => {
             tokio::task::spawn_blocking(move || {
-                use std::os::unix::fs::PermissionsExt;
-                for p in &paths {
-                    let md = std::fs::symlink_metadata(p).map_err(|e| format!("{p}: {e}"))?;
-                    if md.file_type().is_symlink() {
-                        return Err(format!("{p}: a symbolic link has no mode of its own"));
-                    }
-                    // Set-id and sticky bits the entry had are kept out.
-                    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
-                        .map_err(|e| format!("{p}: {e}"))?;
-                }
-                Ok(())
+                paths.iter().try_for_each(|p| chmod_local(p, mode))
             })
             .await
             .map_err(|e| e.to_string())??;
@@ -133,6 +123,28 @@ pub async fn apply(c: Option<Client>, paths: Vec<String>, mode: u32) -> Result<S
         symbolic(mode),
         if n == 1 { "y" } else { "ies" }
     ))
+}
+
+/// Sets `mode` on a local file or directory through a descriptor opened
+/// without following a final link (`O_PATH | O_NOFOLLOW`) and its
+/// `/proc/self/fd` link, which names the entry itself: a link swapped in
+/// after the look is never followed. Set-id and sticky bits the entry
+/// had are kept out.
+fn chmod_local(p: &str, mode: u32) -> Result<(), String> {
+    use rustix::fs::{FileType, Mode, OFlags};
+    let fail = |e: rustix::io::Errno| format!("{p}: {}", std::io::Error::from(e));
+    let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rustix::fs::open(p, flags, Mode::empty()).map_err(fail)?;
+    let st = rustix::fs::fstat(&fd).map_err(fail)?;
+    if FileType::from_raw_mode(st.st_mode) == FileType::Symlink {
+        return Err(format!("{p}: a symbolic link has no mode of its own"));
+    }
+    #[cfg(test)]
+    if let Some(hook) = tests::BEFORE_CHMOD.get() {
+        hook(p);
+    }
+    let link = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+    rustix::fs::chmod(link.as_str(), Mode::from_raw_mode(mode & MODE_BITS)).map_err(fail)
 }
 
 #[cfg(test)]
@@ -203,5 +215,39 @@ mod tests {
         assert!(e.contains("symbolic link"), "{e}");
         let mode = std::fs::metadata(&f).unwrap().permissions().mode();
         assert_eq!(mode & 0o7777, 0o600, "the link's target is untouched");
+    }
+
+    thread_local! {
+        /// Runs between the local chmod's look and its change: a test
+        /// swaps a link in there, as another program might.
+        pub(super) static BEFORE_CHMOD: std::cell::Cell<Option<fn(&str)>> =
+            const { std::cell::Cell::new(None) };
+    }
+
+    #[test]
+    fn a_local_chmod_never_follows_a_link_swapped_in() {
+        // Failed before the fix: the victim became 0644 through the link.
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (f, victim) = (dir.path().join("f"), dir.path().join("victim"));
+        for p in [&f, &victim] {
+            std::fs::write(p, "x").unwrap();
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        BEFORE_CHMOD.set(Some(|p| {
+            std::fs::rename(p, format!("{p}.orig")).unwrap();
+            let victim = std::path::Path::new(p).with_file_name("victim");
+            std::os::unix::fs::symlink(victim, p).unwrap();
+        }));
+        let r = chmod_local(&f.display().to_string(), 0o644);
+        BEFORE_CHMOD.set(None);
+        r.unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode();
+        assert_eq!(
+            mode(&victim) & 0o7777,
+            0o600,
+            "the link's target is untouched"
+        );
+        assert_eq!(mode(&dir.path().join("f.orig")) & 0o7777, 0o644);
     }
 }

@@ -443,14 +443,19 @@ fn dir_attrs(dir: &Path, md: &std::fs::Metadata) -> io::Result<()> {
 
 /// Moves a local entry by renaming it; across file systems, by copying
 /// it and deleting the source only once the copy is complete.
+/// Without `overwrite` nothing at `to` is ever replaced, even an entry
+/// made there meanwhile.
 pub fn move_local(from: &Path, to: &Path, overwrite: bool) -> io::Result<()> {
-    if !overwrite && std::fs::symlink_metadata(to).is_ok() {
-        return Err(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            "already exists",
-        ));
+    #[cfg(test)]
+    if let Some(hook) = BEFORE_RENAME.get() {
+        hook(to);
     }
-    match std::fs::rename(from, to) {
+    let r = if overwrite {
+        std::fs::rename(from, to)
+    } else {
+        rename_new(from, to)
+    };
+    match r {
         Err(e) if e.kind() == io::ErrorKind::CrossesDevices => {}
         r => return r,
     }
@@ -461,4 +466,31 @@ pub fn move_local(from: &Path, to: &Path, overwrite: bool) -> io::Result<()> {
     } else {
         std::fs::remove_file(from)
     }
+}
+
+/// Renames `from` to `to` only where nothing is at `to`, in one step
+/// (`RENAME_NOREPLACE`); only where the file system refuses the flag, by
+/// a check and a rename.
+fn rename_new(from: &Path, to: &Path) -> io::Result<()> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    use rustix::io::Errno;
+    match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+        Err(Errno::INVAL | Errno::NOSYS) => {}
+        r => return r.map_err(io::Error::from),
+    }
+    if std::fs::symlink_metadata(to).is_ok() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "already exists",
+        ));
+    }
+    std::fs::rename(from, to)
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Runs just before a local move renames: a test makes the target
+    /// there, as another program might at that moment.
+    pub(super) static BEFORE_RENAME: std::cell::Cell<Option<fn(&Path)>> =
+        const { std::cell::Cell::new(None) };
 }

@@ -123,3 +123,20 @@ fn the_edited_names_are_escaped_where_drawn() {
         assert!(!screen.contains('\u{202e}'), "{screen}");
     }
 }
+
+#[test]
+fn a_move_never_replaces_what_appears_at_the_target_meanwhile() {
+    // Failed before the fix: the target made after the check was replaced.
+    let tmp = tempfile::tempdir().unwrap();
+    let (from, to) = (tmp.path().join("mine"), tmp.path().join("theirs"));
+    std::fs::write(&from, b"mine").unwrap();
+    run::BEFORE_RENAME.set(Some(|to| std::fs::write(to, b"theirs").unwrap()));
+    let r = run::move_local(&from, &to, false);
+    run::BEFORE_RENAME.set(None);
+    assert_eq!(r.unwrap_err().kind(), std::io::ErrorKind::AlreadyExists);
+    assert_eq!(std::fs::read(&to).unwrap(), b"theirs");
+    assert_eq!(std::fs::read(&from).unwrap(), b"mine");
+    // With overwrite chosen, the rename replaces.
+    run::move_local(&from, &to, true).unwrap();
+    assert_eq!(std::fs::read(&to).unwrap(), b"mine");
+}
