@@ -289,6 +289,33 @@ fn the_question_waits_for_an_open_dialog_and_survives_a_disconnect() {
 }
 
 #[test]
+fn a_question_replaced_by_another_dialog_is_not_lost() {
+    let mut a = edited();
+    a.update(checked(Verdict::RemoteChanged("gone".into())));
+    assert!(matches!(a.dialog, Some(Dialog::Edit(_))));
+    // Something else takes the screen (a host-key prompt, say) and is
+    // closed: F4 on the file still checks the kept copy again.
+    a.dialog = Some(Dialog::Help);
+    a.update(key(KeyCode::Esc));
+    assert!(a.dialog.is_none());
+    let check = Effect::Edit(EditWork::Check {
+        session: session(),
+        failed: None,
+    });
+    assert_eq!(f4(&mut a), vec![check]);
+    // An answered question is forgotten: F4 then fetches anew.
+    let mut a = edited();
+    a.update(checked(Verdict::RemoteChanged("gone".into())));
+    a.update(key(KeyCode::Char('d')));
+    assert!(a.edit.later.is_empty());
+    let fx = f4(&mut a);
+    assert!(
+        matches!(fx[..], [Effect::Edit(EditWork::Fetch { .. })]),
+        "{fx:?}"
+    );
+}
+
+#[test]
 fn the_copy_path_in_the_question_is_escaped() {
     let mut a = edited();
     let mut s = session();

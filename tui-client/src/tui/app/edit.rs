@@ -152,7 +152,7 @@ impl App {
                     "{e}: nothing uploaded; {kept} (F4 on {} tries again)",
                     session.name
                 ));
-                self.edit.later.push(session);
+                self.keep_later(session);
                 vec![]
             }
             (Some(why), Ok((Verdict::Unchanged, _))) => {
@@ -185,7 +185,10 @@ impl App {
 
     /// Asks what to do with a copy whose remote changed: now, or once the
     /// open dialog closes (the message line says where the copy is).
+    /// Until it is answered the copy is also in `later`: a dialog that
+    /// replaces this one does not lose the way back.
     fn ask_edit(&mut self, d: EditDialog) {
+        self.keep_later(d.session.clone());
         if self.dialog.is_some() {
             self.info(format!(
                 "{} changed on the server: your copy is kept at {}; asked once this dialog closes",
@@ -239,7 +242,7 @@ impl App {
                     session.file.display(),
                     session.name
                 ));
-                self.edit.later.push(session);
+                self.keep_later(session);
                 vec![]
             }
         }
@@ -254,7 +257,7 @@ impl App {
                 session.file.display(),
                 session.name
             ));
-            self.edit.later.push(session);
+            self.keep_later(session);
             return vec![];
         }
         self.edit.busy = Some(session.name.clone());
@@ -262,9 +265,19 @@ impl App {
         vec![Effect::Edit(EditWork::Upload { session, spare })]
     }
 
+    /// Remembers a kept copy for F4 on its remote file (once).
+    fn keep_later(&mut self, session: EditSession) {
+        self.edit.later.retain(|s| s.remote != session.remote);
+        self.edit.later.push(session);
+    }
+
     /// The answer of the "remote changed" dialog.
     pub(super) fn edit_dialog_key(&mut self, d: EditDialog, key: KeyEvent) -> Vec<Effect> {
-        match d.key(&key) {
+        let choice = d.key(&key);
+        if !matches!(choice, EditChoice::Asking | EditChoice::Leave) {
+            self.edit.later.retain(|s| s.remote != d.session.remote);
+        }
+        match choice {
             EditChoice::Asking => {
                 self.dialog = Some(Dialog::Edit(d));
                 vec![]
@@ -281,7 +294,7 @@ impl App {
                     d.session.file.display(),
                     d.session.name
                 ));
-                self.edit.later.push(d.session);
+                self.keep_later(d.session);
                 vec![]
             }
         }
