@@ -80,7 +80,11 @@ fn draw_options(d: &SyncDialog, f: &mut Frame) {
         Line::from([vec![label("Include")], text(3, &d.include)].concat()),
         Line::from([vec![label("Exclude")], text(4, &d.exclude)].concat()),
         Line::styled(
-            "globs separated by spaces; an include wins over an exclude",
+            "globs separated by spaces (\"a b\" or a\\ b is one glob);",
+            Style::new().fg(Color::DarkGray),
+        ),
+        Line::styled(
+            "an include wins over an exclude",
             Style::new().fg(Color::DarkGray),
         ),
     ];

@@ -112,6 +112,42 @@ impl PartialEq for Previewed {
 }
 impl Eq for Previewed {}
 
+/// Globs as typed: separated by whitespace, except inside double quotes
+/// (`"My Documents"`) or after a backslash (`My\ Documents`, `\"`); any
+/// other backslash is kept for the glob.
+fn globs(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let (mut cur, mut started, mut quoted) = (String::new(), false, false);
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek().is_some_and(|n| n.is_whitespace() || *n == '"') => {
+                cur.extend(chars.next());
+                started = true;
+            }
+            '"' => {
+                quoted = !quoted;
+                started = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if started {
+                    out.push(std::mem::take(&mut cur));
+                    started = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                started = true;
+            }
+        }
+    }
+    if started && !cur.is_empty() {
+        out.push(cur);
+    }
+    out.retain(|g| !g.is_empty());
+    out
+}
+
 /// A confirmed sync: what the queue job runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SyncJob {
@@ -210,12 +246,11 @@ impl SyncDialog {
 
     /// The options as chosen.
     pub fn how(&self) -> How {
-        let words = |s: &str| s.split_whitespace().map(str::to_string).collect();
         How {
             delete: self.delete,
             checksum: self.checksum,
-            include: words(&self.include),
-            exclude: words(&self.exclude),
+            include: globs(&self.include),
+            exclude: globs(&self.exclude),
         }
     }
 

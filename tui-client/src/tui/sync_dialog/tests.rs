@@ -79,7 +79,7 @@ fn planning(a: &mut App) -> u64 {
     a.update(key(KeyCode::Down));
     typed(a, "*.txt pics");
     a.update(key(KeyCode::Down));
-    typed(a, "*.tmp");
+    typed(a, "*.tmp \"My Documents\" Old\\ Stuff");
     let fx = a.update(key(KeyCode::Enter));
     let [Effect::Sync(SyncWork::Plan { id, sides, how })] = &fx[..] else {
         panic!("{fx:?}")
@@ -89,9 +89,9 @@ fn planning(a: &mut App) -> u64 {
     assert_eq!(sides.remote.to_string(), "/");
     assert!(how.delete && !how.checksum);
     assert_eq!(how.include, ["*.txt", "pics"]);
-    assert_eq!(how.exclude, ["*.tmp"]);
+    assert_eq!(how.exclude, ["*.tmp", "My Documents", "Old Stuff"]);
     let opts = how.options();
-    assert_eq!(opts.rules.len(), 3, "the same options as ferry sync");
+    assert_eq!(opts.rules.len(), 5, "the same options as ferry sync");
     *id
 }
 
@@ -270,4 +270,18 @@ fn the_previewed_plan_runs_once_and_only_at_once() {
         .expect("a clock past the window");
     let waited = super::Previewed(Arc::new(std::sync::Mutex::new(Some((then, p)))));
     assert_eq!(waited.take(), None, "a job that waited plans again");
+}
+
+#[test]
+fn globs_split_on_spaces_but_keep_quoted_or_escaped_ones() {
+    let globs = |s: &str| {
+        let mut d = super::SyncDialog::new(true, "/".into(), ferry_proto::RemotePath::root());
+        d.include = s.to_string();
+        d.how().include
+    };
+    assert_eq!(globs("  *.txt   pics "), ["*.txt", "pics"]);
+    assert_eq!(globs("\"My Documents\" *.tmp"), ["My Documents", "*.tmp"]);
+    assert_eq!(globs("My\\ Documents"), ["My Documents"]);
+    assert_eq!(globs("a\\\"b \\*.x \"\""), ["a\"b", "\\*.x"]);
+    assert_eq!(globs("\"two  spaces\"/*"), ["two  spaces/*"]);
 }
