@@ -303,6 +303,15 @@ fn capital_m_marks_only_what_the_panes_show_and_no_kind_mismatch() {
     a.local.filter = Some("t".into());
     a.local.resort();
     a.update(key(KeyCode::Char('=')));
+    assert!(
+        a.message
+            .as_ref()
+            .unwrap()
+            .text
+            .ends_with("· M marks them (2 of them hidden or filtered out)"),
+        "{:?}",
+        a.message
+    );
     assert_eq!(diff(&a, ".env"), Some(Diff::OnlyLocal));
     assert_eq!(diff(&a, "k"), Some(Diff::Kind));
     a.update(key(KeyCode::Char('M')));

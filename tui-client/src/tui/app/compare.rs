@@ -3,7 +3,7 @@
 
 use super::{App, Link};
 use crate::tui::action::Effect;
-use crate::tui::compare::{CompareNews, CompareWork, Comparison};
+use crate::tui::compare::{CompareNews, CompareWork, Comparison, Diff};
 use crate::tui::pane::Side;
 
 impl App {
@@ -73,8 +73,32 @@ impl App {
             }));
         }
         let text = c.summary();
-        self.info(text);
+        self.info_unshown(text);
         fx
+    }
+
+    /// Says the summary, with how many differences neither pane shows
+    /// (dot files hidden, or filtered out), if any.
+    fn info_unshown(&mut self, mut text: String) {
+        if let Some(c) = self.comparison() {
+            let shown = |side: Side| -> std::collections::HashSet<&str> {
+                self.pane(side).shown().map(|e| e.name.as_str()).collect()
+            };
+            let (l, r) = (shown(Side::Local), shown(Side::Remote));
+            let unshown = c
+                .diffs
+                .iter()
+                .filter(|(n, d)| match d {
+                    Diff::OnlyLocal => !l.contains(n.as_str()),
+                    Diff::OnlyRemote => !r.contains(n.as_str()),
+                    _ => !l.contains(n.as_str()) && !r.contains(n.as_str()),
+                })
+                .count();
+            if unshown > 0 {
+                text.push_str(&format!(" ({unshown} of them hidden or filtered out)"));
+            }
+        }
+        self.info(text);
     }
 
     /// After a listing: a comparison of directories no longer shown goes;
@@ -104,7 +128,7 @@ impl App {
             CompareNews::Done { job } if c.job == Some(job) => {
                 c.job = None;
                 let text = c.summary();
-                self.info(text);
+                self.info_unshown(text);
             }
             _ => {}
         }
