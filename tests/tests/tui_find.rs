@@ -89,6 +89,7 @@ async fn a_search_stopped_at_the_servers_limits_is_incomplete() {
         match rx.recv().await {
             Some(Action::Find(News { id: 9, event })) => match event {
                 Event::Batch(b) => found += b.len(),
+                Event::Local(b) => panic!("{b:?}"),
                 Event::Done(why) => break why,
                 Event::Failed(e) => panic!("{e}"),
             },

@@ -62,9 +62,9 @@ impl App {
                         vec![]
                     }
                     PanelOutcome::Close => vec![Work::Stop(id).into()],
-                    PanelOutcome::Jump { dir, name } => {
+                    PanelOutcome::Jump { dir, name, local } => {
                         let mut fx = vec![Work::Stop(id).into()];
-                        fx.extend(self.go_to(p.side, &dir, name));
+                        fx.extend(self.go_to(p.side, &dir, name, local));
                         fx
                     }
                 }
@@ -84,14 +84,21 @@ impl App {
         vec![]
     }
 
-    /// Opens `dir` on `side` with the cursor on `name`.
-    fn go_to(&mut self, side: Side, dir: &str, name: String) -> Vec<Effect> {
+    /// Opens `dir` on `side` (locally `local`, the real path, when known)
+    /// with the cursor on `name`.
+    fn go_to(
+        &mut self,
+        side: Side,
+        dir: &str,
+        name: String,
+        local: Option<PathBuf>,
+    ) -> Vec<Effect> {
         self.focus = Focus::Pane(side);
         if name.starts_with('.') {
             self.pane_mut(side).show_hidden = true;
         }
         let fx = match side {
-            Side::Local => vec![self.open_local(PathBuf::from(dir))],
+            Side::Local => vec![self.open_local(local.unwrap_or_else(|| PathBuf::from(dir)))],
             Side::Remote => match RemotePath::parse(dir) {
                 Ok(d) => self.open_remote(d),
                 Err(e) => {

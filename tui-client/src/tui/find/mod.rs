@@ -3,6 +3,7 @@
 //! Esc stops the search, then closes), and the filters a local search
 //! applies as the server does. No I/O here.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossterm::event::{KeyCode, KeyEvent};
@@ -59,8 +60,11 @@ pub struct FindPanel {
     pub dir: String,
     /// What was asked, for the title.
     pub query: FindQuery,
-    /// Matches: each `name` is a full path.
+    /// Matches: each `name` is a full path (for a local search, made
+    /// readable: only for showing).
     pub results: Vec<Entry>,
+    /// A local search's real paths, one per result (none for the server).
+    pub paths: Vec<PathBuf>,
     /// The selected row.
     pub cursor: usize,
     /// How the search stands.
@@ -92,8 +96,11 @@ pub enum Find {
 /// What happened in a search, for the panel.
 #[derive(Clone, Debug)]
 pub enum Event {
-    /// More matches.
+    /// More matches of a search on the server.
     Batch(Vec<Entry>),
+    /// More matches of a local search, each with its real path (a name
+    /// need not be UTF-8).
+    Local(Vec<(Entry, PathBuf)>),
     /// The end: `None` when the whole tree was looked at, else why not.
     Done(Option<String>),
     /// It failed.
@@ -227,6 +234,8 @@ pub enum PanelOutcome {
         dir: String,
         /// Its name.
         name: String,
+        /// A local result's real directory.
+        local: Option<PathBuf>,
     },
 }
 
@@ -249,6 +258,7 @@ impl FindPanel {
             dir,
             query,
             results: Vec::new(),
+            paths: Vec::new(),
             cursor: 0,
             state: State::Searching,
         }
@@ -264,6 +274,14 @@ impl FindPanel {
                 let room = MAX_RESULTS.saturating_sub(self.results.len());
                 b.truncate(room);
                 self.results.extend(b);
+            }
+            Event::Local(mut b) => {
+                let room = MAX_RESULTS.saturating_sub(self.results.len());
+                b.truncate(room);
+                for (e, path) in b {
+                    self.results.push(e);
+                    self.paths.push(path);
+                }
             }
             Event::Done(None) => self.state = State::Complete,
             Event::Done(Some(why)) => self.state = State::Incomplete(why),
@@ -281,12 +299,26 @@ impl FindPanel {
             }
             KeyCode::Esc | KeyCode::F(10) => return PanelOutcome::Close,
             KeyCode::Enter => {
+                if let Some(path) = self.paths.get(self.cursor) {
+                    return match (path.parent(), path.file_name()) {
+                        (Some(dir), Some(name)) => PanelOutcome::Jump {
+                            dir: dir.display().to_string(),
+                            name: name.to_string_lossy().into_owned(),
+                            local: Some(dir.to_path_buf()),
+                        },
+                        _ => PanelOutcome::Stay,
+                    };
+                }
                 return match self
                     .results
                     .get(self.cursor)
                     .and_then(|e| split_path(&e.name))
                 {
-                    Some((dir, name)) => PanelOutcome::Jump { dir, name },
+                    Some((dir, name)) => PanelOutcome::Jump {
+                        dir,
+                        name,
+                        local: None,
+                    },
                     None => PanelOutcome::Stay,
                 };
             }

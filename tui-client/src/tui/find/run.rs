@@ -142,6 +142,8 @@ async fn remote(
 
 /// A local search: directories breadth first, links never followed,
 /// at most [`MAX_VISITED`] entries looked at and [`MAX_RESULTS`] kept.
+/// Each match goes with its real path; its entry's name is that path
+/// made readable, for showing.
 pub fn walk(id: u64, root: PathBuf, query: &FindQuery, send: impl Fn(Event)) {
     let matcher = match glob(&query.pattern) {
         Ok(m) => m,
@@ -195,12 +197,12 @@ pub fn walk(id: u64, root: PathBuf, query: &FindQuery, send: impl Fn(Event)) {
                 break 'walk;
             }
             found += 1;
-            batch.push(e);
+            batch.push((e, item.path()));
             if batch.len() >= BATCH || sent.elapsed() >= BATCH_EVERY {
                 if !current(id) {
                     return;
                 }
-                send(Event::Batch(std::mem::take(&mut batch)));
+                send(Event::Local(std::mem::take(&mut batch)));
                 sent = Instant::now();
             }
         }
@@ -209,7 +211,7 @@ pub fn walk(id: u64, root: PathBuf, query: &FindQuery, send: impl Fn(Event)) {
         return;
     }
     if !batch.is_empty() {
-        send(Event::Batch(batch));
+        send(Event::Local(batch));
     }
     send(Event::Done(end));
 }

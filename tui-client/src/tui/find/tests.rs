@@ -252,7 +252,8 @@ async fn a_local_walk_filters_and_never_follows_links() {
             panic!("{a:?}")
         };
         match event {
-            Event::Batch(b) => found.extend(b.into_iter().map(|e| e.name)),
+            Event::Local(b) => found.extend(b.into_iter().map(|(e, _)| e.name)),
+            Event::Batch(b) => panic!("{b:?}"),
             Event::Done(why) => end = Some(why),
             Event::Failed(e) => panic!("{e}"),
         }
@@ -291,7 +292,42 @@ async fn a_local_walk_filters_and_never_follows_links() {
     while let Some(ev) = rx.recv().await {
         got.push(ev);
     }
-    assert!(matches!(&got[0], Event::Batch(b) if b.len() == 1 && b[0].name.ends_with("big.log")));
+    assert!(matches!(&got[0], Event::Local(b) if b.len() == 1 && b[0].0.name.ends_with("big.log")));
     assert!(matches!(&got[1], Event::Done(None)));
     assert!(matches!(&got[2], Event::Failed(e) if e.contains("gone")));
+
+    // Under a directory whose name is not UTF-8, Enter opens the real
+    // directory (failed before the fix: it opened the lossy `n\u{fffd}`).
+    use std::os::unix::ffi::OsStrExt;
+    let real = d.join(std::ffi::OsStr::from_bytes(b"n\xff"));
+    std::fs::create_dir(&real).unwrap();
+    std::fs::write(real.join("deep.txt"), b"x").unwrap();
+    let query = FindQuery {
+        pattern: "deep.txt".into(),
+        ..Default::default()
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let dir = d.display().to_string();
+    let mut panel = FindPanel::new(44, Side::Local, dir.clone(), query.clone());
+    run::spawn(
+        Work::Start {
+            id: 44,
+            side: Side::Local,
+            dir,
+            query,
+        },
+        None,
+        tx,
+    );
+    while let Some(Action::Find(News { event, .. })) = rx.recv().await {
+        panel.apply(event);
+    }
+    assert_eq!(panel.results.len(), 1);
+    let mut a = app();
+    a.dialog = Some(Dialog::Find(Box::new(Find::Panel(panel))));
+    let fx = a.update(key(KeyCode::Enter));
+    assert!(
+        matches!(&fx[1], Effect::ListLocal { path, .. } if *path == real),
+        "{fx:?}"
+    );
 }
