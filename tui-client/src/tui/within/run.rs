@@ -362,11 +362,7 @@ pub fn copy_local(from: &Path, to: &Path, overwrite: bool) -> io::Result<()> {
     let md = std::fs::symlink_metadata(from)?;
     if md.is_dir() {
         std::fs::create_dir(to)?;
-        let r = copy_tree(from, to, &md);
-        if r.is_err() {
-            let _ = std::fs::remove_dir_all(to);
-        }
-        return r;
+        return copy_tree(from, to, &md).map_err(|e| remove_partial(to, e));
     }
     if !overwrite {
         return copy_one(from, to, &md);
@@ -377,6 +373,32 @@ pub fn copy_local(from: &Path, to: &Path, overwrite: bool) -> io::Result<()> {
     std::fs::rename(&tmp, to).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
     })
+}
+
+/// Removes `to`, the partial copy of a failed tree copy (`e`): its
+/// directories first get write permission back (filled ones took the
+/// source's modes, maybe read-only), links never followed; what is left
+/// behind, if the removal fails too, is added to `e`.
+fn remove_partial(to: &Path, e: io::Error) -> io::Error {
+    let mut dirs = vec![to.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        let _ = std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700));
+        for item in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if item.file_type().is_ok_and(|t| t.is_dir()) {
+                dirs.push(item.path());
+            }
+        }
+    }
+    match std::fs::remove_dir_all(to) {
+        Ok(()) => e,
+        Err(left) => io::Error::new(
+            e.kind(),
+            format!(
+                "{e}; the partial copy {} is left behind ({left})",
+                crate::display::escape(&to.display().to_string())
+            ),
+        ),
+    }
 }
 
 /// One file or link to a new name.

@@ -140,3 +140,66 @@ fn a_move_never_replaces_what_appears_at_the_target_meanwhile() {
     run::move_local(&from, &to, true).unwrap();
     assert_eq!(std::fs::read(&to).unwrap(), b"mine");
 }
+
+#[test]
+fn a_failed_tree_copy_leaves_nothing_behind_even_read_only_dirs() {
+    // Failed before the fix: a copied 0555 directory could not be emptied
+    // and stayed. Root removes it anyway, so as root this runs as nobody.
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+    const ENV: &str = "FERRY_TEST_PARTIAL_COPY_DIR";
+    const NAME: &str =
+        "tui::within::tests_edges::a_failed_tree_copy_leaves_nothing_behind_even_read_only_dirs";
+    let tmp = tempfile::tempdir().unwrap();
+    let d = match std::env::var_os(ENV) {
+        Some(d) => std::path::PathBuf::from(d),
+        None if std::fs::metadata("/proc/self").unwrap().uid() == 0 => {
+            std::os::unix::fs::chown(tmp.path(), Some(65534), Some(65534)).unwrap();
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", NAME, "--test-threads=1"])
+                .env(ENV, tmp.path())
+                .uid(65534)
+                .gid(65534)
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success() && text.contains("1 passed"),
+                "{text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return;
+        }
+        None => tmp.path().to_path_buf(),
+    };
+    let t = d.join("t");
+    std::fs::create_dir(&t).unwrap();
+    let mode = |p: &std::path::Path, m| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    for i in 0..5 {
+        let ro = t.join(format!("ro{i}"));
+        std::fs::create_dir(&ro).unwrap();
+        std::fs::write(ro.join("f"), b"x").unwrap();
+        mode(&ro, 0o555);
+    }
+    // An unreadable file, listed after some read-only directory.
+    let mut bad = t.join("bad");
+    std::fs::write(&bad, b"secret").unwrap();
+    mode(&bad, 0);
+    for i in 0.. {
+        let first = std::fs::read_dir(&t).unwrap().next().unwrap().unwrap();
+        if first.path() != bad {
+            break;
+        }
+        let again = t.join(format!("bad{i}"));
+        std::fs::rename(&bad, &again).unwrap();
+        bad = again;
+    }
+    let to = d.join("copy");
+    assert!(run::copy_local(&t, &to, false).is_err());
+    assert!(
+        std::fs::symlink_metadata(&to).is_err(),
+        "the partial copy stays"
+    );
+}
