@@ -128,6 +128,8 @@ pub struct App {
     /// The F3 viewer, full screen (dialogs still show over it).
     pub viewer: Option<Box<super::viewer::Viewer>>,
     views: u64,
+    /// The help's first row shown (it scrolls on a short screen).
+    pub help_top: usize,
     /// F4 edits under way.
     pub edit: edit::Edits,
     /// The panes' comparison (`=`, `#`).
@@ -173,6 +175,7 @@ impl App {
             entered_link: None,
             viewer: None,
             views: 0,
+            help_top: 0,
             edit: Default::default(),
             cmp: Default::default(),
             places: Default::default(),
@@ -514,6 +517,7 @@ impl App {
             KeyCode::F(10) | KeyCode::Char('q') => self.ask_quit(),
             KeyCode::Char('c') if ctrl => self.ask_quit(),
             KeyCode::F(1) | KeyCode::Char('?') => {
+                self.help_top = 0;
                 self.dialog = Some(Dialog::Help);
                 vec![]
             }
@@ -913,7 +917,14 @@ impl App {
     /// its outcome is applied here.
     fn dialog_key(&mut self, dialog: Dialog, key: KeyEvent) -> Vec<Effect> {
         match dialog {
-            Dialog::Help => vec![],
+            Dialog::Help => {
+                // Scrolling keys keep it open; any other key closes it.
+                if let Some(top) = super::help::scroll(self.size, self.help_top, key.code) {
+                    self.help_top = top;
+                    self.dialog = Some(Dialog::Help);
+                }
+                vec![]
+            }
             Dialog::Find(d) => self.find_key(*d, key),
             Dialog::Sync(d) => self.sync_key(*d, key),
             Dialog::Within(d) => self.within_key(d, key),

@@ -145,18 +145,14 @@ pub fn draw_dialog(app: &App, d: &Dialog, f: &mut Frame) {
         Dialog::Bookmark(d) => super::bookmarks::draw(d, f),
         Dialog::Sync(d) => super::sync_dialog::draw::draw(d, f),
         Dialog::Help => {
-            let lines = super::help::ROWS
-                .iter()
-                .map(|(k, v)| Line::from(vec![key(&format!("{k:<28}")), Span::raw(*v)]))
-                .collect();
-            draw_box(
-                f,
-                "Help",
-                lines,
-                keys(&[("any key", "closes")]),
-                80,
-                Color::Cyan,
-            );
+            let (lines, keys, top, total) = super::help::page(f.area(), app.help_top);
+            let title = if lines.len() < total {
+                let last = top + lines.len();
+                format!("Help: rows {}-{last} of {total}", top + 1)
+            } else {
+                "Help".to_string()
+            };
+            draw_box(f, &title, lines, keys, super::help::WIDTH, Color::Cyan);
         }
         Dialog::Chmod(d) => {
             let mut lines = vec![match &d.entries[..] {
